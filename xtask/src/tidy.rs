@@ -1,0 +1,425 @@
+//! The layering check.
+//!
+//! **Architecture invariant:** `box-chunked-proto` and `box-chunked-core` know
+//! no IO and no runtime. This module checks it two ways:
+//!
+//! 1. Dependencies: the normal (non-dev, non-build) dependency closure of each
+//!    of the two crates, as `cargo metadata` resolves it, contains no crate from
+//!    [`BANNED_CRATES`].
+//! 2. Calls: their `src/` trees contain none of [`BANNED_CALLS`]. Test code is
+//!    exempt (files under `src/tests/`, `tests.rs`, and the item after each
+//!    `#[cfg(test)]`), since a test needs one real `Instant` as its epoch.
+//!
+//! Both checks run as `#[test]`s, so plain `cargo test` enforces them, and
+//! each has a self-check showing that it does fail on a violation.
+
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The crates that must stay free of IO and runtimes.
+pub(crate) const PURE_CRATES: &[&str] = &["box-chunked-proto", "box-chunked-core"];
+
+/// Crates that do IO, run async runtimes or read OS randomness.
+pub(crate) const BANNED_CRATES: &[&str] = &[
+    "tokio",
+    "tokio-util",
+    "tokio-rustls",
+    "hyper",
+    "hyper-util",
+    "hyper-rustls",
+    "h2",
+    "tower",
+    "tower-service",
+    "tower-layer",
+    "tower-http",
+    "mio",
+    "socket2",
+    "async-std",
+    "async-io",
+    "async-net",
+    "smol",
+    "reqwest",
+    "ureq",
+    "rustls",
+    "native-tls",
+    "openssl",
+    "getrandom",
+    "rusqlite",
+    "tempfile",
+    "nix",
+];
+
+/// Source patterns that mean IO, a clock, a thread or OS randomness.
+pub(crate) const BANNED_CALLS: &[&str] = &[
+    "std::fs",
+    "std::net",
+    "std::process",
+    "std::thread",
+    "std::env",
+    "std::io::stdin",
+    "Instant::now",
+    "SystemTime::now",
+    "getrandom",
+    "thread_rng",
+    "OsRng",
+    "rand::random",
+    "from_entropy",
+    "tokio",
+];
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Violation {
+    /// A pure crate depends, directly or not, on a banned crate.
+    Dependency {
+        /// The pure crate.
+        krate: String,
+        /// The banned crate.
+        banned: String,
+        /// How it got there: `a -> b -> banned`.
+        chain: String,
+    },
+    /// A pure crate's source makes a banned call.
+    Call {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The pattern found.
+        pattern: String,
+    },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Dependency {
+                krate,
+                banned,
+                chain,
+            } => {
+                write!(f, "{krate} must not depend on {banned} (via {chain})")
+            }
+            Self::Call {
+                file,
+                line,
+                pattern,
+            } => {
+                write!(
+                    f,
+                    "{}:{line}: `{pattern}` is not allowed in a sans-IO crate",
+                    file.display()
+                )
+            }
+        }
+    }
+}
+
+/// The tidy failure: every violation, one per line.
+#[derive(Debug)]
+pub(crate) struct TidyError(pub(crate) Vec<Violation>);
+
+impl fmt::Display for TidyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "layering rules broken:")?;
+        for v in &self.0 {
+            writeln!(f, "  {v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs both checks on the workspace at `root`.
+pub(crate) fn run(root: &Path) -> Result<(), TidyError> {
+    let metadata = cargo_metadata(root).map_err(|e| {
+        TidyError(vec![Violation::Call {
+            file: root.join("Cargo.toml"),
+            line: 0,
+            pattern: format!("cargo metadata failed: {e}"),
+        }])
+    })?;
+    let mut violations = check_dependencies(&metadata, PURE_CRATES, BANNED_CRATES);
+    for krate in PURE_CRATES {
+        let src = root.join("crates").join(krate).join("src");
+        if src.is_dir() {
+            violations.extend(check_sources(&src, BANNED_CALLS));
+        }
+    }
+    violations.sort();
+    if violations.is_empty() {
+        eprintln!("tidy: {} checked, no violations", PURE_CRATES.join(", "));
+        Ok(())
+    } else {
+        Err(TidyError(violations))
+    }
+}
+
+fn cargo_metadata(root: &Path) -> Result<Value, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .current_dir(root)
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
+/// Finds banned crates in the normal dependency closure of each pure crate.
+pub(crate) fn check_dependencies(
+    metadata: &Value,
+    pure: &[&str],
+    banned: &[&str],
+) -> Vec<Violation> {
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    let name_of: HashMap<&str, &str> = packages
+        .iter()
+        .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?)))
+        .collect();
+    let nodes = metadata["resolve"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    // id -> ids of normal (non-dev, non-build) dependencies
+    let mut edges: HashMap<String, Vec<String>> = HashMap::new();
+    for node in &nodes {
+        let Some(id) = node["id"].as_str() else {
+            continue;
+        };
+        let deps = node["deps"].as_array().cloned().unwrap_or_default();
+        let normal = deps
+            .iter()
+            .filter(|d| {
+                d["dep_kinds"]
+                    .as_array()
+                    .is_some_and(|kinds| kinds.iter().any(|k| k["kind"].is_null()))
+            })
+            .filter_map(|d| d["pkg"].as_str().map(str::to_owned))
+            .collect();
+        edges.insert(id.to_owned(), normal);
+    }
+    let mut out = Vec::new();
+    for krate in pure {
+        let Some(root_id) = name_of
+            .iter()
+            .find(|(_, n)| *n == krate)
+            .map(|(id, _)| (*id).to_owned())
+        else {
+            continue;
+        };
+        // Breadth-first, remembering the parent to print the chain.
+        let mut parent: HashMap<String, String> = HashMap::new();
+        let mut seen = BTreeSet::from([root_id.clone()]);
+        let mut queue = std::collections::VecDeque::from([root_id.clone()]);
+        while let Some(id) = queue.pop_front() {
+            let name = name_of.get(id.as_str()).copied().unwrap_or("?");
+            if banned.contains(&name) {
+                let mut chain = vec![name.to_owned()];
+                let mut cur = id.clone();
+                while let Some(p) = parent.get(&cur) {
+                    chain.push(name_of.get(p.as_str()).copied().unwrap_or("?").to_owned());
+                    cur = p.clone();
+                }
+                chain.reverse();
+                out.push(Violation::Dependency {
+                    krate: (*krate).to_owned(),
+                    banned: name.to_owned(),
+                    chain: chain.join(" -> "),
+                });
+                continue;
+            }
+            for next in edges.get(&id).into_iter().flatten() {
+                if seen.insert(next.clone()) {
+                    parent.insert(next.clone(), id.clone());
+                    queue.push_back(next.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Finds banned calls in the non-test Rust sources under `src`.
+pub(crate) fn check_sources(src: &Path, banned: &[&str]) -> Vec<Violation> {
+    let mut files = Vec::new();
+    collect_rs(src, &mut files);
+    let mut out = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        out.extend(check_text(&file, &text, banned));
+    }
+    out
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n == "tests") {
+                continue;
+            }
+            collect_rs(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs")
+            && p.file_name().is_some_and(|n| n != "tests.rs")
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// Checks one file's text. Line comments are ignored (doc comments included:
+/// they may *name* a banned call to say it is banned), and so is the item
+/// that follows each `#[cfg(test)]` (found by matching braces).
+pub(crate) fn check_text(file: &Path, text: &str, banned: &[&str]) -> Vec<Violation> {
+    let mut out = Vec::new();
+    // Some(depth) while inside a test item: depth of braces opened within it.
+    let mut skipping: Option<(bool, i64)> = None;
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        if code.trim_start().starts_with("#[cfg(test)]") {
+            skipping = Some((false, 0));
+            continue;
+        }
+        if let Some((opened, depth)) = skipping.as_mut() {
+            for c in code.chars() {
+                match c {
+                    '{' => {
+                        *opened = true;
+                        *depth += 1;
+                    }
+                    '}' => *depth -= 1,
+                    _ => {}
+                }
+            }
+            // The item ends when its braces close, or at `;` for a braceless item.
+            if (*opened && *depth <= 0) || (!*opened && code.trim_end().ends_with(';')) {
+                skipping = None;
+            }
+            continue;
+        }
+        for pat in banned {
+            if code.contains(pat) {
+                out.push(Violation::Call {
+                    file: file.to_path_buf(),
+                    line: i + 1,
+                    pattern: (*pat).to_owned(),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn root() -> PathBuf {
+        crate::workspace_root()
+    }
+
+    /// The real workspace obeys the rules.
+    #[test]
+    fn workspace_layering_holds() {
+        if let Err(e) = run(&root()) {
+            panic!("{e}");
+        }
+    }
+
+    /// Self-check: adding tokio to proto (directly or through another crate) is caught.
+    #[test]
+    fn a_tokio_dependency_is_caught() {
+        let meta = json!({
+            "packages": [
+                {"id": "proto 0.1", "name": "box-chunked-proto"},
+                {"id": "core 0.1", "name": "box-chunked-core"},
+                {"id": "serde 1", "name": "serde"},
+                {"id": "helper 1", "name": "helper"},
+                {"id": "tokio 1", "name": "tokio"},
+                {"id": "proptest 1", "name": "proptest"},
+            ],
+            "resolve": {"nodes": [
+                {"id": "proto 0.1", "deps": [
+                    {"pkg": "serde 1", "dep_kinds": [{"kind": null}]},
+                    {"pkg": "tokio 1", "dep_kinds": [{"kind": null}]},
+                    {"pkg": "proptest 1", "dep_kinds": [{"kind": "dev"}]},
+                ]},
+                {"id": "core 0.1", "deps": [
+                    {"pkg": "helper 1", "dep_kinds": [{"kind": null}]},
+                    {"pkg": "proto 0.1", "dep_kinds": [{"kind": null}]},
+                ]},
+                {"id": "helper 1", "deps": [{"pkg": "tokio 1", "dep_kinds": [{"kind": null}]}]},
+                {"id": "proptest 1", "deps": [{"pkg": "tokio 1", "dep_kinds": [{"kind": null}]}]},
+                {"id": "serde 1", "deps": []},
+                {"id": "tokio 1", "deps": []},
+            ]}
+        });
+        let v = check_dependencies(&meta, PURE_CRATES, BANNED_CRATES);
+        let chains: Vec<String> = v.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            chains,
+            vec![
+                "box-chunked-proto must not depend on tokio (via box-chunked-proto -> tokio)",
+                "box-chunked-core must not depend on tokio (via box-chunked-core -> helper -> tokio)",
+            ]
+        );
+    }
+
+    /// Self-check: dev-dependencies may use anything.
+    #[test]
+    fn dev_dependencies_are_allowed() {
+        let meta = json!({
+            "packages": [{"id": "p", "name": "box-chunked-proto"}, {"id": "t", "name": "tokio"}],
+            "resolve": {"nodes": [
+                {"id": "p", "deps": [{"pkg": "t", "dep_kinds": [{"kind": "dev"}]}]},
+                {"id": "t", "deps": []},
+            ]}
+        });
+        assert!(check_dependencies(&meta, PURE_CRATES, BANNED_CRATES).is_empty());
+    }
+
+    /// Self-check: clock, file and randomness calls are caught; comments and tests are not.
+    #[test]
+    fn banned_calls_are_caught() {
+        let src = "use std::time::Instant;\n\
+                   /// Never calls `Instant::now` itself.\n\
+                   fn f() { let t = Instant::now(); }\n\
+                   fn g() { let _ = std::fs::read(\"x\"); } // reads a file\n\
+                   fn h() { let r = rand::thread_rng(); }\n\
+                   #[cfg(test)]\n\
+                   mod tests {\n\
+                       fn t() { let _ = Instant::now(); }\n\
+                   }\n\
+                   #[cfg(test)]\n\
+                   use std::fs::File;\n\
+                   fn after_tests() { let _ = std::time::SystemTime::now(); }\n";
+        let v = check_text(Path::new("lib.rs"), src, BANNED_CALLS);
+        let lines: Vec<(usize, &str)> = v
+            .iter()
+            .map(|v| match v {
+                Violation::Call { line, pattern, .. } => (*line, pattern.as_str()),
+                Violation::Dependency { .. } => (0, ""),
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                (3, "Instant::now"),
+                (4, "std::fs"),
+                (5, "thread_rng"),
+                (12, "SystemTime::now")
+            ]
+        );
+    }
+}
