@@ -1,0 +1,213 @@
+//! The machine's inputs and outputs.
+
+use crate::{Event, Outcome};
+use bytes::Bytes;
+use std::fmt;
+use std::ops::Range;
+use std::time::Instant;
+
+/// Identifies one attempt of one request. Every retry gets a new id, so a
+/// late answer to a superseded attempt is recognised and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub(crate) u64);
+
+/// Identifies one read of the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReadId(pub(crate) u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "req#{}", self.0)
+    }
+}
+
+impl fmt::Display for ReadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "read#{}", self.0)
+    }
+}
+
+/// What a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestKind {
+    /// `POST .../upload_sessions`.
+    CreateSession,
+    /// `PUT` of part `index`.
+    UploadPart {
+        /// Zero-based part index.
+        index: u64,
+    },
+    /// `GET .../parts` from entry `offset`.
+    ListParts {
+        /// Entry index of the page.
+        offset: u64,
+    },
+    /// `POST .../commit`.
+    Commit,
+    /// `DELETE` of the session.
+    Abort,
+}
+
+impl RequestKind {
+    /// A short lower-case name: `create session`, `upload part 3`, ...
+    pub fn describe(&self) -> String {
+        match self {
+            Self::CreateSession => "create session".to_owned(),
+            Self::UploadPart { index } => format!("upload part {index}"),
+            Self::ListParts { offset } => format!("list parts from {offset}"),
+            Self::Commit => "commit".to_owned(),
+            Self::Abort => "abort".to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for RequestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// An HTTP request for the driver to send.
+///
+/// It carries no credentials: the driver adds `Authorization`. The driver
+/// answers with exactly one [`Input::Response`] or [`Input::Failed`] for
+/// `id`, unless the machine cancels it first ([`Output::Cancel`]).
+#[must_use]
+#[derive(Debug)]
+pub struct OutgoingRequest {
+    /// This attempt's id.
+    pub id: RequestId,
+    /// What it is for.
+    pub kind: RequestKind,
+    /// 1 for the first attempt, then 2, 3, ...
+    pub attempt: u32,
+    /// When the driver should give up on it (report [`TransportErrorKind::TimedOut`]).
+    pub deadline: Instant,
+    /// Method, absolute URL, headers and body.
+    pub request: http::Request<Bytes>,
+}
+
+/// Why a source read is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPurpose {
+    /// The bytes will be hashed and uploaded.
+    Upload,
+    /// The bytes are already stored (resume): they are hashed into the
+    /// whole-file SHA-1 and compared with the stored part, not uploaded.
+    Verify,
+}
+
+/// A range of the source for the driver to read, answered with
+/// [`Input::Data`] (exactly `range.end - range.start` bytes) or
+/// [`Input::ReadFailed`]. Reads are requested in offset order and may be
+/// answered in any order.
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRequest {
+    /// This read's id.
+    pub id: ReadId,
+    /// The byte range.
+    pub range: Range<u64>,
+    /// What the bytes are for.
+    pub purpose: ReadPurpose,
+}
+
+/// How a request failed below HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportErrorKind {
+    /// It never left: connection refused, DNS failure, pool checkout failed.
+    NotSent,
+    /// It may have arrived: connection reset or closed after the body began.
+    Ambiguous,
+    /// No answer before the attempt's deadline.
+    TimedOut,
+}
+
+/// A transport failure as the driver reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    /// What kind of failure.
+    pub kind: TransportErrorKind,
+    /// A description for error messages (never containing credentials).
+    pub detail: String,
+}
+
+impl TransportError {
+    /// A failure of `kind` described by `detail`.
+    pub fn new(kind: TransportErrorKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            TransportErrorKind::NotSent => "not sent",
+            TransportErrorKind::Ambiguous => "failed in flight",
+            TransportErrorKind::TimedOut => "timed out",
+        };
+        write!(f, "{kind}: {}", self.detail)
+    }
+}
+
+/// Everything that can happen to the machine. Each comes with the `Instant`
+/// at which it happened (see [`crate::Upload::handle_input`]).
+#[derive(Debug)]
+pub enum Input {
+    /// The response to a request, body read in full.
+    Response {
+        /// The attempt answered.
+        id: RequestId,
+        /// The response.
+        response: http::Response<Bytes>,
+    },
+    /// A request that failed below HTTP.
+    Failed {
+        /// The attempt that failed.
+        id: RequestId,
+        /// How.
+        error: TransportError,
+    },
+    /// The bytes of a read.
+    Data {
+        /// The read answered.
+        id: ReadId,
+        /// Exactly the range's length.
+        bytes: Bytes,
+    },
+    /// A read that failed (the source is unreadable or shorter than announced).
+    ReadFailed {
+        /// The read that failed.
+        id: ReadId,
+        /// Why.
+        detail: String,
+    },
+    /// The deadline from [`Output::Wait`] has passed (spurious calls are no-ops).
+    Timeout,
+}
+
+/// What the machine wants done next, from [`crate::Upload::poll_output`].
+///
+/// Drain until [`Output::Wait`] or [`Output::Done`] after every input.
+#[must_use]
+#[derive(Debug)]
+// Outputs are moved once, from the poll to the driver; boxing the request
+// would cost an allocation per request to save a copy of a few hundred bytes.
+#[allow(clippy::large_enum_variant)]
+pub enum Output {
+    /// Send this request.
+    Request(OutgoingRequest),
+    /// Read this range of the source.
+    Read(ReadRequest),
+    /// Stop this request if it is still running; its answer will be ignored.
+    Cancel(RequestId),
+    /// Something the application may want to know.
+    Event(Event),
+    /// Nothing to do until an input arrives or until this deadline (`None`: no deadline).
+    Wait(Option<Instant>),
+    /// The upload is over. Sticky: every later poll returns it again.
+    Done(Outcome),
+}

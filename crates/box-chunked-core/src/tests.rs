@@ -1,0 +1,5 @@
+//! Tests of the machine against a simulated Box (in memory, virtual time).
+
+mod props;
+mod scenarios;
+mod sim;

@@ -1,0 +1,105 @@
+//! Property tests over random sizes, windows and fault schedules.
+
+use super::sim::*;
+use crate::*;
+use proptest::prelude::*;
+use std::num::NonZeroUsize;
+use std::time::Instant;
+
+struct Case {
+    size: u64,
+    part_size: u64,
+    parallelism: usize,
+    chaos: Option<(u64, u32)>,
+    seed: u64,
+    shuffle_reads: bool,
+}
+
+fn run_case(c: &Case) -> Sim {
+    let epoch = Instant::now();
+    let mut server = SimBox::new(c.part_size, epoch).with_seed(c.seed);
+    server.chaos = c.chaos;
+    let cfg = UploadConfig {
+        upload_root: ROOT.into(),
+        parallelism: NonZeroUsize::new(c.parallelism).unwrap(),
+        jitter_seed: c.seed,
+        ..UploadConfig::default()
+    };
+    let source = source_bytes(c.size, c.seed);
+    let target = Target::NewFile {
+        folder_id: "0".into(),
+        name: "p.bin".into(),
+    };
+    let up = Upload::new(
+        target,
+        Source {
+            size: c.size,
+            fingerprint: None,
+        },
+        cfg,
+        epoch,
+    )
+    .unwrap();
+    let mut sim = Sim::new(up, server, source, epoch);
+    sim.record = false;
+    if c.shuffle_reads {
+        sim.read_jitter = Some(crate::retry::Jitter::new(c.seed ^ 0xabc));
+    }
+    sim
+}
+
+fn check(c: &Case) -> Result<(), TestCaseError> {
+    let mut sim = run_case(c);
+    let outcome = sim.run(2_000_000);
+    let Outcome::Committed(file) = outcome else {
+        return Err(TestCaseError::fail(format!("not committed: {outcome:?}")));
+    };
+    // The committed digest is the SHA-1 of the source, and the stored bytes are the source.
+    prop_assert_eq!(file.sha1, Some(sim.source_sha1()));
+    let (_, content) = sim.server.files.get(&file.id).unwrap();
+    prop_assert_eq!(content, &sim.source);
+    // The committed parts tile the file exactly once (the server checks the
+    // commit list equals its stored parts; each part was stored once).
+    let total = c.size.div_ceil(c.part_size);
+    prop_assert_eq!(sim.server.counters.parts_stored, total);
+    prop_assert_eq!(sim.server.stored_parts() as u64, total);
+    // A part acknowledged to the client is never sent again.
+    prop_assert_eq!(sim.server.counters.resent_after_ack, 0);
+    // The window and the memory bound held at every step.
+    prop_assert!(sim.max_parts_in_flight <= c.parallelism);
+    prop_assert!(sim.max_bytes_held <= (c.parallelism as u64 + 1) * c.part_size);
+    // Done is sticky.
+    prop_assert!(matches!(
+        sim.upload.poll_output(),
+        Output::Done(Outcome::Committed(_))
+    ));
+    sim.upload.handle_input(sim.now, Input::Timeout).unwrap();
+    prop_assert!(matches!(
+        sim.upload.poll_output(),
+        Output::Done(Outcome::Committed(_))
+    ));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Random sizes (exact multiples, 1-byte last parts, single parts),
+    /// windows, read completion orders, and no faults.
+    #[test]
+    fn clean_runs(parts in 1u64..40, extra in 0u64..64, part_size in prop_oneof![Just(64u64), 1u64..200],
+                  parallelism in 1usize..7, seed in any::<u64>(), shuffle in any::<bool>()) {
+        let size = (parts - 1) * part_size + extra.min(part_size - 1) + 1;
+        check(&Case { size, part_size, parallelism, chaos: None, seed, shuffle_reads: shuffle })?;
+    }
+
+    /// The same under random fault schedules: resets, 5xx, 429 with
+    /// Retry-After, lost responses, slow responses, 202s, transient
+    /// parts_mismatch, at most 3 faults per request so each run can finish.
+    #[test]
+    fn faulty_runs(parts in 1u64..30, extra in 0u64..64, part_size in 1u64..128,
+                   parallelism in 1usize..6, seed in any::<u64>(), per_mille in 50u64..400) {
+        let size = (parts - 1) * part_size + extra.min(part_size - 1) + 1;
+        check(&Case { size, part_size, parallelism, chaos: Some((per_mille, 3)), seed, shuffle_reads: true })?;
+    }
+}
