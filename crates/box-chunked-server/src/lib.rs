@@ -1,0 +1,320 @@
+//! A durable, Box-compatible local server for the Chunked Upload API.
+//!
+//! It is what the `box-chunked` CLI uploads to when no Box credentials are
+//! given, what this project's tests drive, and a tool you can run in your own
+//! CI in place of Box: Box's official SDKs work against it unchanged.
+//!
+//! - It **follows Box's wire contract**: Box's paths (upload root `<url>/api/2.0`,
+//!   API root `<url>/2.0`), status codes, error bodies and `code` strings, and
+//!   `session_endpoints` as absolute URLs pointing back at itself. Where Box's
+//!   behaviour is undocumented, the choice made is listed in `docs/server.md`.
+//! - It **is durable**: a part is acknowledged only after its bytes are
+//!   fsynced; metadata lives in SQLite (WAL); a commit appears atomically;
+//!   `kill -9` at any moment loses nothing acknowledged.
+//! - It **fails on request** ([`faults`]): 5xx, 429 with `Retry-After`,
+//!   connection resets in the middle of a part body, lost responses, latency,
+//!   `202` commits and transient `parts_mismatch`.
+//! - It **binds to loopback** unless told otherwise, and never logs tokens.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), box_chunked_server::ServerError> {
+//! use box_chunked_server::{Server, ServerConfig};
+//! let mut config = ServerConfig::new("/tmp/box-data");
+//! config.tokens.push(("DEV_TOKEN".into(), "alice".into()));
+//! let server = Server::bind(config).await?;
+//! println!("listening on {}", server.url());
+//! let running = server.spawn();
+//! // ... point a client at running.url() ...
+//! running.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod faults;
+mod handlers;
+mod store;
+
+use faults::{FaultSpec, Faults};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use store::StoreError;
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Where to listen (default `127.0.0.1:8080`; port 0 picks a free port).
+    pub addr: SocketAddr,
+    /// The data directory (created if missing).
+    pub data_dir: PathBuf,
+    /// Accepted bearer tokens and the user each stands for.
+    pub tokens: Vec<(String, String)>,
+    /// OAuth clients for the client-credentials grant: (client id, secret, user).
+    pub clients: Vec<(String, String, String)>,
+    /// Lifetime of tokens issued by `/oauth2/token` (default 1 hour).
+    pub token_ttl: Duration,
+    /// The base URL that `session_endpoints` use (default: the listening address).
+    pub public_url: Option<String>,
+    /// A fixed part size; `None` uses Box's observed policy
+    /// ([`box_chunked_proto::rules::default_part_size`]).
+    pub part_size: Option<u64>,
+    /// The smallest file a session accepts (default 20,000,000 bytes).
+    pub min_file_size: u64,
+    /// How long sessions live (default 7 days).
+    pub session_lifetime: Duration,
+    /// How often expired sessions are collected (default 60 s).
+    pub collect_every: Duration,
+    /// How long a commit waits for verification before answering `202` (default 5 s).
+    pub commit_wait: Duration,
+    /// Faults to inject (default none).
+    pub faults: FaultSpec,
+}
+
+impl ServerConfig {
+    /// Defaults, with data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: data_dir.into(),
+            tokens: Vec::new(),
+            clients: Vec::new(),
+            token_ttl: Duration::from_secs(3600),
+            public_url: None,
+            part_size: None,
+            min_file_size: box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE,
+            session_lifetime: Duration::from_secs(box_chunked_proto::rules::SESSION_LIFETIME_SECS),
+            collect_every: Duration::from_secs(60),
+            commit_wait: Duration::from_secs(5),
+            faults: FaultSpec::default(),
+        }
+    }
+
+    /// Parses a `--token` value: `TOKEN=USER`, or `TOKEN` for a user of its own.
+    pub fn parse_token(value: &str) -> (String, String) {
+        match value.split_once('=') {
+            Some((t, u)) if !u.is_empty() => (t.to_owned(), u.to_owned()),
+            _ => {
+                let t = value.trim_end_matches('=').to_owned();
+                // A token without a user is a user of its own, named after a hash
+                // of the token so that the token itself never becomes a name.
+                let user = format!("user-{}", &handlers::short_hash(&t)[..8]);
+                (t, user)
+            }
+        }
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data directory could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The public URL is not an absolute http(s) URL.
+    #[error("--public-url must be an absolute http or https URL, not {0:?}")]
+    PublicUrl(String),
+    /// The server task failed.
+    #[error("server task failed: {0}")]
+    Task(String),
+}
+
+/// Counters a test can read at `GET /__box-chunked/counters`.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub requests: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub parts_stored: AtomicU64,
+    pub parts_rejected_overlap: AtomicU64,
+    pub sessions_created: AtomicU64,
+    pub commits: AtomicU64,
+    pub commits_pending: AtomicU64,
+    pub files_committed: AtomicU64,
+    pub sessions_aborted: AtomicU64,
+    pub sessions_expired: AtomicU64,
+    pub faults_injected: AtomicU64,
+    pub unauthorized: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> serde_json::Value {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        serde_json::json!({
+            "requests": g(&self.requests),
+            "bytes_received": g(&self.bytes_received),
+            "parts_stored": g(&self.parts_stored),
+            "parts_rejected_overlap": g(&self.parts_rejected_overlap),
+            "sessions_created": g(&self.sessions_created),
+            "commits": g(&self.commits),
+            "commits_pending": g(&self.commits_pending),
+            "files_committed": g(&self.files_committed),
+            "sessions_aborted": g(&self.sessions_aborted),
+            "sessions_expired": g(&self.sessions_expired),
+            "faults_injected": g(&self.faults_injected),
+            "unauthorized": g(&self.unauthorized),
+        })
+    }
+}
+
+/// A whole-file verification running or done for a session.
+#[derive(Debug, Clone)]
+pub(crate) enum Verification {
+    Running(watch::Receiver<Option<Result<box_chunked_proto::Sha1Digest, String>>>),
+}
+
+pub(crate) struct State {
+    pub cfg: ServerConfig,
+    pub url: String,
+    pub store: Arc<Store>,
+    pub faults: Faults,
+    pub counters: Counters,
+    /// Tokens issued by the OAuth endpoint: token -> (user, expiry).
+    pub issued: Mutex<HashMap<String, (String, SystemTime)>>,
+    pub verifications: Mutex<HashMap<String, Verification>>,
+}
+
+/// A bound server, not yet serving.
+pub struct Server {
+    state: Arc<State>,
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("url", &self.state.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Opens the data directory (recovering from any crash) and binds.
+    pub async fn bind(config: ServerConfig) -> Result<Self, ServerError> {
+        let dir = config.data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))??;
+        let listener =
+            TcpListener::bind(config.addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.addr,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        let url = match &config.public_url {
+            Some(u) => {
+                let ok = (u.starts_with("http://") || u.starts_with("https://"))
+                    && u.parse::<http::Uri>().is_ok_and(|x| x.host().is_some());
+                if !ok {
+                    return Err(ServerError::PublicUrl(u.clone()));
+                }
+                u.trim_end_matches('/').to_owned()
+            }
+            None => format!("http://{addr}"),
+        };
+        let faults = Faults::new(config.faults.clone());
+        let state = Arc::new(State {
+            url,
+            store: Arc::new(store),
+            faults,
+            counters: Counters::default(),
+            issued: Mutex::new(HashMap::new()),
+            verifications: Mutex::new(HashMap::new()),
+            cfg: config,
+        });
+        Ok(Self {
+            state,
+            listener,
+            addr,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL clients use: upload root `<url>/api/2.0`, API root `<url>/2.0`.
+    pub fn url(&self) -> &str {
+        &self.state.url
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets
+    /// requests in progress finish (for at most 10 seconds).
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ServerError> {
+        handlers::serve(self.state, self.listener, shutdown).await;
+        Ok(())
+    }
+
+    /// Serves on a background task.
+    pub fn spawn(self) -> RunningServer {
+        let (tx, mut rx) = watch::channel(false);
+        let url = self.state.url.clone();
+        let addr = self.addr;
+        let task = tokio::spawn(self.run_until(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }));
+        RunningServer {
+            url,
+            addr,
+            stop: tx,
+            task,
+        }
+    }
+}
+
+/// A server serving on a background task.
+#[derive(Debug)]
+pub struct RunningServer {
+    url: String,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+impl RunningServer {
+    /// The base URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.stop.send(true);
+        self.task
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))?
+    }
+}
