@@ -1,6 +1,7 @@
 //! The project's automation, in Rust so that it runs wherever cargo does.
 //!
-//! - `cargo xtask ci`: everything CI checks, in order (format, clippy, tests, docs).
+//! - `cargo xtask ci`: everything CI checks, in order (format, clippy, tests, docs,
+//!   and the interop tests with Box's Python SDKs).
 //! - `cargo xtask tidy`: the layering check alone (it also runs as a `#[test]`).
 
 mod tidy;
@@ -14,7 +15,7 @@ fn main() -> ExitCode {
         Some("tidy") => tidy::run(&workspace_root()).map_err(|e| e.to_string()),
         _ => {
             eprintln!("usage: cargo xtask <ci|tidy>");
-            eprintln!("  ci    format check, clippy -D warnings, tests, docs -D warnings");
+            eprintln!("  ci    format check, clippy -D warnings, tests, docs -D warnings, Python SDK interop");
             eprintln!(
                 "  tidy  layering rules: what box-chunked-proto and box-chunked-core may use"
             );
@@ -81,6 +82,46 @@ fn ci() -> Result<(), String> {
     doc.args(["doc", "--workspace", "--no-deps", "--locked"])
         .env("RUSTDOCFLAGS", "-D warnings");
     step("cargo doc", doc)?;
+
+    interop()?;
     eprintln!("==> ci: all steps passed");
     Ok(())
+}
+
+/// Box's official Python SDKs against the real server binary. The virtual
+/// environment comes from `scripts/python-env.sh`; where it cannot be made
+/// (no Python, no package index) the step is skipped with a warning, except
+/// under CI (`CI` set), where that is a failure.
+fn interop() -> Result<(), String> {
+    let root = workspace_root();
+    let in_ci = std::env::var_os("CI").is_some();
+    let mut env = Command::new("bash");
+    env.arg(root.join("scripts/python-env.sh"))
+        .current_dir(&root);
+    if let Err(e) = step("python environment", env) {
+        if in_ci {
+            return Err(e);
+        }
+        eprintln!("    skipping the Python SDK interop tests: {e}");
+        return Ok(());
+    }
+    let mut build = cargo();
+    build.args(["build", "--locked", "-p", "box-chunked-cli"]);
+    step("cargo build box-chunked", build)?;
+    let venv = std::env::var("BOX_CHUNKED_VENV").unwrap_or_else(|_| ".venv".to_owned());
+    let mut pytest = Command::new(root.join(venv).join("bin/python"));
+    pytest
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "ignore::DeprecationWarning",
+            "tests/interop",
+        ])
+        .current_dir(&root)
+        .env("BOX_CHUNKED_BIN", root.join("target/debug/box-chunked"));
+    step("interop tests with Box's Python SDKs", pytest)
 }

@@ -61,6 +61,9 @@ struct ServeArgs {
     /// Lifetime of tokens issued by /oauth2/token.
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     token_ttl: u64,
+    /// How long a commit waits for the whole-file check before answering 202.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    commit_wait_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -139,6 +142,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     config.min_file_size = args.min_file_size;
     config.session_lifetime = Duration::from_secs(args.session_lifetime);
     config.token_ttl = Duration::from_secs(args.token_ttl);
+    config.commit_wait = Duration::from_millis(args.commit_wait_ms);
     if args.part_size == Some(0) {
         return Err(Failure::usage("--part-size must be positive"));
     }

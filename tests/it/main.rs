@@ -1,0 +1,3 @@
+//! Cross-crate integration tests (one binary, modules by subject).
+
+mod server;

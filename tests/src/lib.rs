@@ -1,0 +1,295 @@
+//! Helpers for the cross-crate tests: a raw HTTP client, a server on a free
+//! loopback port with its own data directory, and test data.
+
+use box_chunked_proto::{DigestHeader, Sha1Digest};
+use box_chunked_server::{RunningServer, Server, ServerConfig};
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use sha1::{Digest as _, Sha1};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The token of user `alice` on test servers.
+pub const ALICE: &str = "alice-token";
+/// The token of user `bob` on test servers.
+pub const BOB: &str = "bob-token";
+
+/// A response, body read in full.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON (`Value::Null` if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// Box's error `code`, if the body is an error.
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or("").to_owned()
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A minimal HTTP client over hyper, for talking to the server as raw HTTP.
+#[derive(Clone, Debug)]
+pub struct Http {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Http {
+    /// A pooled HTTP/1.1 client.
+    pub fn new() -> Self {
+        Self {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// Sends a request; `Err` is a transport failure (the connection dropped).
+    pub async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: impl Into<Bytes>,
+    ) -> Result<Reply, String> {
+        let mut b = http::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, v.as_str());
+        }
+        let req = b.body(Full::new(body.into())).map_err(|e| e.to_string())?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Sends with a bearer token, panicking on transport failure.
+    pub async fn call(
+        &self,
+        method: &str,
+        url: &str,
+        token: &str,
+        headers: &[(&str, String)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        let mut all = vec![("authorization", format!("Bearer {token}"))];
+        all.extend(headers.iter().cloned());
+        self.send(method, url, &all, body)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+    }
+}
+
+/// A server on a free loopback port, with a fresh data directory.
+#[derive(Debug)]
+pub struct TestServer {
+    /// Its base URL (the public URL when one is configured).
+    pub url: String,
+    /// `http://` and the address it listens on.
+    pub local: String,
+    /// Its data directory.
+    pub dir: TempDir,
+    running: Option<RunningServer>,
+}
+
+impl TestServer {
+    /// Starts a server with tokens for alice and bob, a minimum file size of
+    /// 1 byte and 1 KiB parts, then `tweak`.
+    pub async fn start(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        let dir = TempDir::new("server");
+        Self::start_in(dir, tweak).await
+    }
+
+    /// Starts a server on an existing data directory.
+    pub async fn start_in(dir: TempDir, tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        let mut cfg = ServerConfig::new(dir.path());
+        cfg.addr = ([127, 0, 0, 1], 0).into();
+        cfg.tokens = vec![(ALICE.into(), "alice".into()), (BOB.into(), "bob".into())];
+        cfg.min_file_size = 1;
+        cfg.part_size = Some(1024);
+        tweak(&mut cfg);
+        let server = Server::bind(cfg).await.expect("server starts");
+        let url = server.url().to_owned();
+        let local = format!("http://{}", server.local_addr());
+        Self {
+            url,
+            local,
+            dir,
+            running: Some(server.spawn()),
+        }
+    }
+
+    /// The upload API root.
+    pub fn upload_root(&self) -> String {
+        format!("{}/api/2.0", self.url)
+    }
+
+    /// Stops the server, keeping the data directory.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await.expect("server stops cleanly");
+        }
+        self.dir
+    }
+
+    /// The server's counters.
+    pub async fn counters(&self, http: &Http) -> Value {
+        http.call(
+            "GET",
+            &format!("{}/__box-chunked/counters", self.url),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .json()
+    }
+}
+
+/// A directory removed when dropped.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new empty directory under the system's temporary directory.
+    pub fn new(label: &str) -> Self {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "box-chunked-test-{label}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        Self(p)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// SHA-1 of bytes.
+pub fn sha1(bytes: &[u8]) -> Sha1Digest {
+    Sha1Digest(Sha1::digest(bytes).into())
+}
+
+/// The `Digest` header value for bytes.
+pub fn digest(bytes: &[u8]) -> String {
+    DigestHeader::sha1_value(&sha1(bytes))
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn pseudo_random(size: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size + 8);
+    let mut s = seed ^ 0x9e37_79b9_7f4a_7c15;
+    while out.len() < size {
+        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(size);
+    out
+}
+
+/// Uploads `data` through the raw API into folder `0` as `name`: create,
+/// parts (sequentially), commit. Returns the commit reply.
+pub async fn raw_upload(http: &Http, root: &str, token: &str, name: &str, data: &[u8]) -> Reply {
+    let create = http
+        .call(
+            "POST",
+            &format!("{root}/files/upload_sessions"),
+            token,
+            &[],
+            serde_json::to_vec(
+                &serde_json::json!({"folder_id": "0", "file_size": data.len(), "file_name": name}),
+            )
+            .unwrap_or_default(),
+        )
+        .await;
+    assert_eq!(create.status, 201, "{:?}", create.json());
+    let s = create.json();
+    let part_size = s["part_size"].as_u64().unwrap_or(1) as usize;
+    let up = s["session_endpoints"]["upload_part"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let mut parts = Vec::new();
+    for (i, chunk) in data.chunks(part_size).enumerate() {
+        let off = i * part_size;
+        let r = http
+            .call(
+                "PUT",
+                &up,
+                token,
+                &[
+                    (
+                        "content-range",
+                        format!("bytes {}-{}/{}", off, off + chunk.len() - 1, data.len()),
+                    ),
+                    ("digest", digest(chunk)),
+                ],
+                Bytes::copy_from_slice(chunk),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.json());
+        parts.push(r.json()["part"].clone());
+    }
+    let commit = s["session_endpoints"]["commit"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    http.call(
+        "POST",
+        &commit,
+        token,
+        &[("digest", digest(data))],
+        serde_json::to_vec(&serde_json::json!({ "parts": parts })).unwrap_or_default(),
+    )
+    .await
+}
