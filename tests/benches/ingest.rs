@@ -24,7 +24,10 @@ fn main() {
     let size = arg("--size", 1 << 30) as usize;
     let runs = arg("--runs", 3);
     let parallel = arg("--parallel", 4) as usize;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let data = Bytes::from(pseudo_random(size, 1));
     let whole = digest(&data);
     let mut ingest = Vec::new();
