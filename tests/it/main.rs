@@ -1,3 +1,5 @@
 //! Cross-crate integration tests (one binary, modules by subject).
 
+mod client;
+mod openapi;
 mod server;

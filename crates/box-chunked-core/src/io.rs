@@ -46,6 +46,10 @@ pub enum RequestKind {
     Commit,
     /// `DELETE` of the session.
     Abort,
+    /// `GET` of the session (SDK calls; the machine itself lists parts instead).
+    GetSession,
+    /// `GET` of a file or its content (SDK calls).
+    GetFile,
 }
 
 impl RequestKind {
@@ -57,6 +61,8 @@ impl RequestKind {
             Self::ListParts { offset } => format!("list parts from {offset}"),
             Self::Commit => "commit".to_owned(),
             Self::Abort => "abort".to_owned(),
+            Self::GetSession => "get session".to_owned(),
+            Self::GetFile => "get file".to_owned(),
         }
     }
 }

@@ -1007,6 +1007,8 @@ impl Upload {
             RequestKind::ListParts { .. } => self.on_list(reply),
             RequestKind::Commit => self.on_commit(reply),
             RequestKind::Abort => self.on_abort(Ok(reply)),
+            // Never issued by the machine (SDK calls only).
+            RequestKind::GetSession | RequestKind::GetFile => {}
         }
     }
 

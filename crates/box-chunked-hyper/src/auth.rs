@@ -1,0 +1,227 @@
+//! Tokens: where they come from, and how they are kept out of logs.
+
+use crate::error::{Error, ErrorKind};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// A secret string (a token or a client secret). Its `Debug` and `Display`
+/// never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(Arc::from(s.into()))
+    }
+
+    /// The secret itself, for the one place that needs it (a header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A boxed future, as the provider trait returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where access tokens come from.
+///
+/// `token` returns a valid token (cached where possible); `refresh` is called
+/// once after a `401` with the token that was refused and must return a new
+/// one (or an error if the provider cannot refresh).
+pub trait TokenProvider: Send + Sync + fmt::Debug {
+    /// A token to use now.
+    fn token(&self) -> BoxFuture<'_, Result<Secret, Error>>;
+    /// A new token after `stale` was refused.
+    fn refresh<'a>(&'a self, stale: &'a Secret) -> BoxFuture<'a, Result<Secret, Error>>;
+}
+
+/// A fixed token (for example a developer token, or `BOX_ACCESS_TOKEN`).
+#[derive(Debug, Clone)]
+pub struct StaticToken(Secret);
+
+impl StaticToken {
+    /// A provider that always returns `token`.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(Secret::new(token))
+    }
+
+    /// From `BOX_ACCESS_TOKEN`, if set and not empty.
+    pub fn from_env() -> Option<Self> {
+        std::env::var("BOX_ACCESS_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(Self::new)
+    }
+}
+
+impl TokenProvider for StaticToken {
+    fn token(&self) -> BoxFuture<'_, Result<Secret, Error>> {
+        Box::pin(async move { Ok(self.0.clone()) })
+    }
+
+    fn refresh<'a>(&'a self, _stale: &'a Secret) -> BoxFuture<'a, Result<Secret, Error>> {
+        Box::pin(async {
+            Err(Error::new(
+                ErrorKind::Auth,
+                "the access token was refused (401) and a fixed token cannot be refreshed; get a new token",
+            ))
+        })
+    }
+}
+
+/// Who a client-credentials token acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// The enterprise's service account.
+    Enterprise(String),
+    /// A managed or app user.
+    User(String),
+}
+
+/// Box's client-credentials grant: a token is fetched from the OAuth URL,
+/// cached, refreshed a minute before it expires and once after a `401`.
+pub struct ClientCredentials {
+    client_id: String,
+    client_secret: Secret,
+    subject: Subject,
+    token_url: String,
+    transport: crate::transport::Transport,
+    cached: Mutex<Option<(Secret, Instant)>>,
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("subject", &self.subject)
+            .field("token_url", &self.token_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCredentials {
+    pub(crate) fn new(
+        client_id: String,
+        client_secret: Secret,
+        subject: Subject,
+        token_url: String,
+        transport: crate::transport::Transport,
+    ) -> Self {
+        Self {
+            client_id,
+            client_secret,
+            subject,
+            token_url,
+            transport,
+            cached: Mutex::new(None),
+        }
+    }
+
+    async fn fetch(&self) -> Result<(Secret, Instant), Error> {
+        let (subject_type, subject_id) = match &self.subject {
+            Subject::Enterprise(id) => ("enterprise", id.as_str()),
+            Subject::User(id) => ("user", id.as_str()),
+        };
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "client_credentials")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("client_secret", self.client_secret.expose())
+            .append_pair("box_subject_type", subject_type)
+            .append_pair("box_subject_id", subject_id)
+            .finish();
+        let req = http::Request::post(&self.token_url)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(bytes::Bytes::from(body))
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Config,
+                    format!("OAuth URL {:?}: {e}", self.token_url),
+                )
+            })?;
+        let started = Instant::now();
+        let resp = self
+            .transport
+            .send_unauthenticated(req, Duration::from_secs(30))
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Auth,
+                    format!("cannot reach the OAuth endpoint: {e}"),
+                )
+            })?;
+        let json: serde_json::Value = serde_json::from_slice(resp.body()).unwrap_or_default();
+        if resp.status() != 200 {
+            let why = json["error_description"]
+                .as_str()
+                .or(json["error"].as_str())
+                .unwrap_or("no details");
+            return Err(Error::new(
+                ErrorKind::Auth,
+                format!(
+                    "Box refused the client credentials ({}): {why}",
+                    resp.status()
+                ),
+            ));
+        }
+        let token = json["access_token"]
+            .as_str()
+            .ok_or_else(|| Error::new(ErrorKind::Auth, "the OAuth answer has no access_token"))?;
+        let ttl = json["expires_in"].as_u64().unwrap_or(3600);
+        // Refresh a minute early (or at half-life for short tokens).
+        let margin = Duration::from_secs(60).min(Duration::from_secs(ttl) / 2);
+        let valid_until = started + Duration::from_secs(ttl).saturating_sub(margin);
+        Ok((Secret::new(token), valid_until))
+    }
+}
+
+impl TokenProvider for ClientCredentials {
+    fn token(&self) -> BoxFuture<'_, Result<Secret, Error>> {
+        Box::pin(async move {
+            let mut cached = self.cached.lock().await;
+            if let Some((t, until)) = cached.as_ref() {
+                if Instant::now() < *until {
+                    return Ok(t.clone());
+                }
+            }
+            let (t, until) = self.fetch().await?;
+            *cached = Some((t.clone(), until));
+            Ok(t)
+        })
+    }
+
+    fn refresh<'a>(&'a self, stale: &'a Secret) -> BoxFuture<'a, Result<Secret, Error>> {
+        Box::pin(async move {
+            let mut cached = self.cached.lock().await;
+            // Someone else may have refreshed already.
+            if let Some((t, until)) = cached.as_ref() {
+                if t != stale && Instant::now() < *until {
+                    return Ok(t.clone());
+                }
+            }
+            let (t, until) = self.fetch().await?;
+            *cached = Some((t.clone(), until));
+            Ok(t)
+        })
+    }
+}

@@ -1,0 +1,193 @@
+//! The one error type callers see.
+
+use box_chunked_core::{
+    ApiFailure, RequestKind, ResumeError, SourceChange, StartError, UploadError,
+};
+use std::fmt;
+
+/// What went wrong, in the categories a caller acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Box said no (a `4xx` answer, a name conflict, a failed precondition, an expired session).
+    Refused,
+    /// The source changed during the upload, or since the checkpoint; nothing was committed.
+    SourceChanged,
+    /// The network or the server kept failing until the retry budget ran out.
+    NetworkExhausted,
+    /// The upload was cancelled or aborted by the caller.
+    Cancelled,
+    /// The token could not be obtained or refreshed.
+    Auth,
+    /// The source could not be read, or the checkpoint could not be written or read.
+    Io,
+    /// Bad arguments or configuration (before any request).
+    Config,
+    /// The server broke the protocol.
+    Protocol,
+}
+
+/// An error from this crate: what failed, and Box's answer when there was one.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct Error {
+    kind: ErrorKind,
+    operation: Option<RequestKind>,
+    message: String,
+    api: Option<Box<ApiFailure>>,
+    attempts: Option<u32>,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            operation: None,
+            message: message.into(),
+            api: None,
+            attempts: None,
+        }
+    }
+
+    pub(crate) fn with_attempts(mut self, n: u32) -> Self {
+        self.attempts = Some(n);
+        self
+    }
+
+    pub(crate) fn with_operation(mut self, op: RequestKind) -> Self {
+        self.operation = Some(op);
+        self
+    }
+
+    pub(crate) fn from_api(api: ApiFailure) -> Self {
+        Self {
+            kind: ErrorKind::Refused,
+            operation: Some(api.kind),
+            message: format!("Box refused: {api}"),
+            api: Some(Box::new(api)),
+            attempts: None,
+        }
+    }
+
+    /// The category.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The operation that failed, when one did.
+    pub fn operation(&self) -> Option<RequestKind> {
+        self.operation
+    }
+
+    /// Box's answer: status, `code`, `message`, `request_id`, `context_info`.
+    pub fn api(&self) -> Option<&ApiFailure> {
+        self.api.as_deref()
+    }
+
+    /// The HTTP status, when Box answered.
+    pub fn status(&self) -> Option<u16> {
+        self.api.as_ref().map(|a| a.status)
+    }
+
+    /// Box's error code, when Box answered with one.
+    pub fn code(&self) -> Option<&str> {
+        self.api.as_ref().and_then(|a| a.code())
+    }
+
+    /// Box's request id, for Box support.
+    pub fn request_id(&self) -> Option<&str> {
+        self.api.as_ref().and_then(|a| {
+            a.request_id
+                .as_deref()
+                .or_else(|| a.error.as_ref().and_then(|e| e.request_id.as_deref()))
+        })
+    }
+
+    /// Attempts made, for [`ErrorKind::NetworkExhausted`].
+    pub fn attempts(&self) -> Option<u32> {
+        self.attempts
+    }
+}
+
+impl From<UploadError> for Error {
+    fn from(e: UploadError) -> Self {
+        let message = e.to_string();
+        let (kind, operation, api, attempts) = match &e {
+            UploadError::Api(a)
+            | UploadError::PreconditionFailed(a)
+            | UploadError::PartsMismatch(a) => (
+                ErrorKind::Refused,
+                Some(a.kind),
+                Some(Box::new(a.clone())),
+                None,
+            ),
+            UploadError::NameConflict { failure, .. } => (
+                ErrorKind::Refused,
+                Some(failure.kind),
+                Some(Box::new(failure.clone())),
+                None,
+            ),
+            UploadError::RetriesExhausted {
+                kind,
+                attempts,
+                api,
+                ..
+            } => (
+                ErrorKind::NetworkExhausted,
+                Some(*kind),
+                api.clone(),
+                Some(*attempts),
+            ),
+            UploadError::SourceChanged(_) => (ErrorKind::SourceChanged, None, None, None),
+            UploadError::SessionExpired { .. } | UploadError::CommitTimedOut { .. } => {
+                (ErrorKind::Refused, None, None, None)
+            }
+            UploadError::EchoMismatch { index, .. } => (
+                ErrorKind::Protocol,
+                Some(RequestKind::UploadPart { index: *index }),
+                None,
+                None,
+            ),
+            UploadError::Protocol { kind, .. } => (ErrorKind::Protocol, Some(*kind), None, None),
+            UploadError::SourceRead { .. } => (ErrorKind::Io, None, None, None),
+            UploadError::DeadlineExceeded(_) => (ErrorKind::NetworkExhausted, None, None, None),
+            _ => (ErrorKind::Protocol, None, None, None),
+        };
+        Self {
+            kind,
+            operation,
+            message,
+            api,
+            attempts,
+        }
+    }
+}
+
+impl From<StartError> for Error {
+    fn from(e: StartError) -> Self {
+        Self::new(ErrorKind::Config, e.to_string())
+    }
+}
+
+impl From<ResumeError> for Error {
+    fn from(e: ResumeError) -> Self {
+        let kind = match e {
+            ResumeError::SourceChanged(_) => ErrorKind::SourceChanged,
+            _ => ErrorKind::Config,
+        };
+        Self::new(kind, e.to_string())
+    }
+}
+
+impl From<SourceChange> for Error {
+    fn from(e: SourceChange) -> Self {
+        Self::new(
+            ErrorKind::SourceChanged,
+            format!("the source changed: {e:?}"),
+        )
+    }
+}

@@ -1,0 +1,450 @@
+//! The HTTP stack: hyper-util's pooled client over rustls, under tower layers.
+//!
+//! ```text
+//! Trace -> Auth (token; one refresh after 401) -> Retry (connect errors only, budgeted)
+//!       -> Deadline (per attempt) -> Collect (hyper client, whole response body)
+//! ```
+//!
+//! Only connect errors are retried here ("not sent": the request never left),
+//! with the core's backoff arithmetic and a tower TPS budget; everything else
+//! is the core's to retry (docs/retries.md). Request bodies are `Bytes`, sent
+//! in slices without copying, counting the bytes handed to hyper.
+
+use crate::auth::TokenProvider;
+use box_chunked_core::retry::{Jitter, RetryPolicy};
+use box_chunked_core::{TransportError, TransportErrorKind};
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::{Frame, SizeHint};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::convert::Infallible;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower::retry::budget::{Budget, TpsBudget};
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceExt};
+
+/// Bytes handed to hyper per body frame.
+const FRAME: usize = 256 * 1024;
+
+/// A request body: `Bytes` sent in slices, counting what was handed over.
+pub(crate) struct ReqBody {
+    data: Bytes,
+    sent: usize,
+    progress: Option<Arc<AtomicU64>>,
+}
+
+impl ReqBody {
+    pub(crate) fn new(data: Bytes, progress: Option<Arc<AtomicU64>>) -> Self {
+        Self {
+            data,
+            sent: 0,
+            progress,
+        }
+    }
+}
+
+impl Clone for ReqBody {
+    /// A fresh body from the start (for a repeated attempt).
+    fn clone(&self) -> Self {
+        Self::new(self.data.clone(), self.progress.clone())
+    }
+}
+
+impl hyper::body::Body for ReqBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let len = self.data.len();
+        if self.sent >= len {
+            return Poll::Ready(None);
+        }
+        let n = FRAME.min(len - self.sent);
+        let chunk = self.data.slice(self.sent..self.sent + n);
+        self.sent += n;
+        if let Some(p) = &self.progress {
+            p.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.sent >= self.data.len()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact((self.data.len() - self.sent) as u64)
+    }
+}
+
+/// The per-attempt deadline, carried in request extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline(pub tokio::time::Instant);
+
+/// How an attempt failed below HTTP.
+#[derive(Debug, Clone)]
+pub(crate) enum Failure {
+    /// The request never left (connect error, refused scheme).
+    NotSent(String),
+    /// No answer before the deadline.
+    TimedOut,
+    /// The connection failed after the request began.
+    Ambiguous(String),
+    /// No token could be had.
+    Auth(crate::Error),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotSent(d) => write!(f, "not sent: {d}"),
+            Self::TimedOut => f.write_str("timed out"),
+            Self::Ambiguous(d) => write!(f, "failed in flight: {d}"),
+            Self::Auth(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl Failure {
+    pub(crate) fn to_core(&self) -> TransportError {
+        match self {
+            Self::NotSent(d) => TransportError::new(TransportErrorKind::NotSent, d.clone()),
+            Self::TimedOut => TransportError::new(
+                TransportErrorKind::TimedOut,
+                "no answer before the deadline",
+            ),
+            Self::Ambiguous(d) => TransportError::new(TransportErrorKind::Ambiguous, d.clone()),
+            // An auth failure is not retried by anyone: report it as not sent,
+            // which the core treats as final because the transport owns it.
+            Self::Auth(e) => TransportError::new(TransportErrorKind::NotSent, e.to_string()),
+        }
+    }
+}
+
+type Inner = BoxCloneSyncService<Request<ReqBody>, Response<Bytes>, Failure>;
+
+/// Settings of the HTTP stack.
+#[derive(Debug, Clone)]
+pub(crate) struct TransportConfig {
+    pub connect_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub allow_http: bool,
+    pub http2_only: bool,
+}
+
+/// The HTTP stack, cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    svc: Inner,
+    allow_http: bool,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport").finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    /// The stack without authentication.
+    pub(crate) fn new(cfg: &TransportConfig) -> Result<Self, crate::Error> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(cfg.connect_timeout));
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http();
+        let https = if cfg.http2_only {
+            builder.enable_http2().wrap_connector(http)
+        } else {
+            builder.enable_http1().enable_http2().wrap_connector(http)
+        };
+        let mut b = Client::builder(TokioExecutor::new());
+        b.pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(64);
+        if cfg.http2_only {
+            b.http2_only(true);
+        }
+        let client = b.build(https);
+        let collect = tower::service_fn(move |req: Request<ReqBody>| {
+            let client = client.clone();
+            async move {
+                let resp = client.request(req).await.map_err(|e| {
+                    if e.is_connect() {
+                        Failure::NotSent(format!("{e:?}"))
+                    } else {
+                        Failure::Ambiguous(format!("{e:?}"))
+                    }
+                })?;
+                let (parts, body) = resp.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .map_err(|e| Failure::Ambiguous(format!("reading the answer: {e}")))?
+                    .to_bytes();
+                Ok::<_, Failure>(Response::from_parts(parts, body))
+            }
+        });
+        let deadline = DeadlineService { inner: collect };
+        let retry = tower::retry::Retry::new(
+            ConnectRetry {
+                policy: cfg.retry.clone(),
+                attempts: 0,
+                jitter: Jitter::new(next_seed()),
+                budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.2)),
+            },
+            deadline,
+        );
+        Ok(Self {
+            svc: BoxCloneSyncService::new(TraceService { inner: retry }),
+            allow_http: cfg.allow_http,
+        })
+    }
+
+    /// The same stack with an auth layer on top.
+    pub(crate) fn with_auth(&self, provider: Arc<dyn TokenProvider>) -> Self {
+        Self {
+            svc: BoxCloneSyncService::new(AuthService {
+                inner: self.svc.clone(),
+                provider,
+            }),
+            allow_http: self.allow_http,
+        }
+    }
+
+    /// Whether plain `http://` may be used for this URL: always for loopback
+    /// hosts, otherwise only when explicitly allowed.
+    pub(crate) fn check_scheme(&self, uri: &http::Uri) -> Result<(), Failure> {
+        match uri.scheme_str() {
+            Some("https") => Ok(()),
+            Some("http") if self.allow_http || is_loopback(uri.host().unwrap_or("")) => Ok(()),
+            Some("http") => Err(Failure::NotSent(format!(
+                "refusing plain http to {}: use https, or allow http explicitly",
+                uri.host().unwrap_or("?")
+            ))),
+            _ => Err(Failure::NotSent(format!("unsupported URL {uri}"))),
+        }
+    }
+
+    /// Sends one request with a deadline.
+    pub(crate) async fn send(
+        &self,
+        mut req: Request<ReqBody>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Response<Bytes>, Failure> {
+        self.check_scheme(req.uri())?;
+        req.extensions_mut().insert(Deadline(deadline));
+        self.svc.clone().oneshot(req).await
+    }
+
+    /// Sends a request without a token (the OAuth token endpoint).
+    pub(crate) async fn send_unauthenticated(
+        &self,
+        req: Request<Bytes>,
+        timeout: Duration,
+    ) -> Result<Response<Bytes>, Failure> {
+        let (parts, body) = req.into_parts();
+        let req = Request::from_parts(parts, ReqBody::new(body, None));
+        self.send(req, tokio::time::Instant::now() + timeout).await
+    }
+}
+
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn next_seed() -> u64 {
+    static N: AtomicU64 = AtomicU64::new(0x5eed);
+    N.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+}
+
+type BoxFut<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+#[derive(Clone)]
+struct DeadlineService<S> {
+    inner: S,
+}
+
+impl<S> Service<Request<ReqBody>> for DeadlineService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<Bytes>, Error = Failure>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = Response<Bytes>;
+    type Error = Failure;
+    type Future = BoxFut<Result<Response<Bytes>, Failure>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let deadline = req.extensions().get::<Deadline>().map(|d| d.0);
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d, fut)
+                    .await
+                    .map_err(|_| Failure::TimedOut)?,
+                None => fut.await,
+            }
+        })
+    }
+}
+
+/// Retries connect errors only, with the core's backoff, under a budget.
+#[derive(Clone)]
+struct ConnectRetry {
+    policy: RetryPolicy,
+    attempts: u32,
+    jitter: Jitter,
+    budget: Arc<TpsBudget>,
+}
+
+impl tower::retry::Policy<Request<ReqBody>, Response<Bytes>, Failure> for ConnectRetry {
+    type Future = tokio::time::Sleep;
+
+    fn retry(
+        &mut self,
+        _req: &mut Request<ReqBody>,
+        result: &mut Result<Response<Bytes>, Failure>,
+    ) -> Option<Self::Future> {
+        self.attempts += 1;
+        match result {
+            Err(Failure::NotSent(_))
+                if self.attempts < self.policy.max_attempts && self.budget.withdraw() =>
+            {
+                let delay = self.policy.backoff(self.attempts, None, &mut self.jitter);
+                tracing::debug!(attempt = self.attempts, ?delay, "connect failed; retrying");
+                Some(tokio::time::sleep(delay))
+            }
+            Err(_) => None,
+            Ok(_) => {
+                self.budget.deposit();
+                None
+            }
+        }
+    }
+
+    fn clone_request(&mut self, req: &Request<ReqBody>) -> Option<Request<ReqBody>> {
+        Some(clone_request(req))
+    }
+}
+
+fn clone_request(req: &Request<ReqBody>) -> Request<ReqBody> {
+    let mut r = Request::new(req.body().clone());
+    *r.method_mut() = req.method().clone();
+    *r.uri_mut() = req.uri().clone();
+    *r.version_mut() = req.version();
+    *r.headers_mut() = req.headers().clone();
+    if let Some(d) = req.extensions().get::<Deadline>() {
+        r.extensions_mut().insert(*d);
+    }
+    r
+}
+
+#[derive(Clone)]
+struct AuthService {
+    inner: Inner,
+    provider: Arc<dyn TokenProvider>,
+}
+
+impl Service<Request<ReqBody>> for AuthService {
+    type Response = Response<Bytes>;
+    type Error = Failure;
+    type Future = BoxFut<Result<Response<Bytes>, Failure>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let inner = self.inner.clone();
+        let provider = self.provider.clone();
+        Box::pin(async move {
+            let token = provider.token().await.map_err(Failure::Auth)?;
+            let mut again = clone_request(&req);
+            set_bearer(&mut req, token.expose())?;
+            let resp = inner.clone().oneshot(req).await?;
+            if resp.status() != 401 {
+                return Ok(resp);
+            }
+            // The auth layer owns 401: refresh once and repeat.
+            tracing::debug!("401: refreshing the token once");
+            let fresh = provider.refresh(&token).await.map_err(Failure::Auth)?;
+            set_bearer(&mut again, fresh.expose())?;
+            inner.oneshot(again).await
+        })
+    }
+}
+
+fn set_bearer(req: &mut Request<ReqBody>, token: &str) -> Result<(), Failure> {
+    let mut v = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        Failure::Auth(crate::Error::new(
+            crate::ErrorKind::Auth,
+            "the token is not a valid header value",
+        ))
+    })?;
+    v.set_sensitive(true);
+    req.headers_mut().insert(http::header::AUTHORIZATION, v);
+    Ok(())
+}
+
+#[derive(Clone)]
+struct TraceService<S> {
+    inner: S,
+}
+
+impl<S> Service<Request<ReqBody>> for TraceService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<Bytes>, Error = Failure>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = Response<Bytes>;
+    type Error = Failure;
+    type Future = BoxFut<Result<Response<Bytes>, Failure>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // Method and path only: never headers (tokens) or bodies.
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let started = std::time::Instant::now();
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let r = fut.await;
+            let ms = started.elapsed().as_millis() as u64;
+            match &r {
+                Ok(resp) => {
+                    tracing::debug!(%method, %path, status = resp.status().as_u16(), ms, "box request")
+                }
+                Err(e) => tracing::debug!(%method, %path, error = %e, ms, "box request failed"),
+            }
+            r
+        })
+    }
+}

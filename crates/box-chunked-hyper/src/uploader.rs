@@ -1,0 +1,745 @@
+//! The high-level uploader: the core's state machine driven over tokio.
+
+use crate::client::BoxClient;
+use crate::error::{Error, ErrorKind};
+use crate::transport::{Failure, ReqBody};
+use box_chunked_core::{
+    Checkpoint, Event, Input, OnFailure, Outcome, Output, ReadId, RequestId, Source, Target,
+    Upload, UploadConfig,
+};
+use box_chunked_proto::{CommitAttributes, File};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
+
+/// What the uploader reports while it works.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum UploadEvent {
+    /// Something the state machine reported: session ready, part confirmed,
+    /// retry scheduled (cause, attempt, delay), throttled, commit pending,
+    /// checkpoint changed, committed.
+    Core(Event),
+    /// Bytes handed to the network so far (repeats included) and bytes
+    /// confirmed stored; emitted at most every 100 ms while bytes move.
+    Progress {
+        /// Bytes sent, counting within parts.
+        bytes_sent: u64,
+        /// Bytes the server confirmed.
+        bytes_confirmed: u64,
+        /// The source's size.
+        bytes_total: u64,
+    },
+    /// The checkpoint file was written.
+    CheckpointWritten(PathBuf),
+}
+
+type Callback = Arc<dyn Fn(&UploadEvent) + Send + Sync>;
+
+/// The on-disk checkpoint: the core's checkpoint plus where the source is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointFile {
+    /// Format of this file.
+    pub format: u32,
+    /// The source file, when the upload is from a path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_path: Option<PathBuf>,
+    /// The state machine's checkpoint (session, parts, target; no secrets).
+    pub upload: Checkpoint,
+}
+
+impl CheckpointFile {
+    /// Reads a checkpoint file.
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot read the checkpoint {}: {e}", path.display()),
+            )
+        })?;
+        let cp: Self = serde_json::from_slice(&text).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("{} is not a box-chunked checkpoint: {e}", path.display()),
+            )
+        })?;
+        if cp.format != 1 {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("checkpoint format {} is not supported", cp.format),
+            ));
+        }
+        Ok(cp)
+    }
+
+    /// Writes it atomically: a temporary file, fsync, rename, fsync the directory.
+    pub fn write(&self, path: &Path) -> Result<(), Error> {
+        let io = |e: std::io::Error| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot write the checkpoint {}: {e}", path.display()),
+            )
+        };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let tmp = dir.join(format!(
+            ".{}.tmp",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("checkpoint")
+        ));
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        {
+            use std::io::Write as _;
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(&json).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, path).map_err(io)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+/// The bytes to upload.
+pub enum UploadSource {
+    /// A file, read with positional reads (parts in parallel, resumable).
+    Path(PathBuf),
+    /// Bytes in memory (sliced without copies).
+    Bytes(Bytes),
+    /// Any reader of known size (stdin, a pipe): read once, in order,
+    /// buffered only within the window of parts in flight.
+    Reader(Box<dyn AsyncRead + Send + Unpin>, u64),
+}
+
+impl std::fmt::Debug for UploadSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Path(p) => write!(f, "Path({})", p.display()),
+            Self::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Self::Reader(_, n) => write!(f, "Reader({n} bytes)"),
+        }
+    }
+}
+
+/// A fingerprint of a file: size, modification time and (on Unix) inode.
+pub fn fingerprint(meta: &std::fs::Metadata) -> String {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        format!("size={} mtime_ns={mtime} inode={}", meta.len(), meta.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        format!("size={} mtime_ns={mtime}", meta.len())
+    }
+}
+
+/// Configures and runs uploads: `client.uploader()`.
+#[derive(Clone)]
+pub struct Uploader {
+    client: BoxClient,
+    parallelism: NonZeroUsize,
+    checkpoint: Option<PathBuf>,
+    keep_session: bool,
+    attributes: Option<CommitAttributes>,
+    on_event: Option<Callback>,
+    config: UploadConfig,
+}
+
+impl std::fmt::Debug for Uploader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uploader")
+            .field("parallelism", &self.parallelism)
+            .field("checkpoint", &self.checkpoint)
+            .field("keep_session", &self.keep_session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BoxClient {
+    /// The high-level uploader (parallelism 4, no checkpoint file, the
+    /// session deleted on failure or cancellation).
+    pub fn uploader(&self) -> Uploader {
+        let mut config = UploadConfig::default();
+        config.upload_root = self.inner.upload_url.clone();
+        config.retry = self.inner.retry.clone();
+        config.timeouts.part = self.inner.part_timeout;
+        config.timeouts.control = self.inner.control_timeout;
+        config.commit_wait = self.inner.commit_wait;
+        Uploader {
+            client: self.clone(),
+            parallelism: config.parallelism,
+            checkpoint: None,
+            keep_session: false,
+            attributes: None,
+            on_event: None,
+            config,
+        }
+    }
+}
+
+impl Uploader {
+    /// Parts in flight at once (default 4). Memory held is about
+    /// `(parallelism + 2) x part_size`.
+    #[must_use]
+    pub fn parallelism(mut self, n: usize) -> Self {
+        self.parallelism = NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
+        self
+    }
+
+    /// Writes a checkpoint here whenever a part is confirmed, so that
+    /// [`Uploader::resume`] can finish the upload in another process.
+    #[must_use]
+    pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
+        self.checkpoint = Some(path.into());
+        self
+    }
+
+    /// Keeps the session when the upload fails or is cancelled (default:
+    /// delete it), so that it can be resumed.
+    #[must_use]
+    pub fn keep_session(mut self, keep: bool) -> Self {
+        self.keep_session = keep;
+        self
+    }
+
+    /// Attributes set at commit.
+    #[must_use]
+    pub fn attributes(mut self, attributes: CommitAttributes) -> Self {
+        self.attributes = Some(attributes);
+        self
+    }
+
+    /// Receives progress and events.
+    #[must_use]
+    pub fn on_event(mut self, f: impl Fn(&UploadEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(f));
+        self
+    }
+
+    /// Tunes the state machine directly (retries, commit wait, expiry policy...).
+    #[must_use]
+    pub fn core_config(mut self, f: impl FnOnce(&mut UploadConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    fn core(&self) -> UploadConfig {
+        let mut c = self.config.clone();
+        c.parallelism = self.parallelism;
+        c.attributes = self.attributes.clone();
+        c.on_failure = if self.keep_session {
+            OnFailure::Keep
+        } else {
+            OnFailure::Abort
+        };
+        c
+    }
+
+    /// Uploads `source` to `target` and returns the committed file.
+    ///
+    /// Dropping the future stops the upload: in-flight requests end and,
+    /// unless [`Uploader::keep_session`] is set, the session is deleted in
+    /// the background within 10 seconds.
+    pub async fn upload(&self, target: Target, source: UploadSource) -> Result<File, Error> {
+        let (src, reader, path) = open_source(source).await?;
+        let upload = Upload::new(target, src, self.core(), now())?;
+        self.drive(upload, reader, path, None).await
+    }
+
+    /// Uploads a file to a new file in a folder.
+    pub async fn upload_file(
+        &self,
+        folder_id: &str,
+        name: &str,
+        path: impl AsRef<Path>,
+    ) -> Result<File, Error> {
+        let target = Target::NewFile {
+            folder_id: folder_id.to_owned(),
+            name: name.to_owned(),
+        };
+        self.upload(target, UploadSource::Path(path.as_ref().to_path_buf()))
+            .await
+    }
+
+    /// Resumes the upload recorded in a checkpoint file (from any process).
+    /// The server's list of parts is the truth; the stored prefix is re-read
+    /// to prove the source did not change.
+    pub async fn resume(&self, checkpoint: impl AsRef<Path>) -> Result<File, Error> {
+        let cp_path = checkpoint.as_ref().to_path_buf();
+        let cp = tokio::task::spawn_blocking({
+            let p = cp_path.clone();
+            move || CheckpointFile::read(&p)
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))??;
+        let path = cp.source_path.clone().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                "the checkpoint has no source path (it was made from a stream)",
+            )
+        })?;
+        let (src, reader, path) = open_source(UploadSource::Path(path)).await?;
+        let mut this = self.clone();
+        if this.checkpoint.is_none() {
+            this.checkpoint = Some(cp_path);
+        }
+        if this.attributes.is_none() {
+            this.attributes = cp.upload.attributes.clone();
+        }
+        let upload = Upload::resume(cp.upload, src, this.core(), now())?;
+        this.drive(upload, reader, path, None).await
+    }
+
+    /// Starts an upload on a background task, with a handle to abort it or
+    /// change its parallelism.
+    pub fn spawn(&self, target: Target, source: UploadSource) -> UploadTask {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let this = self.clone();
+        let task = tokio::spawn(async move {
+            let (src, reader, path) = open_source(source).await?;
+            let upload = Upload::new(target, src, this.core(), now())?;
+            this.drive(upload, reader, path, Some(rx)).await
+        });
+        UploadTask {
+            task,
+            control: UploadControl { tx },
+        }
+    }
+
+    async fn drive(
+        &self,
+        upload: Upload,
+        reader: Reader,
+        source_path: Option<PathBuf>,
+        commands: Option<mpsc::UnboundedReceiver<Command>>,
+    ) -> Result<File, Error> {
+        let mut d = Driver {
+            upload,
+            client: self.client.clone(),
+            reader,
+            source_path,
+            checkpoint: self.checkpoint.clone(),
+            on_event: self.on_event.clone(),
+            requests: JoinSet::new(),
+            handles: HashMap::new(),
+            reads: JoinSet::new(),
+            sent: Arc::new(AtomicU64::new(0)),
+            confirmed: 0,
+            finished: false,
+            keep_session: self.keep_session,
+        };
+        d.run(commands).await
+    }
+}
+
+/// A running upload.
+#[derive(Debug)]
+pub struct UploadTask {
+    task: tokio::task::JoinHandle<Result<File, Error>>,
+    control: UploadControl,
+}
+
+impl UploadTask {
+    /// A handle to control the upload.
+    pub fn control(&self) -> UploadControl {
+        self.control.clone()
+    }
+
+    /// Waits for the outcome.
+    pub async fn wait(self) -> Result<File, Error> {
+        self.task
+            .await
+            .map_err(|e| Error::new(ErrorKind::Cancelled, format!("the upload task ended: {e}")))?
+    }
+}
+
+/// Controls a running upload.
+#[derive(Debug, Clone)]
+pub struct UploadControl {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+#[derive(Debug)]
+enum Command {
+    Abort,
+    Parallelism(NonZeroUsize),
+}
+
+impl UploadControl {
+    /// Aborts: in-flight requests end, the session is deleted, the upload
+    /// ends with an [`ErrorKind::Cancelled`] error.
+    pub fn abort(&self) {
+        let _ = self.tx.send(Command::Abort);
+    }
+
+    /// Changes the number of parts in flight.
+    pub fn set_parallelism(&self, n: usize) {
+        let _ = self.tx.send(Command::Parallelism(
+            NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN),
+        ));
+    }
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// How reads are served.
+#[derive(Clone)]
+enum Reader {
+    #[cfg(unix)]
+    File(Arc<std::fs::File>),
+    #[cfg(not(unix))]
+    File(Arc<std::sync::Mutex<std::fs::File>>),
+    Bytes(Bytes),
+    Stream(Arc<StreamReader>),
+}
+
+/// A reader read once, in order: each read waits for its turn.
+struct StreamReader {
+    state: tokio::sync::Mutex<(Box<dyn AsyncRead + Send + Unpin>, u64)>,
+    turn: tokio::sync::Notify,
+}
+
+async fn open_source(source: UploadSource) -> Result<(Source, Reader, Option<PathBuf>), Error> {
+    match source {
+        UploadSource::Path(path) => {
+            let p = path.clone();
+            tokio::task::spawn_blocking(move || {
+                let meta = std::fs::metadata(&p).map_err(|e| {
+                    Error::new(ErrorKind::Io, format!("cannot read {}: {e}", p.display()))
+                })?;
+                if !meta.is_file() {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!("{} is not a regular file", p.display()),
+                    ));
+                }
+                let f = std::fs::File::open(&p).map_err(|e| {
+                    Error::new(ErrorKind::Io, format!("cannot open {}: {e}", p.display()))
+                })?;
+                let abs = std::fs::canonicalize(&p).unwrap_or(p);
+                let src = Source {
+                    size: meta.len(),
+                    fingerprint: Some(fingerprint(&meta)),
+                };
+                #[cfg(unix)]
+                let reader = Reader::File(Arc::new(f));
+                #[cfg(not(unix))]
+                let reader = Reader::File(Arc::new(std::sync::Mutex::new(f)));
+                Ok((src, reader, Some(abs)))
+            })
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?
+        }
+        UploadSource::Bytes(b) => Ok((
+            Source {
+                size: b.len() as u64,
+                fingerprint: None,
+            },
+            Reader::Bytes(b),
+            None,
+        )),
+        UploadSource::Reader(r, size) => Ok((
+            Source {
+                size,
+                fingerprint: None,
+            },
+            Reader::Stream(Arc::new(StreamReader {
+                state: tokio::sync::Mutex::new((r, 0)),
+                turn: tokio::sync::Notify::new(),
+            })),
+            None,
+        )),
+    }
+}
+
+async fn read_range(reader: Reader, start: u64, end: u64) -> Result<Bytes, String> {
+    let len = usize::try_from(end - start).map_err(|_| "part too large for memory".to_owned())?;
+    match reader {
+        Reader::Bytes(b) => {
+            let (s, e) = (start as usize, end as usize);
+            if e > b.len() {
+                return Err("the bytes are shorter than announced".into());
+            }
+            Ok(b.slice(s..e))
+        }
+        Reader::File(f) => tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; len];
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::FileExt;
+                f.read_exact_at(&mut buf, start)
+                    .map_err(|e| format!("reading at {start}: {e}"))?;
+            }
+            #[cfg(not(unix))]
+            {
+                use std::io::{Read, Seek};
+                let mut f = f.lock().map_err(|_| "file lock poisoned".to_owned())?;
+                f.seek(std::io::SeekFrom::Start(start))
+                    .map_err(|e| e.to_string())?;
+                f.read_exact(&mut buf)
+                    .map_err(|e| format!("reading at {start}: {e}"))?;
+            }
+            Ok(Bytes::from(buf))
+        })
+        .await
+        .map_err(|e| e.to_string())?,
+        Reader::Stream(s) => loop {
+            // Registered before the check, so a wake-up between the two is not lost.
+            let turn = s.turn.notified();
+            {
+                let mut guard = s.state.lock().await;
+                let (r, pos) = &mut *guard;
+                if *pos == start {
+                    let mut buf = vec![0u8; len];
+                    let read = r.read_exact(&mut buf).await;
+                    *pos += len as u64;
+                    drop(guard);
+                    s.turn.notify_waiters();
+                    read.map_err(|e| format!("reading at {start}: {e}"))?;
+                    return Ok(Bytes::from(buf));
+                }
+                if *pos > start {
+                    return Err(format!(
+                        "a stream is read once, in order: asked for {start}, the stream is at {pos}"
+                    ));
+                }
+            }
+            turn.await;
+        },
+    }
+}
+
+struct Driver {
+    upload: Upload,
+    client: BoxClient,
+    reader: Reader,
+    source_path: Option<PathBuf>,
+    checkpoint: Option<PathBuf>,
+    on_event: Option<Callback>,
+    requests: JoinSet<(RequestId, Result<http::Response<Bytes>, Failure>)>,
+    handles: HashMap<RequestId, AbortHandle>,
+    reads: JoinSet<(ReadId, Result<Bytes, String>)>,
+    sent: Arc<AtomicU64>,
+    confirmed: u64,
+    finished: bool,
+    keep_session: bool,
+}
+
+impl Driver {
+    fn emit(&self, e: UploadEvent) {
+        if let Some(f) = &self.on_event {
+            f(&e);
+        }
+    }
+
+    async fn run(
+        &mut self,
+        mut commands: Option<mpsc::UnboundedReceiver<Command>>,
+    ) -> Result<File, Error> {
+        let mut ticker = tokio::time::interval(Duration::from_millis(100));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut last_sent = 0u64;
+        let total = self.upload.progress().bytes_total;
+        loop {
+            // Drain every output until the machine waits or is done.
+            let deadline = loop {
+                match self.upload.poll_output() {
+                    Output::Request(r) => self.dispatch(r),
+                    Output::Read(r) => {
+                        let reader = self.reader.clone();
+                        let (id, range) = (r.id, r.range);
+                        self.reads.spawn(async move {
+                            (id, read_range(reader, range.start, range.end).await)
+                        });
+                    }
+                    Output::Cancel(id) => {
+                        if let Some(h) = self.handles.remove(&id) {
+                            h.abort();
+                        }
+                    }
+                    Output::Event(e) => self.on_core_event(e).await,
+                    Output::Wait(d) => break d,
+                    Output::Done(outcome) => {
+                        self.finished = true;
+                        self.requests.abort_all();
+                        self.reads.abort_all();
+                        return match outcome {
+                            Outcome::Committed(file) => Ok(*file),
+                            Outcome::Aborted => Err(Error::new(
+                                ErrorKind::Cancelled,
+                                "the upload was aborted and its session deleted",
+                            )),
+                            Outcome::Failed(e) => Err(e.into()),
+                        };
+                    }
+                }
+            };
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let input = tokio::select! {
+                Some(done) = self.requests.join_next(), if !self.requests.is_empty() => {
+                    match done {
+                        Ok((id, result)) => {
+                            self.handles.remove(&id);
+                            match result {
+                                Ok(response) => Input::Response { id, response },
+                                Err(f) => Input::Failed { id, error: f.to_core() },
+                            }
+                        }
+                        // Cancelled on the machine's request: its answer is not wanted.
+                        Err(_) => continue,
+                    }
+                }
+                Some(done) = self.reads.join_next(), if !self.reads.is_empty() => {
+                    match done {
+                        Ok((id, Ok(bytes))) => Input::Data { id, bytes },
+                        Ok((id, Err(detail))) => Input::ReadFailed { id, detail },
+                        Err(e) => return Err(Error::new(ErrorKind::Io, format!("a read task failed: {e}"))),
+                    }
+                }
+                () = sleep => Input::Timeout,
+                Some(cmd) = async { match commands.as_mut() { Some(c) => c.recv().await, None => std::future::pending().await } } => {
+                    match cmd {
+                        Command::Abort => self.upload.abort(now()),
+                        Command::Parallelism(n) => self.upload.set_parallelism(n),
+                    }
+                    continue;
+                }
+                _ = ticker.tick() => {
+                    let sent = self.sent.load(Ordering::Relaxed);
+                    if sent != last_sent {
+                        last_sent = sent;
+                        self.emit(UploadEvent::Progress { bytes_sent: sent, bytes_confirmed: self.confirmed, bytes_total: total });
+                    }
+                    continue;
+                }
+            };
+            let is_data = matches!(input, Input::Data { .. });
+            let result = if is_data && in_multi_thread_runtime() {
+                // Hashing a part takes milliseconds: keep it off the executor's other tasks.
+                tokio::task::block_in_place(|| self.upload.handle_input(now(), input))
+            } else {
+                self.upload.handle_input(now(), input)
+            };
+            if let Err(e) = result {
+                // Driver bugs only; the input is ignored and the machine goes on.
+                tracing::error!(error = %e, "driver misuse");
+            }
+        }
+    }
+
+    fn dispatch(&mut self, r: box_chunked_core::OutgoingRequest) {
+        let (parts, body) = r.request.into_parts();
+        let progress = matches!(r.kind, box_chunked_core::RequestKind::UploadPart { .. })
+            .then(|| self.sent.clone());
+        let req = http::Request::from_parts(parts, ReqBody::new(body, progress));
+        let transport = self.client.inner.transport.clone();
+        let deadline = tokio::time::Instant::from_std(r.deadline);
+        let id = r.id;
+        let h = self
+            .requests
+            .spawn(async move { (id, transport.send(req, deadline).await) });
+        self.handles.insert(id, h);
+    }
+
+    async fn on_core_event(&mut self, e: Event) {
+        match &e {
+            Event::CheckpointChanged => {
+                if let (Some(path), Some(cp)) = (self.checkpoint.clone(), self.upload.checkpoint())
+                {
+                    let file = CheckpointFile {
+                        format: 1,
+                        source_path: self.source_path.clone(),
+                        upload: cp,
+                    };
+                    let p = path.clone();
+                    let written = tokio::task::spawn_blocking(move || file.write(&p)).await;
+                    match written {
+                        Ok(Ok(())) => self.emit(UploadEvent::CheckpointWritten(path)),
+                        Ok(Err(err)) => tracing::warn!(error = %err, "checkpoint not written"),
+                        Err(err) => tracing::warn!(error = %err, "checkpoint task failed"),
+                    }
+                }
+            }
+            Event::PartConfirmed { bytes_done, .. } => {
+                self.confirmed = *bytes_done;
+                let total = self.upload.progress().bytes_total;
+                self.emit(UploadEvent::Progress {
+                    bytes_sent: self.sent.load(Ordering::Relaxed),
+                    bytes_confirmed: *bytes_done,
+                    bytes_total: total,
+                });
+            }
+            _ => {}
+        }
+        self.emit(UploadEvent::Core(e));
+    }
+}
+
+fn in_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
+impl Drop for Driver {
+    /// The upload future was dropped before it finished: in-flight requests
+    /// end with the `JoinSet`s, and unless the session is kept for a resume,
+    /// it is deleted in the background (bounded to 10 seconds).
+    fn drop(&mut self) {
+        if self.finished || self.keep_session {
+            return;
+        }
+        let Some(cp) = self.upload.checkpoint() else {
+            return;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let client = self.client.clone();
+        let mut session = client.upload_session(cp.session.id.clone());
+        if let Some(url) = cp.session.endpoints.abort.clone() {
+            session = client.session(&box_chunked_proto::UploadSession {
+                id: cp.session.id.clone(),
+                kind: "upload_session".into(),
+                session_expires_at: None,
+                part_size: cp.session.part_size,
+                total_parts: cp.session.total_parts,
+                num_parts_processed: None,
+                session_endpoints: box_chunked_proto::SessionEndpoints {
+                    abort: Some(url),
+                    ..Default::default()
+                },
+            });
+        }
+        handle.spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(10), session.abort()).await;
+        });
+    }
+}
