@@ -471,7 +471,7 @@ async fn abort_and_cancellation_delete_the_session() {
         .spawn(new_file("abort.bin"), UploadSource::Bytes(data.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     task.control().abort();
-    let e = task.wait().await.unwrap_err();
+    let e = task.join().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Cancelled);
     let counters = ts.counters(&Http::new()).await;
     assert_eq!(counters["sessions_aborted"], 1);

@@ -31,6 +31,10 @@ use tower::retry::budget::{Budget, TpsBudget};
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
+/// Attempts for a request whose connection cannot be made (about 2 to 4
+/// seconds of backoff in all): a refused connection rarely heals sooner.
+const CONNECT_ATTEMPTS: u32 = 5;
+
 /// Bytes handed to hyper per body frame.
 const FRAME: usize = 256 * 1024;
 
@@ -183,9 +187,9 @@ impl Transport {
             async move {
                 let resp = client.request(req).await.map_err(|e| {
                     if e.is_connect() {
-                        Failure::NotSent(format!("{e:?}"))
+                        Failure::NotSent(chain(&e))
                     } else {
-                        Failure::Ambiguous(format!("{e:?}"))
+                        Failure::Ambiguous(chain(&e))
                     }
                 })?;
                 let (parts, body) = resp.into_parts();
@@ -261,6 +265,21 @@ impl Transport {
     }
 }
 
+/// An error and its causes, as one line: `client error (Connect): tcp connect error: Connection refused`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
 pub(crate) fn is_loopback(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost")
@@ -330,7 +349,8 @@ impl tower::retry::Policy<Request<ReqBody>, Response<Bytes>, Failure> for Connec
         self.attempts += 1;
         match result {
             Err(Failure::NotSent(_))
-                if self.attempts < self.policy.max_attempts && self.budget.withdraw() =>
+                if self.attempts < self.policy.max_attempts.min(CONNECT_ATTEMPTS)
+                    && self.budget.withdraw() =>
             {
                 let delay = self.policy.backoff(self.attempts, None, &mut self.jitter);
                 tracing::debug!(attempt = self.attempts, ?delay, "connect failed; retrying");

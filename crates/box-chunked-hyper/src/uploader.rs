@@ -161,6 +161,7 @@ pub struct Uploader {
     parallelism: NonZeroUsize,
     checkpoint: Option<PathBuf>,
     keep_session: bool,
+    keep_on_drop: bool,
     attributes: Option<CommitAttributes>,
     on_event: Option<Callback>,
     config: UploadConfig,
@@ -191,6 +192,7 @@ impl BoxClient {
             parallelism: config.parallelism,
             checkpoint: None,
             keep_session: false,
+            keep_on_drop: false,
             attributes: None,
             on_event: None,
             config,
@@ -220,6 +222,16 @@ impl Uploader {
     #[must_use]
     pub fn keep_session(mut self, keep: bool) -> Self {
         self.keep_session = keep;
+        self.keep_on_drop = keep;
+        self
+    }
+
+    /// Keeps the session only when the upload future is dropped (an
+    /// interruption to resume from later), while a final failure still
+    /// deletes it. Call after [`Uploader::keep_session`].
+    #[must_use]
+    pub fn keep_session_on_drop(mut self, keep: bool) -> Self {
+        self.keep_on_drop = keep;
         self
     }
 
@@ -345,9 +357,10 @@ impl Uploader {
             handles: HashMap::new(),
             reads: JoinSet::new(),
             sent: Arc::new(AtomicU64::new(0)),
+            auth_error: None,
             confirmed: 0,
             finished: false,
-            keep_session: self.keep_session,
+            keep_session: self.keep_on_drop,
         };
         d.run(commands).await
     }
@@ -366,8 +379,23 @@ impl UploadTask {
         self.control.clone()
     }
 
-    /// Waits for the outcome.
-    pub async fn wait(self) -> Result<File, Error> {
+    /// Stops the upload where it is, as dropping the future of
+    /// [`Uploader::upload`] would: requests in flight end, and the session is
+    /// deleted unless it is kept ([`Uploader::keep_session_on_drop`]).
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+
+    /// Waits for the outcome (cancel-safe: the task goes on if this future is dropped).
+    pub async fn wait(&mut self) -> Result<File, Error> {
+        (&mut self.task)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Cancelled, format!("the upload task ended: {e}")))?
+    }
+
+    /// Waits for the outcome, consuming the task.
+    pub async fn join(self) -> Result<File, Error> {
         self.task
             .await
             .map_err(|e| Error::new(ErrorKind::Cancelled, format!("the upload task ended: {e}")))?
@@ -543,6 +571,9 @@ struct Driver {
     handles: HashMap<RequestId, AbortHandle>,
     reads: JoinSet<(ReadId, Result<Bytes, String>)>,
     sent: Arc<AtomicU64>,
+    /// The last "no token" failure: the core sees it as a final not-sent
+    /// failure; the caller should see an auth error.
+    auth_error: Option<Error>,
     confirmed: u64,
     finished: bool,
     keep_session: bool,
@@ -592,6 +623,9 @@ impl Driver {
                                 ErrorKind::Cancelled,
                                 "the upload was aborted and its session deleted",
                             )),
+                            Outcome::Failed(
+                                e @ box_chunked_core::UploadError::RetriesExhausted { .. },
+                            ) => Err(self.auth_error.take().unwrap_or_else(|| e.into())),
                             Outcome::Failed(e) => Err(e.into()),
                         };
                     }
@@ -610,7 +644,12 @@ impl Driver {
                             self.handles.remove(&id);
                             match result {
                                 Ok(response) => Input::Response { id, response },
-                                Err(f) => Input::Failed { id, error: f.to_core() },
+                                Err(f) => {
+                                    if let Failure::Auth(e) = &f {
+                                        self.auth_error = Some(e.clone());
+                                    }
+                                    Input::Failed { id, error: f.to_core() }
+                                }
                             }
                         }
                         // Cancelled on the machine's request: its answer is not wanted.

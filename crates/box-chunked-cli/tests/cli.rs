@@ -1,0 +1,461 @@
+//! End-to-end tests of the built `box-chunked` binary: the demo, uploads to a
+//! `serve` process, SIGKILL then resume, SIGINT, and every failure in the
+//! list with its message and exit code.
+
+use box_chunked_tests::*;
+use bytes::Bytes;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_box-chunked");
+const MIB: usize = 1 << 20;
+
+struct Serve {
+    child: Child,
+    url: String,
+    _dir: TempDir,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(extra: &[&str]) -> Serve {
+    let dir = TempDir::new("cli-serve");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--token",
+            &format!("{ALICE}=alice"),
+        ])
+        .arg("--data")
+        .arg(dir.path())
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    Serve {
+        child,
+        url,
+        _dir: dir,
+    }
+}
+
+/// `box-chunked` with the server's URLs and token, and a private data directory.
+fn cli(s: &Serve, home: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env("XDG_DATA_HOME", home)
+        .env_remove("BOX_ACCESS_TOKEN")
+        .args([
+            "--token",
+            ALICE,
+            "--api-url",
+            &format!("{}/2.0", s.url),
+            "--upload-url",
+            &format!("{}/api/2.0", s.url),
+        ]);
+    c
+}
+
+fn write_file(dir: &Path, name: &str, size: usize, seed: u64) -> (PathBuf, Vec<u8>) {
+    let data = pseudo_random(size, seed);
+    let p = dir.join(name);
+    std::fs::write(&p, &data).unwrap();
+    (p, data)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn last_json(o: &Output) -> Value {
+    let out = String::from_utf8_lossy(&o.stdout);
+    serde_json::from_str(out.lines().last().unwrap_or("")).unwrap_or(Value::Null)
+}
+
+async fn counters(s: &Serve) -> Value {
+    Http::new()
+        .call(
+            "GET",
+            &format!("{}/__box-chunked/counters", s.url),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .json()
+}
+
+async fn download_sha1(s: &Serve, id: &str) -> box_chunked_proto::Sha1Digest {
+    let r = Http::new()
+        .call(
+            "GET",
+            &format!("{}/2.0/files/{id}/content", s.url),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    sha1(&r.body)
+}
+
+fn wait_for_parts(checkpoint: &Path, n: usize) -> usize {
+    for _ in 0..1000 {
+        if let Ok(cp) = box_chunked_hyper::CheckpointFile::read(checkpoint) {
+            if cp.upload.parts.len() >= n {
+                return cp.upload.parts.len();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("no checkpoint with {n} parts at {}", checkpoint.display());
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn demo_uploads_downloads_and_compares() {
+    let home = TempDir::new("cli-demo");
+    let o = Command::new(BIN)
+        .env("XDG_DATA_HOME", home.path())
+        .args(["demo", "--size", "25000000"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("matches the source"), "{out}");
+    assert!(out.contains("MiB/s"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_to_a_serve_process_prints_the_file_as_json() {
+    let s = serve(&[]);
+    let home = TempDir::new("cli-home");
+    let (path, data) = write_file(home.path(), "report.bin", 21 * MIB, 1);
+    let o = cli(&s, home.path())
+        .args(["upload"])
+        .arg(&path)
+        .args(["--json", "--parallel", "3"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = last_json(&o);
+    assert_eq!(file["type"], "file");
+    assert_eq!(file["name"], "report.bin");
+    assert_eq!(file["size"], data.len());
+    assert_eq!(file["sha1"], sha1(&data).to_hex());
+    assert_eq!(
+        download_sha1(&s, file["id"].as_str().unwrap()).await,
+        sha1(&data)
+    );
+    // The checkpoint is removed after success.
+    let cps = std::fs::read_dir(home.path().join("box-chunked/checkpoints"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(cps, 0);
+    // A new version of it, renamed; then status, parts and abort of another session.
+    let (v2, data2) = write_file(home.path(), "v2.bin", 22 * MIB, 2);
+    let id = file["id"].as_str().unwrap();
+    let o = cli(&s, home.path())
+        .args(["upload"])
+        .arg(&v2)
+        .args([
+            "--file",
+            id,
+            "--name",
+            "report-v2.bin",
+            "--json",
+            "--no-progress",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(last_json(&o)["id"], id);
+    assert_eq!(download_sha1(&s, id).await, sha1(&data2));
+    let created = Http::new()
+        .call(
+            "POST",
+            &format!("{}/api/2.0/files/upload_sessions", s.url),
+            ALICE,
+            &[],
+            serde_json::json!({"folder_id": "0", "file_size": 30_000_000, "file_name": "x.bin"})
+                .to_string(),
+        )
+        .await
+        .json();
+    let sid = created["id"].as_str().unwrap();
+    let o = cli(&s, home.path()).args(["status", sid]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let st: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["id"], sid);
+    assert_eq!(st["total_parts"], 4);
+    let o = cli(&s, home.path()).args(["parts", sid]).output().unwrap();
+    let parts: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(parts["total_count"], 0);
+    let o = cli(&s, home.path()).args(["abort", sid]).output().unwrap();
+    assert!(o.status.success());
+    let o = cli(&s, home.path()).args(["status", sid]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("could not find"), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_then_resume_sends_only_what_is_missing() {
+    let s = serve(&[
+        "--part-size",
+        "1048576",
+        "--min-file-size",
+        "1",
+        "--faults",
+        "part:delay=60@1",
+    ]);
+    let home = TempDir::new("cli-kill");
+    let (path, data) = write_file(home.path(), "big.bin", 40 * MIB, 3);
+    let cp = home.path().join("big.checkpoint");
+    let mut child = cli(&s, home.path())
+        .args(["upload"])
+        .arg(&path)
+        .args(["--parallel", "2", "--no-progress", "--checkpoint"])
+        .arg(&cp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let at_kill = wait_for_parts(&cp, 6);
+    signal(&child, "-KILL");
+    let _ = child.wait();
+    assert!(at_kill < 40);
+    let o = cli(&s, home.path())
+        .args(["resume"])
+        .arg(&cp)
+        .args(["--json", "--no-progress"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = last_json(&o);
+    assert_eq!(file["sha1"], sha1(&data).to_hex());
+    assert_eq!(
+        download_sha1(&s, file["id"].as_str().unwrap()).await,
+        sha1(&data)
+    );
+    let c = counters(&s).await;
+    assert_eq!(c["parts_stored"], 40, "{c}");
+    // Only parts in flight at the kill (their answers lost) can come back as overlaps.
+    assert!(c["parts_rejected_overlap"].as_u64().unwrap() <= 2, "{c}");
+    assert!(!cp.exists(), "the checkpoint is removed after success");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_keeps_a_checkpoint_and_a_second_one_aborts() {
+    let s = serve(&[
+        "--part-size",
+        "1048576",
+        "--min-file-size",
+        "1",
+        "--faults",
+        "part:delay=60@1",
+    ]);
+    let home = TempDir::new("cli-int");
+    let (path, data) = write_file(home.path(), "int.bin", 30 * MIB, 4);
+    let cp = home.path().join("int.checkpoint");
+    let child = cli(&s, home.path())
+        .args(["upload"])
+        .arg(&path)
+        .args(["--parallel", "2", "--no-progress", "--checkpoint"])
+        .arg(&cp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_parts(&cp, 3);
+    signal(&child, "-INT");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert!(stderr(&o).contains("box-chunked resume"), "{}", stderr(&o));
+    assert!(cp.exists());
+    let o = cli(&s, home.path())
+        .args(["resume"])
+        .arg(&cp)
+        .args(["--json", "--no-progress"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(last_json(&o)["sha1"], sha1(&data).to_hex());
+
+    // Two Ctrl-C: the session is deleted.
+    let cp2 = home.path().join("int2.checkpoint");
+    let child = cli(&s, home.path())
+        .args(["upload"])
+        .arg(&path)
+        .args([
+            "--name",
+            "int2.bin",
+            "--parallel",
+            "2",
+            "--no-progress",
+            "--checkpoint",
+        ])
+        .arg(&cp2)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_parts(&cp2, 2);
+    signal(&child, "-INT");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "-INT");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert_eq!(counters(&s).await["sessions_aborted"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failure_has_its_message_and_exit_code() {
+    let s = serve(&[]);
+    let home = TempDir::new("cli-fail");
+    let run = |args: &[&str]| cli(&s, home.path()).args(args).output().unwrap();
+    let check = |o: &Output, code: i32, needle: &str| {
+        assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
+        let err = stderr(o);
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "{err}"
+        );
+    };
+    check(&run(&["upload", "/no/such/file"]), 2, "does not exist");
+    check(
+        &run(&["upload", home.path().to_str().unwrap()]),
+        2,
+        "is a directory",
+    );
+    let (small, _) = write_file(home.path(), "small.bin", 1000, 5);
+    check(
+        &run(&["upload", small.to_str().unwrap()]),
+        3,
+        "too small for a chunked upload",
+    );
+    let (big, data) = write_file(home.path(), "big.bin", 21 * MIB, 6);
+    let o = Command::new(BIN)
+        .env("XDG_DATA_HOME", home.path())
+        .args([
+            "--token",
+            "wrong",
+            "--api-url",
+            &format!("{}/2.0", s.url),
+            "--upload-url",
+            &format!("{}/api/2.0", s.url),
+            "upload",
+        ])
+        .arg(&big)
+        .output()
+        .unwrap();
+    check(&o, 3, "rejected the access token");
+    let o = Command::new(BIN)
+        .env("XDG_DATA_HOME", home.path())
+        .args([
+            "--token",
+            "t",
+            "--api-url",
+            "http://127.0.0.1:9/2.0",
+            "--upload-url",
+            "http://127.0.0.1:9/api/2.0",
+            "upload",
+        ])
+        .arg(&big)
+        .output()
+        .unwrap();
+    check(&o, 4, "could not reach");
+    let o = Command::new(BIN)
+        .env("XDG_DATA_HOME", home.path())
+        .env_remove("BOX_ACCESS_TOKEN")
+        .args(["--api-url", "http://127.0.0.1:9/2.0", "upload"])
+        .arg(&big)
+        .output()
+        .unwrap();
+    check(&o, 2, "no credentials");
+    let bad = home.path().join("bad.checkpoint");
+    std::fs::write(&bad, b"{not a checkpoint").unwrap();
+    check(
+        &run(&["resume", bad.to_str().unwrap()]),
+        2,
+        "not a box-chunked checkpoint",
+    );
+    check(
+        &run(&["upload", big.to_str().unwrap(), "--parallel", "0"]),
+        2,
+        "--parallel",
+    );
+    // None of these left a session behind.
+    let c = counters(&s).await;
+    assert_eq!(c["sessions_created"], 0, "{c}");
+
+    // A checkpoint whose source changed: exit 5, and the session is deleted.
+    let slow = serve(&["--faults", "part:delay=100@1"]);
+    let cp = home.path().join("changed.checkpoint");
+    let child = cli(&slow, home.path())
+        .args(["upload"])
+        .arg(&big)
+        .args(["--parallel", "1", "--no-progress", "--checkpoint"])
+        .arg(&cp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_parts(&cp, 1);
+    signal(&child, "-INT");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(6));
+    let mut changed = data.clone();
+    changed[7] ^= 1;
+    std::fs::write(&big, &changed).unwrap();
+    let o = cli(&slow, home.path())
+        .args(["resume"])
+        .arg(&cp)
+        .output()
+        .unwrap();
+    check(&o, 5, "changed");
+    let c = counters(&slow).await;
+    assert_eq!(c["sessions_aborted"], 1, "{c}");
+    assert_eq!(c["files_committed"], 0, "{c}");
+    // Unreadable files: only testable without root (root reads anything).
+    if std::env::var("USER").as_deref() != Ok("root")
+        && !Path::new("/root").starts_with(std::env::var("HOME").unwrap_or_default())
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let (locked, _) = write_file(home.path(), "locked.bin", 100, 7);
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        if std::fs::read(&locked).is_err() {
+            check(
+                &run(&["upload", locked.to_str().unwrap()]),
+                2,
+                "cannot read",
+            );
+        }
+    }
+}
