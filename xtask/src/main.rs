@@ -3,7 +3,9 @@
 //! - `cargo xtask ci`: everything CI checks, in order (format, clippy, tests, docs,
 //!   and the interop tests with Box's Python SDKs).
 //! - `cargo xtask tidy`: the layering check alone (it also runs as a `#[test]`).
+//! - `cargo xtask bench [--quick]`: the benchmarks (`docs/performance.md`).
 
+mod bench;
 mod tidy;
 
 use std::process::{Command, ExitCode};
@@ -13,8 +15,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("tidy") => tidy::run(&workspace_root()).map_err(|e| e.to_string()),
+        Some("bench") => bench::run(&workspace_root(), args.iter().any(|a| a == "--quick")),
         _ => {
-            eprintln!("usage: cargo xtask <ci|tidy>");
+            eprintln!("usage: cargo xtask <ci|tidy|bench [--quick]>");
             eprintln!("  ci    format check, clippy -D warnings, tests, docs -D warnings, Python SDK interop");
             eprintln!(
                 "  tidy  layering rules: what box-chunked-proto and box-chunked-core may use"

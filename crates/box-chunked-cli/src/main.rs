@@ -56,10 +56,10 @@ struct Conn {
     /// BOX_SUBJECT_TYPE, BOX_SUBJECT_ID for the client-credentials grant).
     #[arg(long)]
     token: Option<String>,
-    /// API root (default https://api.box.com/2.0, or the local server).
+    /// API root (default `https://api.box.com/2.0`, or the local server).
     #[arg(long, value_name = "URL")]
     api_url: Option<String>,
-    /// Upload root (default https://upload.box.com/api/2.0, or the local server).
+    /// Upload root (default `https://upload.box.com/api/2.0`, or the local server).
     #[arg(long, value_name = "URL")]
     upload_url: Option<String>,
     /// OAuth token URL for the client-credentials grant.
