@@ -56,6 +56,7 @@ mod error;
 mod event;
 mod io;
 pub mod retry;
+pub mod sha1x2;
 mod upload;
 
 pub use box_chunked_proto as proto;

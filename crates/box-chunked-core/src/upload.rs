@@ -9,6 +9,7 @@ use crate::io::{
     TransportError, TransportErrorKind,
 };
 use crate::retry::{classify_status, classify_transport, FailureClass, Jitter, Owner};
+use crate::sha1x2::{Backend, DualSha1};
 use box_chunked_proto::endpoints::{list_parts_query, Endpoint};
 use box_chunked_proto::{
     decode_json, encode_json, header_names, parse_http_date, BoxError, CommitRequest,
@@ -178,7 +179,7 @@ pub struct Upload {
     active: BTreeMap<u64, Active>,
     read_next: u64,
     hash_next: u64,
-    file_hasher: Sha1,
+    file_hasher: FileHasher,
     file_sha1: Option<Sha1Digest>,
     bytes_done: u64,
     parts_done: u64,
@@ -204,6 +205,61 @@ impl std::fmt::Debug for Upload {
 }
 
 const HASH_PIECE: usize = 1 << 20;
+
+/// The whole-file digest in progress.
+#[derive(Clone)]
+enum FileHasher {
+    /// Part and file chains share each block's message schedule (part sizes
+    /// that are multiples of 64, which Box's are).
+    Dual(DualSha1),
+    /// Two independent hashers (any other part size).
+    Separate(Sha1),
+}
+
+impl FileHasher {
+    fn for_part_size(part_size: u64) -> Self {
+        if part_size.is_multiple_of(64) {
+            Self::Dual(DualSha1::new(Backend::detect()))
+        } else {
+            Self::Separate(Sha1::new())
+        }
+    }
+
+    /// Hashes one part (in offset order), returning its digest.
+    fn part(&mut self, data: &[u8]) -> Sha1Digest {
+        match self {
+            Self::Dual(d) if d.at_block_boundary() => {
+                for piece in data.chunks(HASH_PIECE) {
+                    d.update(piece);
+                }
+                d.finish_part()
+            }
+            // A part after a short one cannot share blocks: only the last part
+            // is short, so this is unreachable for a consistent plan; hash it
+            // correctly anyway.
+            Self::Dual(d) => {
+                d.update(data);
+                let _ = d.finish_part();
+                Sha1Digest(Sha1::digest(data).into())
+            }
+            Self::Separate(file) => {
+                let mut part = Sha1::new();
+                for piece in data.chunks(HASH_PIECE) {
+                    part.update(piece);
+                    file.update(piece);
+                }
+                Sha1Digest(part.finalize().into())
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Sha1Digest {
+        match std::mem::replace(self, Self::Separate(Sha1::new())) {
+            Self::Dual(d) => d.finish_file(),
+            Self::Separate(s) => Sha1Digest(s.finalize().into()),
+        }
+    }
+}
 
 impl Upload {
     /// A new upload of `source` to `target`, starting at `now`. The first
@@ -275,6 +331,7 @@ impl Upload {
             config.attributes = checkpoint.attributes.clone();
         }
         let mut up = Self::blank(checkpoint.target, source, config, now);
+        up.file_hasher = FileHasher::for_part_size(plan.part_size());
         up.session = Some(Session {
             id: s.id.clone(),
             endpoints: s.endpoints.clone(),
@@ -315,7 +372,7 @@ impl Upload {
             active: BTreeMap::new(),
             read_next: 0,
             hash_next: 0,
-            file_hasher: Sha1::new(),
+            file_hasher: FileHasher::Separate(Sha1::new()),
             file_sha1: None,
             bytes_done: 0,
             parts_done: 0,
@@ -898,12 +955,7 @@ impl Upload {
             if a.sha1.is_some() {
                 break;
             }
-            let mut part = Sha1::new();
-            for piece in data.chunks(HASH_PIECE) {
-                part.update(piece);
-                self.file_hasher.update(piece);
-            }
-            let sha = Sha1Digest(part.finalize().into());
+            let sha = self.file_hasher.part(data);
             a.sha1 = Some(sha);
             let index = self.hash_next;
             self.hash_next += 1;
@@ -968,7 +1020,7 @@ impl Upload {
         if self.control.is_some() {
             return;
         }
-        let sha = Sha1Digest(std::mem::take(&mut self.file_hasher).finalize().into());
+        let sha = self.file_hasher.finish();
         self.file_sha1 = Some(sha);
         self.commit_first_at = Some(self.now);
         self.phase = Phase::Committing;
@@ -1173,6 +1225,7 @@ impl Upload {
                         })
                     }
                 };
+                self.file_hasher = FileHasher::for_part_size(plan.part_size());
                 self.session = Some(Session {
                     id: session.id.clone(),
                     endpoints: session.session_endpoints,
@@ -1648,7 +1701,7 @@ impl Upload {
             self.confirmed.clear();
             self.read_next = 0;
             self.hash_next = 0;
-            self.file_hasher = Sha1::new();
+            self.file_hasher = FileHasher::Separate(Sha1::new());
             self.file_sha1 = None;
             self.bytes_done = 0;
             self.parts_done = 0;

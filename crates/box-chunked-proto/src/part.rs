@@ -218,7 +218,7 @@ impl PartPlan {
 
     /// The part that starts at `offset`, if `offset` is a part boundary inside the file.
     pub fn part_at(&self, offset: u64) -> Option<PartRange> {
-        if offset % self.part_size != 0 {
+        if !offset.is_multiple_of(self.part_size) {
             return None;
         }
         self.part(offset / self.part_size)

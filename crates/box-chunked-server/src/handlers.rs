@@ -73,19 +73,31 @@ async fn collect_expired(state: Arc<State>) {
         tick.tick().await;
         let now = now_unix();
         let store = state.store.clone();
-        let done = tokio::task::spawn_blocking(move || -> Result<u64, StoreError> {
-            let mut n = 0;
-            for id in store.expired_sessions(now)? {
-                if store.delete_session(&id)? {
-                    let _ = std::fs::remove_dir_all(store.session_dir(&id));
-                    n += 1;
+        let done =
+            tokio::task::spawn_blocking(move || -> Result<(u64, Vec<String>), StoreError> {
+                let mut n = 0;
+                let mut expired = Vec::new();
+                for id in store.expired_sessions(now)? {
+                    if store.delete_session(&id)? {
+                        let _ = std::fs::remove_dir_all(store.session_dir(&id));
+                        n += 1;
+                    }
+                    expired.push(id);
                 }
+                Ok((n, expired))
+            })
+            .await;
+        if let Ok(Ok((_, ids))) = &done {
+            let mut prefixes = state
+                .prefixes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for id in ids {
+                prefixes.remove(id);
             }
-            Ok(n)
-        })
-        .await;
+        }
         match done {
-            Ok(Ok(n)) if n > 0 => {
+            Ok(Ok((n, _))) if n > 0 => {
                 Counters::add(&state.counters.sessions_expired, n);
                 tracing::info!(sessions = n, "collected expired sessions");
             }
@@ -1135,6 +1147,10 @@ async fn commit(
     })
     .await?
     .ok_or_else(|| fail(500, ErrorCode::InternalServerError, "Internal server error"))?;
+    st.prefixes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&s.id);
     Counters::add(&st.counters.files_committed, 1);
     Ok(json_response(
         201,
@@ -1200,7 +1216,66 @@ fn check_parts(listed: &[Value], stored: &[PartRow], total_parts: u64) -> Result
 
 type VerifyRx = tokio::sync::watch::Receiver<Option<Result<Sha1Digest, String>>>;
 
-fn start_verification(st: &Arc<State>, s: &SessionRow, parts: Vec<PartRow>) -> VerifyRx {
+/// The whole-file SHA-1 over a session's first `next` parts.
+pub(crate) struct Prefix {
+    next: u64,
+    hasher: Sha1,
+}
+
+fn prefix_of(st: &State, sid: &str) -> Arc<tokio::sync::Mutex<Prefix>> {
+    st.prefixes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(sid.to_owned())
+        .or_insert_with(|| {
+            Arc::new(tokio::sync::Mutex::new(Prefix {
+                next: 0,
+                hasher: Sha1::new(),
+            }))
+        })
+        .clone()
+}
+
+/// Hashes the consecutive stored parts after the prefix (read back from the
+/// page cache, right after they were written), so that a commit only waits
+/// for what is left. Returns the number of parts hashed so far.
+async fn advance_prefix(st: &Arc<State>, sid: &str) -> Result<(u64, Sha1), StoreError> {
+    let prefix = prefix_of(st, sid);
+    let mut p = prefix.lock().await;
+    loop {
+        let (store, id, from) = (st.store.clone(), sid.to_owned(), p.next);
+        let parts = tokio::task::spawn_blocking(move || store.parts(&id, from, 64))
+            .await
+            .map_err(|e| StoreError::Io {
+                what: "joining",
+                path: std::path::PathBuf::new(),
+                source: io::Error::other(e.to_string()),
+            })??;
+        let run: Vec<PartRow> = parts
+            .into_iter()
+            .enumerate()
+            .take_while(|(i, r)| r.index == from + *i as u64)
+            .map(|(_, r)| r)
+            .collect();
+        if run.is_empty() {
+            return Ok((p.next, p.hasher.clone()));
+        }
+        let n = run.len() as u64;
+        let (store, id) = (st.store.clone(), sid.to_owned());
+        let hasher = std::mem::replace(&mut p.hasher, Sha1::new());
+        let hasher = tokio::task::spawn_blocking(move || hash_into(&store, &id, &run, hasher))
+            .await
+            .map_err(|e| StoreError::Io {
+                what: "joining",
+                path: std::path::PathBuf::new(),
+                source: io::Error::other(e.to_string()),
+            })??;
+        p.hasher = hasher;
+        p.next += n;
+    }
+}
+
+fn start_verification(st: &Arc<State>, s: &SessionRow, _parts: Vec<PartRow>) -> VerifyRx {
     let mut map = st
         .verifications
         .lock()
@@ -1210,17 +1285,21 @@ fn start_verification(st: &Arc<State>, s: &SessionRow, parts: Vec<PartRow>) -> V
     }
     let (tx, rx) = tokio::sync::watch::channel(None);
     map.insert(s.id.clone(), Verification::Running(rx.clone()));
-    let store = st.store.clone();
-    let sid = s.id.clone();
-    tokio::task::spawn_blocking(move || {
-        let r = hash_parts(&store, &sid, &parts).map_err(|e| e.to_string());
+    let (st2, sid, total) = (st.clone(), s.id.clone(), s.total_parts);
+    tokio::spawn(async move {
+        let r = match advance_prefix(&st2, &sid).await {
+            Ok((n, h)) if n == total => Ok(Sha1Digest(h.finalize().into())),
+            Ok((n, _)) => Err(format!(
+                "only {n} of {total} parts could be hashed in order"
+            )),
+            Err(e) => Err(e.to_string()),
+        };
         let _ = tx.send(Some(r));
     });
     rx
 }
 
-fn hash_parts(store: &Store, sid: &str, parts: &[PartRow]) -> Result<Sha1Digest, StoreError> {
-    let mut h = Sha1::new();
+fn hash_into(store: &Store, sid: &str, parts: &[PartRow], mut h: Sha1) -> Result<Sha1, StoreError> {
     let mut buf = vec![0u8; FLUSH_AT];
     for p in parts {
         let path = store.blob_path(sid, &p.part_id);
@@ -1233,7 +1312,7 @@ fn hash_parts(store: &Store, sid: &str, parts: &[PartRow]) -> Result<Sha1Digest,
             h.update(&buf[..n]);
         }
     }
-    Ok(Sha1Digest(h.finalize().into()))
+    Ok(h)
 }
 
 async fn abort(st: &Arc<State>, user: &str, sid: &str) -> Result<Response<Body>, Fail> {
@@ -1255,6 +1334,10 @@ async fn abort(st: &Arc<State>, user: &str, sid: &str) -> Result<Response<Body>,
     })
     .await?;
     st.verifications
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&s.id);
+    st.prefixes
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove(&s.id);

@@ -189,6 +189,9 @@ pub(crate) struct State {
     /// Tokens issued by the OAuth endpoint: token -> (user, expiry).
     pub issued: Mutex<HashMap<String, (String, SystemTime)>>,
     pub verifications: Mutex<HashMap<String, Verification>>,
+    /// Whole-file SHA-1 of each open session's stored prefix, advanced in the
+    /// background as consecutive parts arrive (lost on restart: then rebuilt).
+    pub prefixes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<handlers::Prefix>>>>,
 }
 
 /// A bound server, not yet serving.
@@ -244,6 +247,7 @@ impl Server {
             counters: Counters::default(),
             issued: Mutex::new(HashMap::new()),
             verifications: Mutex::new(HashMap::new()),
+            prefixes: Mutex::new(HashMap::new()),
             cfg: config,
         });
         Ok(Self {
