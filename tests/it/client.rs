@@ -687,3 +687,57 @@ async fn plain_http_is_refused_off_loopback() {
     );
     let _: Sha1Digest = sha1(b"");
 }
+
+/// Every part is stored but the commit never happened: the resume sends no
+/// part at all (0 bytes left), re-hashes the stored prefix, and commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_with_nothing_left_to_send() {
+    let spec = box_chunked_server::faults::FaultSpec::parse("commit:500@first1000").unwrap();
+    let ts = TestServer::start(move |c| c.faults = spec).await;
+    let c = BoxClient::builder()
+        .token(ALICE)
+        .base_url(&ts.local)
+        .retry_policy(fast_retries())
+        .build()
+        .unwrap();
+    let dir = TempDir::new("nothing-left");
+    let data = pseudo_random(5 * 1024, 10);
+    let path = dir.path().join("done.bin");
+    std::fs::write(&path, &data).unwrap();
+    let ckpt = dir.path().join("done.checkpoint");
+    let e = c
+        .uploader()
+        .keep_session(true)
+        .checkpoint(&ckpt)
+        .upload_file("0", "done.bin", &path)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NetworkExhausted, "{e}");
+    assert_eq!(
+        box_chunked_hyper::CheckpointFile::read(&ckpt)
+            .unwrap()
+            .upload
+            .parts
+            .len(),
+        5
+    );
+    let http = Http::new();
+    let cleared = http
+        .call(
+            "PUT",
+            &format!("{}/__box-chunked/faults", ts.local),
+            ALICE,
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(cleared.status, 204);
+    let f = c.uploader().resume(&ckpt).await.unwrap();
+    check_download(&c, &f.id, &data).await;
+    let counters = ts.counters(&http).await;
+    assert_eq!(counters["parts_stored"], 5, "{counters}");
+    assert_eq!(
+        counters["parts_rejected_overlap"], 0,
+        "nothing was sent again: {counters}"
+    );
+}

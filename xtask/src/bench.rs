@@ -36,7 +36,16 @@ impl Drop for ServerProc {
 }
 
 fn start_server(root: &Path, work: &Path, part_size: Option<u64>) -> Result<ServerProc, String> {
-    let data = work.join(format!("server-{}", part_size.unwrap_or(0)));
+    start_server_with(root, work, part_size, false)
+}
+
+fn start_server_with(
+    root: &Path,
+    work: &Path,
+    part_size: Option<u64>,
+    verify_only: bool,
+) -> Result<ServerProc, String> {
+    let data = work.join(format!("server-{}-{verify_only}", part_size.unwrap_or(0)));
     let _ = std::fs::remove_dir_all(&data);
     let mut cmd = Command::new(root.join("target/release/box-chunked"));
     cmd.args([
@@ -54,6 +63,9 @@ fn start_server(root: &Path, work: &Path, part_size: Option<u64>) -> Result<Serv
     .stderr(Stdio::null());
     if let Some(p) = part_size {
         cmd.args(["--part-size", &p.to_string()]);
+    }
+    if verify_only {
+        cmd.arg("--verify-only");
     }
     let mut child = cmd
         .spawn()
@@ -153,8 +165,8 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
     let source = work.join("source.bin");
     write_source(&source, size)?;
     let mut ours = Vec::new();
-    for part_size in [None, Some(64u64 << 20)] {
-        let server = start_server(root, &work, part_size)?;
+    for (part_size, verify_only) in [(None, false), (Some(64u64 << 20), false), (None, true)] {
+        let server = start_server_with(root, &work, part_size, verify_only)?;
         for parallel in [1usize, 4, 8] {
             let mut secs = Vec::new();
             let mut cpu = Vec::new();
@@ -178,7 +190,8 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
             }
             let s = median(secs);
             let rec = json!({
-                "kind": "ours", "part_size": part_size.map_or("default (32 MiB at 1 GiB)".to_owned(), |p| format!("{} MiB", p >> 20)),
+                "kind": "ours", "server": if verify_only { "verify-only (client alone)" } else { "durable" },
+                "part_size": part_size.map_or("default (32 MiB at 1 GiB)".to_owned(), |p| format!("{} MiB", p >> 20)),
                 "parallel": parallel, "bytes": size, "secs": s, "gb_per_s": size as f64 / s / 1e9,
                 "cpu_secs_per_gib": median(cpu) / (size as f64 / GIB as f64), "peak_rss": median(rss),
                 "ratio_to_sha1": size as f64 / s / sha1_rate,
@@ -227,11 +240,11 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
         eprintln!("    skipped: no Python environment");
     }
 
-    eprintln!("==> scale (generated source, parallelism 4, default part size)");
+    eprintln!("==> scale (generated source, parallelism 4, 64 MiB parts at every size)");
     let mut scale = Vec::new();
     let sizes: &[u64] = if quick { &[1, 4] } else { &[1, 4, 8, 16] };
     for &gib in sizes {
-        let server = start_server(root, &work, None)?;
+        let server = start_server(root, &work, Some(64 << 20))?;
         let r = run_json(Command::new(&bench_bin).args([
             "upload",
             &server.url,
@@ -339,10 +352,11 @@ fn write_markdown(
         let v = limits[key].as_f64().unwrap_or(f64::NAN);
         md.push_str(&format!("| {name} | {:.2} | {:.2} |\n", v / 1e9, v / sha));
     }
-    md.push_str("\n### box-chunked, client and server on this machine\n\n| part size | parallel | seconds | GB/s | ratio to SHA-1 | client CPU s/GiB | client peak RSS |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+    md.push_str("\n### box-chunked, client and server on this machine\n\n| server | part size | parallel | seconds | GB/s | ratio to SHA-1 | client CPU s/GiB | client peak RSS |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for r in ours {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r["server"].as_str().unwrap_or(""),
             r["part_size"].as_str().unwrap_or(""),
             r["parallel"],
             f(&r["secs"], 2),
@@ -357,7 +371,7 @@ fn write_markdown(
             .iter()
             .filter_map(|r| r["secs"].as_f64())
             .fold(f64::INFINITY, f64::min);
-        md.push_str("\n### Box's Python SDKs, same server, same file, same run\n\n| client | seconds | GB/s | CPU s/GiB | peak RSS | box-chunked is faster by |\n| --- | --- | --- | --- | --- | --- |\n");
+        md.push_str("\n### Box's Python SDKs, same server, same file, same run\n\n| client | seconds | GB/s | CPU s/GiB | peak RSS | box-chunked (durable server, best setting) is faster by |\n| --- | --- | --- | --- | --- | --- |\n");
         for r in peers {
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {:.1}x |\n",
@@ -370,7 +384,7 @@ fn write_markdown(
             ));
         }
     }
-    md.push_str("\n### Scale (generated source, parallelism 4, default part size)\n\n| size | seconds | seconds per GiB | client peak RSS |\n| --- | --- | --- | --- |\n");
+    md.push_str("\n### Scale (generated source, parallelism 4, 64 MiB parts at every size)\n\n| size | seconds | seconds per GiB | client peak RSS |\n| --- | --- | --- | --- |\n");
     for r in scale {
         md.push_str(&format!(
             "| {} GiB | {} | {} | {} |\n",

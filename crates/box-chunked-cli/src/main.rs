@@ -202,6 +202,10 @@ struct ServeArgs {
     /// How long a commit waits for the whole-file check before answering 202.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     commit_wait_ms: u64,
+    /// Benchmark aid: verify part digests but keep no bytes (no disk writes;
+    /// the whole-file digest is taken as sent; files cannot be downloaded).
+    #[arg(long)]
+    verify_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -860,6 +864,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     config.session_lifetime = Duration::from_secs(args.session_lifetime);
     config.token_ttl = Duration::from_secs(args.token_ttl);
     config.commit_wait = Duration::from_millis(args.commit_wait_ms);
+    config.verify_only = args.verify_only;
     if args.part_size == Some(0) {
         return Err(Failure::new(exit::USAGE, "--part-size must be positive"));
     }

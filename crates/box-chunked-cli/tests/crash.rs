@@ -241,8 +241,8 @@ async fn kill_during_commit_leaves_no_half_file() {
     let dir = TempDir::new("crash-commit");
     let http = Http::new();
     let data = pseudo_random(256 * PART, 22);
-    // Commits answer 202 at once while the whole-file check runs in the background.
-    let mut server = serve(dir.path(), &["--commit-wait-ms", "0"]);
+    // The first commit is held for 3 seconds before it is handled; the server dies inside it.
+    let mut server = serve(dir.path(), &["--faults", "commit:delay=3000@first1"]);
     let sid = create(&http, &server.url, data.len(), "commit.bin").await;
     for i in 0..data.len().div_ceil(PART) {
         assert_eq!(
@@ -254,11 +254,19 @@ async fn kill_during_commit_leaves_no_half_file() {
         );
     }
     let listed = all_parts(&http, &server.url, &sid).await;
-    let r = commit(&http, &server.url, &sid, &data, &listed)
-        .await
-        .unwrap();
-    assert_eq!(r.status, 202);
+    let pending = {
+        let (http, url, sid, data, listed) = (
+            http.clone(),
+            server.url.clone(),
+            sid.clone(),
+            data.clone(),
+            listed.clone(),
+        );
+        tokio::spawn(async move { commit(&http, &url, &sid, &data, &listed).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     kill9(&mut server);
+    assert!(pending.await.unwrap().is_err(), "the commit got no answer");
 
     let server = serve(dir.path(), &[]);
     // No file is visible: the commit had not happened.

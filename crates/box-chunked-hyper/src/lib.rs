@@ -20,36 +20,53 @@
 //! after `401`, connect-error retries under a budget, per-attempt deadlines,
 //! tracing). Who retries what is in the repository's `docs/retries.md`.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), box_chunked_hyper::Error> {
-//! use box_chunked_hyper::BoxClient;
+//! The example below runs as written against a box-chunked-server started in
+//! the same process (the hidden lines); for Box itself, drop `base_url` and
+//! pass a real token.
 //!
-//! let client = BoxClient::builder().token(std::env::var("BOX_ACCESS_TOKEN").unwrap()).build()?;
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = std::env::temp_dir().join(format!("box-chunked-doc-{}", std::process::id()));
+//! # let mut cfg = box_chunked_server::ServerConfig::new(&dir);
+//! # cfg.addr = ([127, 0, 0, 1], 0).into();
+//! # cfg.tokens = vec![("ACCESS_TOKEN".into(), "me".into())];
+//! # cfg.min_file_size = 1;
+//! # cfg.part_size = Some(1 << 20);
+//! # let server = box_chunked_server::Server::bind(cfg).await?;
+//! # let base = server.url().to_owned();
+//! # let running = server.spawn();
+//! use box_chunked_hyper::{BoxClient, Target, UploadSource};
+//! use sha1::Digest as _;
+//!
+//! let client = BoxClient::builder().token("ACCESS_TOKEN").base_url(&base).build()?;
+//! let data = bytes::Bytes::from(vec![42u8; 5 << 20]);
 //!
 //! // The uploader: one call.
+//! let target = Target::NewFile { folder_id: "0".into(), name: "hello.bin".into() };
 //! let file = client
 //!     .uploader()
-//!     .parallelism(8)
-//!     .checkpoint("big.bin.checkpoint")
-//!     .on_event(|e| eprintln!("{e:?}"))
-//!     .upload_file("0", "big.bin", "big.bin")
+//!     .parallelism(4)
+//!     .on_event(|e| println!("{e:?}"))
+//!     .upload(target, UploadSource::Bytes(data.clone()))
 //!     .await?;
-//! println!("uploaded {} ({} bytes, SHA-1 {:?})", file.id, file.size.unwrap_or(0), file.sha1);
+//! assert_eq!(file.size, Some(5 << 20));
 //!
-//! // Or step by step, as with Box's SDKs.
-//! let data = bytes::Bytes::from(vec![7u8; 25_000_000]);
+//! // Or step by step, with the Box SDK's calls.
 //! let session = client.folder("0").create_upload_session(data.len() as u64, "step.bin").await?;
 //! let s = client.session(&session);
-//! let mut parts = Vec::new();
 //! let part = session.part_size as usize;
-//! for (i, chunk) in data.chunks(part).enumerate() {
-//!     let bytes = data.slice(i * part..i * part + chunk.len());
-//!     parts.push(s.upload_part(bytes, (i * part) as u64, data.len() as u64, None).await?);
+//! for offset in (0..data.len()).step_by(part) {
+//!     let bytes = data.slice(offset..(offset + part).min(data.len()));
+//!     s.upload_part(bytes, offset as u64, data.len() as u64, None).await?;
 //! }
-//! use sha1::Digest as _;
+//! let parts = s.get_parts().await?;
 //! let sha = box_chunked_proto::Sha1Digest(sha1::Sha1::digest(&data).into());
-//! let file = s.commit(parts, sha).await?;
-//! # let _ = file; Ok(()) }
+//! let committed = s.commit(parts, sha).await?;
+//! assert_eq!(committed.sha1, Some(sha));
+//! # running.shutdown().await?;
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! # Ok(()) }
 //! ```
 //!
 //! Tokens never appear in logs, errors or `Debug` output ([`Secret`]).

@@ -503,6 +503,60 @@ async fn open_source(source: UploadSource) -> Result<(Source, Reader, Option<Pat
     }
 }
 
+/// Part buffers kept for reuse. A fresh buffer of a part's size is mapped
+/// and zeroed by the kernel page by page; reusing buffers removes that cost
+/// (about a sixth of the client's CPU in profiles). A buffer returns to the
+/// pool when the last `Bytes` that shares it is dropped, so the pool never
+/// holds more than the window of parts in flight.
+#[derive(Clone, Default)]
+struct BufferPool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+struct Pooled {
+    buf: Vec<u8>,
+    pool: BufferPool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if let Ok(mut free) = self.pool.0.lock() {
+            if free.len() < 16 {
+                free.push(buf);
+            }
+        }
+    }
+}
+
+impl BufferPool {
+    fn take(&self, len: usize) -> Vec<u8> {
+        let mut v = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut f| f.pop())
+            .unwrap_or_default();
+        // Only growth is zeroed; the rest is overwritten by the read.
+        v.resize(len, 0);
+        v.truncate(len);
+        v
+    }
+
+    fn freeze(&self, buf: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Pooled {
+            buf,
+            pool: self.clone(),
+        })
+    }
+}
+
+static POOL: std::sync::OnceLock<BufferPool> = std::sync::OnceLock::new();
+
 async fn read_range(reader: Reader, start: u64, end: u64) -> Result<Bytes, String> {
     let len = usize::try_from(end - start).map_err(|_| "part too large for memory".to_owned())?;
     match reader {
@@ -514,7 +568,8 @@ async fn read_range(reader: Reader, start: u64, end: u64) -> Result<Bytes, Strin
             Ok(b.slice(s..e))
         }
         Reader::File(f) => tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; len];
+            let pool = POOL.get_or_init(BufferPool::default).clone();
+            let mut buf = pool.take(len);
             #[cfg(unix)]
             {
                 use std::os::unix::fs::FileExt;
@@ -530,7 +585,7 @@ async fn read_range(reader: Reader, start: u64, end: u64) -> Result<Bytes, Strin
                 f.read_exact(&mut buf)
                     .map_err(|e| format!("reading at {start}: {e}"))?;
             }
-            Ok(Bytes::from(buf))
+            Ok(pool.freeze(buf))
         })
         .await
         .map_err(|e| e.to_string())?,

@@ -75,6 +75,11 @@ pub struct ServerConfig {
     pub commit_wait: Duration,
     /// Faults to inject (default none).
     pub faults: FaultSpec,
+    /// Benchmark aid: verify each part's `Digest` but keep no bytes (nothing
+    /// is written or fsynced; the whole-file digest cannot be checked and is
+    /// taken as sent; committed files have no content to download). It
+    /// isolates a client's speed from this server's disk.
+    pub verify_only: bool,
 }
 
 impl ServerConfig {
@@ -93,6 +98,7 @@ impl ServerConfig {
             collect_every: Duration::from_secs(60),
             commit_wait: Duration::from_secs(5),
             faults: FaultSpec::default(),
+            verify_only: false,
         }
     }
 
