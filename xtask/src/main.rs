@@ -15,9 +15,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("tidy") => tidy::run(&workspace_root()).map_err(|e| e.to_string()),
+        Some("bench") if args.iter().any(|a| a == "--report") => bench::report(&workspace_root()),
         Some("bench") => bench::run(&workspace_root(), args.iter().any(|a| a == "--quick")),
         _ => {
-            eprintln!("usage: cargo xtask <ci|tidy|bench [--quick]>");
+            eprintln!("usage: cargo xtask <ci|tidy|bench [--quick|--report]>");
             eprintln!("  ci    format check, clippy -D warnings, tests, docs -D warnings, Python SDK interop");
             eprintln!(
                 "  tidy  layering rules: what box-chunked-proto and box-chunked-core may use"
