@@ -122,6 +122,15 @@ pub(crate) enum Fail {
     OAuth(u16, &'static str, &'static str),
 }
 
+/// Box's answer for an item that does not exist or that this user cannot see.
+fn not_found() -> Fail {
+    fail(
+        404,
+        ErrorCode::NotFound,
+        "Could not find the specified resource",
+    )
+}
+
 fn fail(status: u16, code: ErrorCode, message: impl Into<String>) -> Fail {
     Fail::Api {
         status,
@@ -473,6 +482,23 @@ fn session_json(st: &State, s: &SessionRow, processed: u64) -> UploadSession {
     }
 }
 
+/// The folder exists for this user and has no item named like `name`
+/// (compared case-insensitively): `404` or `409 item_name_in_use` otherwise.
+async fn check_free_name(st: &State, owner: &str, folder: &str, name: &str) -> Result<(), Fail> {
+    let (o, f, n) = (owner.to_owned(), folder.to_owned(), name.to_owned());
+    let (exists, conflict) = blocking(st, move |s| {
+        Ok((s.folder_exists(&o, &f)?, s.item_named(&o, &f, &n)?))
+    })
+    .await?;
+    if !exists {
+        return Err(not_found());
+    }
+    match conflict {
+        Some((kind, id)) => Err(conflict_error(kind, id, name)),
+        None => Ok(()),
+    }
+}
+
 fn conflict_error(kind: &str, id: i64, name: &str) -> Fail {
     let item =
         json!({"type": kind, "id": id.to_string(), "name": name, "etag": "0", "sequence_id": "0"});
@@ -551,21 +577,7 @@ async fn create_session(
                 .ok_or_else(|| fail(400, ErrorCode::MissingDestination, "folder_id is required"))?;
             let name =
                 name.ok_or_else(|| fail(400, ErrorCode::MissingFileName, "file_name is required"))?;
-            let (o, f, n) = (owner.clone(), folder_id.clone(), name.clone());
-            let (exists, conflict) = blocking(st, move |s| {
-                Ok((s.folder_exists(&o, &f)?, s.item_named(&o, &f, &n)?))
-            })
-            .await?;
-            if !exists {
-                return Err(fail(
-                    404,
-                    ErrorCode::NotFound,
-                    "Could not find the specified resource",
-                ));
-            }
-            if let Some((kind, id)) = conflict {
-                return Err(conflict_error(kind, id, &name));
-            }
+            check_free_name(st, &owner, &folder_id, &name).await?;
             new_session_row(
                 st,
                 owner,
@@ -581,13 +593,7 @@ async fn create_session(
             let (o, f) = (owner.clone(), fid.clone());
             let file = blocking(st, move |s| s.file(&o, &f))
                 .await?
-                .ok_or_else(|| {
-                    fail(
-                        404,
-                        ErrorCode::NotFound,
-                        "Could not find the specified resource",
-                    )
-                })?;
+                .ok_or_else(not_found)?;
             if let Some(n) = &name {
                 if !rules::names_conflict(n, &file.name) {
                     let (o, folder, n2) = (owner.clone(), file.folder_id.clone(), n.clone());
@@ -648,13 +654,7 @@ async fn load_session(st: &State, user: &str, sid: &str) -> Result<SessionRow, F
     let id = sid.to_owned();
     let s = blocking(st, move |s| s.session(&id))
         .await?
-        .ok_or_else(|| {
-            fail(
-                404,
-                ErrorCode::NotFound,
-                "Could not find the specified resource",
-            )
-        })?;
+        .ok_or_else(not_found)?;
     if s.owner != user {
         return Err(fail(
             403,
@@ -1060,13 +1060,7 @@ async fn commit(
             let owner = user.to_owned();
             let file = blocking(st, move |store| store.file(&owner, &fid))
                 .await?
-                .ok_or_else(|| {
-                    fail(
-                        404,
-                        ErrorCode::NotFound,
-                        "Could not find the specified resource",
-                    )
-                })?;
+                .ok_or_else(not_found)?;
             return Ok(json_response(
                 201,
                 &json!({"total_count": 1, "entries": [file_json(st, &file).await?]}),
@@ -1118,13 +1112,7 @@ async fn commit(
         let (o, f) = (user.to_owned(), file_id.to_string());
         let file = blocking(st, move |store| store.file(&o, &f))
             .await?
-            .ok_or_else(|| {
-                fail(
-                    404,
-                    ErrorCode::NotFound,
-                    "Could not find the specified resource",
-                )
-            })?;
+            .ok_or_else(not_found)?;
         if let Some(etag) = header(&headers, "if-match") {
             if etag.trim().trim_matches('"') != file.etag.to_string() {
                 return Err(fail(
@@ -1438,13 +1426,7 @@ async fn api(
             let (o, f) = (user.to_owned(), (*id).to_owned());
             let file = blocking(st, move |s| s.file(&o, &f))
                 .await?
-                .ok_or_else(|| {
-                    fail(
-                        404,
-                        ErrorCode::NotFound,
-                        "Could not find the specified resource",
-                    )
-                })?;
+                .ok_or_else(not_found)?;
             Ok(json_response(200, &file_json(st, &file).await?))
         }
         ("GET", ["files", id, "content"]) => download(st, user, id, req.headers()).await,
@@ -1526,13 +1508,7 @@ async fn folder_json(st: &State, user: &str, id: &str) -> Result<Value, Fail> {
     let (o, i) = (user.to_owned(), id.to_owned());
     let f = blocking(st, move |s| s.folder(&o, &i))
         .await?
-        .ok_or_else(|| {
-            fail(
-                404,
-                ErrorCode::NotFound,
-                "Could not find the specified resource",
-            )
-        })?;
+        .ok_or_else(not_found)?;
     let path = path_collection(st, user, &f.parent_id).await?;
     let parent = path.last().cloned().unwrap_or_else(root_folder_mini);
     Ok(
@@ -1567,21 +1543,7 @@ async fn create_folder(
         .and_then(|p| p.get("id"))
         .and_then(json_id)
         .ok_or_else(|| fail(400, ErrorCode::BadRequest, "parent.id is required"))?;
-    let (o, p, n) = (user.to_owned(), parent.clone(), name.clone());
-    let (exists, conflict) = blocking(st, move |s| {
-        Ok((s.folder_exists(&o, &p)?, s.item_named(&o, &p, &n)?))
-    })
-    .await?;
-    if !exists {
-        return Err(fail(
-            404,
-            ErrorCode::NotFound,
-            "Could not find the specified resource",
-        ));
-    }
-    if let Some((kind, id)) = conflict {
-        return Err(conflict_error(kind, id, &name));
-    }
+    check_free_name(st, user, &parent, &name).await?;
     let (o, p, n) = (user.to_owned(), parent, name);
     let row = blocking(st, move |s| s.create_folder(&o, &p, &n, now_unix())).await?;
     Ok(json_response(
@@ -1637,13 +1599,7 @@ async fn download(
     let (o, f) = (user.to_owned(), id.to_owned());
     let file = blocking(st, move |s| s.file(&o, &f))
         .await?
-        .ok_or_else(|| {
-            fail(
-                404,
-                ErrorCode::NotFound,
-                "Could not find the specified resource",
-            )
-        })?;
+        .ok_or_else(not_found)?;
     if st.cfg.verify_only {
         return Err(fail(
             404,
