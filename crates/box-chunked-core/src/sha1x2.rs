@@ -9,7 +9,7 @@
 //!
 //! Two compressors: the CPU's SHA instructions (x86 SHA-NI, chosen at run
 //! time) and a portable one. All `unsafe` code of this crate is in
-//! [`shani`], and only there: it calls the SHA-NI intrinsics, which is sound
+//! the private `shani` module, and only there: it calls the SHA-NI intrinsics, which is sound
 //! because it is only reached after `is_x86_feature_detected!` said the CPU
 //! has them, and it reads blocks with unaligned loads from `&[u8; 64]`.
 
