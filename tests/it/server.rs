@@ -1241,3 +1241,52 @@ fn ts_local(ts: &TestServer) -> String {
     // With a public URL set, ts.url is that URL; talk to the socket directly.
     ts.local.clone()
 }
+
+/// The benchmark aid: part digests are verified, no byte is kept.
+#[tokio::test]
+async fn verify_only_mode_checks_digests_and_keeps_no_bytes() {
+    let ts = TestServer::start(|c| c.verify_only = true).await;
+    let http = Http::new();
+    let data = pseudo_random(2500, 40);
+    let s = create(&http, &ts, ALICE, data.len(), "vo.bin").await;
+    let bad = http
+        .call(
+            "PUT",
+            &s.upload,
+            ALICE,
+            &[
+                ("content-range", format!("bytes 0-1023/{}", data.len())),
+                ("digest", digest(b"other")),
+            ],
+            Bytes::copy_from_slice(&data[..1024]),
+        )
+        .await;
+    assert_box_error(&bad, 412, "precondition_failed");
+    for off in [0, 1024, 2048] {
+        assert_eq!(put(&http, &s, ALICE, &data, off).await.status, 200);
+    }
+    assert_box_error(
+        &put(&http, &s, ALICE, &data, 0).await,
+        416,
+        "range_overlaps_existing_part",
+    );
+    let listed = parts(&http, &s).await;
+    let r = commit(&http, &s, &data, &listed).await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let id = r.json()["entries"][0]["id"].as_str().unwrap().to_owned();
+    let content = http
+        .call(
+            "GET",
+            &format!("{}/2.0/files/{id}/content", ts.url),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_box_error(&content, 404, "not_found");
+    let blobs = ts.dir.path().join("blobs").join(&s.id);
+    assert!(
+        !blobs.exists() || std::fs::read_dir(&blobs).unwrap().next().is_none(),
+        "no bytes kept"
+    );
+}

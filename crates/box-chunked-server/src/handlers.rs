@@ -771,7 +771,12 @@ async fn upload_part(
         .await
         .map_err(|_| fail(500, ErrorCode::InternalServerError, "Internal server error"))?
         .map_err(|e| Fail::from(io_err("creating", &tmp)(e)))?;
-    let received = receive_body(st, req.into_body(), file, part.len, reset).await;
+    let received = receive_body(st, req.into_body(), Some(file), part.len, reset)
+        .await
+        .and_then(|(f, sha)| {
+            f.map(|f| (f, sha))
+                .ok_or_else(|| fail(500, ErrorCode::InternalServerError, "Internal server error"))
+        });
     let (file, sha) = match received {
         Ok(v) => v,
         Err(e) => {
@@ -836,37 +841,13 @@ async fn upload_part(
 async fn verify_only_part(
     st: &Arc<State>,
     s: &SessionRow,
-    mut body: Incoming,
+    body: Incoming,
     part: box_chunked_proto::PartRange,
     digest: Sha1Digest,
     part_id: String,
     reset: bool,
 ) -> Result<Response<Body>, Fail> {
-    let mut hasher = Sha1::new();
-    let mut received = 0u64;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| Fail::Drop("client hung up"))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        received += data.len() as u64;
-        Counters::add(&st.counters.bytes_received, data.len() as u64);
-        if received > part.len {
-            return Err(fail(
-                413,
-                ErrorCode::RequestEntityTooLarge,
-                "The body is longer than the part",
-            ));
-        }
-        if reset && received >= part.len / 2 {
-            return Err(Fail::Drop("injected reset in the middle of a part body"));
-        }
-        hasher.update(&data);
-    }
-    if received < part.len {
-        return Err(Fail::Drop("client sent a short body"));
-    }
-    let sha = Sha1Digest(hasher.finalize().into());
+    let (_, sha) = receive_body(st, body, None, part.len, reset).await?;
     if sha != digest {
         return Err(fail(
             412,
@@ -911,15 +892,16 @@ fn overlap(st: &State, existing: &PartRow) -> Fail {
     }
 }
 
-/// Receives exactly `len` bytes into `file`, hashing them, in pieces of about
-/// [`FLUSH_AT`] so that a part is never held whole in memory.
+/// Receives exactly `len` bytes, hashing them and, when `file` is given,
+/// writing them to it, in pieces of about [`FLUSH_AT`] so that a part is
+/// never held whole in memory.
 async fn receive_body(
     st: &State,
     mut body: Incoming,
-    mut file: std::fs::File,
+    mut file: Option<std::fs::File>,
     len: u64,
     reset: bool,
-) -> Result<(std::fs::File, Sha1Digest), Fail> {
+) -> Result<(Option<std::fs::File>, Sha1Digest), Fail> {
     let mut hasher = Sha1::new();
     let mut pending: Vec<Bytes> = Vec::new();
     let mut pending_len = 0usize;
@@ -957,14 +939,16 @@ async fn receive_body(
 }
 
 async fn write_chunks(
-    mut file: std::fs::File,
+    mut file: Option<std::fs::File>,
     mut hasher: Sha1,
     chunks: Vec<Bytes>,
-) -> Result<(std::fs::File, Sha1), Fail> {
+) -> Result<(Option<std::fs::File>, Sha1), Fail> {
     tokio::task::spawn_blocking(move || {
         for c in &chunks {
             hasher.update(c);
-            file.write_all(c)?;
+            if let Some(f) = file.as_mut() {
+                f.write_all(c)?;
+            }
         }
         Ok::<_, io::Error>((file, hasher))
     })

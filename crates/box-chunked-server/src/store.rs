@@ -565,19 +565,7 @@ impl Store {
         let tx = conn.transaction()?;
         let file_id = match (s.file_id, &s.folder_id) {
             (Some(file_id), _) => {
-                tx.execute(
-                    "INSERT INTO versions(file_id, session_id, size, sha1, part_size, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        file_id,
-                        s.id,
-                        i(s.file_size),
-                        v.sha1.to_hex(),
-                        i(s.part_size),
-                        v.now
-                    ],
-                )?;
-                let version = tx.last_insert_rowid();
+                let version = insert_version(&tx, file_id, s, v)?;
                 tx.execute(
                     "UPDATE files SET version_id = ?2, etag = etag + 1, modified_at = ?3,
                          name = COALESCE(?4, name), name_key = COALESCE(?5, name_key),
@@ -616,19 +604,7 @@ impl Store {
                     ],
                 )?;
                 let file_id = tx.last_insert_rowid();
-                tx.execute(
-                    "INSERT INTO versions(file_id, session_id, size, sha1, part_size, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        file_id,
-                        s.id,
-                        i(s.file_size),
-                        v.sha1.to_hex(),
-                        i(s.part_size),
-                        v.now
-                    ],
-                )?;
-                let version = tx.last_insert_rowid();
+                let version = insert_version(&tx, file_id, s, v)?;
                 tx.execute(
                     "UPDATE files SET version_id = ?2 WHERE id = ?1",
                     params![file_id, version],
@@ -643,6 +619,28 @@ impl Store {
         tx.commit()?;
         Ok(file_id)
     }
+}
+
+/// The version row of a commit: the session's parts are its content.
+fn insert_version(
+    tx: &rusqlite::Transaction<'_>,
+    file_id: i64,
+    s: &SessionRow,
+    v: &NewVersion,
+) -> Result<i64, StoreError> {
+    tx.execute(
+        "INSERT INTO versions(file_id, session_id, size, sha1, part_size, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            file_id,
+            s.id,
+            i(s.file_size),
+            v.sha1.to_hex(),
+            i(s.part_size),
+            v.now
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
 }
 
 fn part_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PartRow> {
