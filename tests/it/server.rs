@@ -1290,3 +1290,46 @@ async fn verify_only_mode_checks_digests_and_keeps_no_bytes() {
         "no bytes kept"
     );
 }
+
+/// Parts that arrive in order are hashed into the whole-file SHA-1 as they
+/// arrive; parts ahead of the prefix are read back later. A part whose
+/// digest is wrong leaves the prefix alone. Either way the commit checks
+/// the real file digest.
+#[tokio::test]
+async fn whole_file_digest_in_one_pass_for_parts_in_order() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    let data = pseudo_random(5000, 41);
+    let s = create(&http, &ts, ALICE, data.len(), "one-pass.bin").await;
+    let bad = http
+        .call(
+            "PUT",
+            &s.upload,
+            ALICE,
+            &[
+                ("content-range", format!("bytes 0-1023/{}", data.len())),
+                ("digest", digest(b"other")),
+            ],
+            Bytes::copy_from_slice(&data[..1024]),
+        )
+        .await;
+    assert_box_error(&bad, 412, "precondition_failed");
+    for off in [0, 1024, 4096, 3072, 2048] {
+        assert_eq!(put(&http, &s, ALICE, &data, off).await.status, 200);
+    }
+    let c = ts.counters(&http).await;
+    assert_eq!(c["parts_stored"], 5);
+    // Parts 0, 1 and 2 continued the prefix; 4 and 3 arrived ahead of it.
+    assert_eq!(c["parts_hashed_in_one_pass"], 3);
+    let listed = parts(&http, &s).await;
+    let mut wrong = data.clone();
+    wrong[4999] ^= 1;
+    assert_box_error(
+        &commit(&http, &s, &wrong, &listed).await,
+        400,
+        "digest_mismatch",
+    );
+    let r = commit(&http, &s, &data, &listed).await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(r.json()["entries"][0]["sha1"], sha1(&data).to_hex());
+}

@@ -65,8 +65,8 @@ pub use config::{OnExpiry, OnFailure, Source, Target, Timeouts, UploadConfig};
 pub use error::{ApiFailure, InputError, ResumeError, SourceChange, StartError, UploadError};
 pub use event::{Confirmation, Event};
 pub use io::{
-    Input, OutgoingRequest, Output, ReadId, ReadPurpose, ReadRequest, RequestId, RequestKind,
-    TransportError, TransportErrorKind,
+    Input, OutgoingRequest, Output, PartHashes, ReadId, ReadPurpose, ReadRequest, RequestId,
+    RequestKind, TransportError, TransportErrorKind,
 };
 pub use upload::{Outcome, Phase, Progress, Upload};
 

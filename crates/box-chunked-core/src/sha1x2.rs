@@ -97,6 +97,21 @@ impl DualSha1 {
         self.pending_len == 0
     }
 
+    /// Bytes fed to the file chain so far.
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// Whether both hashers' file chains are in the same state: the same
+    /// bytes hashed so far (up to SHA-1 collisions of the chaining state).
+    /// The part chains and backends are not compared.
+    pub fn same_file_chain(&self, other: &Self) -> bool {
+        self.file == other.file
+            && self.file_len == other.file_len
+            && self.pending_len == other.pending_len
+            && self.pending[..self.pending_len] == other.pending[..other.pending_len]
+    }
+
     fn compress(&mut self, blocks: &[[u8; 64]]) {
         match self.backend {
             #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]

@@ -5,8 +5,8 @@ use crate::config::{OnExpiry, OnFailure, Source, Target, UploadConfig};
 use crate::error::{ApiFailure, InputError, ResumeError, SourceChange, StartError, UploadError};
 use crate::event::{Confirmation, Event};
 use crate::io::{
-    Input, OutgoingRequest, Output, ReadId, ReadPurpose, ReadRequest, RequestId, RequestKind,
-    TransportError, TransportErrorKind,
+    Input, OutgoingRequest, Output, PartHashes, ReadId, ReadPurpose, ReadRequest, RequestId,
+    RequestKind, TransportError, TransportErrorKind,
 };
 use crate::retry::{classify_status, classify_transport, FailureClass, Jitter, Owner};
 use crate::sha1x2::{Backend, DualSha1};
@@ -69,6 +69,10 @@ pub struct Progress {
     pub parts_in_flight: usize,
     /// Source bytes the machine holds now.
     pub bytes_held: u64,
+    /// Parts whose digests the driver computed while reading
+    /// ([`Input::HashedData`]) and the machine adopted; the others it hashed
+    /// itself. Counts parts since [`Upload::new`] or [`Upload::resume`].
+    pub parts_hashed_by_driver: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +132,9 @@ struct Active {
     purpose: ReadPurpose,
     reading: bool,
     data: Option<Bytes>,
+    /// Digests the driver computed while reading, adopted if they continue
+    /// the machine's own chain.
+    hashes: Option<Box<PartHashes>>,
     sha1: Option<Sha1Digest>,
     tries: Tries,
     flight: Option<RequestId>,
@@ -180,6 +187,7 @@ pub struct Upload {
     read_next: u64,
     hash_next: u64,
     file_hasher: FileHasher,
+    parts_hashed_by_driver: u64,
     file_sha1: Option<Sha1Digest>,
     bytes_done: u64,
     parts_done: u64,
@@ -373,6 +381,7 @@ impl Upload {
             read_next: 0,
             hash_next: 0,
             file_hasher: FileHasher::Separate(Sha1::new()),
+            parts_hashed_by_driver: 0,
             file_sha1: None,
             bytes_done: 0,
             parts_done: 0,
@@ -404,6 +413,7 @@ impl Upload {
                 .filter_map(|a| a.data.as_ref())
                 .map(|d| d.len() as u64)
                 .sum(),
+            parts_hashed_by_driver: self.parts_hashed_by_driver,
         }
     }
 
@@ -494,7 +504,8 @@ impl Upload {
                 self.on_transport_failure(flight.kind, error);
                 Ok(())
             }
-            Input::Data { id, bytes } => self.on_data(id, bytes),
+            Input::Data { id, bytes } => self.on_data(id, bytes, None),
+            Input::HashedData { id, bytes, hashes } => self.on_data(id, bytes, Some(hashes)),
             Input::ReadFailed { id, detail } => {
                 let Some(index) = self.take_read(id)? else {
                     return Ok(());
@@ -835,6 +846,7 @@ impl Upload {
                     purpose,
                     reading: true,
                     data: None,
+                    hashes: None,
                     sha1: None,
                     tries: Tries::new(),
                     flight: None,
@@ -921,7 +933,12 @@ impl Upload {
             .map_err(|e| e.to_string())
     }
 
-    fn on_data(&mut self, id: ReadId, bytes: Bytes) -> Result<(), InputError> {
+    fn on_data(
+        &mut self,
+        id: ReadId,
+        bytes: Bytes,
+        hashes: Option<Box<PartHashes>>,
+    ) -> Result<(), InputError> {
         if id.0 >= self.next_read {
             return Err(InputError::UnknownRead(id));
         }
@@ -942,6 +959,7 @@ impl Upload {
         self.reads.remove(&id);
         a.reading = false;
         a.data = Some(bytes);
+        a.hashes = hashes;
         self.advance_hashing();
         Ok(())
     }
@@ -955,7 +973,19 @@ impl Upload {
             if a.sha1.is_some() {
                 break;
             }
-            let sha = self.file_hasher.part(data);
+            let offered = a.hashes.take();
+            let sha = match (offered, &mut self.file_hasher) {
+                (Some(h), FileHasher::Dual(d))
+                    if h.before.same_file_chain(d)
+                        && h.before.file_len() == a.range.offset
+                        && h.after.file_len() == a.range.offset + a.range.len =>
+                {
+                    *d = h.after;
+                    self.parts_hashed_by_driver += 1;
+                    h.part_sha1
+                }
+                _ => self.file_hasher.part(data),
+            };
             a.sha1 = Some(sha);
             let index = self.hash_next;
             self.hash_next += 1;

@@ -6,6 +6,7 @@ use crate::store::{
     StoreError,
 };
 use crate::{Counters, State, Verification};
+use box_chunked_core::sha1x2::{Backend, DualSha1};
 use box_chunked_proto::endpoints::{Endpoint, Method, RouteError};
 use box_chunked_proto::rules::{self, check_min_size, check_part_count, default_part_size};
 use box_chunked_proto::{
@@ -22,7 +23,7 @@ use serde_json::{json, Value};
 use sha1::{Digest as _, Sha1};
 use std::io::{self, Read as _, Seek as _, Write as _};
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -771,19 +772,54 @@ async fn upload_part(
         .await
         .map_err(|_| fail(500, ErrorCode::InternalServerError, "Internal server error"))?
         .map_err(|e| Fail::from(io_err("creating", &tmp)(e)))?;
-    let received = receive_body(st, req.into_body(), Some(file), part.len, reset)
+    // When every earlier part is already in the file's hashed prefix, this
+    // part is hashed into the file's SHA-1 too, in the same pass as its own
+    // digest, instead of being read back later. The prefix stays locked while
+    // the part arrives (background hashing could not pass it anyway) and
+    // takes the part in as soon as its digest checks out; should storing it
+    // then fail, the prefix is dropped and rebuilt from the stored parts.
+    // If the prefix is a few parts short (they are arriving or being hashed
+    // right now), wait a little for it rather than hash this part twice.
+    let (lock, next) = prefix_of(st, &s.id);
+    let peek = next.load(Ordering::Acquire);
+    let mut prefix = if (peek..peek + PREFIX_AHEAD).contains(&part.index) {
+        tokio::time::timeout(PREFIX_WAIT, lock.clone().lock_owned())
+            .await
+            .ok()
+    } else {
+        None
+    }
+    .filter(|p| p.next == part.index && p.hasher.at_block_boundary());
+    let hasher = match prefix.as_ref() {
+        Some(p) => {
+            let mut d = p.hasher.clone();
+            let _ = d.finish_part(); // a fresh part chain
+            PartHasher::Dual(d)
+        }
+        None => PartHasher::Single(Sha1::new()),
+    };
+    let received = receive_body(st, req.into_body(), Some(file), part.len, reset, hasher)
         .await
-        .and_then(|(f, sha)| {
-            f.map(|f| (f, sha))
+        .and_then(|(f, h)| {
+            f.map(|f| (f, h.finish()))
                 .ok_or_else(|| fail(500, ErrorCode::InternalServerError, "Internal server error"))
         });
-    let (file, sha) = match received {
+    let (file, (sha, file_chain)) = match received {
         Ok(v) => v,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
     };
+    let mut tentative = None;
+    if let (Some(mut p), Some(chain)) = (prefix.take(), file_chain) {
+        if sha == digest {
+            p.hasher = chain;
+            p.next += 1;
+            next.store(p.next, Ordering::Release);
+            tentative = Some(p.generation);
+        }
+    }
     if sha != digest {
         let _ = std::fs::remove_file(&tmp);
         drop(file);
@@ -816,12 +852,25 @@ async fn upload_part(
         }
         r
     })
-    .await?;
-    match inserted {
+    .await;
+    if let Some(generation) = tentative {
+        if matches!(inserted, Ok(InsertPart::Inserted)) {
+            Counters::add(&st.counters.parts_hashed_in_one_pass, 1);
+        } else {
+            // The prefix took in bytes that are not stored: rebuild it.
+            let mut p = lock.lock().await;
+            if p.generation == generation {
+                *p = Prefix::new(generation + 1);
+                next.store(0, Ordering::Release);
+            }
+        }
+    }
+    match inserted? {
         InsertPart::Inserted => {
             Counters::add(&st.counters.parts_stored, 1);
-            // Hash the file's prefix in the background while the bytes are
-            // still in the page cache, so a commit waits only for the tail.
+            // Hash the rest of the file's prefix in the background while the
+            // bytes are still in the page cache, so a commit waits only for
+            // the tail.
             let (st2, sid) = (st.clone(), s.id.clone());
             tokio::spawn(async move {
                 let _ = advance_prefix(&st2, &sid).await;
@@ -847,7 +896,16 @@ async fn verify_only_part(
     part_id: String,
     reset: bool,
 ) -> Result<Response<Body>, Fail> {
-    let (_, sha) = receive_body(st, body, None, part.len, reset).await?;
+    let (_, hasher) = receive_body(
+        st,
+        body,
+        None,
+        part.len,
+        reset,
+        PartHasher::Single(Sha1::new()),
+    )
+    .await?;
+    let (sha, _) = hasher.finish();
     if sha != digest {
         return Err(fail(
             412,
@@ -901,8 +959,8 @@ async fn receive_body(
     mut file: Option<std::fs::File>,
     len: u64,
     reset: bool,
-) -> Result<(Option<std::fs::File>, Sha1Digest), Fail> {
-    let mut hasher = Sha1::new();
+    mut hasher: PartHasher,
+) -> Result<(Option<std::fs::File>, PartHasher), Fail> {
     let mut pending: Vec<Bytes> = Vec::new();
     let mut pending_len = 0usize;
     let mut received = 0u64;
@@ -935,14 +993,39 @@ async fn receive_body(
         return Err(Fail::Drop("client sent a short body"));
     }
     (file, hasher) = write_chunks(file, hasher, pending).await?;
-    Ok((file, Sha1Digest(hasher.finalize().into())))
+    Ok((file, hasher))
+}
+
+/// A part's SHA-1 alone, or together with the file's SHA-1 when the part
+/// continues the hashed prefix (one pass for both, see
+/// [`box_chunked_core::sha1x2`]).
+enum PartHasher {
+    Single(Sha1),
+    Dual(DualSha1),
+}
+
+impl PartHasher {
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Single(h) => h.update(data),
+            Self::Dual(h) => h.update(data),
+        }
+    }
+
+    /// The part's digest and, for `Dual`, the file chain after the part.
+    fn finish(self) -> (Sha1Digest, Option<DualSha1>) {
+        match self {
+            Self::Single(h) => (Sha1Digest(h.finalize().into()), None),
+            Self::Dual(mut h) => (h.finish_part(), Some(h)),
+        }
+    }
 }
 
 async fn write_chunks(
     mut file: Option<std::fs::File>,
-    mut hasher: Sha1,
+    mut hasher: PartHasher,
     chunks: Vec<Bytes>,
-) -> Result<(Option<std::fs::File>, Sha1), Fail> {
+) -> Result<(Option<std::fs::File>, PartHasher), Fail> {
     tokio::task::spawn_blocking(move || {
         for c in &chunks {
             hasher.update(c);
@@ -1269,19 +1352,42 @@ type VerifyRx = tokio::sync::watch::Receiver<Option<Result<Sha1Digest, String>>>
 /// The whole-file SHA-1 over a session's first `next` parts.
 pub(crate) struct Prefix {
     next: u64,
-    hasher: Sha1,
+    /// Its file chain is the prefix's SHA-1 (the part chain is unused here).
+    hasher: DualSha1,
+    /// Bumped when the prefix is dropped and rebuilt.
+    generation: u64,
 }
 
-fn prefix_of(st: &State, sid: &str) -> Arc<tokio::sync::Mutex<Prefix>> {
+impl Prefix {
+    fn new(generation: u64) -> Self {
+        Self {
+            next: 0,
+            hasher: DualSha1::new(Backend::detect()),
+            generation,
+        }
+    }
+}
+
+/// How far ahead of the prefix a part may be and still wait for it: about
+/// the parts a client sends at once.
+const PREFIX_AHEAD: u64 = 8;
+
+/// How long a part waits for the prefix to reach it (see `put_part`).
+const PREFIX_WAIT: Duration = Duration::from_millis(200);
+
+/// A session's prefix, and its `next` readable without the lock.
+pub(crate) type PrefixHandle = (Arc<tokio::sync::Mutex<Prefix>>, Arc<AtomicU64>);
+
+fn prefix_of(st: &State, sid: &str) -> PrefixHandle {
     st.prefixes
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .entry(sid.to_owned())
         .or_insert_with(|| {
-            Arc::new(tokio::sync::Mutex::new(Prefix {
-                next: 0,
-                hasher: Sha1::new(),
-            }))
+            (
+                Arc::new(tokio::sync::Mutex::new(Prefix::new(0))),
+                Arc::new(AtomicU64::new(0)),
+            )
         })
         .clone()
 }
@@ -1289,8 +1395,8 @@ fn prefix_of(st: &State, sid: &str) -> Arc<tokio::sync::Mutex<Prefix>> {
 /// Hashes the consecutive stored parts after the prefix (read back from the
 /// page cache, right after they were written), so that a commit only waits
 /// for what is left. Returns the number of parts hashed so far.
-async fn advance_prefix(st: &Arc<State>, sid: &str) -> Result<(u64, Sha1), StoreError> {
-    let prefix = prefix_of(st, sid);
+async fn advance_prefix(st: &Arc<State>, sid: &str) -> Result<(u64, DualSha1), StoreError> {
+    let (prefix, next) = prefix_of(st, sid);
     let mut p = prefix.lock().await;
     loop {
         let (store, id, from) = (st.store.clone(), sid.to_owned(), p.next);
@@ -1312,7 +1418,7 @@ async fn advance_prefix(st: &Arc<State>, sid: &str) -> Result<(u64, Sha1), Store
         }
         let n = run.len() as u64;
         let (store, id) = (st.store.clone(), sid.to_owned());
-        let hasher = std::mem::replace(&mut p.hasher, Sha1::new());
+        let hasher = p.hasher.clone();
         let hasher = tokio::task::spawn_blocking(move || hash_into(&store, &id, &run, hasher))
             .await
             .map_err(|e| StoreError::Io {
@@ -1322,6 +1428,7 @@ async fn advance_prefix(st: &Arc<State>, sid: &str) -> Result<(u64, Sha1), Store
             })??;
         p.hasher = hasher;
         p.next += n;
+        next.store(p.next, Ordering::Release);
     }
 }
 
@@ -1338,7 +1445,7 @@ fn start_verification(st: &Arc<State>, s: &SessionRow, _parts: Vec<PartRow>) -> 
     let (st2, sid, total) = (st.clone(), s.id.clone(), s.total_parts);
     tokio::spawn(async move {
         let r = match advance_prefix(&st2, &sid).await {
-            Ok((n, h)) if n == total => Ok(Sha1Digest(h.finalize().into())),
+            Ok((n, h)) if n == total => Ok(h.finish_file()),
             Ok((n, _)) => Err(format!(
                 "only {n} of {total} parts could be hashed in order"
             )),
@@ -1349,7 +1456,12 @@ fn start_verification(st: &Arc<State>, s: &SessionRow, _parts: Vec<PartRow>) -> 
     rx
 }
 
-fn hash_into(store: &Store, sid: &str, parts: &[PartRow], mut h: Sha1) -> Result<Sha1, StoreError> {
+fn hash_into(
+    store: &Store,
+    sid: &str,
+    parts: &[PartRow],
+    mut h: DualSha1,
+) -> Result<DualSha1, StoreError> {
     let mut buf = vec![0u8; FLUSH_AT];
     for p in parts {
         let path = store.blob_path(sid, &p.part_id);

@@ -145,6 +145,9 @@ pub(crate) struct Counters {
     pub requests: AtomicU64,
     pub bytes_received: AtomicU64,
     pub parts_stored: AtomicU64,
+    /// Parts hashed into the whole-file SHA-1 while they arrived (the rest
+    /// are read back and hashed in the background).
+    pub parts_hashed_in_one_pass: AtomicU64,
     pub parts_rejected_overlap: AtomicU64,
     pub sessions_created: AtomicU64,
     pub commits: AtomicU64,
@@ -167,6 +170,7 @@ impl Counters {
             "requests": g(&self.requests),
             "bytes_received": g(&self.bytes_received),
             "parts_stored": g(&self.parts_stored),
+            "parts_hashed_in_one_pass": g(&self.parts_hashed_in_one_pass),
             "parts_rejected_overlap": g(&self.parts_rejected_overlap),
             "sessions_created": g(&self.sessions_created),
             "commits": g(&self.commits),
@@ -197,7 +201,7 @@ pub(crate) struct State {
     pub verifications: Mutex<HashMap<String, Verification>>,
     /// Whole-file SHA-1 of each open session's stored prefix, advanced in the
     /// background as consecutive parts arrive (lost on restart: then rebuilt).
-    pub prefixes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<handlers::Prefix>>>>,
+    pub prefixes: Mutex<HashMap<String, handlers::PrefixHandle>>,
 }
 
 /// A bound server, not yet serving.

@@ -13,6 +13,9 @@ struct Case {
     chaos: Option<(u64, u32)>,
     seed: u64,
     shuffle_reads: bool,
+    /// The driver pre-hashes reads it can (and offers a wrong chain to one
+    /// in four when `Some(true)`).
+    prehash: Option<bool>,
 }
 
 fn run_case(c: &Case) -> Sim {
@@ -44,6 +47,14 @@ fn run_case(c: &Case) -> Sim {
     sim.record = false;
     if c.shuffle_reads {
         sim.read_jitter = Some(crate::retry::Jitter::new(c.seed ^ 0xabc));
+    }
+    if let Some(lie) = c.prehash {
+        sim.prehash = Some(PreHash {
+            chain: crate::sha1x2::DualSha1::new(crate::sha1x2::Backend::detect()),
+            offered: 0,
+            lie: lie.then(|| crate::retry::Jitter::new(c.seed ^ 0x11e)),
+            lies: 0,
+        });
     }
     sim
 }
@@ -90,7 +101,33 @@ proptest! {
     fn clean_runs(parts in 1u64..40, extra in 0u64..64, part_size in prop_oneof![Just(64u64), 1u64..200],
                   parallelism in 1usize..7, seed in any::<u64>(), shuffle in any::<bool>()) {
         let size = (parts - 1) * part_size + extra.min(part_size - 1) + 1;
-        check(&Case { size, part_size, parallelism, chaos: None, seed, shuffle_reads: shuffle })?;
+        check(&Case { size, part_size, parallelism, chaos: None, seed, shuffle_reads: shuffle, prehash: None })?;
+    }
+
+    /// A driver that hashes while reading (in read order, like the hyper
+    /// driver's reader thread), sometimes offering a chain that is not the
+    /// machine's: the commit digest is still the source's, the honest offers
+    /// made in order are adopted, and the wrong ones never are.
+    #[test]
+    fn prehashed_runs(parts in 1u64..30, extra in 0u64..64, blocks in 1u64..4,
+                      parallelism in 1usize..6, seed in any::<u64>(), shuffle in any::<bool>(),
+                      lie in any::<bool>(), per_mille in prop_oneof![Just(0u64), 50u64..300]) {
+        let part_size = blocks * 64;
+        let size = (parts - 1) * part_size + extra.min(part_size - 1) + 1;
+        let chaos = (per_mille > 0).then_some((per_mille, 3));
+        let mut sim = run_case(&Case { size, part_size, parallelism, chaos, seed, shuffle_reads: shuffle, prehash: Some(lie) });
+        let outcome = sim.run(2_000_000);
+        let Outcome::Committed(file) = outcome else {
+            return Err(TestCaseError::fail(format!("not committed: {outcome:?}")));
+        };
+        prop_assert_eq!(file.sha1, Some(sim.source_sha1()));
+        let p = sim.prehash.as_ref().unwrap();
+        let adopted = sim.upload.progress().parts_hashed_by_driver;
+        prop_assert!(adopted <= p.offered - p.lies);
+        if !shuffle && !lie {
+            // Reads answered in order: every part was hashed by the driver.
+            prop_assert_eq!(adopted, parts);
+        }
     }
 
     /// The same under random fault schedules: resets, 5xx, 429 with
@@ -100,6 +137,6 @@ proptest! {
     fn faulty_runs(parts in 1u64..30, extra in 0u64..64, part_size in 1u64..128,
                    parallelism in 1usize..6, seed in any::<u64>(), per_mille in 50u64..400) {
         let size = (parts - 1) * part_size + extra.min(part_size - 1) + 1;
-        check(&Case { size, part_size, parallelism, chaos: Some((per_mille, 3)), seed, shuffle_reads: true })?;
+        check(&Case { size, part_size, parallelism, chaos: Some((per_mille, 3)), seed, shuffle_reads: true, prehash: None })?;
     }
 }

@@ -672,6 +672,19 @@ pub(crate) struct Sim {
     pub max_bytes_held: u64,
     pub record: bool,
     pub steps: u64,
+    /// Answer reads with [`Input::HashedData`] from the sim's own in-order
+    /// chain, like the hyper driver's reader thread.
+    pub prehash: Option<PreHash>,
+}
+
+/// A driver-side hasher: its chain, how many offers were made, and a
+/// generator that sometimes makes it offer a `before` that is not the
+/// machine's chain (the machine must then hash the part itself).
+pub(crate) struct PreHash {
+    pub chain: crate::sha1x2::DualSha1,
+    pub offered: u64,
+    pub lie: Option<Jitter>,
+    pub lies: u64,
 }
 
 impl Sim {
@@ -690,6 +703,7 @@ impl Sim {
             max_bytes_held: 0,
             record: true,
             steps: 0,
+            prehash: None,
         }
     }
 
@@ -903,9 +917,39 @@ impl Sim {
             Pending::Read { id, range } => {
                 self.log(format!("<- {id} data"));
                 let bytes = self.source.slice(range.start as usize..range.end as usize);
-                self.upload
-                    .handle_input(self.now, Input::Data { id, bytes })
-                    .unwrap();
+                let input = match self.prehash.as_mut() {
+                    Some(p) if p.chain.file_len() == range.start && p.chain.at_block_boundary() => {
+                        let before = p.chain.clone();
+                        p.chain.update(&bytes);
+                        let part_sha1 = p.chain.finish_part();
+                        p.offered += 1;
+                        let mut hashes = PartHashes {
+                            part_sha1,
+                            before,
+                            after: p.chain.clone(),
+                        };
+                        if p.lie.as_mut().is_some_and(|j| j.next_u64() % 4 == 0) {
+                            // A chain over other bytes of the same length
+                            // (or, at offset 0, of another length).
+                            p.lies += 1;
+                            let mut other =
+                                crate::sha1x2::DualSha1::new(crate::sha1x2::Backend::Portable);
+                            other.update(&vec![0x5a; range.start.max(64) as usize]);
+                            let _ = other.finish_part();
+                            hashes.before = other.clone();
+                            other.update(&bytes);
+                            hashes.part_sha1 = other.finish_part();
+                            hashes.after = other;
+                        }
+                        Input::HashedData {
+                            id,
+                            bytes,
+                            hashes: Box::new(hashes),
+                        }
+                    }
+                    _ => Input::Data { id, bytes },
+                };
+                self.upload.handle_input(self.now, input).unwrap();
             }
         }
     }
