@@ -1,18 +1,21 @@
 //! `cargo xtask bench [--quick]`: performance measured side by side, in one run.
 //!
 //! - limits: one core's SHA-1 rate with the hasher we ship, the two-digest rate
-//!   of our hashing path, loopback HTTP PUT throughput to a discarding server;
+//!   of our hashing path, loopback HTTP PUT throughput to a discarding server,
+//!   and the disk's rate for 32 MiB files written and fsynced four at a time;
 //! - us: a 1 GiB file (256 MiB with --quick) uploaded by our client to
 //!   `box-chunked serve` (another process) on loopback at the server's default
-//!   part size and at 64 MiB, parallelism 1, 4 and 8: wall time, GB/s, client
-//!   CPU seconds per GiB, client peak RSS;
+//!   part size and at 64 MiB, parallelism 1, 4 and 8, and to the verify-only
+//!   server (the client alone): wall time, GB/s, client and server CPU
+//!   seconds per GiB, how busy the machine was, client peak RSS;
 //! - peers: Box's Python SDKs (`box_sdk_gen` `upload_big_file`, older `boxsdk`
 //!   `ChunkedUploader`), same server, same file, same run;
-//! - scale: 1, 4, 8 and 16 GiB (1 and 4 with --quick) from a generated source:
-//!   seconds per GiB and peak RSS.
+//! - scale: 1, 4, 8 and 16 GiB (1 and 4 with --quick) from a generated source
+//!   to the verify-only server: seconds per GiB and peak RSS.
 //!
-//! Medians of several runs (1 with --quick). Writes `target/bench.json` and
-//! the results section of `docs/performance.md`.
+//! Every timed run gets a fresh server after `sync`. Medians of several runs
+//! (1 with --quick). Writes `target/bench.json` and the results section of
+//! `docs/performance.md`, ending with the issue's targets, met or not.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -27,16 +30,51 @@ struct ServerProc {
     data: PathBuf,
 }
 
+impl ServerProc {
+    /// The server process's CPU seconds so far (user + system).
+    fn cpu_secs(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name, which is in parentheses.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| {
+            f.get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        // utime and stime are fields 14 and 15 of stat(5), 12 and 13 here; USER_HZ is 100.
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
+    /// The server's counters (`GET /__box-chunked/counters`), over a plain
+    /// HTTP/1.1 exchange on loopback.
+    fn counters(&self) -> Value {
+        use std::io::Read as _;
+        let addr = self.url.trim_start_matches("http://").trim_end_matches('/');
+        let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+            return Value::Null;
+        };
+        let req = format!(
+            "GET /__box-chunked/counters HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer BENCH\r\nConnection: close\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        if s.write_all(req.as_bytes()).is_err() || s.read_to_end(&mut out).is_err() {
+            return Value::Null;
+        }
+        let text = String::from_utf8_lossy(&out);
+        text.split_once("\r\n\r\n")
+            .and_then(|(_, body)| serde_json::from_str(body).ok())
+            .unwrap_or(Value::Null)
+    }
+}
+
 impl Drop for ServerProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data);
     }
-}
-
-fn start_server(root: &Path, work: &Path, part_size: Option<u64>) -> Result<ServerProc, String> {
-    start_server_with(root, work, part_size, false)
 }
 
 fn start_server_with(
@@ -81,6 +119,57 @@ fn start_server_with(
         .ok_or_else(|| format!("no URL in {line:?}"))?
         .to_owned();
     Ok(ServerProc { child, url, data })
+}
+
+/// Part size of the scale runs: the server's default at 1 GiB, kept at every
+/// size so that peak RSS compares like with like.
+const SCALE_PART: u64 = 32 << 20;
+
+/// One timed run on a fresh server (new data directory) after `sync`, so
+/// that no run pays for an earlier run's disk writeback: the client's JSON
+/// line plus the server's CPU seconds and counters.
+fn timed(
+    root: &Path,
+    work: &Path,
+    part_size: Option<u64>,
+    verify_only: bool,
+    client: impl FnOnce(&str) -> Command,
+) -> Result<Value, String> {
+    let _ = Command::new("sync").status();
+    let server = start_server_with(root, work, part_size, verify_only)?;
+    let cpu0 = server.cpu_secs();
+    let mut r = run_json(&mut client(&server.url))?;
+    r["server_cpu_secs"] = json!(server.cpu_secs() - cpu0);
+    let c = server.counters();
+    r["server_parts"] = c["parts_stored"].clone();
+    r["server_parts_one_pass"] = c["parts_hashed_in_one_pass"].clone();
+    Ok(r)
+}
+
+/// Medians of runs of one setting, with the derived rates.
+fn summarize(runs: &[Value], bytes: u64, sha1_rate: f64) -> Value {
+    let med = |k: &str| {
+        median(
+            runs.iter()
+                .map(|r| r[k].as_f64().unwrap_or(f64::NAN))
+                .collect(),
+        )
+    };
+    let gib = bytes as f64 / GIB as f64;
+    let secs = med("secs");
+    let (cpu, server_cpu) = (med("cpu_secs"), med("server_cpu_secs"));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    json!({
+        "bytes": bytes, "runs": runs.len(), "secs": secs, "gb_per_s": bytes as f64 / secs / 1e9,
+        "ratio_to_sha1": bytes as f64 / secs / sha1_rate,
+        "cpu_secs_per_gib": cpu / gib, "server_cpu_secs_per_gib": server_cpu / gib,
+        // How much of the machine the two processes kept busy.
+        "machine_busy": (cpu + server_cpu) / (secs * cores),
+        "peak_rss": med("peak_rss"),
+        "server_parts": runs.last().map_or(Value::Null, |r| r["server_parts"].clone()),
+        "server_parts_one_pass": runs.last().map_or(Value::Null, |r| r["server_parts_one_pass"].clone()),
+        "each": runs,
+    })
 }
 
 fn run_json(cmd: &mut Command) -> Result<Value, String> {
@@ -178,11 +267,16 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
     let mut records = Vec::new();
 
     eprintln!("==> limits");
-    let limits = run_json(Command::new(&bench_bin).args([
-        "limits",
-        "--bytes",
-        &(if quick { 256u64 << 20 } else { GIB }).to_string(),
-    ]))?;
+    let limits = run_json(
+        Command::new(&bench_bin)
+            .args([
+                "limits",
+                "--bytes",
+                &(if quick { 256u64 << 20 } else { GIB }).to_string(),
+                "--dir",
+            ])
+            .arg(work.join("disk")),
+    )?;
     eprintln!("    {limits}");
     records.push(limits.clone());
     let sha1_rate = limits["sha1_bytes_per_sec"].as_f64().unwrap_or(f64::NAN);
@@ -191,36 +285,35 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
     write_source(&source, size)?;
     let mut ours = Vec::new();
     for (part_size, verify_only) in [(None, false), (Some(64u64 << 20), false), (None, true)] {
-        let server = start_server_with(root, &work, part_size, verify_only)?;
         for parallel in [1usize, 4, 8] {
-            let mut secs = Vec::new();
-            let mut cpu = Vec::new();
-            let mut rss = Vec::new();
+            let mut runs_of = Vec::new();
             for _ in 0..runs {
-                let r = run_json(
-                    Command::new(&bench_bin)
-                        .args([
-                            "upload",
-                            &server.url,
-                            "BENCH",
-                            "--parallel",
-                            &parallel.to_string(),
-                            "--file",
-                        ])
-                        .arg(&source),
-                )?;
-                secs.push(r["secs"].as_f64().unwrap_or(f64::NAN));
-                cpu.push(r["cpu_secs"].as_f64().unwrap_or(f64::NAN));
-                rss.push(r["peak_rss"].as_f64().unwrap_or(f64::NAN));
+                runs_of.push(timed(root, &work, part_size, verify_only, |url| {
+                    let mut c = Command::new(&bench_bin);
+                    c.args([
+                        "upload",
+                        url,
+                        "BENCH",
+                        "--parallel",
+                        &parallel.to_string(),
+                        "--file",
+                    ])
+                    .arg(&source);
+                    c
+                })?);
             }
-            let s = median(secs);
-            let rec = json!({
-                "kind": "ours", "server": if verify_only { "verify-only (client alone)" } else { "durable" },
-                "part_size": part_size.map_or("default (32 MiB at 1 GiB)".to_owned(), |p| format!("{} MiB", p >> 20)),
-                "parallel": parallel, "bytes": size, "secs": s, "gb_per_s": size as f64 / s / 1e9,
-                "cpu_secs_per_gib": median(cpu) / (size as f64 / GIB as f64), "peak_rss": median(rss),
-                "ratio_to_sha1": size as f64 / s / sha1_rate,
+            let mut rec = summarize(&runs_of, size, sha1_rate);
+            rec["kind"] = json!("ours");
+            rec["server"] = json!(if verify_only {
+                "verify-only (client alone)"
+            } else {
+                "durable"
             });
+            rec["part_size"] = json!(part_size.map_or(
+                "default (32 MiB at 1 GiB)".to_owned(),
+                |p| format!("{} MiB", p >> 20)
+            ));
+            rec["parallel"] = json!(parallel);
             eprintln!("    {rec}");
             records.push(rec.clone());
             ours.push(rec);
@@ -236,27 +329,19 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
         .status()
         .is_ok_and(|s| s.success());
     if env_ok {
-        let server = start_server(root, &work, None)?;
         for mode in ["gen", "legacy"] {
-            let mut secs = Vec::new();
-            let mut cpu = Vec::new();
-            let mut rss = Vec::new();
+            let mut runs_of = Vec::new();
             for _ in 0..runs {
-                let r = run_json(
-                    Command::new(&python)
-                        .arg(root.join("tests/interop/bench_peers.py"))
-                        .args([mode, &server.url, "BENCH"])
-                        .arg(&source),
-                )?;
-                secs.push(r["secs"].as_f64().unwrap_or(f64::NAN));
-                cpu.push(r["cpu_secs"].as_f64().unwrap_or(f64::NAN));
-                rss.push(r["peak_rss"].as_f64().unwrap_or(f64::NAN));
+                runs_of.push(timed(root, &work, None, false, |url| {
+                    let mut c = Command::new(&python);
+                    c.arg(root.join("tests/interop/bench_peers.py"))
+                        .args([mode, url, "BENCH"])
+                        .arg(&source);
+                    c
+                })?);
             }
-            let s = median(secs);
-            let rec = json!({
-                "kind": format!("peer:{mode}"), "bytes": size, "secs": s, "gb_per_s": size as f64 / s / 1e9,
-                "cpu_secs_per_gib": median(cpu) / (size as f64 / GIB as f64), "peak_rss": median(rss),
-            });
+            let mut rec = summarize(&runs_of, size, sha1_rate);
+            rec["kind"] = json!(format!("peer:{mode}"));
             eprintln!("    {rec}");
             records.push(rec.clone());
             peers.push(rec);
@@ -265,23 +350,30 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
         eprintln!("    skipped: no Python environment");
     }
 
-    eprintln!("==> scale (generated source, parallelism 4, 64 MiB parts at every size)");
+    eprintln!("==> scale (generated source, verify-only server, parallelism 4, 32 MiB parts at every size)");
     let mut scale = Vec::new();
     let sizes: &[u64] = if quick { &[1, 4] } else { &[1, 4, 8, 16] };
     for &gib in sizes {
-        let server = start_server(root, &work, Some(64 << 20))?;
-        let r = run_json(Command::new(&bench_bin).args([
-            "upload",
-            &server.url,
-            "BENCH",
-            "--parallel",
-            "4",
-            "--generate",
-            &(gib * GIB).to_string(),
-        ]))?;
-        drop(server);
-        let secs = r["secs"].as_f64().unwrap_or(f64::NAN);
-        let rec = json!({"kind": "scale", "gib": gib, "secs": secs, "secs_per_gib": secs / gib as f64, "peak_rss": r["peak_rss"], "cpu_secs": r["cpu_secs"]});
+        let mut runs_of = Vec::new();
+        for _ in 0..if gib > 4 { 1 } else { runs } {
+            runs_of.push(timed(root, &work, Some(SCALE_PART), true, |url| {
+                let mut c = Command::new(&bench_bin);
+                c.args([
+                    "upload",
+                    url,
+                    "BENCH",
+                    "--parallel",
+                    "4",
+                    "--generate",
+                    &(gib * GIB).to_string(),
+                ]);
+                c
+            })?);
+        }
+        let mut rec = summarize(&runs_of, gib * GIB, sha1_rate);
+        rec["kind"] = json!("scale");
+        rec["gib"] = json!(gib);
+        rec["secs_per_gib"] = json!(rec["secs"].as_f64().unwrap_or(f64::NAN) / gib as f64);
         eprintln!("    {rec}");
         records.push(rec.clone());
         scale.push(rec);
@@ -334,6 +426,20 @@ fn mib(v: &Value) -> String {
     )
 }
 
+fn pct(v: &Value) -> String {
+    format!("{:.0}%", v.as_f64().unwrap_or(f64::NAN) * 100.0)
+}
+
+fn one_pass(r: &Value) -> String {
+    match (
+        r["server_parts_one_pass"].as_u64(),
+        r["server_parts"].as_u64(),
+    ) {
+        (Some(a), Some(b)) if b > 0 => format!("{a}/{b}"),
+        _ => "-".to_owned(),
+    }
+}
+
 fn f(v: &Value, digits: usize) -> String {
     format!("{:.*}", digits, v.as_f64().unwrap_or(f64::NAN))
 }
@@ -377,14 +483,21 @@ fn write_markdown(
             "loopback HTTP PUT to a discarding server (4 parallel)",
             "put_bytes_per_sec",
         ),
+        (
+            "disk: 32 MiB files written and fsynced, 4 at a time",
+            "disk_bytes_per_sec",
+        ),
     ] {
         let v = limits[key].as_f64().unwrap_or(f64::NAN);
         md.push_str(&format!("| {name} | {:.2} | {:.2} |\n", v / 1e9, v / sha));
     }
-    md.push_str("\n### box-chunked, client and server on this machine\n\n| server | part size | parallel | seconds | GB/s | ratio to SHA-1 | client CPU s/GiB | client peak RSS |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    md.push_str("\nEvery timed run below starts a fresh server (new data directory) after `sync`. \
+\"machine busy\" is (client CPU + server CPU) / (cores x wall time). \
+\"one pass\" counts the parts the durable server hashed into the whole-file SHA-1 as they arrived.\n");
+    md.push_str("\n### box-chunked, client and server on this machine\n\n| server | part size | parallel | seconds | GB/s | ratio to SHA-1 | client CPU s/GiB | server CPU s/GiB | machine busy | client peak RSS | one pass |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for r in ours {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r["server"].as_str().unwrap_or(""),
             r["part_size"].as_str().unwrap_or(""),
             r["parallel"],
@@ -392,39 +505,124 @@ fn write_markdown(
             f(&r["gb_per_s"], 3),
             f(&r["ratio_to_sha1"], 2),
             f(&r["cpu_secs_per_gib"], 2),
-            mib(&r["peak_rss"])
+            f(&r["server_cpu_secs_per_gib"], 2),
+            pct(&r["machine_busy"]),
+            mib(&r["peak_rss"]),
+            one_pass(r),
         ));
     }
+    let durable = |r: &&Value| r["server"].as_str() == Some("durable");
+    let default_p4 = ours.iter().filter(durable).find(|r| {
+        r["part_size"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("default"))
+            && r["parallel"] == 4
+    });
+    let best_ours = ours
+        .iter()
+        .filter(durable)
+        .filter_map(|r| r["secs"].as_f64())
+        .fold(f64::INFINITY, f64::min);
+    let fastest_peer = peers
+        .iter()
+        .filter_map(|r| r["secs"].as_f64())
+        .fold(f64::INFINITY, f64::min);
     if !peers.is_empty() {
-        // Peers ran against the durable server: compare with our runs against it.
-        let best_ours = ours
-            .iter()
-            .filter(|r| r["server"].as_str() == Some("durable"))
-            .filter_map(|r| r["secs"].as_f64())
-            .fold(f64::INFINITY, f64::min);
-        md.push_str("\n### Box's Python SDKs, same server, same file, same run\n\n| client | seconds | GB/s | CPU s/GiB | peak RSS | box-chunked (durable server, best setting) is faster by |\n| --- | --- | --- | --- | --- | --- |\n");
+        md.push_str("\n### Box's Python SDKs, same server, same file, same run\n\n| client | seconds | GB/s | client CPU s/GiB | server CPU s/GiB | machine busy | peak RSS | one pass | box-chunked (durable server, best setting) is faster by |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
         for r in peers {
             md.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {:.1}x |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1}x |\n",
                 r["kind"].as_str().unwrap_or(""),
                 f(&r["secs"], 2),
                 f(&r["gb_per_s"], 3),
                 f(&r["cpu_secs_per_gib"], 2),
+                f(&r["server_cpu_secs_per_gib"], 2),
+                pct(&r["machine_busy"]),
                 mib(&r["peak_rss"]),
+                one_pass(r),
                 r["secs"].as_f64().unwrap_or(f64::NAN) / best_ours
             ));
         }
     }
-    md.push_str("\n### Scale (generated source, parallelism 4, 64 MiB parts at every size)\n\n| size | seconds | seconds per GiB | client peak RSS |\n| --- | --- | --- | --- |\n");
+    md.push_str(&format!("\n### Scale (generated source, verify-only server, parallelism 4, {} MiB parts at every size)\n\n| size | runs | seconds | seconds per GiB | client CPU s/GiB | client peak RSS |\n| --- | --- | --- | --- | --- | --- |\n", SCALE_PART >> 20));
     for r in scale {
         md.push_str(&format!(
-            "| {} GiB | {} | {} | {} |\n",
+            "| {} GiB | {} | {} | {} | {} | {} |\n",
             r["gib"],
+            r["runs"],
             f(&r["secs"], 2),
             f(&r["secs_per_gib"], 2),
+            f(&r["cpu_secs_per_gib"], 2),
             mib(&r["peak_rss"])
         ));
     }
+
+    // Issue 7's targets, from the numbers above.
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let client_alone = ours
+        .iter()
+        .filter(|r| {
+            r["server"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("verify-only"))
+        })
+        .map(|r| num(&r["ratio_to_sha1"]))
+        .fold(f64::NAN, f64::max);
+    let e2e = default_p4.map_or(f64::NAN, |r| num(&r["ratio_to_sha1"]));
+    let digests = num(&limits["two_digest_bytes_per_sec"]) / sha;
+    let speedup = fastest_peer / best_ours;
+    let (first, last) = (scale.first(), scale.last());
+    let spread = |k: &str| {
+        let v: Vec<f64> = scale.iter().map(|r| num(&r[k])).collect();
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::INFINITY, 0f64), |(a, b), x| (a.min(*x), b.max(*x)));
+        hi / lo - 1.0
+    };
+    let rss_max = scale
+        .iter()
+        .map(|r| num(&r["peak_rss"]))
+        .fold(0f64, f64::max);
+    let bound = (4 + 2) as f64 * SCALE_PART as f64 + (64u64 << 20) as f64;
+    let yes = |ok: bool| if ok { "yes" } else { "no" };
+    md.push_str("\n### Against issue 7's targets (this run)\n\n| target | measured | met |\n| --- | --- | --- |\n");
+    md.push_str(&format!(
+        "| end to end, 1 GiB, default settings (durable server, 32 MiB parts, parallelism 4) >= 0.48 of SHA-1 | {e2e:.2} | {} |\n",
+        yes(e2e >= 0.48)
+    ));
+    md.push_str(&format!(
+        "| client alone (verify-only server, best parallelism) >= 0.7 of SHA-1 | {client_alone:.2} | {} |\n",
+        yes(client_alone >= 0.7)
+    ));
+    md.push_str(&format!(
+        "| part + whole-file digests >= 0.75 of one hasher | {digests:.2} | {} |\n",
+        yes(digests >= 0.75)
+    ));
+    md.push_str(&format!(
+        "| >= 3x the faster official Python SDK | {speedup:.1}x | {} |\n",
+        yes(speedup >= 3.0)
+    ));
+    md.push_str(&format!(
+        "| client peak RSS <= (parallelism + 2) x part size + 64 MiB | {} max, bound {} | {} |\n",
+        mib(&json!(rss_max)),
+        mib(&json!(bound)),
+        yes(rss_max <= bound)
+    ));
+    let (rss_spread, time_spread) = (spread("peak_rss"), spread("secs_per_gib"));
+    md.push_str(&format!(
+        "| peak RSS within 10% from {} to {} GiB | {:+.0}% | {} |\n",
+        first.map_or(json!(0), |r| r["gib"].clone()),
+        last.map_or(json!(0), |r| r["gib"].clone()),
+        rss_spread * 100.0,
+        yes(rss_spread <= 0.10)
+    ));
+    md.push_str(&format!(
+        "| seconds per GiB within 10% from {} to {} GiB | {:+.0}% | {} |\n",
+        first.map_or(json!(0), |r| r["gib"].clone()),
+        last.map_or(json!(0), |r| r["gib"].clone()),
+        time_spread * 100.0,
+        yes(time_spread <= 0.10)
+    ));
     let path = root.join("docs/performance.md");
     let old = std::fs::read_to_string(&path).unwrap_or_default();
     let start = "<!-- bench:start -->";

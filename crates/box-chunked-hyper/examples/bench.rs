@@ -2,14 +2,16 @@
 //!
 //! ```text
 //! bench upload URL TOKEN (--file PATH | --generate BYTES) --parallel N
-//! bench limits [--bytes N]
+//! bench limits [--bytes N] [--dir DIR]
 //! ```
 //!
 //! Each prints one JSON line. `upload` reports wall seconds, this process's
 //! CPU seconds (user + system, from /proc/self/stat) and peak RSS (VmHWM):
 //! the client alone, the server being another process. `limits` measures one
 //! core's SHA-1 rate, the two-digest rate of the hashing path the core uses,
-//! and loopback HTTP PUT throughput to a server that discards the bytes.
+//! loopback HTTP PUT throughput to a server that discards the bytes, and
+//! (with `--dir`) the disk's rate for 32 MiB files written and fsynced four at
+//! a time, as the durable server stores parts.
 
 use box_chunked_hyper::{BoxClient, Target, UploadSource};
 use bytes::Bytes;
@@ -154,11 +156,44 @@ async fn limits(args: &[String]) {
     }
     let _ = whole.finalize();
     let two_hashers_rate = n as f64 / t.elapsed().as_secs_f64();
+    // What the disk takes: 32 MiB files written and fsynced, 4 at a time,
+    // as the durable server stores parts.
+    let disk_rate = match arg(args, "--dir") {
+        Some(dir) => disk_rate(std::path::Path::new(&dir), &data, 4),
+        None => f64::NAN,
+    };
     // Loopback HTTP PUT throughput to a server that discards the bytes.
     let put_rate = put_to_discard(Bytes::from(data), 4).await;
     println!(
-        "{{\"kind\":\"limits\",\"bytes\":{n},\"sha1_bytes_per_sec\":{sha1_rate:.0},\"two_digest_bytes_per_sec\":{two_digest_rate:.0},\"two_hashers_bytes_per_sec\":{two_hashers_rate:.0},\"put_bytes_per_sec\":{put_rate:.0}}}"
+        "{{\"kind\":\"limits\",\"bytes\":{n},\"sha1_bytes_per_sec\":{sha1_rate:.0},\"two_digest_bytes_per_sec\":{two_digest_rate:.0},\"two_hashers_bytes_per_sec\":{two_hashers_rate:.0},\"put_bytes_per_sec\":{put_rate:.0},\"disk_bytes_per_sec\":{disk_rate:.0}}}"
     );
+}
+
+/// Bytes per second written to `dir` as 32 MiB files, each fsynced, by
+/// `parallel` threads (the files are removed afterwards).
+fn disk_rate(dir: &std::path::Path, data: &[u8], parallel: usize) -> f64 {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir).expect("disk dir");
+    let parts: Vec<&[u8]> = data.chunks(32 << 20).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..parallel {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(part) = parts.get(i) else { return };
+                let path = dir.join(format!("part-{i}"));
+                let mut f = std::fs::File::create(&path).expect("create");
+                for piece in part.chunks(1 << 20) {
+                    f.write_all(piece).expect("write");
+                }
+                f.sync_all().expect("fsync");
+            });
+        }
+    });
+    let rate = data.len() as f64 / t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(dir);
+    rate
 }
 
 async fn put_to_discard(data: Bytes, parallel: usize) -> f64 {
@@ -225,7 +260,7 @@ async fn main() {
         Some("upload") if args.len() >= 3 => upload(&args).await,
         Some("limits") => limits(&args).await,
         _ => {
-            eprintln!("usage: bench upload URL TOKEN (--file PATH | --generate BYTES) --parallel N | bench limits [--bytes N]");
+            eprintln!("usage: bench upload URL TOKEN (--file PATH | --generate BYTES) --parallel N | bench limits [--bytes N] [--dir DIR]");
             std::process::exit(2);
         }
     }

@@ -358,6 +358,7 @@ impl Uploader {
             handles: HashMap::new(),
             reads: JoinSet::new(),
             file_reader: None,
+            pool: BufferPool::new(self.parallelism.get() + 2),
             sent: Arc::new(AtomicU64::new(0)),
             auth_error: None,
             confirmed: 0,
@@ -503,13 +504,28 @@ async fn open_source(source: UploadSource) -> Result<(Source, Reader, Option<Pat
     }
 }
 
-/// Part buffers kept for reuse. A fresh buffer of a part's size is mapped
-/// and zeroed by the kernel page by page; reusing buffers removes that cost
-/// (about a sixth of the client's CPU in profiles). A buffer returns to the
-/// pool when the last `Bytes` that shares it is dropped, so the pool never
-/// holds more than the window of parts in flight.
-#[derive(Clone, Default)]
-struct BufferPool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+/// Part buffers of one upload, reused and bounded.
+///
+/// A fresh buffer of a part's size is mapped and zeroed by the kernel page
+/// by page; reusing buffers removes that cost (about a sixth of the client's
+/// CPU in profiles). At most `cap` buffers (parallelism + 2) exist at once: a
+/// read that finds none free waits for one to come back (a buffer returns
+/// when the last `Bytes` sharing it is dropped: the core let go of the part
+/// and the transport finished sending it). So peak memory is the same for a
+/// 1 GiB file and a 1 TiB one. The wait is bounded ([`POOL_WAIT`]), after
+/// which a read allocates anyway: a late buffer costs memory, never a stall.
+#[derive(Clone)]
+struct BufferPool(Arc<(std::sync::Mutex<PoolState>, std::sync::Condvar)>);
+
+struct PoolState {
+    free: Vec<Vec<u8>>,
+    /// Buffers handed out and not yet back.
+    out: usize,
+    cap: usize,
+}
+
+/// How long a read waits for a free buffer before allocating one.
+const POOL_WAIT: Duration = Duration::from_secs(2);
 
 struct Pooled {
     buf: Vec<u8>,
@@ -525,40 +541,103 @@ impl AsRef<[u8]> for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         let buf = std::mem::take(&mut self.buf);
-        if let Ok(mut free) = self.pool.0.lock() {
-            if free.len() < 16 {
-                free.push(buf);
+        let (lock, ready) = &*self.pool.0;
+        if let Ok(mut st) = lock.lock() {
+            st.out = st.out.saturating_sub(1);
+            if st.free.len() + st.out < st.cap {
+                st.free.push(buf);
             }
+            ready.notify_one();
         }
     }
 }
 
 impl BufferPool {
-    fn take(&self, len: usize) -> Vec<u8> {
-        let mut v = self
-            .0
-            .lock()
-            .ok()
-            .and_then(|mut f| f.pop())
-            .unwrap_or_default();
+    fn new(cap: usize) -> Self {
+        Self(Arc::new((
+            std::sync::Mutex::new(PoolState {
+                free: Vec::new(),
+                out: 0,
+                cap: cap.max(1),
+            }),
+            std::sync::Condvar::new(),
+        )))
+    }
+
+    fn set_cap(&self, cap: usize) {
+        let (lock, ready) = &*self.0;
+        if let Ok(mut st) = lock.lock() {
+            st.cap = cap.max(1);
+            let keep = st.cap.saturating_sub(st.out);
+            st.free.truncate(keep);
+            ready.notify_all();
+        }
+    }
+
+    /// A buffer of `len` bytes, waiting (blocking this thread) while `cap`
+    /// buffers are out, up to [`POOL_WAIT`]. It comes back to the pool when
+    /// dropped, or when the last `Bytes` made of it by [`Pooled::freeze`] is.
+    fn take(&self, len: usize) -> Pooled {
+        let (lock, ready) = &*self.0;
+        let mut v = match lock.lock() {
+            Ok(mut st) => {
+                let deadline = std::time::Instant::now() + POOL_WAIT;
+                while st.free.is_empty() && st.out >= st.cap {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    st = match ready.wait_timeout(st, left) {
+                        Ok((g, _)) => g,
+                        Err(p) => p.into_inner().0,
+                    };
+                }
+                st.out += 1;
+                st.free.pop().unwrap_or_default()
+            }
+            Err(_) => Vec::new(),
+        };
         // Only growth is zeroed; the rest is overwritten by the read.
         v.resize(len, 0);
         v.truncate(len);
-        v
+        Pooled {
+            buf: v,
+            pool: self.clone(),
+        }
     }
 
-    fn freeze(&self, buf: Vec<u8>) -> Bytes {
-        Bytes::from_owner(Pooled {
-            buf,
-            pool: self.clone(),
-        })
+    /// [`BufferPool::take`] from async code: the wait moves off the
+    /// executor's threads.
+    async fn take_async(&self, len: usize) -> Pooled {
+        if in_multi_thread_runtime() {
+            tokio::task::block_in_place(|| self.take(len))
+        } else {
+            // One thread runs everything: waiting would stop the sends that
+            // free buffers, so take without waiting.
+            let (lock, _) = &*self.0;
+            let mut v = match lock.lock() {
+                Ok(mut st) => {
+                    st.out += 1;
+                    st.free.pop().unwrap_or_default()
+                }
+                Err(_) => Vec::new(),
+            };
+            v.resize(len, 0);
+            v.truncate(len);
+            Pooled {
+                buf: v,
+                pool: self.clone(),
+            }
+        }
     }
 }
 
-static POOL: std::sync::OnceLock<BufferPool> = std::sync::OnceLock::new();
-
-fn pool() -> BufferPool {
-    POOL.get_or_init(BufferPool::default).clone()
+impl Pooled {
+    /// Shared, immutable bytes that keep the buffer out of the pool until
+    /// the last of them is dropped.
+    fn freeze(self) -> Bytes {
+        Bytes::from_owner(self)
+    }
 }
 
 /// What a read returns: the bytes and, when the reader hashed them as it
@@ -618,7 +697,7 @@ struct ReadJob {
 }
 
 impl FileReader {
-    fn spawn(file: FileHandle) -> Result<Self, String> {
+    fn spawn(file: FileHandle, pool: BufferPool) -> Result<Self, String> {
         let (jobs, rx) = std::sync::mpsc::channel::<ReadJob>();
         std::thread::Builder::new()
             .name("box-chunked-reader".into())
@@ -629,7 +708,8 @@ impl FileReader {
                     if job.reply.is_closed() {
                         continue;
                     }
-                    let out = read_file_range(&file, &mut chain, job.start, job.end, &job.reply);
+                    let out =
+                        read_file_range(&file, &pool, &mut chain, job.start, job.end, &job.reply);
                     let _ = job.reply.send(out);
                 }
             })
@@ -671,18 +751,18 @@ fn read_at(file: &FileHandle, buf: &mut [u8], at: u64) -> std::io::Result<()> {
 
 fn read_file_range(
     file: &FileHandle,
+    pool: &BufferPool,
     chain: &mut ChainHasher,
     start: u64,
     end: u64,
     reply: &tokio::sync::oneshot::Sender<ReadOutcome>,
 ) -> ReadOutcome {
     let len = usize::try_from(end - start).map_err(|_| "part too large for memory".to_owned())?;
-    let pool = pool();
     let mut buf = pool.take(len);
     let before = chain.begin(start);
     let mut work = before.clone();
     let mut at = start;
-    for piece in buf.chunks_mut(READ_PIECE) {
+    for piece in buf.buf.chunks_mut(READ_PIECE) {
         if reply.is_closed() {
             return Err("cancelled".into());
         }
@@ -693,10 +773,10 @@ fn read_file_range(
         at += piece.len() as u64;
     }
     let hashes = before.zip(work).map(|(b, w)| chain.end(b, w));
-    Ok((pool.freeze(buf), hashes))
+    Ok((buf.freeze(), hashes))
 }
 
-async fn read_range(reader: Reader, start: u64, end: u64) -> ReadOutcome {
+async fn read_range(reader: Reader, pool: BufferPool, start: u64, end: u64) -> ReadOutcome {
     let len = usize::try_from(end - start).map_err(|_| "part too large for memory".to_owned())?;
     match reader {
         Reader::Bytes(b) => {
@@ -710,7 +790,7 @@ async fn read_range(reader: Reader, start: u64, end: u64) -> ReadOutcome {
             // Only when no reader thread could be started.
             tokio::task::spawn_blocking(move || {
                 let (tx, _rx) = tokio::sync::oneshot::channel();
-                read_file_range(&f, &mut ChainHasher::default(), start, end, &tx)
+                read_file_range(&f, &pool, &mut ChainHasher::default(), start, end, &tx)
                     .map(|(b, _)| (b, None))
             })
             .await
@@ -723,12 +803,11 @@ async fn read_range(reader: Reader, start: u64, end: u64) -> ReadOutcome {
                 let mut guard = s.state.lock().await;
                 let (r, pos, chain) = &mut *guard;
                 if *pos == start {
-                    let pool = pool();
-                    let mut buf = pool.take(len);
+                    let mut buf = pool.take_async(len).await;
                     let before = chain.begin(start);
                     let mut work = before.clone();
                     let mut read = Ok(());
-                    for piece in buf.chunks_mut(READ_PIECE) {
+                    for piece in buf.buf.chunks_mut(READ_PIECE) {
                         read = r.read_exact(piece).await.map(|_| ());
                         if read.is_err() {
                             break;
@@ -745,7 +824,7 @@ async fn read_range(reader: Reader, start: u64, end: u64) -> ReadOutcome {
                     drop(guard);
                     s.turn.notify_waiters();
                     read.map_err(|e| format!("reading at {start}: {e}"))?;
-                    return Ok((pool.freeze(buf), hashes));
+                    return Ok((buf.freeze(), hashes));
                 }
                 if *pos > start {
                     return Err(format!(
@@ -770,6 +849,8 @@ struct Driver {
     reads: JoinSet<(ReadId, ReadOutcome)>,
     /// The reader thread of a file source, started at the first read.
     file_reader: Option<Arc<FileReader>>,
+    /// This upload's part buffers.
+    pool: BufferPool,
     sent: Arc<AtomicU64>,
     /// The last "no token" failure: the core sees it as a final not-sent
     /// failure; the caller should see an auth error.
@@ -803,7 +884,7 @@ impl Driver {
                         let (id, range) = (r.id, r.range);
                         if let Reader::File(f) = &self.reader {
                             if self.file_reader.is_none() {
-                                match FileReader::spawn(f.clone()) {
+                                match FileReader::spawn(f.clone(), self.pool.clone()) {
                                     Ok(t) => self.file_reader = Some(Arc::new(t)),
                                     Err(e) => {
                                         tracing::warn!(error = %e, "reading on the blocking pool")
@@ -815,9 +896,9 @@ impl Driver {
                             self.reads
                                 .spawn(async move { (id, t.read(range.start, range.end).await) });
                         } else {
-                            let reader = self.reader.clone();
+                            let (reader, pool) = (self.reader.clone(), self.pool.clone());
                             self.reads.spawn(async move {
-                                (id, read_range(reader, range.start, range.end).await)
+                                (id, read_range(reader, pool, range.start, range.end).await)
                             });
                         }
                     }
@@ -883,7 +964,10 @@ impl Driver {
                 Some(cmd) = async { match commands.as_mut() { Some(c) => c.recv().await, None => std::future::pending().await } } => {
                     match cmd {
                         Command::Abort => self.upload.abort(now()),
-                        Command::Parallelism(n) => self.upload.set_parallelism(n),
+                        Command::Parallelism(n) => {
+                            self.upload.set_parallelism(n);
+                            self.pool.set_cap(n.get() + 2);
+                        }
                     }
                     continue;
                 }
@@ -998,5 +1082,52 @@ impl Drop for Driver {
         handle.spawn(async move {
             let _ = tokio::time::timeout(Duration::from_secs(10), session.abort()).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// At most `cap` buffers are out: a take past it waits until one comes
+    /// back, then gets the returned buffer (no new allocation).
+    #[test]
+    fn pool_bounds_buffers_and_reuses_them() {
+        let pool = BufferPool::new(2);
+        let a = pool.take(1000).freeze();
+        let b = pool.take(1000).freeze();
+        let a_ptr = a.as_ptr() as usize;
+        let released = Arc::new(AtomicBool::new(false));
+        let r = released.clone();
+        let dropper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            r.store(true, Ordering::SeqCst);
+            drop(a);
+        });
+        let c = pool.take(800);
+        assert!(
+            released.load(Ordering::SeqCst),
+            "the third buffer was handed out before one came back"
+        );
+        assert_eq!(c.buf.len(), 800);
+        assert_eq!(
+            c.buf.as_ptr() as usize,
+            a_ptr,
+            "the returned buffer is reused"
+        );
+        dropper.join().unwrap();
+        drop(b);
+        // Raising the cap lets more out at once without waiting.
+        pool.set_cap(4);
+        let held: Vec<Bytes> = (0..3).map(|_| pool.take(10).freeze()).collect();
+        let (lock, _) = &*pool.0;
+        assert_eq!(lock.lock().unwrap().out, 4);
+        drop(held);
+        drop(c);
+        assert_eq!(lock.lock().unwrap().out, 0);
+        // A buffer dropped without being frozen (a failed read) comes back too.
+        drop(pool.take(10));
+        assert_eq!(lock.lock().unwrap().out, 0);
     }
 }

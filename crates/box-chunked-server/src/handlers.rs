@@ -956,14 +956,17 @@ fn overlap(st: &State, existing: &PartRow) -> Fail {
 async fn receive_body(
     st: &State,
     mut body: Incoming,
-    mut file: Option<std::fs::File>,
+    file: Option<std::fs::File>,
     len: u64,
     reset: bool,
-    mut hasher: PartHasher,
+    hasher: PartHasher,
 ) -> Result<(Option<std::fs::File>, PartHasher), Fail> {
     let mut pending: Vec<Bytes> = Vec::new();
     let mut pending_len = 0usize;
     let mut received = 0u64;
+    // One batch is hashed and written on the blocking pool while the next
+    // one arrives.
+    let mut writer = Writer::Idle(file, hasher, 0);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| Fail::Drop("client hung up"))?;
         let Ok(data) = frame.into_data() else {
@@ -986,14 +989,57 @@ async fn receive_body(
         if pending_len >= FLUSH_AT {
             let chunks = std::mem::take(&mut pending);
             pending_len = 0;
-            (file, hasher) = write_chunks(file, hasher, chunks).await?;
+            writer = writer.write(chunks).await?;
         }
     }
     if received < len {
         return Err(Fail::Drop("client sent a short body"));
     }
-    (file, hasher) = write_chunks(file, hasher, pending).await?;
+    let (file, hasher, _) = writer.write(pending).await?.finish().await?;
     Ok((file, hasher))
+}
+
+type WriteResult = io::Result<(Option<std::fs::File>, PartHasher, u64)>;
+
+/// The part's file and hasher, idle or busy with one batch on the blocking pool.
+enum Writer {
+    Idle(Option<std::fs::File>, PartHasher, u64),
+    Busy(tokio::task::JoinHandle<WriteResult>),
+}
+
+impl Writer {
+    /// Waits for the batch in progress, if any.
+    async fn finish(self) -> Result<(Option<std::fs::File>, PartHasher, u64), Fail> {
+        match self {
+            Self::Idle(f, h, at) => Ok((f, h, at)),
+            Self::Busy(task) => task
+                .await
+                .map_err(|_| fail(500, ErrorCode::InternalServerError, "Internal server error"))?
+                .map_err(|e| {
+                    tracing::error!(error = %e, "writing a part failed");
+                    fail(500, ErrorCode::InternalServerError, "Internal server error")
+                }),
+        }
+    }
+
+    /// Starts hashing and writing `chunks` once the previous batch is done.
+    async fn write(self, chunks: Vec<Bytes>) -> Result<Self, Fail> {
+        let (mut file, mut hasher, mut at) = self.finish().await?;
+        Ok(Self::Busy(tokio::task::spawn_blocking(move || {
+            let start = at;
+            for c in &chunks {
+                hasher.update(c);
+                if let Some(f) = file.as_mut() {
+                    f.write_all(c)?;
+                }
+                at += c.len() as u64;
+            }
+            if let Some(f) = file.as_ref() {
+                crate::writeback::start(f, start, at - start);
+            }
+            Ok((file, hasher, at))
+        })))
+    }
 }
 
 /// A part's SHA-1 alone, or together with the file's SHA-1 when the part
@@ -1019,28 +1065,6 @@ impl PartHasher {
             Self::Dual(mut h) => (h.finish_part(), Some(h)),
         }
     }
-}
-
-async fn write_chunks(
-    mut file: Option<std::fs::File>,
-    mut hasher: PartHasher,
-    chunks: Vec<Bytes>,
-) -> Result<(Option<std::fs::File>, PartHasher), Fail> {
-    tokio::task::spawn_blocking(move || {
-        for c in &chunks {
-            hasher.update(c);
-            if let Some(f) = file.as_mut() {
-                f.write_all(c)?;
-            }
-        }
-        Ok::<_, io::Error>((file, hasher))
-    })
-    .await
-    .map_err(|_| fail(500, ErrorCode::InternalServerError, "Internal server error"))?
-    .map_err(|e| {
-        tracing::error!(error = %e, "writing a part failed");
-        fail(500, ErrorCode::InternalServerError, "Internal server error")
-    })
 }
 
 async fn list_parts(

@@ -32,6 +32,7 @@
 pub mod faults;
 mod handlers;
 mod store;
+mod writeback;
 
 use faults::{FaultSpec, Faults};
 use std::collections::HashMap;
