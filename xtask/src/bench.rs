@@ -163,8 +163,10 @@ fn summarize(runs: &[Value], bytes: u64, sha1_rate: f64) -> Value {
         "bytes": bytes, "runs": runs.len(), "secs": secs, "gb_per_s": bytes as f64 / secs / 1e9,
         "ratio_to_sha1": bytes as f64 / secs / sha1_rate,
         "cpu_secs_per_gib": cpu / gib, "server_cpu_secs_per_gib": server_cpu / gib,
-        // How much of the machine the two processes kept busy.
+        // How much of the machine the two processes kept busy, and the ratio
+        // to SHA-1 they would reach with the same CPU work at 100% busy.
         "machine_busy": (cpu + server_cpu) / (secs * cores),
+        "cpu_bound_ratio": bytes as f64 / ((cpu + server_cpu) / cores) / sha1_rate,
         "peak_rss": med("peak_rss"),
         "server_parts": runs.last().map_or(Value::Null, |r| r["server_parts"].clone()),
         "server_parts_one_pass": runs.last().map_or(Value::Null, |r| r["server_parts_one_pass"].clone()),
@@ -492,12 +494,12 @@ fn write_markdown(
         md.push_str(&format!("| {name} | {:.2} | {:.2} |\n", v / 1e9, v / sha));
     }
     md.push_str("\nEvery timed run below starts a fresh server (new data directory) after `sync`. \
-\"machine busy\" is (client CPU + server CPU) / (cores x wall time). \
+\"machine busy\" is (client CPU + server CPU) / (cores x wall time); \"ratio at 100% busy\" is the ratio to SHA-1 the same CPU work would reach if it kept every core busy: a ceiling for this machine. \
 \"one pass\" counts the parts the durable server hashed into the whole-file SHA-1 as they arrived.\n");
-    md.push_str("\n### box-chunked, client and server on this machine\n\n| server | part size | parallel | seconds | GB/s | ratio to SHA-1 | client CPU s/GiB | server CPU s/GiB | machine busy | client peak RSS | one pass |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    md.push_str("\n### box-chunked, client and server on this machine\n\n| server | part size | parallel | seconds | GB/s | ratio to SHA-1 | client CPU s/GiB | server CPU s/GiB | machine busy | ratio at 100% busy | client peak RSS | one pass |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for r in ours {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r["server"].as_str().unwrap_or(""),
             r["part_size"].as_str().unwrap_or(""),
             r["parallel"],
@@ -507,6 +509,7 @@ fn write_markdown(
             f(&r["cpu_secs_per_gib"], 2),
             f(&r["server_cpu_secs_per_gib"], 2),
             pct(&r["machine_busy"]),
+            f(&r["cpu_bound_ratio"], 2),
             mib(&r["peak_rss"]),
             one_pass(r),
         ));

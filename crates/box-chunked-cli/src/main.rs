@@ -1,6 +1,7 @@
 //! The `box-chunked` command: chunked uploads to Box (or to the local
 //! server by default), resume, inspection, the local server, and a demo.
 
+mod alloc;
 mod progress;
 
 use box_chunked_core::Target;
@@ -235,6 +236,7 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
+    alloc::keep_freed_memory();
     let cli = Cli::parse();
     let level = if cli.global.quiet {
         "error"
