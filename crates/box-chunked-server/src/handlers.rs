@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use sha1::{Digest as _, Sha1};
 use std::io::{self, Read as _, Seek as _, Write as _};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -781,15 +781,9 @@ async fn upload_part(
     // If the prefix is a few parts short (they are arriving or being hashed
     // right now), wait a little for it rather than hash this part twice.
     let (lock, next) = prefix_of(st, &s.id);
-    let peek = next.load(Ordering::Acquire);
-    let mut prefix = if (peek..peek + PREFIX_AHEAD).contains(&part.index) {
-        tokio::time::timeout(PREFIX_WAIT, lock.clone().lock_owned())
-            .await
-            .ok()
-    } else {
-        None
-    }
-    .filter(|p| p.next == part.index && p.hasher.at_block_boundary());
+    let mut prefix = wait_for_prefix(&lock, &next, part.index)
+        .await
+        .filter(|p| p.next == part.index && p.hasher.at_block_boundary());
     let hasher = match prefix.as_ref() {
         Some(p) => {
             let mut d = p.hasher.clone();
@@ -816,7 +810,7 @@ async fn upload_part(
         if sha == digest {
             p.hasher = chain;
             p.next += 1;
-            next.store(p.next, Ordering::Release);
+            next.send_replace(p.next);
             tentative = Some(p.generation);
         }
     }
@@ -861,7 +855,7 @@ async fn upload_part(
             let mut p = lock.lock().await;
             if p.generation == generation {
                 *p = Prefix::new(generation + 1);
-                next.store(0, Ordering::Release);
+                next.send_replace(0);
             }
         }
     }
@@ -1396,11 +1390,41 @@ impl Prefix {
 /// the parts a client sends at once.
 const PREFIX_AHEAD: u64 = 8;
 
-/// How long a part waits for the prefix to reach it (see `put_part`).
+/// How long a part waits for the prefix to move before it gives up
+/// waiting (see `put_part`): the clock restarts at every part the prefix
+/// takes in, so a queue of parts arriving in order all get their turn.
 const PREFIX_WAIT: Duration = Duration::from_millis(200);
 
-/// A session's prefix, and its `next` readable without the lock.
-pub(crate) type PrefixHandle = (Arc<tokio::sync::Mutex<Prefix>>, Arc<AtomicU64>);
+/// A session's prefix, and its `next` readable (and awaitable) without the lock.
+pub(crate) type PrefixHandle = (
+    Arc<tokio::sync::Mutex<Prefix>>,
+    Arc<tokio::sync::watch::Sender<u64>>,
+);
+
+/// The prefix, locked, once it has reached part `index`; `None` when the
+/// part is too far ahead, or the prefix stops moving for [`PREFIX_WAIT`].
+async fn wait_for_prefix(
+    lock: &Arc<tokio::sync::Mutex<Prefix>>,
+    next: &tokio::sync::watch::Sender<u64>,
+    index: u64,
+) -> Option<tokio::sync::OwnedMutexGuard<Prefix>> {
+    let mut seen = next.subscribe();
+    loop {
+        let at = *seen.borrow_and_update();
+        if at == index {
+            return tokio::time::timeout(PREFIX_WAIT, lock.clone().lock_owned())
+                .await
+                .ok();
+        }
+        if !(at..at + PREFIX_AHEAD).contains(&index) {
+            return None;
+        }
+        match tokio::time::timeout(PREFIX_WAIT, seen.changed()).await {
+            Ok(Ok(())) => {}
+            _ => return None,
+        }
+    }
+}
 
 fn prefix_of(st: &State, sid: &str) -> PrefixHandle {
     st.prefixes
@@ -1410,7 +1434,7 @@ fn prefix_of(st: &State, sid: &str) -> PrefixHandle {
         .or_insert_with(|| {
             (
                 Arc::new(tokio::sync::Mutex::new(Prefix::new(0))),
-                Arc::new(AtomicU64::new(0)),
+                Arc::new(tokio::sync::watch::Sender::new(0)),
             )
         })
         .clone()
@@ -1452,7 +1476,7 @@ async fn advance_prefix(st: &Arc<State>, sid: &str) -> Result<(u64, DualSha1), S
             })??;
         p.hasher = hasher;
         p.next += n;
-        next.store(p.next, Ordering::Release);
+        next.send_replace(p.next);
     }
 }
 
