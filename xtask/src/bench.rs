@@ -3,8 +3,8 @@
 //! - limits: one core's SHA-1 rate with the hasher we ship, the two-digest rate
 //!   of our hashing path, loopback HTTP PUT throughput to a discarding server,
 //!   and the disk's rate for 32 MiB files written and fsynced four at a time;
-//! - us: a 1 GiB file (256 MiB with --quick) uploaded by our client to
-//!   `box-chunked serve` (another process) on loopback at the server's default
+//! - us: a 1 GiB file (256 MiB with --quick) uploaded by `box-chunked upload`
+//!   (timed with its `--stats`) to `box-chunked serve` (another process) on loopback at the server's default
 //!   part size and at 64 MiB, parallelism 1, 4 and 8, and to the verify-only
 //!   server (the client alone): wall time, GB/s, client and server CPU
 //!   seconds per GiB, how busy the machine was, client peak RSS;
@@ -174,17 +174,34 @@ fn summarize(runs: &[Value], bytes: u64, sha1_rate: f64) -> Value {
     })
 }
 
+/// Runs a measuring client and returns its record: the last JSON line of
+/// stdout (the bench example's record), or for `box-chunked --stats` the
+/// `stats:` line of stderr with the uploaded size from the file on stdout.
 fn run_json(cmd: &mut Command) -> Result<Value, String> {
     let out = cmd
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .output()
         .map_err(|e| e.to_string())?;
+    let err = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
-        return Err(format!("{cmd:?} failed: {}", out.status));
+        return Err(format!("{cmd:?} failed: {}: {err}", out.status));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().last().unwrap_or("");
-    serde_json::from_str(line).map_err(|e| format!("{e}: {line:?}"))
+    let last: Value = serde_json::from_str(line).map_err(|e| format!("{e}: {line:?}"))?;
+    match err.lines().find_map(|l| l.strip_prefix("stats: ")) {
+        Some(stats) => {
+            let s: Value = serde_json::from_str(stats).map_err(|e| format!("{e}: {stats:?}"))?;
+            Ok(json!({
+                "kind": "upload", "client": "box-chunked", "bytes": last["size"],
+                "secs": s["wall_secs"], "cpu_secs": s["cpu_secs"], "peak_rss": s["peak_rss_bytes"],
+            }))
+        }
+        None => {
+            eprint!("{err}");
+            Ok(last)
+        }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -263,6 +280,7 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
         return Err("release build failed".into());
     }
     let bench_bin = root.join("target/release/examples/bench");
+    let cli_bin = root.join("target/release/box-chunked");
     let work = root.join("target/bench-work");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
@@ -291,16 +309,25 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
             let mut runs_of = Vec::new();
             for _ in 0..runs {
                 runs_of.push(timed(root, &work, part_size, verify_only, |url| {
-                    let mut c = Command::new(&bench_bin);
-                    c.args([
-                        "upload",
-                        url,
-                        "BENCH",
-                        "--parallel",
-                        &parallel.to_string(),
-                        "--file",
-                    ])
-                    .arg(&source);
+                    // The `box-chunked` command itself, checkpoint file included.
+                    let mut c = Command::new(&cli_bin);
+                    c.env("XDG_DATA_HOME", work.join("cli-home"))
+                        .env_remove("BOX_ACCESS_TOKEN")
+                        .args([
+                            "--token",
+                            "BENCH",
+                            "--api-url",
+                            &format!("{url}/2.0"),
+                            "--upload-url",
+                            &format!("{url}/api/2.0"),
+                            "--stats",
+                            "upload",
+                            "--json",
+                            "--no-progress",
+                            "--parallel",
+                            &parallel.to_string(),
+                        ])
+                        .arg(&source);
                     c
                 })?);
             }

@@ -90,6 +90,10 @@ struct Global {
     /// Only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// When the command ends, print its wall time, CPU seconds and peak
+    /// memory to stderr as one line: `stats: {"wall_secs":..,"cpu_secs":..,"peak_rss_bytes":..}`.
+    #[arg(long, global = true)]
+    stats: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,7 +241,9 @@ impl Failure {
 
 fn main() -> ExitCode {
     alloc::keep_freed_memory();
+    let started = Instant::now();
     let cli = Cli::parse();
+    let stats = cli.global.stats;
     let level = if cli.global.quiet {
         "error"
     } else {
@@ -278,6 +284,9 @@ fn main() -> ExitCode {
     });
     // Leave no task behind (an embedded server, a background abort) for long.
     runtime.shutdown_timeout(Duration::from_secs(10));
+    if stats {
+        print_stats(started);
+    }
     match result {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
@@ -285,6 +294,32 @@ fn main() -> ExitCode {
             ExitCode::from(e.code)
         }
     }
+}
+
+/// The `--stats` line: this process's wall time, CPU (user + system) and
+/// peak resident memory, from `/proc/self` (zeros where there is none).
+fn print_stats(started: Instant) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (in parentheses); utime and stime are
+    // fields 14 and 15 of proc(5), in ticks of 1/100 s.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let cpu_secs = (ticks(11) + ticks(12)) as f64 / 100.0;
+    let peak_kib = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    eprintln!(
+        "stats: {}",
+        serde_json::json!({
+            "wall_secs": started.elapsed().as_secs_f64(),
+            "cpu_secs": cpu_secs,
+            "peak_rss_bytes": peak_kib * 1024,
+        })
+    );
 }
 
 fn data_dir() -> PathBuf {

@@ -191,11 +191,26 @@ async fn upload_to_a_serve_process_prints_the_file_as_json() {
             "report-v2.bin",
             "--json",
             "--no-progress",
+            "--stats",
         ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(last_json(&o)["id"], id);
+    // --stats: one line on stderr with this process's time, CPU and memory.
+    let err = stderr(&o);
+    let stats: Value = err
+        .lines()
+        .find_map(|l| l.strip_prefix("stats: "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap_or_else(|| panic!("no stats line in {err}"));
+    assert!(stats["wall_secs"].as_f64().unwrap() > 0.0, "{stats}");
+    assert!(stats["cpu_secs"].as_f64().unwrap() >= 0.0, "{stats}");
+    // The part buffers alone are several MiB.
+    assert!(
+        stats["peak_rss_bytes"].as_u64().unwrap() > 8 * MIB as u64,
+        "{stats}"
+    );
     assert_eq!(download_sha1(&s, id).await, sha1(&data2));
     let created = Http::new()
         .call(
