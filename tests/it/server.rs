@@ -1333,3 +1333,41 @@ async fn whole_file_digest_in_one_pass_for_parts_in_order() {
     assert_eq!(r.status, 201, "{:?}", r.json());
     assert_eq!(r.json()["entries"][0]["sha1"], sha1(&data).to_hex());
 }
+
+/// A part taken into the hashed prefix while it arrived, then refused at
+/// storing time (the same range was stored by a faster request meanwhile),
+/// is taken out of the prefix again: the commit checks the bytes that were
+/// stored, not the ones that lost.
+#[tokio::test]
+async fn a_part_that_loses_the_race_leaves_no_trace_in_the_file_digest() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    let data = pseudo_random(3000, 42);
+    let s = create(&http, &ts, ALICE, data.len(), "race.bin").await;
+    // A: other bytes for part 0, sent slowly; it reaches the prefix first.
+    let other = pseudo_random(1024, 43);
+    let addr = ts.url.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let path = s.upload.trim_start_matches(&ts.url).to_owned();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ALICE}\r\nContent-Range: bytes 0-1023/3000\r\nDigest: {}\r\nContent-Length: 1024\r\nConnection: close\r\n\r\n",
+        digest(&other)
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&other[..512]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // B: the real part 0 goes in while A is still arriving.
+    assert_eq!(put(&http, &s, ALICE, &data, 0).await.status, 200);
+    slow.write_all(&other[512..]).await.unwrap();
+    let mut out = String::new();
+    slow.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 416"), "{out}");
+    assert!(out.contains("range_overlaps_existing_part"), "{out}");
+    for off in [1024, 2048] {
+        assert_eq!(put(&http, &s, ALICE, &data, off).await.status, 200);
+    }
+    let listed = parts(&http, &s).await;
+    let r = commit(&http, &s, &data, &listed).await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(r.json()["entries"][0]["sha1"], sha1(&data).to_hex());
+}
