@@ -1088,7 +1088,50 @@ impl Drop for Driver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha1::{Digest as _, Sha1};
     use std::sync::atomic::AtomicBool;
+
+    /// The reader thread hashes reads that continue its chain (part digest
+    /// and whole-file chain right), leaves a re-read of an earlier range to
+    /// the core, and starts over at offset 0.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reader_thread_hashes_reads_in_order() {
+        let dir = std::env::temp_dir().join(format!("bc-reader-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("src.bin");
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = Arc::new(std::fs::File::open(&path).unwrap());
+        #[cfg(not(unix))]
+        let file = Arc::new(std::sync::Mutex::new(Arc::try_unwrap(file).unwrap()));
+        let reader = FileReader::spawn(file, BufferPool::new(3)).unwrap();
+        let mut file_sha = Sha1::new();
+        for (start, end) in [(0u64, 2048u64), (2048, 4096), (4096, 5000)] {
+            let (bytes, hashes) = reader.read(start, end).await.unwrap();
+            assert_eq!(&bytes[..], &data[start as usize..end as usize]);
+            let h = hashes.expect("an in-order read is hashed by the reader");
+            assert_eq!(h.part_sha1.0, <[u8; 20]>::from(Sha1::digest(&bytes)));
+            assert_eq!(h.before.file_len(), start);
+            assert_eq!(h.after.file_len(), end);
+            file_sha.update(&bytes);
+            if end == 5000 {
+                assert_eq!(
+                    h.after.finish_file().0,
+                    <[u8; 20]>::from(file_sha.clone().finalize())
+                );
+            }
+        }
+        // A re-read of an earlier range: bytes only.
+        let (bytes, hashes) = reader.read(2048, 4096).await.unwrap();
+        assert_eq!(&bytes[..], &data[2048..4096]);
+        assert!(hashes.is_none());
+        // Offset 0 starts a new chain.
+        let (_, hashes) = reader.read(0, 2048).await.unwrap();
+        assert_eq!(hashes.unwrap().before.file_len(), 0);
+        // A read past the end is an error, not a panic.
+        assert!(reader.read(4096, 6000).await.is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// At most `cap` buffers are out: a take past it waits until one comes
     /// back, then gets the returned buffer (no new allocation).
