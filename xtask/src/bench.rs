@@ -614,45 +614,56 @@ fn write_markdown(
         .map(|r| num(&r["peak_rss"]))
         .fold(0f64, f64::max);
     let bound = (4 + 2) as f64 * SCALE_PART as f64 + (64u64 << 20) as f64;
-    let yes = |ok: bool| if ok { "yes" } else { "no" };
-    md.push_str("\n### Against issue 7's targets (this run)\n\n| target | measured | met |\n| --- | --- | --- |\n");
-    md.push_str(&format!(
-        "| end to end, 1 GiB, default settings (durable server, 32 MiB parts, parallelism 4) >= 0.48 of SHA-1 | {e2e:.2} | {} |\n",
-        yes(e2e >= 0.48)
-    ));
-    md.push_str(&format!(
-        "| client alone (verify-only server, best parallelism) >= 0.7 of SHA-1 | {client_alone:.2} | {} |\n",
-        yes(client_alone >= 0.7)
-    ));
-    md.push_str(&format!(
-        "| part + whole-file digests >= 0.75 of one hasher | {digests:.2} | {} |\n",
-        yes(digests >= 0.75)
-    ));
-    md.push_str(&format!(
-        "| >= 3x the faster official Python SDK | {speedup:.1}x | {} |\n",
-        yes(speedup >= 3.0)
-    ));
-    md.push_str(&format!(
-        "| client peak RSS <= (parallelism + 2) x part size + 64 MiB | {} max, bound {} | {} |\n",
-        mib(&json!(rss_max)),
-        mib(&json!(bound)),
-        yes(rss_max <= bound)
-    ));
     let (rss_spread, time_spread) = (spread("peak_rss"), spread("secs_per_gib"));
-    md.push_str(&format!(
-        "| peak RSS within 10% from {} to {} GiB | {:+.0}% | {} |\n",
+    let sizes = format!(
+        "{} to {} GiB",
         first.map_or(json!(0), |r| r["gib"].clone()),
-        last.map_or(json!(0), |r| r["gib"].clone()),
-        rss_spread * 100.0,
-        yes(rss_spread <= 0.10)
-    ));
-    md.push_str(&format!(
-        "| seconds per GiB within 10% from {} to {} GiB | {:+.0}% | {} |\n",
-        first.map_or(json!(0), |r| r["gib"].clone()),
-        last.map_or(json!(0), |r| r["gib"].clone()),
-        time_spread * 100.0,
-        yes(time_spread <= 0.10)
-    ));
+        last.map_or(json!(0), |r| r["gib"].clone())
+    );
+    let rows = [
+        (
+            "end to end, 1 GiB, default settings (durable server, 32 MiB parts, parallelism 4) >= 0.48 of SHA-1".to_owned(),
+            format!("{e2e:.2}"),
+            e2e >= 0.48,
+        ),
+        (
+            "client alone (verify-only server, best parallelism) >= 0.7 of SHA-1".to_owned(),
+            format!("{client_alone:.2}"),
+            client_alone >= 0.7,
+        ),
+        (
+            "part + whole-file digests >= 0.75 of one hasher".to_owned(),
+            format!("{digests:.2}"),
+            digests >= 0.75,
+        ),
+        (
+            ">= 3x the faster official Python SDK".to_owned(),
+            format!("{speedup:.1}x"),
+            speedup >= 3.0,
+        ),
+        (
+            "client peak RSS <= (parallelism + 2) x part size + 64 MiB".to_owned(),
+            format!("{} max, bound {}", mib(&json!(rss_max)), mib(&json!(bound))),
+            rss_max <= bound,
+        ),
+        (
+            format!("peak RSS within 10% from {sizes}"),
+            format!("{:+.0}%", rss_spread * 100.0),
+            rss_spread <= 0.10,
+        ),
+        (
+            format!("seconds per GiB within 10% from {sizes}"),
+            format!("{:+.0}%", time_spread * 100.0),
+            time_spread <= 0.10,
+        ),
+    ];
+    md.push_str("\n### Against issue 7's targets (this run)\n\n| target | measured | met |\n| --- | --- | --- |\n");
+    for (target, measured, ok) in rows {
+        md.push_str(&format!(
+            "| {target} | {measured} | {} |\n",
+            if ok { "yes" } else { "no" }
+        ));
+    }
     let path = root.join("docs/performance.md");
     let old = std::fs::read_to_string(&path).unwrap_or_default();
     let start = "<!-- bench:start -->";

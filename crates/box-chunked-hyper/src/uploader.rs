@@ -359,6 +359,7 @@ impl Uploader {
             reads: JoinSet::new(),
             file_reader: None,
             pool: BufferPool::new(self.parallelism.get() + 2),
+            checkpoint_writer: None,
             sent: Arc::new(AtomicU64::new(0)),
             auth_error: None,
             confirmed: 0,
@@ -578,10 +579,25 @@ impl BufferPool {
     /// buffers are out, up to [`POOL_WAIT`]. It comes back to the pool when
     /// dropped, or when the last `Bytes` made of it by [`Pooled::freeze`] is.
     fn take(&self, len: usize) -> Pooled {
+        self.take_within(len, POOL_WAIT)
+    }
+
+    /// [`BufferPool::take`] from async code: the wait moves off the
+    /// executor's threads. With one thread for everything, waiting would
+    /// stop the very sends that free buffers, so it takes without waiting.
+    async fn take_async(&self, len: usize) -> Pooled {
+        if in_multi_thread_runtime() {
+            tokio::task::block_in_place(|| self.take(len))
+        } else {
+            self.take_within(len, Duration::ZERO)
+        }
+    }
+
+    fn take_within(&self, len: usize, wait: Duration) -> Pooled {
         let (lock, ready) = &*self.0;
         let mut v = match lock.lock() {
             Ok(mut st) => {
-                let deadline = std::time::Instant::now() + POOL_WAIT;
+                let deadline = std::time::Instant::now() + wait;
                 while st.free.is_empty() && st.out >= st.cap {
                     let left = deadline.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
@@ -603,31 +619,6 @@ impl BufferPool {
         Pooled {
             buf: v,
             pool: self.clone(),
-        }
-    }
-
-    /// [`BufferPool::take`] from async code: the wait moves off the
-    /// executor's threads.
-    async fn take_async(&self, len: usize) -> Pooled {
-        if in_multi_thread_runtime() {
-            tokio::task::block_in_place(|| self.take(len))
-        } else {
-            // One thread runs everything: waiting would stop the sends that
-            // free buffers, so take without waiting.
-            let (lock, _) = &*self.0;
-            let mut v = match lock.lock() {
-                Ok(mut st) => {
-                    st.out += 1;
-                    st.free.pop().unwrap_or_default()
-                }
-                Err(_) => Vec::new(),
-            };
-            v.resize(len, 0);
-            v.truncate(len);
-            Pooled {
-                buf: v,
-                pool: self.clone(),
-            }
         }
     }
 }
@@ -837,6 +828,52 @@ async fn read_range(reader: Reader, pool: BufferPool, start: u64, end: u64) -> R
     }
 }
 
+/// Writes the checkpoint file in the background, so that the driver never
+/// waits for a disk (two fsyncs per write, tens of milliseconds while the
+/// disk is busy). The latest state wins: states that arrive while a write
+/// runs are coalesced into the next write. Every state written is a state
+/// the upload passed through, so a crash between writes leaves a checkpoint
+/// at most a few parts behind, which resume reconciles with the server.
+struct CheckpointWriter {
+    latest: tokio::sync::watch::Sender<Option<CheckpointFile>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CheckpointWriter {
+    fn spawn(path: PathBuf, on_event: Option<Callback>) -> Self {
+        let (latest, mut rx) = tokio::sync::watch::channel(None::<CheckpointFile>);
+        let task = tokio::spawn(async move {
+            // Ends once the sender is gone and its last state was written.
+            while rx.changed().await.is_ok() {
+                let Some(file) = rx.borrow_and_update().clone() else {
+                    continue;
+                };
+                let p = path.clone();
+                match tokio::task::spawn_blocking(move || file.write(&p)).await {
+                    Ok(Ok(())) => {
+                        if let Some(f) = &on_event {
+                            f(&UploadEvent::CheckpointWritten(path.clone()));
+                        }
+                    }
+                    Ok(Err(err)) => tracing::warn!(error = %err, "checkpoint not written"),
+                    Err(err) => tracing::warn!(error = %err, "checkpoint task failed"),
+                }
+            }
+        });
+        Self { latest, task }
+    }
+
+    fn set(&self, file: CheckpointFile) {
+        self.latest.send_replace(Some(file));
+    }
+
+    /// Waits until the latest state is on disk.
+    async fn flush(self) {
+        drop(self.latest);
+        let _ = self.task.await;
+    }
+}
+
 struct Driver {
     upload: Upload,
     client: BoxClient,
@@ -851,6 +888,8 @@ struct Driver {
     file_reader: Option<Arc<FileReader>>,
     /// This upload's part buffers.
     pool: BufferPool,
+    /// Writes checkpoints off this loop, started at the first one.
+    checkpoint_writer: Option<CheckpointWriter>,
     sent: Arc<AtomicU64>,
     /// The last "no token" failure: the core sees it as a final not-sent
     /// failure; the caller should see an auth error.
@@ -913,6 +952,11 @@ impl Driver {
                         self.finished = true;
                         self.requests.abort_all();
                         self.reads.abort_all();
+                        // The last checkpoint is on disk before the caller
+                        // hears the outcome (and, say, removes the file).
+                        if let Some(w) = self.checkpoint_writer.take() {
+                            w.flush().await;
+                        }
                         return match outcome {
                             Outcome::Committed(file) => Ok(*file),
                             Outcome::Aborted => Err(Error::new(
@@ -1013,20 +1057,17 @@ impl Driver {
     async fn on_core_event(&mut self, e: Event) {
         match &e {
             Event::CheckpointChanged => {
-                if let (Some(path), Some(cp)) = (self.checkpoint.clone(), self.upload.checkpoint())
-                {
+                if let (Some(path), Some(cp)) = (&self.checkpoint, self.upload.checkpoint()) {
                     let file = CheckpointFile {
                         format: 1,
                         source_path: self.source_path.clone(),
                         upload: cp,
                     };
-                    let p = path.clone();
-                    let written = tokio::task::spawn_blocking(move || file.write(&p)).await;
-                    match written {
-                        Ok(Ok(())) => self.emit(UploadEvent::CheckpointWritten(path)),
-                        Ok(Err(err)) => tracing::warn!(error = %err, "checkpoint not written"),
-                        Err(err) => tracing::warn!(error = %err, "checkpoint task failed"),
-                    }
+                    self.checkpoint_writer
+                        .get_or_insert_with(|| {
+                            CheckpointWriter::spawn(path.clone(), self.on_event.clone())
+                        })
+                        .set(file);
                 }
             }
             Event::PartConfirmed { bytes_done, .. } => {
