@@ -13,8 +13,8 @@
 //! - scale: 1, 4, 8 and 16 GiB (1 and 4 with --quick) from a generated source
 //!   to the verify-only server: seconds per GiB and peak RSS.
 //!
-//! Every timed run gets a fresh server after `sync`. Medians of several runs
-//! (1 with --quick). Writes `target/bench.json` and the results section of
+//! Every timed run gets a fresh server after `sync`; runs go round-robin over
+//! the settings. Medians of several runs (1 with --quick). Writes `target/bench.json` and the results section of
 //! `docs/performance.md`, ending with the targets, met or not.
 
 use serde_json::{json, Value};
@@ -303,89 +303,104 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
 
     let source = work.join("source.bin");
     write_source(&source, size)?;
-    let mut ours = Vec::new();
-    for (part_size, verify_only) in [(None, false), (Some(64u64 << 20), false), (None, true)] {
-        for parallel in [1usize, 4, 8] {
-            let mut runs_of = Vec::new();
-            for _ in 0..runs {
-                runs_of.push(timed(root, &work, part_size, verify_only, |url| {
-                    // The `box-chunked` command itself, checkpoint file included.
-                    let mut c = Command::new(&cli_bin);
-                    c.env("XDG_DATA_HOME", work.join("cli-home"))
-                        .env_remove("BOX_ACCESS_TOKEN")
-                        .args([
-                            "--token",
-                            "BENCH",
-                            "--api-url",
-                            &format!("{url}/2.0"),
-                            "--upload-url",
-                            &format!("{url}/api/2.0"),
-                            "--stats",
-                            "upload",
-                            "--json",
-                            "--no-progress",
-                            "--parallel",
-                            &parallel.to_string(),
-                        ])
-                        .arg(&source);
-                    c
-                })?);
-            }
-            let mut rec = summarize(&runs_of, size, sha1_rate);
-            rec["kind"] = json!("ours");
-            rec["server"] = json!(if verify_only {
-                "verify-only (client alone)"
-            } else {
-                "durable"
-            });
-            rec["part_size"] = json!(part_size.map_or(
-                "default (32 MiB at 1 GiB)".to_owned(),
-                |p| format!("{} MiB", p >> 20)
-            ));
-            rec["parallel"] = json!(parallel);
-            eprintln!("    {rec}");
-            records.push(rec.clone());
-            ours.push(rec);
-        }
-    }
-
-    eprintln!("==> peers (Box's Python SDKs)");
+    // Runs go round-robin over the settings (one round = one run of each),
+    // so that a drift in the machine's speed touches every setting alike.
+    let ours_settings: Vec<(Option<u64>, bool, usize)> =
+        [(None, false), (Some(64u64 << 20), false), (None, true)]
+            .into_iter()
+            .flat_map(|(ps, vo)| [1usize, 4, 8].map(|p| (ps, vo, p)))
+            .collect();
     let python = root.join(".venv/bin/python");
-    let mut peers = Vec::new();
+    eprintln!("==> Box's Python SDKs' environment");
     let env_ok = Command::new("bash")
         .arg(root.join("scripts/python-env.sh"))
         .current_dir(root)
         .status()
         .is_ok_and(|s| s.success());
-    if env_ok {
-        for mode in ["gen", "legacy"] {
-            let mut runs_of = Vec::new();
-            for _ in 0..runs {
-                runs_of.push(timed(root, &work, None, false, |url| {
-                    let mut c = Command::new(&python);
-                    c.arg(root.join("tests/interop/bench_peers.py"))
-                        .args([mode, url, "BENCH"])
-                        .arg(&source);
-                    c
-                })?);
-            }
-            let mut rec = summarize(&runs_of, size, sha1_rate);
-            rec["kind"] = json!(format!("peer:{mode}"));
-            eprintln!("    {rec}");
-            records.push(rec.clone());
-            peers.push(rec);
-        }
-    } else {
+    if !env_ok {
         eprintln!("    skipped: no Python environment");
     }
+    let peer_modes: &[&str] = if env_ok { &["gen", "legacy"] } else { &[] };
+    let mut ours_runs = vec![Vec::new(); ours_settings.len()];
+    let mut peer_runs = vec![Vec::new(); peer_modes.len()];
+    for round in 0..runs {
+        eprintln!(
+            "==> round {} of {runs}: box-chunked and the peers",
+            round + 1
+        );
+        for (i, &(part_size, verify_only, parallel)) in ours_settings.iter().enumerate() {
+            let r = timed(root, &work, part_size, verify_only, |url| {
+                // The `box-chunked` command itself, checkpoint file included.
+                let mut c = Command::new(&cli_bin);
+                c.env("XDG_DATA_HOME", work.join("cli-home"))
+                    .env_remove("BOX_ACCESS_TOKEN")
+                    .args([
+                        "--token",
+                        "BENCH",
+                        "--api-url",
+                        &format!("{url}/2.0"),
+                        "--upload-url",
+                        &format!("{url}/api/2.0"),
+                        "--stats",
+                        "upload",
+                        "--json",
+                        "--no-progress",
+                        "--parallel",
+                        &parallel.to_string(),
+                    ])
+                    .arg(&source);
+                c
+            })?;
+            eprintln!("    ours {part_size:?} verify-only={verify_only} parallel={parallel}: {r}");
+            ours_runs[i].push(r);
+        }
+        for (i, mode) in peer_modes.iter().enumerate() {
+            let r = timed(root, &work, None, false, |url| {
+                let mut c = Command::new(&python);
+                c.arg(root.join("tests/interop/bench_peers.py"))
+                    .args([*mode, url, "BENCH"])
+                    .arg(&source);
+                c
+            })?;
+            eprintln!("    peer {mode}: {r}");
+            peer_runs[i].push(r);
+        }
+    }
+    let mut ours = Vec::new();
+    for (&(part_size, verify_only, parallel), runs_of) in ours_settings.iter().zip(&ours_runs) {
+        let mut rec = summarize(runs_of, size, sha1_rate);
+        rec["kind"] = json!("ours");
+        rec["server"] = json!(if verify_only {
+            "verify-only (client alone)"
+        } else {
+            "durable"
+        });
+        rec["part_size"] = json!(part_size.map_or(
+            "default (32 MiB at 1 GiB)".to_owned(),
+            |p| format!("{} MiB", p >> 20)
+        ));
+        rec["parallel"] = json!(parallel);
+        records.push(rec.clone());
+        ours.push(rec);
+    }
+    let mut peers = Vec::new();
+    for (mode, runs_of) in peer_modes.iter().zip(&peer_runs) {
+        let mut rec = summarize(runs_of, size, sha1_rate);
+        rec["kind"] = json!(format!("peer:{mode}"));
+        records.push(rec.clone());
+        peers.push(rec);
+    }
 
-    eprintln!("==> scale (generated source, verify-only server, parallelism 4, 32 MiB parts at every size)");
-    let mut scale = Vec::new();
+    eprintln!("==> scale (generated source, verify-only server, parallelism 4, {} MiB parts at every size)", SCALE_PART >> 20);
     let sizes: &[u64] = if quick { &[1, 4] } else { &[1, 4, 8, 16] };
-    for &gib in sizes {
-        let mut runs_of = Vec::new();
-        for _ in 0..if gib > 4 { 1 } else { runs } {
-            runs_of.push(timed(root, &work, Some(SCALE_PART), true, |url| {
+    let mut scale_runs = vec![Vec::new(); sizes.len()];
+    for round in 0..runs {
+        for (i, &gib) in sizes.iter().enumerate() {
+            // 8 and 16 GiB once: they take long, and are already averages.
+            if gib > 4 && round > 0 {
+                continue;
+            }
+            let r = timed(root, &work, Some(SCALE_PART), true, |url| {
                 let mut c = Command::new(&bench_bin);
                 c.args([
                     "upload",
@@ -397,13 +412,17 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
                     &(gib * GIB).to_string(),
                 ]);
                 c
-            })?);
+            })?;
+            eprintln!("    {gib} GiB: {r}");
+            scale_runs[i].push(r);
         }
-        let mut rec = summarize(&runs_of, gib * GIB, sha1_rate);
+    }
+    let mut scale = Vec::new();
+    for (&gib, runs_of) in sizes.iter().zip(&scale_runs) {
+        let mut rec = summarize(runs_of, gib * GIB, sha1_rate);
         rec["kind"] = json!("scale");
         rec["gib"] = json!(gib);
         rec["secs_per_gib"] = json!(rec["secs"].as_f64().unwrap_or(f64::NAN) / gib as f64);
-        eprintln!("    {rec}");
         records.push(rec.clone());
         scale.push(rec);
     }
