@@ -781,7 +781,7 @@ async fn upload_part(
     // If the prefix is a few parts short (they are arriving or being hashed
     // right now), wait a little for it rather than hash this part twice.
     let (lock, next) = prefix_of(st, &s.id);
-    let mut prefix = wait_for_prefix(&lock, &next, part.index)
+    let mut prefix = wait_for_prefix(&lock, &next, part.index, prefix_patience(s.part_size))
         .await
         .filter(|p| p.next == part.index && p.hasher.at_block_boundary());
     let hasher = match prefix.as_ref() {
@@ -1391,9 +1391,13 @@ impl Prefix {
 const PREFIX_AHEAD: u64 = 8;
 
 /// How long a part waits for the prefix to move before it gives up
-/// waiting (see `put_part`): the clock restarts at every part the prefix
-/// takes in, so a queue of parts arriving in order all get their turn.
-const PREFIX_WAIT: Duration = Duration::from_millis(200);
+/// waiting (see `put_part`): 200 ms plus the time a part takes at 100 MB/s
+/// (the part ahead may be arriving that slowly). The clock restarts at every
+/// part the prefix takes in, so a queue of parts arriving in order all get
+/// their turn, and a stalled one holds the others back by this much at most.
+fn prefix_patience(part_size: u64) -> Duration {
+    Duration::from_millis(200) + Duration::from_micros(part_size / 100)
+}
 
 /// A session's prefix, and its `next` readable (and awaitable) without the lock.
 pub(crate) type PrefixHandle = (
@@ -1402,24 +1406,25 @@ pub(crate) type PrefixHandle = (
 );
 
 /// The prefix, locked, once it has reached part `index`; `None` when the
-/// part is too far ahead, or the prefix stops moving for [`PREFIX_WAIT`].
+/// part is too far ahead, or the prefix stops moving for `patience`.
 async fn wait_for_prefix(
     lock: &Arc<tokio::sync::Mutex<Prefix>>,
     next: &tokio::sync::watch::Sender<u64>,
     index: u64,
+    patience: Duration,
 ) -> Option<tokio::sync::OwnedMutexGuard<Prefix>> {
     let mut seen = next.subscribe();
     loop {
         let at = *seen.borrow_and_update();
         if at == index {
-            return tokio::time::timeout(PREFIX_WAIT, lock.clone().lock_owned())
+            return tokio::time::timeout(patience, lock.clone().lock_owned())
                 .await
                 .ok();
         }
         if !(at..at + PREFIX_AHEAD).contains(&index) {
             return None;
         }
-        match tokio::time::timeout(PREFIX_WAIT, seen.changed()).await {
+        match tokio::time::timeout(patience, seen.changed()).await {
             Ok(Ok(())) => {}
             _ => return None,
         }
