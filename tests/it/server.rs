@@ -1371,3 +1371,35 @@ async fn a_part_that_loses_the_race_leaves_no_trace_in_the_file_digest() {
     assert_eq!(r.status, 201, "{:?}", r.json());
     assert_eq!(r.json()["entries"][0]["sha1"], sha1(&data).to_hex());
 }
+
+/// A part body that stops arriving has its connection dropped after the
+/// idle time, and does not hold the session's hashed prefix: the same part
+/// sent again afterwards is hashed in one pass, and the file commits.
+#[tokio::test]
+async fn a_stalled_body_is_dropped_and_does_not_hold_the_prefix() {
+    let ts = TestServer::start(|c| c.body_idle = Duration::from_millis(300)).await;
+    let http = Http::new();
+    let data = pseudo_random(3000, 44);
+    let s = create(&http, &ts, ALICE, data.len(), "stall.bin").await;
+    let addr = ts.url.trim_start_matches("http://").to_owned();
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let path = s.upload.trim_start_matches(&ts.url).to_owned();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ALICE}\r\nContent-Range: bytes 0-1023/3000\r\nDigest: {}\r\nContent-Length: 1024\r\n\r\n",
+        digest(&data[..1024])
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.write_all(&data[..512]).await.unwrap();
+    // The server gives up on it (the read ends) instead of waiting forever.
+    let mut out = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut out)).await;
+    assert!(ended.is_ok(), "the stalled body was never dropped");
+    assert_eq!(ts.counters(&http).await["parts_stored"], 0);
+    for off in [0, 1024, 2048] {
+        assert_eq!(put(&http, &s, ALICE, &data, off).await.status, 200);
+    }
+    assert_eq!(ts.counters(&http).await["parts_hashed_in_one_pass"], 3);
+    let listed = parts(&http, &s).await;
+    let r = commit(&http, &s, &data, &listed).await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+}

@@ -359,6 +359,7 @@ impl Uploader {
             reads: JoinSet::new(),
             file_reader: None,
             pool: BufferPool::new(self.parallelism.get() + 2),
+            pool_reserved: false,
             checkpoint_writer: None,
             sent: Arc::new(AtomicU64::new(0)),
             auth_error: None,
@@ -563,6 +564,41 @@ impl BufferPool {
             }),
             std::sync::Condvar::new(),
         )))
+    }
+
+    /// Maps, in the background, the buffers of `len` bytes an upload of
+    /// `parts` parts may hold at once (up to the cap, less the one its first
+    /// read takes), so that they are ready when reads need them.
+    fn reserve(&self, parts: u64, len: usize) {
+        let pool = self.clone();
+        let want = {
+            let (lock, _) = &*self.0;
+            lock.lock().map_or(0, |st| {
+                let n = usize::try_from(parts).unwrap_or(usize::MAX).min(st.cap);
+                n.saturating_sub(1 + st.out + st.free.len())
+            })
+        };
+        if want == 0 || len == 0 {
+            return;
+        }
+        let job = move || {
+            for _ in 0..want {
+                // Written once so that every page is mapped now.
+                let v = vec![1u8; len];
+                let (lock, ready) = &*pool.0;
+                let Ok(mut st) = lock.lock() else { return };
+                if st.free.len() + st.out >= st.cap {
+                    return;
+                }
+                st.free.push(v);
+                ready.notify_one();
+            }
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            drop(tokio::task::spawn_blocking(job));
+        } else {
+            job();
+        }
     }
 
     fn set_cap(&self, cap: usize) {
@@ -888,6 +924,7 @@ struct Driver {
     file_reader: Option<Arc<FileReader>>,
     /// This upload's part buffers.
     pool: BufferPool,
+    pool_reserved: bool,
     /// Writes checkpoints off this loop, started at the first one.
     checkpoint_writer: Option<CheckpointWriter>,
     sent: Arc<AtomicU64>,
@@ -921,6 +958,14 @@ impl Driver {
                     Output::Request(r) => self.dispatch(r),
                     Output::Read(r) => {
                         let (id, range) = (r.id, r.range);
+                        if !self.pool_reserved && !matches!(self.reader, Reader::Bytes(_)) {
+                            // Every buffer the upload may hold, mapped now: memory
+                            // use is known from the start and the same for any size.
+                            self.pool_reserved = true;
+                            let parts = self.upload.progress().parts_total;
+                            let len = usize::try_from(range.end - range.start).unwrap_or(0);
+                            self.pool.reserve(parts, len);
+                        }
                         if let Reader::File(f) = &self.reader {
                             if self.file_reader.is_none() {
                                 match FileReader::spawn(f.clone(), self.pool.clone()) {
@@ -1213,5 +1258,21 @@ mod tests {
         // A buffer dropped without being frozen (a failed read) comes back too.
         drop(pool.take(10));
         assert_eq!(lock.lock().unwrap().out, 0);
+        // Reserving maps up to the cap, less the buffer the first read takes
+        // (outside a runtime it is done at once), and never more.
+        let fresh = BufferPool::new(3);
+        fresh.reserve(10, 64);
+        let (lock, _) = &*fresh.0;
+        assert_eq!(lock.lock().unwrap().free.len(), 2);
+        assert!(lock.lock().unwrap().free.iter().all(|b| b.len() == 64));
+        fresh.reserve(10, 64);
+        assert_eq!(lock.lock().unwrap().free.len(), 2);
+        let small = BufferPool::new(6);
+        small.reserve(2, 64);
+        assert_eq!(
+            small.0 .0.lock().unwrap().free.len(),
+            1,
+            "a 2-part upload needs 2 buffers"
+        );
     }
 }

@@ -961,7 +961,13 @@ async fn receive_body(
     // One batch is hashed and written on the blocking pool while the next
     // one arrives.
     let mut writer = Writer::Idle(file, hasher, 0);
-    while let Some(frame) = body.frame().await {
+    loop {
+        // A client that stops sending (a half-open connection) must not hold
+        // the part, or the session's hashed prefix, forever.
+        let Ok(next) = tokio::time::timeout(st.cfg.body_idle, body.frame()).await else {
+            return Err(Fail::Drop("client stopped sending the body"));
+        };
+        let Some(frame) = next else { break };
         let frame = frame.map_err(|_| Fail::Drop("client hung up"))?;
         let Ok(data) = frame.into_data() else {
             continue;

@@ -74,6 +74,9 @@ pub struct ServerConfig {
     pub collect_every: Duration,
     /// How long a commit waits for verification before answering `202` (default 5 s).
     pub commit_wait: Duration,
+    /// How long a part body may go without a byte before its connection is
+    /// dropped (default 60 s).
+    pub body_idle: Duration,
     /// Faults to inject (default none).
     pub faults: FaultSpec,
     /// Benchmark aid: verify each part's `Digest` but keep no bytes (nothing
@@ -98,6 +101,7 @@ impl ServerConfig {
             session_lifetime: Duration::from_secs(box_chunked_proto::rules::SESSION_LIFETIME_SECS),
             collect_every: Duration::from_secs(60),
             commit_wait: Duration::from_secs(5),
+            body_idle: Duration::from_secs(60),
             faults: FaultSpec::default(),
             verify_only: false,
         }
