@@ -523,7 +523,17 @@ struct PoolState {
     free: Vec<Vec<u8>>,
     /// Buffers handed out and not yet back.
     out: usize,
+    /// Buffers being mapped by [`BufferPool::reserve`]: they count against
+    /// the cap before they exist, so that a read waits for one of them
+    /// rather than mapping one more.
+    mapping: usize,
     cap: usize,
+}
+
+impl PoolState {
+    fn total(&self) -> usize {
+        self.free.len() + self.out + self.mapping
+    }
 }
 
 /// How long a read waits for a free buffer before allocating one.
@@ -546,7 +556,7 @@ impl Drop for Pooled {
         let (lock, ready) = &*self.pool.0;
         if let Ok(mut st) = lock.lock() {
             st.out = st.out.saturating_sub(1);
-            if st.free.len() + st.out < st.cap {
+            if st.total() < st.cap {
                 st.free.push(buf);
             }
             ready.notify_one();
@@ -560,6 +570,7 @@ impl BufferPool {
             std::sync::Mutex::new(PoolState {
                 free: Vec::new(),
                 out: 0,
+                mapping: 0,
                 cap: cap.max(1),
             }),
             std::sync::Condvar::new(),
@@ -570,15 +581,20 @@ impl BufferPool {
     /// `parts` parts may hold at once (up to the cap, less the one its first
     /// read takes), so that they are ready when reads need them.
     fn reserve(&self, parts: u64, len: usize) {
+        if len == 0 {
+            return;
+        }
         let pool = self.clone();
         let want = {
             let (lock, _) = &*self.0;
-            lock.lock().map_or(0, |st| {
+            lock.lock().map_or(0, |mut st| {
                 let n = usize::try_from(parts).unwrap_or(usize::MAX).min(st.cap);
-                n.saturating_sub(1 + st.out + st.free.len())
+                let want = n.saturating_sub(1 + st.total());
+                st.mapping += want;
+                want
             })
         };
-        if want == 0 || len == 0 {
+        if want == 0 {
             return;
         }
         let job = move || {
@@ -587,10 +603,10 @@ impl BufferPool {
                 let v = vec![1u8; len];
                 let (lock, ready) = &*pool.0;
                 let Ok(mut st) = lock.lock() else { return };
-                if st.free.len() + st.out >= st.cap {
-                    return;
+                st.mapping -= 1;
+                if st.total() < st.cap {
+                    st.free.push(v);
                 }
-                st.free.push(v);
                 ready.notify_one();
             }
         };
@@ -605,7 +621,7 @@ impl BufferPool {
         let (lock, ready) = &*self.0;
         if let Ok(mut st) = lock.lock() {
             st.cap = cap.max(1);
-            let keep = st.cap.saturating_sub(st.out);
+            let keep = st.cap.saturating_sub(st.out + st.mapping);
             st.free.truncate(keep);
             ready.notify_all();
         }
@@ -634,9 +650,16 @@ impl BufferPool {
         let mut v = match lock.lock() {
             Ok(mut st) => {
                 let deadline = std::time::Instant::now() + wait;
-                while st.free.is_empty() && st.out >= st.cap {
+                while st.free.is_empty() && st.out + st.mapping >= st.cap {
                     let left = deadline.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
+                        if !wait.is_zero() {
+                            tracing::debug!(
+                                out = st.out,
+                                cap = st.cap,
+                                "no part buffer came back in time; taking one more"
+                            );
+                        }
                         break;
                     }
                     st = match ready.wait_timeout(st, left) {
