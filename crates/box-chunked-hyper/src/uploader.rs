@@ -202,8 +202,9 @@ impl BoxClient {
 }
 
 impl Uploader {
-    /// Parts in flight at once (default 4). Memory held is about
-    /// `(parallelism + 2) x part_size`.
+    /// Parts in flight at once (default 4). Part buffers take
+    /// `(parallelism + 2) x part_size` (fewer for a file of fewer parts),
+    /// mapped at the first read and never more, whatever the file's size.
     #[must_use]
     pub fn parallelism(mut self, n: usize) -> Self {
         self.parallelism = NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
