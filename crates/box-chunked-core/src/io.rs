@@ -1,8 +1,8 @@
 //! The machine's inputs and outputs.
 
-use crate::sha1x2::DualSha1;
 use crate::{Event, Outcome};
 use box_chunked_proto::Sha1Digest;
+use box_chunked_sha1::DualSha1;
 use bytes::Bytes;
 use std::fmt;
 use std::ops::Range;

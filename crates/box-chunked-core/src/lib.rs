@@ -50,16 +50,20 @@
 //! nothing; failures of the upload end in [`Outcome::Failed`] with an
 //! [`UploadError`].
 
+pub mod call;
 mod checkpoint;
 mod config;
 mod error;
 mod event;
 mod io;
+pub mod ops;
 pub mod retry;
-pub mod sha1x2;
 mod upload;
 
 pub use box_chunked_proto as proto;
+/// The two-chain hasher of [`PartHashes`] (the `box-chunked-sha1` crate).
+pub use box_chunked_sha1 as sha1x2;
+pub use call::{Call, CallConfig, CallOutput};
 pub use checkpoint::{Checkpoint, SessionInfo, CHECKPOINT_FORMAT};
 pub use config::{OnExpiry, OnFailure, Source, Target, Timeouts, UploadConfig};
 pub use error::{ApiFailure, InputError, ResumeError, SourceChange, StartError, UploadError};

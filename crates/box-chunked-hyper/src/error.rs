@@ -53,24 +53,9 @@ impl Error {
         }
     }
 
-    pub(crate) fn with_attempts(mut self, n: u32) -> Self {
-        self.attempts = Some(n);
-        self
-    }
-
     pub(crate) fn with_operation(mut self, op: RequestKind) -> Self {
         self.operation = Some(op);
         self
-    }
-
-    pub(crate) fn from_api(api: ApiFailure) -> Self {
-        Self {
-            kind: ErrorKind::Refused,
-            operation: Some(api.kind),
-            message: format!("Box refused: {api}"),
-            api: Some(Box::new(api)),
-            attempts: None,
-        }
     }
 
     /// The category.

@@ -72,6 +72,7 @@
 //! Tokens never appear in logs, errors or `Debug` output ([`Secret`]).
 
 mod auth;
+mod builder;
 mod client;
 mod error;
 mod transport;
@@ -81,10 +82,8 @@ pub use auth::{BoxFuture, ClientCredentials, Secret, StaticToken, Subject, Token
 pub use box_chunked_core as core;
 pub use box_chunked_core::Target;
 pub use box_chunked_proto as proto;
-pub use client::{
-    BoxClient, ClientBuilder, CommitOptions, FileRef, FolderRef, SessionRef, DEFAULT_API_URL,
-    DEFAULT_OAUTH_URL, DEFAULT_UPLOAD_URL,
-};
+pub use builder::{ClientBuilder, DEFAULT_API_URL, DEFAULT_OAUTH_URL, DEFAULT_UPLOAD_URL};
+pub use client::{BoxClient, CommitOptions, FileRef, FolderRef, SessionRef};
 pub use error::{Error, ErrorKind};
 pub use uploader::{
     fingerprint, CheckpointFile, UploadControl, UploadEvent, UploadSource, UploadTask, Uploader,

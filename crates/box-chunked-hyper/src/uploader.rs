@@ -3,12 +3,12 @@
 use crate::client::BoxClient;
 use crate::error::{Error, ErrorKind};
 use crate::transport::{Failure, ReqBody};
-use box_chunked_core::sha1x2::{Backend, DualSha1};
 use box_chunked_core::{
     Checkpoint, Event, Input, OnFailure, Outcome, Output, PartHashes, ReadId, RequestId, Source,
     Target, Upload, UploadConfig,
 };
 use box_chunked_proto::{CommitAttributes, File};
+use box_chunked_sha1::{Backend, DualSha1};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

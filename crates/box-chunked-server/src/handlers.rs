@@ -6,13 +6,13 @@ use crate::store::{
     StoreError,
 };
 use crate::{Counters, State, Verification};
-use box_chunked_core::sha1x2::{Backend, DualSha1};
 use box_chunked_proto::endpoints::{Endpoint, Method, RouteError};
 use box_chunked_proto::rules::{self, check_min_size, check_part_count, default_part_size};
 use box_chunked_proto::{
     encode_json, BoxError, CommitAttributes, ContentRange, DigestHeader, ErrorCode, PartPlan,
     SessionEndpoints, Sha1Digest, Timestamp, UploadParts, UploadSession, UploadedPart,
 };
+use box_chunked_sha1::{Backend, DualSha1};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, Limited};
@@ -1044,7 +1044,7 @@ impl Writer {
 
 /// A part's SHA-1 alone, or together with the file's SHA-1 when the part
 /// continues the hashed prefix (one pass for both, see
-/// [`box_chunked_core::sha1x2`]).
+/// `box_chunked_sha1`).
 enum PartHasher {
     Single(Sha1),
     Dual(DualSha1),

@@ -50,7 +50,7 @@ fn run_case(c: &Case) -> Sim {
     }
     if let Some(lie) = c.prehash {
         sim.prehash = Some(PreHash {
-            chain: crate::sha1x2::DualSha1::new(crate::sha1x2::Backend::detect()),
+            chain: box_chunked_sha1::DualSha1::new(box_chunked_sha1::Backend::detect()),
             offered: 0,
             lie: lie.then(|| crate::retry::Jitter::new(c.seed ^ 0x11e)),
             lies: 0,
@@ -92,8 +92,22 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Cases per property: 256, or `BOX_CHUNKED_PROPTEST_CASES` (tests may read
+/// the environment; the machine never does).
+fn cases() -> u32 {
+    option_env_cases().unwrap_or(256)
+}
+
+fn option_env_cases() -> Option<u32> {
+    std::env::var("BOX_CHUNKED_PROPTEST_CASES")
+        .ok()?
+        .parse()
+        .ok()
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // 256 cases on a normal run; `BOX_CHUNKED_PROPTEST_CASES=4096` for a deep run.
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     /// Random sizes (exact multiples, 1-byte last parts, single parts),
     /// windows, read completion orders, and no faults.

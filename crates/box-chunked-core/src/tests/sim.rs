@@ -681,7 +681,7 @@ pub(crate) struct Sim {
 /// generator that sometimes makes it offer a `before` that is not the
 /// machine's chain (the machine must then hash the part itself).
 pub(crate) struct PreHash {
-    pub chain: crate::sha1x2::DualSha1,
+    pub chain: box_chunked_sha1::DualSha1,
     pub offered: u64,
     pub lie: Option<Jitter>,
     pub lies: u64,
@@ -932,8 +932,9 @@ impl Sim {
                             // A chain over other bytes of the same length
                             // (or, at offset 0, of another length).
                             p.lies += 1;
-                            let mut other =
-                                crate::sha1x2::DualSha1::new(crate::sha1x2::Backend::Portable);
+                            let mut other = box_chunked_sha1::DualSha1::new(
+                                box_chunked_sha1::Backend::Portable,
+                            );
                             other.update(&vec![0x5a; range.start.max(64) as usize]);
                             let _ = other.finish_part();
                             hashes.before = other.clone();

@@ -1,5 +1,5 @@
-//! Two SHA-1 chains over the same bytes in one pass: each part's digest and
-//! the whole file's.
+//! The two-chain SHA-1: each part's digest and the whole file's, over the
+//! same bytes in one pass. It knows nothing of parts beyond their lengths.
 //!
 //! A part of a Box upload starts at a multiple of the part size, and Box's
 //! part sizes are multiples of 64 bytes (a SHA-1 block), so the part's chain
@@ -8,7 +8,7 @@
 //! on it, interleaved, which costs much less than two separate hashers.
 //!
 //! Two compressors: the CPU's SHA instructions (x86 SHA-NI, chosen at run
-//! time) and a portable one. All `unsafe` code of this crate is in
+//! time) and a portable one. All `unsafe` code of the crate is in
 //! the private `shani` module, and only there: it calls the SHA-NI intrinsics, which is sound
 //! because it is only reached after `is_x86_feature_detected!` said the CPU
 //! has them, and it reads blocks with unaligned loads from `&[u8; 64]`.
@@ -148,7 +148,17 @@ impl DualSha1 {
 
     /// Ends the current part: its digest. The file chain goes on; the next
     /// part starts a fresh part chain.
+    ///
+    /// The part must have started on a 64-byte boundary of the file: every
+    /// part before it was a multiple of 64 bytes long (checked in debug
+    /// builds). A caller that cannot promise it ends such a part with
+    /// [`DualSha1::discard_part`] and hashes it separately.
     pub fn finish_part(&mut self) -> Sha1Digest {
+        debug_assert!(
+            (self.file_len - self.part_len).is_multiple_of(64),
+            "a part starting at byte {} is not on a 64-byte boundary: every part but the last must be a multiple of 64 bytes",
+            self.file_len - self.part_len
+        );
         let d = finish(
             self.backend,
             self.part,
@@ -158,6 +168,13 @@ impl DualSha1 {
         self.part = INIT;
         self.part_len = 0;
         d
+    }
+
+    /// Ends the current part without its digest (it would be wrong for a
+    /// part that did not start on a block boundary); the file chain goes on.
+    pub fn discard_part(&mut self) {
+        self.part = INIT;
+        self.part_len = 0;
     }
 
     /// The whole file's digest.

@@ -1,0 +1,388 @@
+//! What answers mean for the upload. [`crate::ops`] says what each answer
+//! is (a [`Verdict`]); this module applies it: success moves the upload on,
+//! and every other verdict goes through [`Upload::settle`], the one place
+//! that decides between retrying (within the budget of
+//! [`crate::retry::RetryPolicy`]) and failing.
+
+use super::state::{Attempt, Listing, Part, PartEvent, Stage, Transition, Tries};
+use super::{add, Session, Upload};
+use crate::error::{ApiFailure, UploadError};
+use crate::event::Event;
+use crate::io::{Output, RequestId, RequestKind, TransportError};
+use crate::ops::{self, Reply, Retry, Verdict};
+use crate::retry::{FailureClass, Owner};
+use box_chunked_proto::UploadPart;
+use box_chunked_sha1::FileHasher;
+use std::time::{Duration, Instant};
+
+/// Whose attempt a verdict is about.
+#[derive(Debug, Clone, Copy)]
+enum Subject {
+    /// The stage's control operation.
+    Control(RequestKind),
+    /// A part of the window, by index.
+    Part(u64),
+}
+
+impl Subject {
+    const fn kind(self) -> RequestKind {
+        match self {
+            Self::Control(k) => k,
+            Self::Part(index) => RequestKind::UploadPart { index },
+        }
+    }
+}
+
+impl Upload {
+    /// The answer's `Date` anchors the session's expiry in this machine's time.
+    pub(super) fn learn_date(&mut self, reply: &Reply) {
+        let now = self.now;
+        let Some(date) = reply.date else { return };
+        let Some(s) = self.session.as_mut() else {
+            return;
+        };
+        if s.deadline.is_some() {
+            return;
+        }
+        let Some(expires) = s.expires_at.as_ref().and_then(|t| t.to_system_time().ok()) else {
+            return;
+        };
+        s.deadline = Some(match expires.duration_since(date) {
+            Ok(left) => add(now, left),
+            Err(_) => now,
+        });
+    }
+
+    pub(super) fn on_reply(&mut self, id: RequestId, kind: RequestKind, reply: Reply) {
+        if !matches!(kind, RequestKind::UploadPart { .. }) {
+            if let Some(c) = self.stage.control_mut() {
+                c.flight = None;
+            }
+        }
+        match kind {
+            RequestKind::CreateSession => self.on_create(&reply),
+            RequestKind::UploadPart { index } => self.on_part(id, index, &reply),
+            RequestKind::ListParts { .. } => self.on_list(&reply),
+            RequestKind::Commit => self.on_commit(&reply),
+            RequestKind::Abort => self.on_abort(ops::abort_reply(&reply)),
+            // Never issued by the machine (single calls only).
+            RequestKind::GetSession | RequestKind::GetFile => {}
+        }
+    }
+
+    pub(super) fn on_transport_failure(
+        &mut self,
+        id: RequestId,
+        kind: RequestKind,
+        error: TransportError,
+    ) {
+        let v = Verdict::Retry(Retry::transport(&error));
+        match kind {
+            RequestKind::Abort => self.on_abort(v),
+            RequestKind::UploadPart { index } => {
+                if self.parts.get(&index).is_some_and(|p| p.sent_as(id)) {
+                    self.settle::<()>(Subject::Part(index), v);
+                }
+            }
+            _ => self.settle::<()>(Subject::Control(kind), v),
+        }
+    }
+
+    /// Every verdict but the successes each handler takes: retry within the
+    /// budget, or fail; a gone session is the stage's to handle.
+    fn settle<T>(&mut self, who: Subject, v: Verdict<T>) {
+        let kind = who.kind();
+        let r = match v {
+            Verdict::Retry(r) => r,
+            Verdict::SessionGone(_) => return self.transition(Transition::SessionGone),
+            Verdict::Fail(e) if kind == RequestKind::Abort => {
+                let detail = e.api().map_or_else(|| e.to_string(), ApiFailure::to_string);
+                return self.transition(Transition::AbortEnded(Some(detail)));
+            }
+            Verdict::Fail(e) => return self.transition(Transition::Failed(e)),
+            // Each handler takes these itself; nothing else yields them.
+            Verdict::Success(_) | Verdict::Pending { .. } | Verdict::Reconcile => return,
+        };
+        let tries = match who {
+            Subject::Control(_) => self.stage.control().map(|c| c.tries),
+            Subject::Part(index) => self
+                .parts
+                .get(&index)
+                .and_then(Part::payload)
+                .map(|p| p.tries),
+        };
+        let Some(tries) = tries else { return };
+        match self.plan_retry(kind, tries, &r) {
+            Ok(at) => match who {
+                Subject::Control(_) => {
+                    if let Some(c) = self.stage.control_mut() {
+                        c.flight = None;
+                        c.not_before = at;
+                    }
+                }
+                Subject::Part(index) => {
+                    if let Some(p) = self.parts.get_mut(&index) {
+                        p.apply(PartEvent::BackOff(at));
+                    }
+                }
+            },
+            Err(_) if kind == RequestKind::Abort => {
+                self.transition(Transition::AbortEnded(Some(r.last)));
+            }
+            Err(e) => self.transition(Transition::Failed(e)),
+        }
+    }
+
+    /// The delay before retrying, or the final error if the budget is spent
+    /// or the class is not the core's to retry.
+    fn plan_retry(
+        &mut self,
+        kind: RequestKind,
+        tries: Tries,
+        r: &Retry,
+    ) -> Result<Instant, UploadError> {
+        let exhausted = |attempts| r.clone().exhausted(kind, attempts);
+        if !r.class.is_retryable() || self.cfg.retry.delegated.owner(r.class) == Owner::Driver {
+            return Err(exhausted(tries.attempts));
+        }
+        let max_attempts = if kind == RequestKind::Abort {
+            self.cfg.retry.abort_attempts
+        } else {
+            self.cfg.retry.max_attempts
+        };
+        let delay = self
+            .cfg
+            .retry
+            .backoff(tries.attempts, r.retry_after, &mut self.jitter);
+        let elapsed = tries
+            .first_at
+            .map_or(Duration::ZERO, |t| self.now.saturating_duration_since(t));
+        if tries.attempts >= max_attempts
+            || !self.cfg.retry.may_retry(tries.attempts, elapsed, delay)
+        {
+            return Err(exhausted(tries.attempts));
+        }
+        let at = add(self.now, delay);
+        if r.class == FailureClass::Throttled {
+            let until = self.throttle_until.map_or(at, |t| t.max(at));
+            self.throttle_until = Some(until);
+            self.out
+                .push_back(Output::Event(Event::Throttled { pause: delay }));
+        }
+        self.out.push_back(Output::Event(Event::RetryScheduled {
+            kind,
+            attempt: tries.attempts,
+            delay,
+            cause: r.class,
+            status: r.status,
+        }));
+        Ok(at)
+    }
+
+    fn on_create(&mut self, reply: &Reply) {
+        let kind = RequestKind::CreateSession;
+        let abort_requested = matches!(
+            self.stage,
+            Stage::Creating {
+                abort_requested: true,
+                ..
+            }
+        );
+        let (session, plan) = match ops::create_session_reply(reply, self.source.size) {
+            Verdict::Success(s) => s,
+            // The caller asked to abort: do not try again.
+            Verdict::Retry(r) if abort_requested => {
+                let attempts = self.stage.control().map_or(1, |c| c.tries.attempts);
+                return self.transition(Transition::Failed(r.exhausted(kind, attempts)));
+            }
+            other => return self.settle(Subject::Control(kind), other),
+        };
+        let now = self.now;
+        let expires = session
+            .session_expires_at
+            .as_ref()
+            .and_then(|t| t.to_system_time().ok());
+        let deadline = match (expires, reply.date) {
+            (Some(exp), Some(date)) => exp.duration_since(date).map_or(now, |left| add(now, left)),
+            // No `Date`: Box's sessions live 7 days from creation.
+            _ => add(
+                now,
+                Duration::from_secs(box_chunked_proto::rules::SESSION_LIFETIME_SECS),
+            ),
+        };
+        self.file_hasher = FileHasher::for_part_size(plan.part_size());
+        self.session = Some(Session {
+            id: session.id.clone(),
+            endpoints: session.session_endpoints,
+            plan,
+            expires_at: session.session_expires_at,
+            deadline: Some(deadline),
+        });
+        self.out.push_back(Output::Event(Event::SessionReady {
+            session_id: session.id,
+            part_size: plan.part_size(),
+            total_parts: plan.total_parts(),
+        }));
+        self.out.push_back(Output::Event(Event::CheckpointChanged));
+        self.transition(Transition::SessionReady);
+    }
+
+    fn on_part(&mut self, id: RequestId, index: u64, reply: &Reply) {
+        let Some(p) = self.parts.get(&index).filter(|p| p.sent_as(id)) else {
+            return;
+        };
+        let Some(payload) = p.payload() else { return };
+        let (offset, size) = (p.range.offset, p.range.len);
+        match ops::upload_part_reply(reply, index, offset, size, &payload.sha1) {
+            Verdict::Success((stored, how)) => self.confirm_part(index, stored, how),
+            Verdict::Reconcile => self.start_reconcile(index),
+            other => self.settle(Subject::Part(index), other),
+        }
+    }
+
+    /// A `416` did not say what is stored: the part waits for a listing.
+    fn start_reconcile(&mut self, index: u64) {
+        if let Some(p) = self.parts.get_mut(&index) {
+            p.apply(PartEvent::Reconcile);
+        }
+        let now = self.now;
+        if let Stage::Uploading { reconcile } = &mut self.stage {
+            reconcile.get_or_insert_with(|| Listing::new(now));
+        }
+    }
+
+    fn on_list(&mut self, reply: &Reply) {
+        let Some(offset) = self.stage.listing_mut().map(|l| l.offset) else {
+            return;
+        };
+        let kind = RequestKind::ListParts { offset };
+        let page = match ops::list_parts_reply(reply, offset) {
+            Verdict::Success(page) => page,
+            other => return self.settle(Subject::Control(kind), other),
+        };
+        let total_parts = self.plan().map_or(0, |p| p.total_parts());
+        let now = self.now;
+        let Some(listing) = self.stage.listing_mut() else {
+            return;
+        };
+        let next = page.next_offset();
+        listing.collected.extend(page.entries);
+        if (listing.collected.len() as u64) > total_parts {
+            let detail = format!("the server lists more than the session's {total_parts} parts");
+            return self.transition(Transition::Failed(UploadError::Protocol { kind, detail }));
+        }
+        if let Some(next) = next {
+            listing.offset = next;
+            listing.call = Attempt::new(now);
+            return;
+        }
+        let parts = std::mem::take(&mut listing.collected);
+        match &mut self.stage {
+            Stage::Resuming { .. } => self.finish_resume_listing(parts),
+            Stage::Uploading { reconcile } => {
+                *reconcile = None;
+                self.finish_reconcile(&parts);
+            }
+            _ => {}
+        }
+    }
+
+    /// Every part waiting for the listing learns its fate.
+    fn finish_reconcile(&mut self, listed: &[UploadPart]) {
+        let waiting: Vec<u64> = self
+            .parts
+            .iter()
+            .filter(|(_, p)| p.reconciling())
+            .map(|(i, _)| *i)
+            .collect();
+        for index in waiting {
+            let Some(p) = self.parts.get(&index) else {
+                continue;
+            };
+            let Some(payload) = p.payload() else { continue };
+            let (offset, size) = (p.range.offset, p.range.len);
+            match ops::reconciled_part(listed, index, offset, size, &payload.sha1) {
+                Some(Verdict::Success((stored, how))) => self.confirm_part(index, stored, how),
+                Some(other) => return self.settle(Subject::Part(index), other),
+                // Not stored after all: send it again (bounded by its attempts).
+                None => self.settle::<()>(
+                    Subject::Part(index),
+                    Verdict::Retry(ops::not_listed_after_overlap()),
+                ),
+            }
+            if matches!(self.stage, Stage::Done(_) | Stage::Aborting { .. }) {
+                return;
+            }
+        }
+    }
+
+    fn on_commit(&mut self, reply: &Reply) {
+        let kind = RequestKind::Commit;
+        let Stage::Committing(c) = &self.stage else {
+            return;
+        };
+        let verdict = ops::commit_reply(reply, &c.sha1);
+        let now = self.now;
+        match verdict {
+            Verdict::Success(file) => self.transition(Transition::Committed(Box::new(file))),
+            Verdict::Pending { retry_after } => {
+                let wait = retry_after
+                    .unwrap_or(self.cfg.commit_poll_default)
+                    .min(self.cfg.retry.retry_after_cap);
+                let limit = self.cfg.commit_wait;
+                let Stage::Committing(c) = &mut self.stage else {
+                    return;
+                };
+                c.polls += 1;
+                let next = add(now, wait);
+                if next.saturating_duration_since(c.first_at) > limit {
+                    let e = UploadError::CommitTimedOut {
+                        waited: now.saturating_duration_since(c.first_at),
+                        polls: c.polls,
+                    };
+                    return self.transition(Transition::Failed(e));
+                }
+                c.call.not_before = next;
+                let polls = c.polls;
+                self.out.push_back(Output::Event(Event::CommitPending {
+                    retry_after: wait,
+                    polls,
+                }));
+            }
+            Verdict::Retry(r) if r.class == FailureClass::PartsMismatch => {
+                let allowed = self.cfg.parts_mismatch_retries;
+                let Stage::Committing(c) = &mut self.stage else {
+                    return;
+                };
+                c.mismatches += 1;
+                let mismatches = c.mismatches;
+                if mismatches > allowed {
+                    let api = r.api.unwrap_or_else(|| reply.failure(kind));
+                    return self.transition(Transition::Failed(UploadError::PartsMismatch(api)));
+                }
+                let delay = self
+                    .cfg
+                    .retry
+                    .backoff(mismatches, r.retry_after, &mut self.jitter);
+                if let Stage::Committing(c) = &mut self.stage {
+                    c.call.not_before = add(now, delay);
+                }
+                self.out.push_back(Output::Event(Event::RetryScheduled {
+                    kind,
+                    attempt: mismatches,
+                    delay,
+                    cause: FailureClass::PartsMismatch,
+                    status: r.status,
+                }));
+            }
+            other => self.settle(Subject::Control(kind), other),
+        }
+    }
+
+    fn on_abort(&mut self, verdict: Verdict<()>) {
+        match verdict {
+            Verdict::Success(()) => self.transition(Transition::AbortEnded(None)),
+            other => self.settle(Subject::Control(RequestKind::Abort), other),
+        }
+    }
+}

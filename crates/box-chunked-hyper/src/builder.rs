@@ -1,0 +1,220 @@
+//! [`ClientBuilder`]: URLs, credentials, timeouts and retry limits, checked
+//! once when the client is built. It holds no Box rule beyond Box's default
+//! URLs.
+
+use crate::auth::{ClientCredentials, Secret, StaticToken, Subject, TokenProvider};
+use crate::client::{BoxClient, Inner};
+use crate::error::{Error, ErrorKind};
+use crate::transport::{Transport, TransportConfig};
+use box_chunked_core::retry::RetryPolicy;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Box's API root.
+pub const DEFAULT_API_URL: &str = "https://api.box.com/2.0";
+/// Box's upload root.
+pub const DEFAULT_UPLOAD_URL: &str = "https://upload.box.com/api/2.0";
+/// Box's OAuth token endpoint.
+pub const DEFAULT_OAUTH_URL: &str = "https://api.box.com/oauth2/token";
+
+enum AuthChoice {
+    Provider(Arc<dyn TokenProvider>),
+    ClientCredentials(String, Secret, Subject),
+}
+
+/// Builds a [`BoxClient`].
+pub struct ClientBuilder {
+    auth: Option<AuthChoice>,
+    api_url: String,
+    upload_url: String,
+    oauth_url: String,
+    allow_http: bool,
+    http2_only: bool,
+    retry: RetryPolicy,
+    connect_timeout: Duration,
+    control_timeout: Duration,
+    part_timeout: Duration,
+    commit_wait: Duration,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_url", &self.api_url)
+            .field("upload_url", &self.upload_url)
+            .field("oauth_url", &self.oauth_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            auth: None,
+            api_url: DEFAULT_API_URL.to_owned(),
+            upload_url: DEFAULT_UPLOAD_URL.to_owned(),
+            oauth_url: DEFAULT_OAUTH_URL.to_owned(),
+            allow_http: false,
+            http2_only: false,
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(10),
+            control_timeout: Duration::from_secs(60),
+            part_timeout: Duration::from_secs(300),
+            commit_wait: Duration::from_secs(600),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// A fixed access token (developer token, `BOX_ACCESS_TOKEN`).
+    #[must_use]
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.auth = Some(AuthChoice::Provider(Arc::new(StaticToken::new(token))));
+        self
+    }
+
+    /// Box's client-credentials grant.
+    #[must_use]
+    pub fn client_credentials(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        subject: Subject,
+    ) -> Self {
+        self.auth = Some(AuthChoice::ClientCredentials(
+            client_id.into(),
+            Secret::new(client_secret),
+            subject,
+        ));
+        self
+    }
+
+    /// Any token provider.
+    #[must_use]
+    pub fn token_provider(mut self, provider: Arc<dyn TokenProvider>) -> Self {
+        self.auth = Some(AuthChoice::Provider(provider));
+        self
+    }
+
+    /// The API root (default `https://api.box.com/2.0`).
+    #[must_use]
+    pub fn api_url(mut self, url: impl Into<String>) -> Self {
+        self.api_url = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The upload root (default `https://upload.box.com/api/2.0`).
+    #[must_use]
+    pub fn upload_url(mut self, url: impl Into<String>) -> Self {
+        self.upload_url = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The OAuth token URL (default `https://api.box.com/oauth2/token`).
+    #[must_use]
+    pub fn oauth_url(mut self, url: impl Into<String>) -> Self {
+        self.oauth_url = url.into();
+        self
+    }
+
+    /// Points all three URLs at a box-chunked server (or any Box-compatible
+    /// server) at `base`: `<base>/2.0`, `<base>/api/2.0`, `<base>/oauth2/token`.
+    #[must_use]
+    pub fn base_url(self, base: &str) -> Self {
+        let b = base.trim_end_matches('/');
+        self.api_url(format!("{b}/2.0"))
+            .upload_url(format!("{b}/api/2.0"))
+            .oauth_url(format!("{b}/oauth2/token"))
+    }
+
+    /// Allows plain `http://` to hosts other than loopback (loopback is always allowed).
+    #[must_use]
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// Speaks HTTP/2 only (with prior knowledge over plain http).
+    #[must_use]
+    pub fn http2_only(mut self, yes: bool) -> Self {
+        self.http2_only = yes;
+        self
+    }
+
+    /// Retry limits and backoff (the core's policy; see docs/retries.md).
+    #[must_use]
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Time limits: per part upload, and per other request.
+    #[must_use]
+    pub fn timeouts(mut self, part: Duration, control: Duration) -> Self {
+        self.part_timeout = part;
+        self.control_timeout = control;
+        self
+    }
+
+    /// How long a commit may keep answering `202` (default 10 minutes).
+    #[must_use]
+    pub fn commit_wait(mut self, wait: Duration) -> Self {
+        self.commit_wait = wait;
+        self
+    }
+
+    /// Builds the client. Fails without credentials or with a URL that is
+    /// not absolute, or plain http to a non-loopback host when not allowed.
+    pub fn build(self) -> Result<BoxClient, Error> {
+        for u in [&self.api_url, &self.upload_url, &self.oauth_url] {
+            let uri: http::Uri = u
+                .parse()
+                .map_err(|_| Error::new(ErrorKind::Config, format!("{u:?} is not a URL")))?;
+            if uri.host().is_none() {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("{u:?} is not an absolute URL"),
+                ));
+            }
+        }
+        let mut retry = self.retry.clone();
+        // The transport retries requests that were never sent; the core must not again.
+        retry.delegated.not_sent = true;
+        let raw = Transport::new(&TransportConfig {
+            connect_timeout: self.connect_timeout,
+            retry: self.retry.clone(),
+            allow_http: self.allow_http,
+            http2_only: self.http2_only,
+        })?;
+        for u in [&self.api_url, &self.upload_url, &self.oauth_url] {
+            let uri: http::Uri = u
+                .parse()
+                .map_err(|_| Error::new(ErrorKind::Config, "bad URL"))?;
+            raw.check_scheme(&uri)
+                .map_err(|e| Error::new(ErrorKind::Config, e.to_string()))?;
+        }
+        let provider: Arc<dyn TokenProvider> = match self.auth {
+            Some(AuthChoice::Provider(p)) => p,
+            Some(AuthChoice::ClientCredentials(id, secret, subject)) => Arc::new(
+                ClientCredentials::new(id, secret, subject, self.oauth_url.clone(), raw.clone()),
+            ),
+            None => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    "no credentials: give a token (BOX_ACCESS_TOKEN) or client credentials",
+                ))
+            }
+        };
+        Ok(BoxClient {
+            inner: Arc::new(Inner {
+                transport: raw.with_auth(provider),
+                api_url: self.api_url,
+                upload_url: self.upload_url,
+                retry,
+                control_timeout: self.control_timeout,
+                part_timeout: self.part_timeout,
+                commit_wait: self.commit_wait,
+            }),
+        })
+    }
+}
