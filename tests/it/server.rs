@@ -758,6 +758,23 @@ async fn bad_create_requests() {
     assert_eq!(ok.status, 201, "{:?}", ok.json());
     assert_eq!(ok.json()["part_size"], 1024);
     assert_eq!(ok.json()["total_parts"], 2);
+    // The server decodes with proto's decoders, so it reads numbers exactly
+    // as a client reads Box's answers: a numeric string in exponent form too.
+    let ok = http
+        .call(
+            "POST",
+            &url,
+            ALICE,
+            &[],
+            r#"{"folder_id":0,"file_size":"2.5e3","file_name":"y"}"#.to_owned(),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{:?}", ok.json());
+    assert_eq!(ok.json()["total_parts"], 3);
+    let decoded: box_chunked_proto::CreateSessionFields =
+        box_chunked_proto::decode_json(br#"{"folder_id":0,"file_size":"2.5e3","file_name":"y"}"#)
+            .unwrap();
+    assert_eq!(decoded.file_size, Some(2500));
 }
 
 #[tokio::test]

@@ -10,7 +10,16 @@
 //!    exempt (files under `src/tests/`, `tests.rs`, and the item after each
 //!    `#[cfg(test)]`), since a test needs one real `Instant` as its epoch.
 //!
-//! Both checks run as `#[test]`s, so plain `cargo test` enforces them, and
+//! Two more rules keep the layers where ARCHITECTURE.md draws them:
+//!
+//! 3. The server's normal dependency closure has no `box-chunked-core`
+//!    ([`SERVER_FREE_OF`]): it shares proto and the hasher, not the client's
+//!    state machine.
+//! 4. The hyper crate's SDK calls, driver and transport hold no Box rule of
+//!    their own ([`BOX_RULE_PATTERNS`] in [`HYPER_RULE_FREE`]): what a status
+//!    means, when to wait and what to retry come from the core.
+//!
+//! All checks run as `#[test]`s, so plain `cargo test` enforces them, and
 //! each has a self-check showing that it does fail on a violation.
 
 use serde_json::Value;
@@ -70,6 +79,33 @@ pub(crate) const BANNED_CALLS: &[&str] = &[
     "tokio",
 ];
 
+/// Crates the server must not depend on (normal dependencies).
+pub(crate) const SERVER_FREE_OF: &[&str] = &["box-chunked-core"];
+
+/// Files and folders of the hyper crate (under its `src/`) that must hold
+/// no Box rule. `auth.rs` is left out: the OAuth token endpoint's answer is
+/// the auth layer's own business.
+pub(crate) const HYPER_RULE_FREE: &[&str] =
+    &["client.rs", "builder.rs", "transport.rs", "uploader"];
+
+/// Code that decides what an answer means: status comparisons, Box's
+/// special statuses, `Retry-After`, reconciliation. Only the core may.
+pub(crate) const BOX_RULE_PATTERNS: &[&str] = &[
+    "status ==",
+    "status !=",
+    "status() ==",
+    "status() !=",
+    "StatusCode::",
+    "== 202",
+    "== 416",
+    "== 429",
+    "classify_status",
+    "conflicting_part",
+    "RETRY_AFTER",
+    "RetryAfter",
+    "parse_http_date",
+];
+
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Violation {
@@ -110,7 +146,7 @@ impl fmt::Display for Violation {
             } => {
                 write!(
                     f,
-                    "{}:{line}: `{pattern}` is not allowed in a sans-IO crate",
+                    "{}:{line}: `{pattern}` is not allowed here (IO in a sans-IO crate, or a Box rule outside the core)",
                     file.display()
                 )
             }
@@ -142,15 +178,32 @@ pub(crate) fn run(root: &Path) -> Result<(), TidyError> {
         }])
     })?;
     let mut violations = check_dependencies(&metadata, PURE_CRATES, BANNED_CRATES);
+    violations.extend(check_dependencies(
+        &metadata,
+        &["box-chunked-server"],
+        SERVER_FREE_OF,
+    ));
     for krate in PURE_CRATES {
         let src = root.join("crates").join(krate).join("src");
         if src.is_dir() {
             violations.extend(check_sources(&src, BANNED_CALLS));
         }
     }
+    let hyper = root.join("crates/box-chunked-hyper/src");
+    for part in HYPER_RULE_FREE {
+        let p = hyper.join(part);
+        if p.is_dir() {
+            violations.extend(check_sources(&p, BOX_RULE_PATTERNS));
+        } else if let Ok(text) = std::fs::read_to_string(&p) {
+            violations.extend(check_text(&p, &text, BOX_RULE_PATTERNS));
+        }
+    }
     violations.sort();
     if violations.is_empty() {
-        eprintln!("tidy: {} checked, no violations", PURE_CRATES.join(", "));
+        eprintln!(
+            "tidy: {} pure, the server free of the core, the hyper crate free of Box rules: no violations",
+            PURE_CRATES.join(", ")
+        );
         Ok(())
     } else {
         Err(TidyError(violations))
@@ -420,6 +473,38 @@ mod tests {
                 (5, "thread_rng"),
                 (12, "SystemTime::now")
             ]
+        );
+    }
+
+    /// Self-check: a status rule written in the hyper crate is caught, and
+    /// the server depending on the core is too.
+    #[test]
+    fn box_rules_outside_the_core_are_caught() {
+        let src = "fn f(a: Answer) {\n\
+                   if a.status == 202 { wait(); }\n\
+                   // a.status == 416 in a comment is fine\n\
+                   let r = a.headers.get(header_names::RETRY_AFTER);\n\
+                   let url = session.urls().status();\n\
+                   }\n";
+        let v = check_text(Path::new("client.rs"), src, BOX_RULE_PATTERNS);
+        let lines: Vec<usize> = v
+            .iter()
+            .map(|v| match v {
+                Violation::Call { line, .. } => *line,
+                Violation::Dependency { .. } => 0,
+            })
+            .collect();
+        assert_eq!(lines, vec![2, 2, 4]);
+        let meta = json!({
+            "packages": [{"id": "s", "name": "box-chunked-server"}, {"id": "c", "name": "box-chunked-core"}],
+            "resolve": {"nodes": [
+                {"id": "s", "deps": [{"pkg": "c", "dep_kinds": [{"kind": null}]}]},
+                {"id": "c", "deps": []},
+            ]}
+        });
+        assert_eq!(
+            check_dependencies(&meta, &["box-chunked-server"], SERVER_FREE_OF).len(),
+            1
         );
     }
 }

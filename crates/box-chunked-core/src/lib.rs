@@ -13,6 +13,39 @@
 //! microseconds. `box-chunked-hyper` is the tokio driver; `docs/sans-io.md` in
 //! the repository shows the loop a custom driver writes.
 //!
+//! # Reading guide
+//!
+//! The crate reads in under an hour, in this order:
+//!
+//! 1. **This page and [`sans_io_guide`]**: the calling contract (drain
+//!    [`Upload::poll_output`] after every input) and a complete driver.
+//! 2. **`io.rs`** ([`Input`], [`Output`], [`OutgoingRequest`],
+//!    [`ReadRequest`], [`TransportError`]): everything that crosses between
+//!    the machine and its driver.
+//! 3. **`ops.rs`** ([`ops`]): every Box rule of a single request, one
+//!    builder and one interpreter per operation; an answer becomes an
+//!    [`ops::Verdict`]. If you want to know what Box's `202`, `416` or `429`
+//!    does to an upload, it is here.
+//! 4. **`retry.rs`** ([`retry`]): failure classes, who owns each, backoff
+//!    with `Retry-After` as a floor. `docs/retries.md` has the table.
+//! 5. **`upload/state.rs`**: the upload's stages and each part's states, and
+//!    the one function that changes each; its table lists every legal move.
+//! 6. **`upload/mod.rs`**: the public [`Upload`]: getters, commands, inputs,
+//!    the output poll and deadlines.
+//! 7. **`upload/window.rs`**, **`upload/requests.rs`**,
+//!    **`upload/replies.rs`**, **`upload/resume.rs`**: the window of parts
+//!    (read, hash in order, send), the control requests, what answers mean
+//!    for the upload (one retry-or-fail decision, `settle`), and resuming.
+//! 8. **`call.rs`** ([`Call`]): the same rules for one SDK-style call, as
+//!    the hyper crate's `SessionRef` uses them.
+//! 9. `config.rs`, `event.rs`, `error.rs`, `checkpoint.rs`: the data around
+//!    it. Then `tests/sim.rs` (a simulated Box in virtual time) and
+//!    `tests/scenarios.rs` show the machine at work.
+//!
+//! Hashing is in the `box-chunked-sha1` crate (re-exported as [`sha1x2`]);
+//! wire types and part math in `box-chunked-proto` (re-exported as
+//! [`proto`]).
+//!
 //! # The calling contract
 //!
 //! After creating an [`Upload`] and after **every** input or command, drain

@@ -120,6 +120,18 @@ pub fn classify_status(kind: RequestKind, status: u16, code: &ErrorCode) -> Opti
     })
 }
 
+/// Whether an answer asks the driver's auth layer to refresh the token and
+/// repeat the request once ([`FailureClass::Unauthorized`], which the driver
+/// owns: the machine never sees tokens).
+///
+/// ```
+/// assert!(box_chunked_core::retry::refresh_token_and_repeat(401));
+/// assert!(!box_chunked_core::retry::refresh_token_and_repeat(403));
+/// ```
+pub const fn refresh_token_and_repeat(status: u16) -> bool {
+    status == 401
+}
+
 /// Which retryable classes the driver owns. The default is none: the machine
 /// alone completes an upload through every transient failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -404,10 +404,10 @@ impl Service<Request<ReqBody>> for AuthService {
             let mut again = clone_request(&req);
             set_bearer(&mut req, token.expose())?;
             let resp = inner.clone().oneshot(req).await?;
-            if resp.status() != 401 {
+            if !box_chunked_core::retry::refresh_token_and_repeat(resp.status().as_u16()) {
                 return Ok(resp);
             }
-            // The auth layer owns 401: refresh once and repeat.
+            // The auth layer owns 401 (the core says so): refresh once and repeat.
             tracing::debug!("401: refreshing the token once");
             let fresh = provider.refresh(&token).await.map_err(Failure::Auth)?;
             set_bearer(&mut again, fresh.expose())?;

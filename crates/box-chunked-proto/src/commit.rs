@@ -47,3 +47,52 @@ impl CommitAttributes {
             && self.description.is_none()
     }
 }
+
+/// A commit body as a server receives it: the parts as the client listed
+/// them (each field optional, numbers as tolerant as everywhere), and the
+/// attributes. A server compares them with what it stores.
+///
+/// ```
+/// use box_chunked_proto::{decode_json, CommitFields};
+/// let c: CommitFields = decode_json(br#"{"parts":[{"part_id":"A","offset":0,"size":"8"}]}"#).unwrap();
+/// let parts = c.parts.unwrap();
+/// assert_eq!((parts[0].offset, parts[0].size, parts[0].sha1), (Some(0), Some(8), None));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct CommitFields {
+    /// The parts, in the order listed; `None` when the field is missing.
+    #[serde(default)]
+    pub parts: Option<Vec<CommitPartFields>>,
+    /// Attributes to set on the file (`null` is none).
+    #[serde(default)]
+    pub attributes: Option<CommitAttributes>,
+}
+
+/// One listed part of a [`CommitFields`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitPartFields {
+    /// The part's id, when given.
+    #[serde(
+        default,
+        deserialize_with = "crate::json::lenient_opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub part_id: Option<String>,
+    /// Its offset.
+    #[serde(
+        default,
+        deserialize_with = "crate::json::lenient_opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub offset: Option<u64>,
+    /// Its size.
+    #[serde(
+        default,
+        deserialize_with = "crate::json::lenient_opt_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub size: Option<u64>,
+    /// Its SHA-1, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<crate::Sha1Digest>,
+}

@@ -41,6 +41,7 @@ mod commit;
 pub mod endpoints;
 mod error;
 mod file;
+mod folder;
 mod headers;
 mod json;
 mod part;
@@ -49,9 +50,10 @@ mod session;
 mod sha1;
 mod timestamp;
 
-pub use commit::{CommitAttributes, CommitRequest};
+pub use commit::{CommitAttributes, CommitFields, CommitPartFields, CommitRequest};
 pub use error::{BoxError, ConflictItem, ErrorCode, HELP_URL};
 pub use file::{File, FileVersion, Files, FolderMini, PathCollection, UserMini};
+pub use folder::{CreateFolderFields, ParentFields};
 pub use headers::{
     format_http_date, names as header_names, parse_http_date, ContentRange, ContentRangeError,
     DigestEntry, DigestError, DigestHeader, RetryAfter, RetryAfterError,
@@ -59,7 +61,8 @@ pub use headers::{
 pub use json::{decode_json, encode_json, DecodeError};
 pub use part::{PageOrder, PartError, PartPlan, PartRange, UploadPart, UploadParts, UploadedPart};
 pub use session::{
-    CreateUploadSession, CreateVersionUploadSession, SessionEndpoints, UploadSession,
+    CreateSessionFields, CreateUploadSession, CreateVersionUploadSession, SessionEndpoints,
+    UploadSession,
 };
 pub use sha1::{Sha1Digest, Sha1ParseError};
 pub use timestamp::{Timestamp, TimestampError};

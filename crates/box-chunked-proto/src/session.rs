@@ -87,3 +87,28 @@ pub struct UploadSession {
 fn upload_session_type() -> String {
     "upload_session".to_owned()
 }
+
+/// Either create body as a server receives it (`POST /files/upload_sessions`
+/// or `POST /files/{id}/upload_sessions`): every field optional and decoded
+/// as tolerantly as a client decodes Box's answers, so that a server can
+/// name the field that is missing (Box: `missing_file_size`,
+/// `missing_destination`, `missing_file_name`) or wrong (the decode error's
+/// path).
+///
+/// ```
+/// use box_chunked_proto::{decode_json, CreateSessionFields};
+/// let f: CreateSessionFields = decode_json(br#"{"folder_id":0,"file_size":"1e3"}"#).unwrap();
+/// assert_eq!((f.folder_id.as_deref(), f.file_size, f.file_name), (Some("0"), Some(1000), None));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct CreateSessionFields {
+    /// The folder (new files only).
+    #[serde(default, deserialize_with = "crate::json::lenient_opt_string")]
+    pub folder_id: Option<String>,
+    /// The file's size.
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub file_size: Option<u64>,
+    /// The file's name (required for new files, optional for versions).
+    #[serde(default)]
+    pub file_name: Option<String>,
+}

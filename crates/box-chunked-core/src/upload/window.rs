@@ -53,17 +53,14 @@ impl Upload {
         }
         let limit = self.cfg.parallelism.get();
         let now = self.now;
-        let mut sending = self.parts.values().filter(|p| p.in_flight()).count();
+        let room = limit.saturating_sub(self.parts.values().filter(|p| p.in_flight()).count());
         let ready: Vec<u64> = self
             .parts
             .iter()
             .filter(|(_, p)| p.sendable(now))
             .map(|(i, _)| *i)
             .collect();
-        for index in ready {
-            if sending >= limit {
-                break;
-            }
+        for index in ready.into_iter().take(room) {
             let kind = RequestKind::UploadPart { index };
             let request = match self.build_part(index) {
                 Ok(r) => r,
@@ -81,7 +78,6 @@ impl Upload {
             if let Some(p) = self.parts.get_mut(&index) {
                 p.apply(PartEvent::Sent(id, now));
             }
-            sending += 1;
         }
     }
 

@@ -1,0 +1,192 @@
+//! The command line: every subcommand's arguments and their help (clap).
+//! Parsing only; what the commands do is in their own modules.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Chunked uploads to Box, and a Box-compatible local server.
+///
+/// Without Box credentials or URLs, `upload` uses a local server embedded in
+/// this command (data under the user's data directory).
+#[derive(Debug, Parser)]
+#[command(name = "box-chunked", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Where to connect; accepted before the subcommand and after it.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct Conn {
+    /// Box access token (or BOX_ACCESS_TOKEN; or BOX_CLIENT_ID, BOX_CLIENT_SECRET,
+    /// BOX_SUBJECT_TYPE, BOX_SUBJECT_ID for the client-credentials grant).
+    #[arg(long)]
+    pub(crate) token: Option<String>,
+    /// API root (default `https://api.box.com/2.0`, or the local server).
+    #[arg(long, value_name = "URL")]
+    pub(crate) api_url: Option<String>,
+    /// Upload root (default `https://upload.box.com/api/2.0`, or the local server).
+    #[arg(long, value_name = "URL")]
+    pub(crate) upload_url: Option<String>,
+    /// OAuth token URL for the client-credentials grant.
+    #[arg(long, value_name = "URL")]
+    pub(crate) oauth_url: Option<String>,
+}
+
+impl Conn {
+    /// Values after the subcommand win over values before it.
+    pub(crate) fn or(self, before: &Self) -> Self {
+        Self {
+            token: self.token.or_else(|| before.token.clone()),
+            api_url: self.api_url.or_else(|| before.api_url.clone()),
+            upload_url: self.upload_url.or_else(|| before.upload_url.clone()),
+            oauth_url: self.oauth_url.or_else(|| before.oauth_url.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// When the command ends, print its wall time, CPU seconds and peak
+    /// memory to stderr as one line: `stats: {"wall_secs":..,"cpu_secs":..,"peak_rss_bytes":..}`.
+    #[arg(long, global = true)]
+    pub(crate) stats: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Upload a file as a new file in a folder, or as a new version of a file.
+    Upload(UploadArgs),
+    /// Finish an interrupted upload from its checkpoint file.
+    Resume(ResumeArgs),
+    /// Show an upload session, as Box returns it.
+    Status(SessionArgs),
+    /// List an upload session's parts (every page).
+    Parts(SessionArgs),
+    /// Abort an upload session (its parts are discarded).
+    Abort(SessionArgs),
+    /// Run a durable, Box-compatible upload server (for tests, CI and offline work).
+    Serve(ServeArgs),
+    /// Show the whole system working: generate a file, upload it to the local server, download it back and compare.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UploadArgs {
+    /// The file to upload.
+    pub(crate) path: PathBuf,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+    /// The folder to create the file in (default 0, the root).
+    #[arg(long, value_name = "ID", conflicts_with = "file")]
+    pub(crate) folder: Option<String>,
+    /// Upload a new version of this file instead.
+    #[arg(long, value_name = "ID")]
+    pub(crate) file: Option<String>,
+    /// The name on Box (default: the file's name).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Parts in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub(crate) parallel: usize,
+    /// Where to keep the checkpoint (default: under the user's data directory).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) checkpoint: Option<PathBuf>,
+    /// Keep the session when the upload fails, so that it can be resumed.
+    #[arg(long)]
+    pub(crate) keep_session: bool,
+    /// Print the file as JSON (the file object as Box returns it) on the last line of stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress bar or progress lines.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResumeArgs {
+    /// The checkpoint file printed by `box-chunked upload`.
+    pub(crate) checkpoint: PathBuf,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+    /// Parts in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub(crate) parallel: usize,
+    /// Print the file as JSON on the last line of stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress bar or progress lines.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SessionArgs {
+    /// The upload session id.
+    pub(crate) session_id: String,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (loopback by default; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) addr: SocketAddr,
+    /// Data directory (default: box-chunked/server under the user's data directory).
+    #[arg(long)]
+    pub(crate) data: Option<PathBuf>,
+    /// An accepted bearer token, as TOKEN=USER or TOKEN (a user of its own). Repeatable.
+    /// Without any, a random token is generated and printed.
+    #[arg(long = "token", value_name = "TOKEN[=USER]")]
+    pub(crate) tokens: Vec<String>,
+    /// An OAuth client for the client-credentials grant, as ID:SECRET=USER. Repeatable.
+    #[arg(long = "client", value_name = "ID:SECRET=USER")]
+    pub(crate) clients: Vec<String>,
+    /// Base URL for session_endpoints, when the server sits behind a proxy.
+    #[arg(long)]
+    pub(crate) public_url: Option<String>,
+    /// A fixed part size for every session (default: Box's observed policy).
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) part_size: Option<u64>,
+    /// The smallest file a session accepts.
+    #[arg(long, value_name = "BYTES", default_value_t = box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE)]
+    pub(crate) min_file_size: u64,
+    /// Faults to inject (grammar in docs/server.md), e.g. `part:500@0.05,commit:202=2@first1`.
+    #[arg(long, value_name = "SPEC")]
+    pub(crate) faults: Option<String>,
+    /// How long sessions live.
+    #[arg(long, value_name = "SECS", default_value_t = box_chunked_proto::rules::SESSION_LIFETIME_SECS)]
+    pub(crate) session_lifetime: u64,
+    /// Lifetime of tokens issued by /oauth2/token.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub(crate) token_ttl: u64,
+    /// How long a commit waits for the whole-file check before answering 202.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub(crate) commit_wait_ms: u64,
+    /// Benchmark aid: verify part digests but keep no bytes (no disk writes;
+    /// the whole-file digest is taken as sent; files cannot be downloaded).
+    #[arg(long)]
+    pub(crate) verify_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Size of the generated file.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub(crate) size: u64,
+    /// Parts in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub(crate) parallel: usize,
+}

@@ -1,0 +1,142 @@
+//! Connecting: Box's URLs and credentials from flags and the environment,
+//! or the local server embedded in this command when none are given.
+
+use crate::args::Conn;
+use crate::failure::{exit, Failure};
+use box_chunked_hyper::{BoxClient, CheckpointFile, Subject};
+use box_chunked_server::{RunningServer, Server, ServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub(crate) fn data_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("box-chunked")
+}
+
+pub(crate) fn random_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    for i in 0..2u8 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u8(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
+/// Where the requests go: Box (or given URLs) with credentials, or the embedded server.
+pub(crate) struct Endpoint {
+    pub(crate) client: BoxClient,
+    pub(crate) embedded: Option<RunningServer>,
+}
+
+pub(crate) fn credentials_given(g: &Conn) -> bool {
+    g.token.is_some()
+        || std::env::var("BOX_ACCESS_TOKEN").is_ok_and(|t| !t.is_empty())
+        || std::env::var("BOX_CLIENT_ID").is_ok_and(|t| !t.is_empty())
+}
+
+pub(crate) fn urls_given(g: &Conn) -> bool {
+    g.api_url.is_some() || g.upload_url.is_some() || g.oauth_url.is_some()
+}
+
+pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, Failure> {
+    if !credentials_given(g) && !urls_given(g) {
+        let dir = data_dir().join("server");
+        let token = random_token();
+        let mut cfg = ServerConfig::new(dir.clone());
+        cfg.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        cfg.tokens = vec![(token.clone(), "local".to_owned())];
+        let server = Server::bind(cfg).await.map_err(|e| {
+            Failure::new(
+                exit::FAILED,
+                format!("cannot start the local server in {}: {e}", dir.display()),
+            )
+        })?;
+        if !quiet_embedded {
+            eprintln!(
+                "No Box credentials given: using the local box-chunked server at {} (data in {}).",
+                server.url(),
+                dir.display()
+            );
+        }
+        let client = BoxClient::builder()
+            .token(token)
+            .base_url(server.url())
+            .build()
+            .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
+        return Ok(Endpoint {
+            client,
+            embedded: Some(server.spawn()),
+        });
+    }
+    let mut b = BoxClient::builder();
+    if let Some(u) = &g.api_url {
+        b = b.api_url(u.clone());
+    }
+    if let Some(u) = &g.upload_url {
+        b = b.upload_url(u.clone());
+    }
+    if let Some(u) = &g.oauth_url {
+        b = b.oauth_url(u.clone());
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(t) = g.token.clone().or_else(|| env("BOX_ACCESS_TOKEN")) {
+        b = b.token(t);
+    } else if let (Some(id), Some(secret)) = (env("BOX_CLIENT_ID"), env("BOX_CLIENT_SECRET")) {
+        let subject_id = env("BOX_SUBJECT_ID").unwrap_or_default();
+        let subject = match env("BOX_SUBJECT_TYPE").as_deref() {
+            Some("user") => Subject::User(subject_id),
+            _ => Subject::Enterprise(subject_id),
+        };
+        b = b.client_credentials(id, secret, subject);
+    } else {
+        return Err(Failure::new(
+            exit::USAGE,
+            "no credentials for the given URL: pass --token, or set BOX_ACCESS_TOKEN (or BOX_CLIENT_ID and BOX_CLIENT_SECRET)",
+        ));
+    }
+    let client = b
+        .build()
+        .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    Ok(Endpoint {
+        client,
+        embedded: None,
+    })
+}
+
+impl Endpoint {
+    pub(crate) async fn close(self) {
+        if let Some(s) = self.embedded {
+            let _ = s.shutdown().await;
+        }
+    }
+}
+
+/// Points a checkpoint of the embedded server at the embedded server now running.
+pub(crate) fn rebase_endpoints(cp: &mut CheckpointFile, base: &str) {
+    let e = &mut cp.upload.session.endpoints;
+    for url in [
+        &mut e.upload_part,
+        &mut e.commit,
+        &mut e.abort,
+        &mut e.list_parts,
+        &mut e.status,
+        &mut e.log_event,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Some(i) = url.find("/api/2.0/") {
+            *url = format!("{}{}", base.trim_end_matches('/'), &url[i..]);
+        }
+    }
+}

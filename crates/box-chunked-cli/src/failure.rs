@@ -1,0 +1,110 @@
+//! Errors and exit codes: every failure becomes one sentence for a person
+//! and an exit code (docs/cli.md).
+
+use box_chunked_hyper::{Error, ErrorKind};
+use std::path::Path;
+
+/// Exit codes (also in docs/cli.md).
+pub(crate) mod exit {
+    /// Success.
+    pub(crate) const OK: u8 = 0;
+    /// Anything not listed below (an internal or protocol failure).
+    pub(crate) const FAILED: u8 = 1;
+    /// Bad usage: arguments, a missing or unreadable file, a bad checkpoint.
+    pub(crate) const USAGE: u8 = 2;
+    /// Box refused (4xx: name in use, file too small, bad token...).
+    pub(crate) const REFUSED: u8 = 3;
+    /// The network or the server kept failing; retries ran out.
+    pub(crate) const NETWORK: u8 = 4;
+    /// The source changed during the upload or since the checkpoint.
+    pub(crate) const SOURCE_CHANGED: u8 = 5;
+    /// Interrupted (Ctrl-C); the checkpoint is kept for `box-chunked resume`.
+    pub(crate) const INTERRUPTED: u8 = 6;
+    /// Aborted (a second Ctrl-C): the session was deleted.
+    pub(crate) const ABORTED: u8 = 7;
+}
+
+/// A failure with its exit code and one sentence for the user.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// One sentence, with what to do, for every way an upload can fail.
+pub(crate) fn explain(e: &Error, what: &str) -> Failure {
+    let code = match e.kind() {
+        ErrorKind::Refused | ErrorKind::Auth => exit::REFUSED,
+        ErrorKind::NetworkExhausted => exit::NETWORK,
+        ErrorKind::SourceChanged => exit::SOURCE_CHANGED,
+        ErrorKind::Cancelled => exit::ABORTED,
+        ErrorKind::Config => exit::USAGE,
+        ErrorKind::Io => exit::USAGE,
+        ErrorKind::Protocol => exit::FAILED,
+    };
+    let status = e.status();
+    let message = match (e.kind(), e.code(), status) {
+        (_, Some("file_size_too_small"), _) => format!(
+            "{what} is too small for a chunked upload (Box needs at least 20,000,000 bytes); use Box's regular upload for small files"
+        ),
+        (_, Some("item_name_in_use"), _) => {
+            let id = e
+                .api()
+                .and_then(|a| a.error.as_ref())
+                .and_then(|b| b.conflicts().into_iter().next())
+                .map(|c| c.id)
+                .unwrap_or_default();
+            format!("a file with this name already exists in the folder (id {id}); choose another --name, or upload a new version with --file {id}")
+        }
+        (ErrorKind::Auth, _, _) | (_, _, Some(401)) => {
+            format!("Box rejected the access token ({e}); get a new token and pass it with --token or BOX_ACCESS_TOKEN")
+        }
+        (_, Some("not_found"), _) | (_, _, Some(404)) => {
+            format!("Box could not find the folder, file or session ({e}); check the id")
+        }
+        (ErrorKind::NetworkExhausted, _, _) => {
+            format!("could not reach Box or the server kept failing ({e}); check the URL and your network, then retry (or resume from the checkpoint)")
+        }
+        (ErrorKind::SourceChanged, _, _) => {
+            format!("{what} changed during the upload or since the checkpoint ({e}); nothing was committed: start a new upload")
+        }
+        _ => e.to_string(),
+    };
+    Failure::new(code, message)
+}
+
+pub(crate) fn source_problem(path: &Path) -> Option<Failure> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(Failure::new(
+            exit::USAGE,
+            format!("{} does not exist; check the path", path.display()),
+        )),
+        Err(e) => Some(Failure::new(
+            exit::USAGE,
+            format!("cannot read {}: {e}; check its permissions", path.display()),
+        )),
+        Ok(m) if m.is_dir() => Some(Failure::new(
+            exit::USAGE,
+            format!("{} is a directory; give the path of a file", path.display()),
+        )),
+        Ok(m) if !m.is_file() => Some(Failure::new(
+            exit::USAGE,
+            format!("{} is not a regular file", path.display()),
+        )),
+        Ok(_) => std::fs::File::open(path).err().map(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!("cannot read {}: {e}; check its permissions", path.display()),
+            )
+        }),
+    }
+}

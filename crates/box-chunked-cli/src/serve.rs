@@ -1,0 +1,95 @@
+//! `box-chunked serve`: the Box-compatible local server as a process.
+
+use crate::args::ServeArgs;
+use crate::connect::{data_dir, random_token};
+use crate::failure::{exit, Failure};
+use box_chunked_server::faults::FaultSpec;
+use box_chunked_server::{Server, ServerConfig};
+use std::time::Duration;
+
+pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let data = args.data.unwrap_or_else(|| data_dir().join("server"));
+    let mut config = ServerConfig::new(data.clone());
+    config.addr = args.addr;
+    config.public_url = args.public_url;
+    config.part_size = args.part_size;
+    config.min_file_size = args.min_file_size;
+    config.session_lifetime = Duration::from_secs(args.session_lifetime);
+    config.token_ttl = Duration::from_secs(args.token_ttl);
+    config.commit_wait = Duration::from_millis(args.commit_wait_ms);
+    config.verify_only = args.verify_only;
+    if args.part_size == Some(0) {
+        return Err(Failure::new(exit::USAGE, "--part-size must be positive"));
+    }
+    if let Some(spec) = &args.faults {
+        config.faults = FaultSpec::parse(spec)
+            .map_err(|e| Failure::new(exit::USAGE, format!("--faults: {e}")))?;
+    }
+    let mut generated = None;
+    for t in &args.tokens {
+        if t.is_empty() || t.starts_with('=') {
+            return Err(Failure::new(
+                exit::USAGE,
+                "--token needs a token: TOKEN or TOKEN=USER",
+            ));
+        }
+        config.tokens.push(ServerConfig::parse_token(t));
+    }
+    for c in &args.clients {
+        let parsed = c
+            .split_once(':')
+            .and_then(|(id, rest)| {
+                rest.split_once('=')
+                    .map(|(secret, user)| (id, secret, user))
+            })
+            .filter(|(id, secret, user)| !id.is_empty() && !secret.is_empty() && !user.is_empty());
+        let Some((id, secret, user)) = parsed else {
+            return Err(Failure::new(exit::USAGE, "--client must be ID:SECRET=USER"));
+        };
+        config
+            .clients
+            .push((id.to_owned(), secret.to_owned(), user.to_owned()));
+    }
+    if config.tokens.is_empty() && config.clients.is_empty() {
+        let token = random_token();
+        config.tokens.push((token.clone(), "user".to_owned()));
+        generated = Some(token);
+    }
+    let server = Server::bind(config)
+        .await
+        .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
+    println!(
+        "box-chunked server listening on {} (data in {})",
+        server.url(),
+        data.display()
+    );
+    if let Some(t) = generated {
+        println!("no --token given; use this one: {t}");
+    }
+    server
+        .run_until(shutdown_signal())
+        .await
+        .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
+    println!("box-chunked server stopped");
+    Ok(())
+}
+
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

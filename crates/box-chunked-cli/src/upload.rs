@@ -1,0 +1,180 @@
+//! `box-chunked upload`: one file, with progress, Ctrl-C handling and a
+//! checkpoint for `resume`.
+
+use crate::args::{Global, UploadArgs};
+use crate::connect::{connect, data_dir};
+use crate::failure::{exit, explain, source_problem, Failure};
+use crate::progress;
+use crate::resume::session_of;
+use box_chunked_core::Target;
+use box_chunked_hyper::{BoxClient, CheckpointFile, UploadEvent, UploadSource, Uploader};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub(crate) fn print_file(file: &box_chunked_proto::File, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(file).unwrap_or_default());
+    } else {
+        println!(
+            "uploaded file {} ({}, {} bytes, SHA-1 {})",
+            file.id,
+            file.name.as_deref().unwrap_or("?"),
+            file.size.unwrap_or(0),
+            file.sha1.map(|s| s.to_hex()).unwrap_or_default()
+        );
+    }
+}
+
+/// Runs an upload task under Ctrl-C handling: the first Ctrl-C stops it at
+/// once and keeps the session and the checkpoint (exit 6); a second Ctrl-C
+/// within 3 seconds deletes the session instead (exit 7).
+pub(crate) async fn run_interruptible(
+    client: &BoxClient,
+    mut task: box_chunked_hyper::UploadTask,
+    checkpoint: &Path,
+    what: &str,
+) -> Result<box_chunked_proto::File, Failure> {
+    tokio::select! {
+        r = task.wait() => return r.map_err(|e| explain(&e, what)),
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    task.stop().await;
+    eprintln!(
+        "\ninterrupted: the session is kept for `box-chunked resume {}`; press Ctrl-C again within 3 seconds to delete it instead",
+        checkpoint.display()
+    );
+    let second = tokio::select! {
+        _ = tokio::signal::ctrl_c() => true,
+        () = tokio::time::sleep(Duration::from_secs(3)) => false,
+    };
+    if second {
+        if let Ok(cp) = CheckpointFile::read(checkpoint) {
+            client
+                .session(&session_of(&cp))
+                .abort()
+                .await
+                .map_err(|e| explain(&e, "the session"))?;
+        }
+        let _ = std::fs::remove_file(checkpoint);
+        return Err(Failure::new(
+            exit::ABORTED,
+            "aborted: the upload session was deleted",
+        ));
+    }
+    Err(Failure::new(
+        exit::INTERRUPTED,
+        format!(
+            "interrupted; resume with: box-chunked resume {}",
+            checkpoint.display()
+        ),
+    ))
+}
+
+pub(crate) fn with_progress(
+    u: Uploader,
+    total: u64,
+    enabled: bool,
+) -> (Uploader, progress::Progress) {
+    let p = progress::Progress::new(total, enabled);
+    let sink = p.clone();
+    (u.on_event(move |e: &UploadEvent| sink.on_event(e)), p)
+}
+
+pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> {
+    if let Some(f) = source_problem(&args.path) {
+        return Err(f);
+    }
+    if args.parallel == 0 || args.parallel > 64 {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--parallel must be between 1 and 64",
+        ));
+    }
+    let size = std::fs::metadata(&args.path).map(|m| m.len()).unwrap_or(0);
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => args
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Failure::new(
+                    exit::USAGE,
+                    "the file name is not valid UTF-8; give one with --name",
+                )
+            })?,
+    };
+    let target = match &args.file {
+        Some(id) => Target::NewVersion {
+            file_id: id.clone(),
+            name: args.name.clone(),
+            if_match: None,
+        },
+        None => Target::NewFile {
+            folder_id: args.folder.clone().unwrap_or_else(|| "0".to_owned()),
+            name,
+        },
+    };
+    let checkpoint = args.checkpoint.clone().unwrap_or_else(|| {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let base = args
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("upload");
+        data_dir()
+            .join("checkpoints")
+            .join(format!("{base}-{stamp}.json"))
+    });
+    let t = connect(&args.conn.clone().or(&g.conn), args.json).await?;
+    eprintln!(
+        "checkpoint: {} (if interrupted: box-chunked resume {})",
+        checkpoint.display(),
+        checkpoint.display()
+    );
+    let uploader = t
+        .client
+        .uploader()
+        .parallelism(args.parallel)
+        .checkpoint(&checkpoint)
+        .keep_session(args.keep_session)
+        .keep_session_on_drop(true);
+    let (uploader, progress) = with_progress(uploader, size, !args.no_progress && !g.quiet);
+    let started = Instant::now();
+    let task = uploader.spawn(target, UploadSource::Path(args.path.clone()));
+    let result = run_interruptible(
+        &t.client,
+        task,
+        &checkpoint,
+        &args.path.display().to_string(),
+    )
+    .await;
+    progress.finish();
+    let outcome = match result {
+        Ok(file) => {
+            let _ = std::fs::remove_file(&checkpoint);
+            report_rate(size, started, g.quiet || args.json);
+            print_file(&file, args.json);
+            Ok(())
+        }
+        Err(f) => Err(f),
+    };
+    t.close().await;
+    outcome
+}
+
+pub(crate) fn report_rate(size: u64, started: Instant, quiet: bool) {
+    if quiet {
+        return;
+    }
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    eprintln!(
+        "{:.1} MiB in {:.2} s: {:.1} MiB/s",
+        size as f64 / 1048576.0,
+        secs,
+        size as f64 / 1048576.0 / secs
+    );
+}

@@ -1,0 +1,126 @@
+//! Checkpoint files: the core's checkpoint plus the source's path, read and
+//! written atomically, and the background writer that keeps the upload loop
+//! from waiting for a disk. A checkpoint never holds a credential.
+
+use super::{Callback, UploadEvent};
+use crate::error::{Error, ErrorKind};
+use box_chunked_core::Checkpoint;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The on-disk checkpoint: the core's checkpoint plus where the source is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointFile {
+    /// Format of this file.
+    pub format: u32,
+    /// The source file, when the upload is from a path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_path: Option<PathBuf>,
+    /// The state machine's checkpoint (session, parts, target; no secrets).
+    pub upload: Checkpoint,
+}
+
+impl CheckpointFile {
+    /// Reads a checkpoint file.
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot read the checkpoint {}: {e}", path.display()),
+            )
+        })?;
+        let cp: Self = serde_json::from_slice(&text).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("{} is not a box-chunked checkpoint: {e}", path.display()),
+            )
+        })?;
+        if cp.format != 1 {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("checkpoint format {} is not supported", cp.format),
+            ));
+        }
+        Ok(cp)
+    }
+
+    /// Writes it atomically: a temporary file, fsync, rename, fsync the directory.
+    pub fn write(&self, path: &Path) -> Result<(), Error> {
+        let io = |e: std::io::Error| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot write the checkpoint {}: {e}", path.display()),
+            )
+        };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let tmp = dir.join(format!(
+            ".{}.tmp",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("checkpoint")
+        ));
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        {
+            use std::io::Write as _;
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(&json).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, path).map_err(io)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+/// Writes the checkpoint file in the background, so that the driver never
+/// waits for a disk (two fsyncs per write, tens of milliseconds while the
+/// disk is busy). The latest state wins: states that arrive while a write
+/// runs are coalesced into the next write. Every state written is a state
+/// the upload passed through, so a crash between writes leaves a checkpoint
+/// at most a few parts behind, which resume reconciles with the server.
+pub(super) struct CheckpointWriter {
+    pub(super) latest: tokio::sync::watch::Sender<Option<CheckpointFile>>,
+    pub(super) task: tokio::task::JoinHandle<()>,
+}
+
+impl CheckpointWriter {
+    pub(super) fn spawn(path: PathBuf, on_event: Option<Callback>) -> Self {
+        let (latest, mut rx) = tokio::sync::watch::channel(None::<CheckpointFile>);
+        let task = tokio::spawn(async move {
+            // Ends once the sender is gone and its last state was written.
+            while rx.changed().await.is_ok() {
+                let Some(file) = rx.borrow_and_update().clone() else {
+                    continue;
+                };
+                let p = path.clone();
+                match tokio::task::spawn_blocking(move || file.write(&p)).await {
+                    Ok(Ok(())) => {
+                        if let Some(f) = &on_event {
+                            f(&UploadEvent::CheckpointWritten(path.clone()));
+                        }
+                    }
+                    Ok(Err(err)) => tracing::warn!(error = %err, "checkpoint not written"),
+                    Err(err) => tracing::warn!(error = %err, "checkpoint task failed"),
+                }
+            }
+        });
+        Self { latest, task }
+    }
+
+    pub(super) fn set(&self, file: CheckpointFile) {
+        self.latest.send_replace(Some(file));
+    }
+
+    /// Waits until the latest state is on disk.
+    pub(super) async fn flush(self) {
+        drop(self.latest);
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,356 @@
+//! The driver loop: drains the core's outputs (requests, reads, cancels,
+//! events), runs requests and reads as tasks, and feeds their results back
+//! with the time they happened. It decides nothing about Box.
+
+use super::checkpoint::{CheckpointFile, CheckpointWriter};
+use super::in_multi_thread_runtime;
+use super::pool::BufferPool;
+use super::source::{read_range, FileReader, ReadOutcome, Reader};
+use super::{now, Callback, Command, UploadEvent, Uploader};
+use crate::client::BoxClient;
+use crate::error::{Error, ErrorKind};
+use crate::transport::{Failure, ReqBody};
+use box_chunked_core::{Event, Input, Outcome, Output, ReadId, RequestId, Upload};
+use box_chunked_proto::File;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
+
+pub(super) struct Driver {
+    upload: Upload,
+    client: BoxClient,
+    reader: Reader,
+    source_path: Option<PathBuf>,
+    checkpoint: Option<PathBuf>,
+    on_event: Option<Callback>,
+    requests: JoinSet<(RequestId, Result<http::Response<Bytes>, Failure>)>,
+    handles: HashMap<RequestId, AbortHandle>,
+    reads: JoinSet<(ReadId, ReadOutcome)>,
+    /// The reader thread of a file source, started at the first read.
+    file_reader: Option<Arc<FileReader>>,
+    /// This upload's part buffers.
+    pool: BufferPool,
+    pool_reserved: bool,
+    /// Writes checkpoints off this loop, started at the first one.
+    checkpoint_writer: Option<CheckpointWriter>,
+    sent: Arc<AtomicU64>,
+    /// The last "no token" failure: the core sees it as a final not-sent
+    /// failure; the caller should see an auth error.
+    auth_error: Option<Error>,
+    confirmed: u64,
+    finished: bool,
+    keep_session: bool,
+}
+
+/// What one wait of the loop brought.
+enum Woke {
+    /// An input for the machine.
+    Input(Input),
+    /// Handled here (a command, a progress tick, a cancelled task): drain again.
+    Nothing,
+}
+
+impl Driver {
+    pub(super) fn new(
+        u: &Uploader,
+        upload: Upload,
+        reader: Reader,
+        source_path: Option<PathBuf>,
+    ) -> Self {
+        Self {
+            upload,
+            client: u.client.clone(),
+            reader,
+            source_path,
+            checkpoint: u.checkpoint.clone(),
+            on_event: u.on_event.clone(),
+            requests: JoinSet::new(),
+            handles: HashMap::new(),
+            reads: JoinSet::new(),
+            file_reader: None,
+            pool: BufferPool::new(u.parallelism.get() + 2),
+            pool_reserved: false,
+            checkpoint_writer: None,
+            sent: Arc::new(AtomicU64::new(0)),
+            auth_error: None,
+            confirmed: 0,
+            finished: false,
+            keep_session: u.keep_on_drop,
+        }
+    }
+
+    fn emit(&self, e: UploadEvent) {
+        if let Some(f) = &self.on_event {
+            f(&e);
+        }
+    }
+
+    /// The loop: drain the machine's outputs, wait for whatever comes first
+    /// (an answer, a read, the machine's deadline, a command, a progress
+    /// tick), feed it in, and again, until the outcome.
+    pub(super) async fn run(
+        &mut self,
+        mut commands: Option<mpsc::UnboundedReceiver<Command>>,
+    ) -> Result<File, Error> {
+        let mut ticker = tokio::time::interval(Duration::from_millis(100));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut last_sent = 0u64;
+        loop {
+            let deadline = match self.drain().await {
+                Ok(deadline) => deadline,
+                Err(outcome) => return self.finish(outcome).await,
+            };
+            let woke = self
+                .wait(deadline, &mut commands, &mut ticker, &mut last_sent)
+                .await?;
+            if let Woke::Input(input) = woke {
+                self.feed(input);
+            }
+        }
+    }
+
+    /// Carries out every output until the machine waits (its deadline) or
+    /// is done (`Err` with the outcome).
+    async fn drain(&mut self) -> Result<Option<std::time::Instant>, Outcome> {
+        loop {
+            match self.upload.poll_output() {
+                Output::Request(r) => self.dispatch(r),
+                Output::Read(r) => self.start_read(r),
+                Output::Cancel(id) => {
+                    if let Some(h) = self.handles.remove(&id) {
+                        h.abort();
+                    }
+                }
+                Output::Event(e) => self.on_core_event(e).await,
+                Output::Wait(d) => return Ok(d),
+                Output::Done(outcome) => return Err(outcome),
+            }
+        }
+    }
+
+    fn start_read(&mut self, r: box_chunked_core::ReadRequest) {
+        let (id, range) = (r.id, r.range);
+        if !self.pool_reserved && !matches!(self.reader, Reader::Bytes(_)) {
+            // Every buffer the upload may hold, mapped now: memory use is
+            // known from the start and the same for any size.
+            self.pool_reserved = true;
+            let parts = self.upload.progress().parts_total;
+            let len = usize::try_from(range.end - range.start).unwrap_or(0);
+            self.pool.reserve(parts, len);
+        }
+        if let Reader::File(f) = &self.reader {
+            if self.file_reader.is_none() {
+                match FileReader::spawn(f.clone(), self.pool.clone()) {
+                    Ok(t) => self.file_reader = Some(Arc::new(t)),
+                    Err(e) => tracing::warn!(error = %e, "reading on the blocking pool"),
+                }
+            }
+        }
+        if let Some(t) = self.file_reader.clone() {
+            self.reads
+                .spawn(async move { (id, t.read(range.start, range.end).await) });
+        } else {
+            let (reader, pool) = (self.reader.clone(), self.pool.clone());
+            self.reads
+                .spawn(async move { (id, read_range(reader, pool, range.start, range.end).await) });
+        }
+    }
+
+    /// The outcome, once the last checkpoint is on disk (the caller may
+    /// remove the file as soon as it hears it).
+    async fn finish(&mut self, outcome: Outcome) -> Result<File, Error> {
+        self.finished = true;
+        self.requests.abort_all();
+        self.reads.abort_all();
+        if let Some(w) = self.checkpoint_writer.take() {
+            w.flush().await;
+        }
+        match outcome {
+            Outcome::Committed(file) => Ok(*file),
+            Outcome::Aborted => Err(Error::new(
+                ErrorKind::Cancelled,
+                "the upload was aborted and its session deleted",
+            )),
+            Outcome::Failed(e @ box_chunked_core::UploadError::RetriesExhausted { .. }) => {
+                Err(self.auth_error.take().unwrap_or_else(|| e.into()))
+            }
+            Outcome::Failed(e) => Err(e.into()),
+        }
+    }
+
+    /// Waits for the first of: an answer, a read, the deadline, a command,
+    /// a progress tick.
+    async fn wait(
+        &mut self,
+        deadline: Option<std::time::Instant>,
+        commands: &mut Option<mpsc::UnboundedReceiver<Command>>,
+        ticker: &mut tokio::time::Interval,
+        last_sent: &mut u64,
+    ) -> Result<Woke, Error> {
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let command = async {
+            match commands.as_mut() {
+                Some(c) => c.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        Ok(tokio::select! {
+            Some(done) = self.requests.join_next(), if !self.requests.is_empty() => match done {
+                Ok((id, result)) => {
+                    self.handles.remove(&id);
+                    Woke::Input(match result {
+                        Ok(response) => Input::Response { id, response },
+                        Err(f) => {
+                            if let Failure::Auth(e) = &f {
+                                self.auth_error = Some(e.clone());
+                            }
+                            Input::Failed { id, error: f.to_core() }
+                        }
+                    })
+                }
+                // Cancelled on the machine's request: its answer is not wanted.
+                Err(_) => Woke::Nothing,
+            },
+            Some(done) = self.reads.join_next(), if !self.reads.is_empty() => match done {
+                Ok((id, Ok((bytes, None)))) => Woke::Input(Input::Data { id, bytes }),
+                Ok((id, Ok((bytes, Some(hashes))))) => {
+                    Woke::Input(Input::HashedData { id, bytes, hashes })
+                }
+                Ok((id, Err(detail))) => Woke::Input(Input::ReadFailed { id, detail }),
+                Err(e) => {
+                    return Err(Error::new(ErrorKind::Io, format!("a read task failed: {e}")))
+                }
+            },
+            () = sleep => Woke::Input(Input::Timeout),
+            Some(cmd) = command => {
+                match cmd {
+                    Command::Abort => self.upload.abort(now()),
+                    Command::Parallelism(n) => {
+                        self.upload.set_parallelism(n);
+                        self.pool.set_cap(n.get() + 2);
+                    }
+                }
+                Woke::Nothing
+            }
+            _ = ticker.tick() => {
+                let sent = self.sent.load(Ordering::Relaxed);
+                if sent != *last_sent {
+                    *last_sent = sent;
+                    self.emit(UploadEvent::Progress {
+                        bytes_sent: sent,
+                        bytes_confirmed: self.confirmed,
+                        bytes_total: self.upload.progress().bytes_total,
+                    });
+                }
+                Woke::Nothing
+            }
+        })
+    }
+
+    /// Hands one input to the machine, with the time it is handled.
+    fn feed(&mut self, input: Input) {
+        // Parts the reader hashed are adopted in microseconds, but one the
+        // core cannot adopt (after a restart) is hashed here, like `Data`.
+        let is_data = matches!(input, Input::Data { .. } | Input::HashedData { .. });
+        let result = if is_data && in_multi_thread_runtime() {
+            // Hashing a part takes milliseconds: keep it off the executor's other tasks.
+            tokio::task::block_in_place(|| self.upload.handle_input(now(), input))
+        } else {
+            self.upload.handle_input(now(), input)
+        };
+        if let Err(e) = result {
+            // Driver bugs only; the input is ignored and the machine goes on.
+            tracing::error!(error = %e, "driver misuse");
+        }
+    }
+
+    fn dispatch(&mut self, r: box_chunked_core::OutgoingRequest) {
+        let (parts, body) = r.request.into_parts();
+        let progress = matches!(r.kind, box_chunked_core::RequestKind::UploadPart { .. })
+            .then(|| self.sent.clone());
+        let req = http::Request::from_parts(parts, ReqBody::new(body, progress));
+        let transport = self.client.inner.transport.clone();
+        let deadline = tokio::time::Instant::from_std(r.deadline);
+        let id = r.id;
+        let h = self
+            .requests
+            .spawn(async move { (id, transport.send(req, deadline).await) });
+        self.handles.insert(id, h);
+    }
+
+    async fn on_core_event(&mut self, e: Event) {
+        match &e {
+            Event::CheckpointChanged => {
+                if let (Some(path), Some(cp)) = (&self.checkpoint, self.upload.checkpoint()) {
+                    let file = CheckpointFile {
+                        format: 1,
+                        source_path: self.source_path.clone(),
+                        upload: cp,
+                    };
+                    self.checkpoint_writer
+                        .get_or_insert_with(|| {
+                            CheckpointWriter::spawn(path.clone(), self.on_event.clone())
+                        })
+                        .set(file);
+                }
+            }
+            Event::PartConfirmed { bytes_done, .. } => {
+                self.confirmed = *bytes_done;
+                let total = self.upload.progress().bytes_total;
+                self.emit(UploadEvent::Progress {
+                    bytes_sent: self.sent.load(Ordering::Relaxed),
+                    bytes_confirmed: *bytes_done,
+                    bytes_total: total,
+                });
+            }
+            _ => {}
+        }
+        self.emit(UploadEvent::Core(e));
+    }
+}
+
+impl Drop for Driver {
+    /// The upload future was dropped before it finished: in-flight requests
+    /// end with the `JoinSet`s, and unless the session is kept for a resume,
+    /// it is deleted in the background (bounded to 10 seconds).
+    fn drop(&mut self) {
+        if self.finished || self.keep_session {
+            return;
+        }
+        let Some(cp) = self.upload.checkpoint() else {
+            return;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let client = self.client.clone();
+        let mut session = client.upload_session(cp.session.id.clone());
+        if let Some(url) = cp.session.endpoints.abort.clone() {
+            session = client.session(&box_chunked_proto::UploadSession {
+                id: cp.session.id.clone(),
+                kind: "upload_session".into(),
+                session_expires_at: None,
+                part_size: cp.session.part_size,
+                total_parts: cp.session.total_parts,
+                num_parts_processed: None,
+                session_endpoints: box_chunked_proto::SessionEndpoints {
+                    abort: Some(url),
+                    ..Default::default()
+                },
+            });
+        }
+        handle.spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(10), session.abort()).await;
+        });
+    }
+}

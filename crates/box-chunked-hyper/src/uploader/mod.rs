@@ -1,0 +1,319 @@
+//! The high-level uploader: the core's state machine driven over tokio.
+//! This module holds the public types ([`Uploader`], [`UploadTask`],
+//! [`UploadControl`], [`UploadEvent`]); the loop is in `driver`, reading in
+//! `source`, part buffers in `pool`, checkpoint files in `checkpoint`. None
+//! of it knows Box's step order: that is the core's.
+
+mod checkpoint;
+mod driver;
+mod pool;
+mod source;
+
+pub use checkpoint::CheckpointFile;
+pub use source::{fingerprint, UploadSource};
+
+use crate::client::BoxClient;
+use crate::error::{Error, ErrorKind};
+use box_chunked_core::{Event, OnFailure, Target, Upload, UploadConfig};
+use box_chunked_proto::{CommitAttributes, File};
+use driver::Driver;
+use source::{open_source, Reader};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// What the uploader reports while it works.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum UploadEvent {
+    /// Something the state machine reported: session ready, part confirmed,
+    /// retry scheduled (cause, attempt, delay), throttled, commit pending,
+    /// checkpoint changed, committed.
+    Core(Event),
+    /// Bytes handed to the network so far (repeats included) and bytes
+    /// confirmed stored; emitted at most every 100 ms while bytes move.
+    Progress {
+        /// Bytes sent, counting within parts.
+        bytes_sent: u64,
+        /// Bytes the server confirmed.
+        bytes_confirmed: u64,
+        /// The source's size.
+        bytes_total: u64,
+    },
+    /// The checkpoint file was written.
+    CheckpointWritten(PathBuf),
+}
+
+type Callback = Arc<dyn Fn(&UploadEvent) + Send + Sync>;
+
+/// Configures and runs uploads: `client.uploader()`.
+#[derive(Clone)]
+pub struct Uploader {
+    client: BoxClient,
+    parallelism: NonZeroUsize,
+    checkpoint: Option<PathBuf>,
+    keep_session: bool,
+    keep_on_drop: bool,
+    attributes: Option<CommitAttributes>,
+    on_event: Option<Callback>,
+    config: UploadConfig,
+}
+
+impl std::fmt::Debug for Uploader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uploader")
+            .field("parallelism", &self.parallelism)
+            .field("checkpoint", &self.checkpoint)
+            .field("keep_session", &self.keep_session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BoxClient {
+    /// The high-level uploader (parallelism 4, no checkpoint file, the
+    /// session deleted on failure or cancellation).
+    pub fn uploader(&self) -> Uploader {
+        let mut config = UploadConfig::default();
+        config.upload_root = self.inner.upload_url.clone();
+        config.retry = self.inner.retry.clone();
+        config.timeouts.part = self.inner.part_timeout;
+        config.timeouts.control = self.inner.control_timeout;
+        config.commit_wait = self.inner.commit_wait;
+        Uploader {
+            client: self.clone(),
+            parallelism: config.parallelism,
+            checkpoint: None,
+            keep_session: false,
+            keep_on_drop: false,
+            attributes: None,
+            on_event: None,
+            config,
+        }
+    }
+}
+
+impl Uploader {
+    /// Parts in flight at once (default 4). Part buffers take
+    /// `(parallelism + 2) x part_size` (fewer for a file of fewer parts),
+    /// mapped at the first read and never more, whatever the file's size.
+    #[must_use]
+    pub fn parallelism(mut self, n: usize) -> Self {
+        self.parallelism = NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
+        self
+    }
+
+    /// Writes a checkpoint here whenever a part is confirmed, so that
+    /// [`Uploader::resume`] can finish the upload in another process.
+    #[must_use]
+    pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
+        self.checkpoint = Some(path.into());
+        self
+    }
+
+    /// Keeps the session when the upload fails or is cancelled (default:
+    /// delete it), so that it can be resumed.
+    #[must_use]
+    pub fn keep_session(mut self, keep: bool) -> Self {
+        self.keep_session = keep;
+        self.keep_on_drop = keep;
+        self
+    }
+
+    /// Keeps the session only when the upload future is dropped (an
+    /// interruption to resume from later), while a final failure still
+    /// deletes it. Call after [`Uploader::keep_session`].
+    #[must_use]
+    pub fn keep_session_on_drop(mut self, keep: bool) -> Self {
+        self.keep_on_drop = keep;
+        self
+    }
+
+    /// Attributes set at commit.
+    #[must_use]
+    pub fn attributes(mut self, attributes: CommitAttributes) -> Self {
+        self.attributes = Some(attributes);
+        self
+    }
+
+    /// Receives progress and events.
+    #[must_use]
+    pub fn on_event(mut self, f: impl Fn(&UploadEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(f));
+        self
+    }
+
+    /// Tunes the state machine directly (retries, commit wait, expiry policy...).
+    #[must_use]
+    pub fn core_config(mut self, f: impl FnOnce(&mut UploadConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    fn core(&self) -> UploadConfig {
+        let mut c = self.config.clone();
+        c.parallelism = self.parallelism;
+        c.attributes = self.attributes.clone();
+        c.on_failure = if self.keep_session {
+            OnFailure::Keep
+        } else {
+            OnFailure::Abort
+        };
+        c
+    }
+
+    /// Uploads `source` to `target` and returns the committed file.
+    ///
+    /// Dropping the future stops the upload: in-flight requests end and,
+    /// unless [`Uploader::keep_session`] is set, the session is deleted in
+    /// the background within 10 seconds.
+    pub async fn upload(&self, target: Target, source: UploadSource) -> Result<File, Error> {
+        let (src, reader, path) = open_source(source).await?;
+        let upload = Upload::new(target, src, self.core(), now())?;
+        self.drive(upload, reader, path, None).await
+    }
+
+    /// Uploads a file to a new file in a folder.
+    pub async fn upload_file(
+        &self,
+        folder_id: &str,
+        name: &str,
+        path: impl AsRef<Path>,
+    ) -> Result<File, Error> {
+        let target = Target::NewFile {
+            folder_id: folder_id.to_owned(),
+            name: name.to_owned(),
+        };
+        self.upload(target, UploadSource::Path(path.as_ref().to_path_buf()))
+            .await
+    }
+
+    /// Resumes the upload recorded in a checkpoint file (from any process).
+    /// The server's list of parts is the truth; the stored prefix is re-read
+    /// to prove the source did not change.
+    pub async fn resume(&self, checkpoint: impl AsRef<Path>) -> Result<File, Error> {
+        let cp_path = checkpoint.as_ref().to_path_buf();
+        let cp = tokio::task::spawn_blocking({
+            let p = cp_path.clone();
+            move || CheckpointFile::read(&p)
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))??;
+        let path = cp.source_path.clone().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                "the checkpoint has no source path (it was made from a stream)",
+            )
+        })?;
+        let (src, reader, path) = open_source(UploadSource::Path(path)).await?;
+        let mut this = self.clone();
+        if this.checkpoint.is_none() {
+            this.checkpoint = Some(cp_path);
+        }
+        if this.attributes.is_none() {
+            this.attributes = cp.upload.attributes.clone();
+        }
+        let upload = Upload::resume(cp.upload, src, this.core(), now())?;
+        this.drive(upload, reader, path, None).await
+    }
+
+    /// Starts an upload on a background task, with a handle to abort it or
+    /// change its parallelism.
+    pub fn spawn(&self, target: Target, source: UploadSource) -> UploadTask {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let this = self.clone();
+        let task = tokio::spawn(async move {
+            let (src, reader, path) = open_source(source).await?;
+            let upload = Upload::new(target, src, this.core(), now())?;
+            this.drive(upload, reader, path, Some(rx)).await
+        });
+        UploadTask {
+            task,
+            control: UploadControl { tx },
+        }
+    }
+
+    async fn drive(
+        &self,
+        upload: Upload,
+        reader: Reader,
+        source_path: Option<PathBuf>,
+        commands: Option<mpsc::UnboundedReceiver<Command>>,
+    ) -> Result<File, Error> {
+        let mut d = Driver::new(self, upload, reader, source_path);
+        d.run(commands).await
+    }
+}
+
+/// A running upload.
+#[derive(Debug)]
+pub struct UploadTask {
+    task: tokio::task::JoinHandle<Result<File, Error>>,
+    control: UploadControl,
+}
+
+impl UploadTask {
+    /// A handle to control the upload.
+    pub fn control(&self) -> UploadControl {
+        self.control.clone()
+    }
+
+    /// Stops the upload where it is, as dropping the future of
+    /// [`Uploader::upload`] would: requests in flight end, and the session is
+    /// deleted unless it is kept ([`Uploader::keep_session_on_drop`]).
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+
+    /// Waits for the outcome (cancel-safe: the task goes on if this future is dropped).
+    pub async fn wait(&mut self) -> Result<File, Error> {
+        (&mut self.task)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Cancelled, format!("the upload task ended: {e}")))?
+    }
+
+    /// Waits for the outcome, consuming the task.
+    pub async fn join(self) -> Result<File, Error> {
+        self.task
+            .await
+            .map_err(|e| Error::new(ErrorKind::Cancelled, format!("the upload task ended: {e}")))?
+    }
+}
+
+/// Controls a running upload.
+#[derive(Debug, Clone)]
+pub struct UploadControl {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+#[derive(Debug)]
+enum Command {
+    Abort,
+    Parallelism(NonZeroUsize),
+}
+
+impl UploadControl {
+    /// Aborts: in-flight requests end, the session is deleted, the upload
+    /// ends with an [`ErrorKind::Cancelled`] error.
+    pub fn abort(&self) {
+        let _ = self.tx.send(Command::Abort);
+    }
+
+    /// Changes the number of parts in flight.
+    pub fn set_parallelism(&self, n: usize) {
+        let _ = self.tx.send(Command::Parallelism(
+            NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN),
+        ));
+    }
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Whether the current runtime has worker threads to spare for blocking work.
+fn in_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}

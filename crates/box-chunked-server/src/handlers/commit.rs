@@ -1,0 +1,292 @@
+//! Commit: the listed parts against the stored ones, preconditions, the
+//! whole-file SHA-1 (from the hashed prefix, `202` while it is not ready),
+//! and the new file or version in one transaction.
+
+use super::common::{
+    blocking, decode_body, empty_response, fail, header, json_response, not_found, now_unix,
+    small_body, Body, Fail,
+};
+use super::items::file_json;
+use super::prefix::start_verification;
+use super::sessions::{check_not_expired, conflict_error, load_session};
+use crate::faults::FaultAction;
+use crate::store::{NewVersion, PartRow, SessionRow, SessionState};
+use crate::{Counters, State};
+use box_chunked_proto::{
+    CommitAttributes, CommitFields, CommitPartFields, DigestHeader, ErrorCode, Sha1Digest,
+};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use serde_json::json;
+use std::sync::Arc;
+
+pub(crate) async fn commit(
+    st: &Arc<State>,
+    user: &str,
+    sid: &str,
+    req: Request<Incoming>,
+    fault: Option<&FaultAction>,
+) -> Result<Response<Body>, Fail> {
+    let s = load_session(st, user, sid).await?;
+    let headers = req.headers().clone();
+    let digest = header(&headers, "digest")
+        .ok_or_else(|| fail(400, ErrorCode::BadDigest, "Digest is required"))
+        .and_then(|v| {
+            DigestHeader::parse_sha1(v)
+                .map_err(|e| fail(400, ErrorCode::BadDigest, format!("Invalid Digest: {e}")))
+        })?;
+    let body = small_body(req, 16 << 20).await?;
+    let v: CommitFields = decode_body(&body, |_| ErrorCode::BadRequest)?;
+    Counters::add(&st.counters.commits, 1);
+    if s.state == SessionState::Committed {
+        return repeated_commit(st, user, &s, digest).await;
+    }
+    check_not_expired(&s)?;
+    match fault {
+        Some(FaultAction::Accepted(ra)) => {
+            Counters::add(&st.counters.commits_pending, 1);
+            let mut r = empty_response(202);
+            if let Some(secs) = ra {
+                r.headers_mut()
+                    .insert("retry-after", HeaderValue::from(*secs));
+            }
+            return Ok(r);
+        }
+        Some(FaultAction::PartsMismatch) => {
+            return Err(fail(
+                400,
+                ErrorCode::PartsMismatch,
+                "No matching part found on server",
+            ));
+        }
+        _ => {}
+    }
+    let stored = check_commit_parts(st, &s, &v).await?;
+    check_preconditions(st, user, &s, &headers).await?;
+    let Some(actual) = verified_digest(st, &s, stored, digest).await? else {
+        Counters::add(&st.counters.commits_pending, 1);
+        let mut r = empty_response(202);
+        let secs = (s.file_size / 500_000_000).clamp(1, 30);
+        r.headers_mut()
+            .insert("retry-after", HeaderValue::from(secs));
+        return Ok(r);
+    };
+    if actual != digest {
+        return Err(digest_mismatch(Some(actual), digest));
+    }
+    write_commit(st, user, &s, actual, v.attributes).await
+}
+
+/// A commit of a session committed already: the same file when the digest
+/// is the same, `digest_mismatch` otherwise.
+async fn repeated_commit(
+    st: &Arc<State>,
+    user: &str,
+    s: &SessionRow,
+    digest: Sha1Digest,
+) -> Result<Response<Body>, Fail> {
+    if s.committed_sha1.as_deref() == Some(digest.to_hex().as_str()) {
+        let fid = s.committed_file_id.unwrap_or(0).to_string();
+        let owner = user.to_owned();
+        let file = blocking(st, move |store| store.file(&owner, &fid))
+            .await?
+            .ok_or_else(not_found)?;
+        return Ok(json_response(
+            201,
+            &json!({"total_count": 1, "entries": [file_json(st, &file).await?]}),
+        ));
+    }
+    Err(digest_mismatch(
+        s.committed_sha1
+            .as_deref()
+            .and_then(|h| Sha1Digest::from_hex(h).ok()),
+        digest,
+    ))
+}
+
+/// The parts listed must be exactly the parts stored, by offset: the stored
+/// parts, or `parts_mismatch`.
+async fn check_commit_parts(
+    st: &Arc<State>,
+    s: &SessionRow,
+    v: &CommitFields,
+) -> Result<Vec<PartRow>, Fail> {
+    let listed = v.parts.as_deref().ok_or_else(|| {
+        fail(
+            400,
+            ErrorCode::BadRequest,
+            "parts is required and must be a list",
+        )
+    })?;
+    let id = s.id.clone();
+    let total = s.total_parts;
+    let stored = blocking(st, move |store| store.parts(&id, 0, total.max(1))).await?;
+    check_parts(listed, &stored, s.total_parts)?;
+    Ok(stored)
+}
+
+/// `If-Match` on versions; the name still free for new files.
+async fn check_preconditions(
+    st: &Arc<State>,
+    user: &str,
+    s: &SessionRow,
+    headers: &HeaderMap,
+) -> Result<(), Fail> {
+    if let Some(file_id) = s.file_id {
+        let (o, f) = (user.to_owned(), file_id.to_string());
+        let file = blocking(st, move |store| store.file(&o, &f))
+            .await?
+            .ok_or_else(not_found)?;
+        if let Some(etag) = header(headers, "if-match") {
+            if etag.trim().trim_matches('"') != file.etag.to_string() {
+                return Err(fail(
+                    412,
+                    ErrorCode::PreconditionFailed,
+                    "The resource has been modified. Please retrieve the resource again and retry",
+                ));
+            }
+        }
+    } else if let (Some(folder), Some(name)) = (s.folder_id.clone(), s.name.clone()) {
+        let o = user.to_owned();
+        let n = name.clone();
+        if let Some((kind, id)) =
+            blocking(st, move |store| store.item_named(&o, &folder, &n)).await?
+        {
+            return Err(conflict_error(kind, id, &name));
+        }
+    }
+    Ok(())
+}
+
+/// The whole file's SHA-1 from the hashed prefix, or `None` when it is not
+/// ready within the server's commit wait (the caller answers `202`). The
+/// verify-only benchmark mode keeps no bytes: it takes the digest as sent.
+async fn verified_digest(
+    st: &Arc<State>,
+    s: &SessionRow,
+    stored: Vec<PartRow>,
+    sent: Sha1Digest,
+) -> Result<Option<Sha1Digest>, Fail> {
+    let internal = || fail(500, ErrorCode::InternalServerError, "Internal server error");
+    let mut rx = if st.cfg.verify_only {
+        tokio::sync::watch::channel(Some(Ok(sent))).1
+    } else {
+        start_verification(st, s, stored)
+    };
+    let waited = tokio::time::timeout(st.cfg.commit_wait, rx.wait_for(Option::is_some))
+        .await
+        .map(|r| r.map(|v| v.clone()));
+    let result = match waited {
+        Err(_) => return Ok(None),
+        Ok(Err(_)) => {
+            return Err(fail(
+                500,
+                ErrorCode::InternalServerError,
+                "verification stopped",
+            ))
+        }
+        Ok(Ok(v)) => v,
+    };
+    st.verifications
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&s.id);
+    match result {
+        Some(Ok(sha)) => Ok(Some(sha)),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "verification failed");
+            Err(internal())
+        }
+        None => Err(internal()),
+    }
+}
+
+/// The new file or version, in one transaction, and Box's answer with it.
+async fn write_commit(
+    st: &Arc<State>,
+    user: &str,
+    s: &SessionRow,
+    sha1: Sha1Digest,
+    attributes: Option<CommitAttributes>,
+) -> Result<Response<Body>, Fail> {
+    let attrs = attributes.unwrap_or_default();
+    let nv = NewVersion {
+        sha1,
+        description: attrs.description,
+        content_created_at: attrs.content_created_at.map(|t| t.as_str().to_owned()),
+        content_modified_at: attrs.content_modified_at.map(|t| t.as_str().to_owned()),
+        now: now_unix(),
+    };
+    let (row, owner) = (s.clone(), user.to_owned());
+    let file = blocking(st, move |store| {
+        let id = store.commit(&row, &nv)?;
+        store.file(&owner, &id.to_string())
+    })
+    .await?
+    .ok_or_else(|| fail(500, ErrorCode::InternalServerError, "Internal server error"))?;
+    st.prefixes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&s.id);
+    Counters::add(&st.counters.files_committed, 1);
+    Ok(json_response(
+        201,
+        &json!({"total_count": 1, "entries": [file_json(st, &file).await?]}),
+    ))
+}
+
+pub(crate) fn digest_mismatch(actual: Option<Sha1Digest>, sent: Sha1Digest) -> Fail {
+    let actual = actual.map_or_else(|| "unknown".to_owned(), |a| a.to_base64());
+    fail(
+        400,
+        ErrorCode::DigestMismatch,
+        format!(
+            "File digest was incorrect. Actual: {actual} Expected: {}",
+            sent.to_base64()
+        ),
+    )
+}
+
+pub(crate) fn check_parts(
+    listed: &[CommitPartFields],
+    stored: &[PartRow],
+    total_parts: u64,
+) -> Result<(), Fail> {
+    let mismatch = |p: &CommitPartFields| {
+        fail(
+            400,
+            ErrorCode::PartsMismatch,
+            format!(
+                "No matching part found on server for {}",
+                serde_json::to_string(p).unwrap_or_default()
+            ),
+        )
+    };
+    for (i, p) in listed.iter().enumerate() {
+        let Some(s) = stored.get(i) else {
+            return Err(mismatch(p));
+        };
+        let ok = p.offset == Some(s.offset)
+            && p.size == Some(s.size)
+            && p.part_id
+                .as_deref()
+                .is_none_or(|id| id.is_empty() || id == s.part_id)
+            && p.sha1.is_none_or(|h| h == s.sha1);
+        if !ok {
+            return Err(mismatch(p));
+        }
+    }
+    if listed.len() != stored.len() || (stored.len() as u64) != total_parts {
+        return Err(fail(
+            400,
+            ErrorCode::PartsMismatch,
+            format!(
+                "Parts mismatch: the commit lists {} parts, the server stores {} of {}",
+                listed.len(),
+                stored.len(),
+                total_parts
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! What every handler shares: the error answer ([`Fail`]) and its Box
+//! error shape, JSON and empty answers, small bodies, blocking store calls,
+//! ids and time. No route lives here.
+
+use crate::store::{Store, StoreError};
+use crate::State;
+use box_chunked_proto::{decode_json, encode_json, BoxError, ErrorCode, Sha1Digest, Timestamp};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt as _;
+use http_body_util::{combinators::BoxBody, Empty, Full, Limited};
+use hyper::body::Incoming;
+use serde_json::Value;
+use sha1::{Digest as _, Sha1};
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+pub(crate) type Body = BoxBody<Bytes, io::Error>;
+
+pub(crate) type Dropped = Box<dyn std::error::Error + Send + Sync>;
+
+/// How much of a part body is hashed and written per blocking call.
+pub(crate) const FLUSH_AT: usize = 1 << 20;
+
+/// A failed request: an error answer, or a dropped connection.
+pub(crate) enum Fail {
+    Api {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+        context: Option<Value>,
+        retry_after: Option<u64>,
+    },
+    /// Drop the connection without an answer (injected faults).
+    Drop(&'static str),
+    /// An OAuth-style error (`{"error": .., "error_description": ..}`).
+    OAuth(u16, &'static str, &'static str),
+}
+
+/// Box's answer for an item that does not exist or that this user cannot see.
+pub(crate) fn not_found() -> Fail {
+    fail(
+        404,
+        ErrorCode::NotFound,
+        "Could not find the specified resource",
+    )
+}
+
+pub(crate) fn fail(status: u16, code: ErrorCode, message: impl Into<String>) -> Fail {
+    Fail::Api {
+        status,
+        code,
+        message: message.into(),
+        context: None,
+        retry_after: None,
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        fail(500, ErrorCode::InternalServerError, "Internal server error")
+    }
+}
+
+pub(crate) fn json_response<T: serde::Serialize>(status: u16, body: &T) -> Response<Body> {
+    let bytes = Bytes::from(encode_json(body));
+    let mut r = Response::new(Full::new(bytes).map_err(|e| match e {}).boxed());
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+pub(crate) fn empty_response(status: u16) -> Response<Body> {
+    let mut r = Response::new(Empty::new().map_err(|e| match e {}).boxed());
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r
+}
+
+pub(crate) async fn blocking<T: Send + 'static>(
+    st: &State,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Fail> {
+    let store = st.store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|_| fail(500, ErrorCode::InternalServerError, "Internal server error"))?
+        .map_err(Fail::from)
+}
+
+pub(crate) async fn small_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Fail> {
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(fail(
+            413,
+            ErrorCode::RequestEntityTooLarge,
+            "Request body too large",
+        )),
+        Err(_) => Err(Fail::Drop("client hung up")),
+    }
+}
+
+/// Decodes a JSON body with proto's typed, tolerant decoders; a failure is
+/// a `400` whose code `code_for` picks from the failing field's path.
+pub(crate) fn decode_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    code_for: impl Fn(&str) -> ErrorCode,
+) -> Result<T, Fail> {
+    decode_json(body).map_err(|e| fail(400, code_for(&e.path), format!("Invalid JSON body: {e}")))
+}
+
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub(crate) fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn timestamp(unix: i64) -> String {
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0));
+    Timestamp::from_system_time(t).as_str().to_owned()
+}
+
+pub(crate) fn random_hex(bytes: usize, upper: bool) -> String {
+    let mut buf = vec![0u8; bytes];
+    if getrandom::fill(&mut buf).is_err() {
+        // No OS randomness: fall back to the clock and a counter (ids stay unique).
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seed = format!(
+            "{:?}{}",
+            SystemTime::now(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let h = Sha1::digest(seed.as_bytes());
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = h[i % 20];
+        }
+    }
+    let s: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+    if upper {
+        s.to_uppercase()
+    } else {
+        s
+    }
+}
+
+pub(crate) fn request_id() -> String {
+    random_hex(12, false)
+}
+
+/// A short, non-reversible name derived from a secret (for logs and default user names).
+pub(crate) fn short_hash(secret: &str) -> String {
+    Sha1Digest(Sha1::digest(secret.as_bytes()).into()).to_hex()
+}
+
+pub(crate) fn fail_response(status: u16, code: ErrorCode, message: &str) -> Response<Body> {
+    json_response(status, &BoxError::new(status, code, message))
+}

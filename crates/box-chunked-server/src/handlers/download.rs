@@ -1,0 +1,182 @@
+//! File content, with single `Range` requests, streamed from the stored
+//! parts through a bounded channel.
+
+use super::common::{blocking, fail, fail_response, header, not_found, Body, Fail, FLUSH_AT};
+use crate::State;
+use box_chunked_proto::ErrorCode;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http_body_util::BodyExt as _;
+use hyper::body::{Frame, SizeHint};
+use std::io::{self, Read as _, Seek as _};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::sync::mpsc;
+
+/// Parses a single-range `Range` header against a size: `Ok(None)` means
+/// serve everything (no header, or a form we do not honour), `Err` means
+/// unsatisfiable.
+pub(crate) fn parse_range(value: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(v) = value else { return Ok(None) };
+    let Some(spec) = v.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| ())?;
+        if n == 0 {
+            return Err(());
+        }
+        (size.saturating_sub(n), size.saturating_sub(1))
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end = if b.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            b.parse::<u64>()
+                .map_err(|_| ())?
+                .min(size.saturating_sub(1))
+        };
+        (start, end)
+    };
+    if size == 0 || range.0 >= size || range.1 < range.0 {
+        return Err(());
+    }
+    Ok(Some(range))
+}
+
+pub(crate) async fn download(
+    st: &Arc<State>,
+    user: &str,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, Fail> {
+    let (o, f) = (user.to_owned(), id.to_owned());
+    let file = blocking(st, move |s| s.file(&o, &f))
+        .await?
+        .ok_or_else(not_found)?;
+    if st.cfg.verify_only {
+        return Err(fail(
+            404,
+            ErrorCode::NotFound,
+            "This verify-only server keeps no file content",
+        ));
+    }
+    let size = file.size;
+    let range = match parse_range(header(headers, "range"), size) {
+        Ok(r) => r,
+        Err(()) => {
+            let mut r = fail_response(
+                416,
+                ErrorCode::RequestedRangeNotSatisfiable,
+                "Requested range not satisfiable",
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                r.headers_mut().insert("content-range", v);
+            }
+            return Ok(r);
+        }
+    };
+    let (start, end) = range.unwrap_or((0, size.saturating_sub(1)));
+    let len = if size == 0 { 0 } else { end - start + 1 };
+    let sid = file.session_id.clone();
+    let parts = blocking(st, move |s| s.parts(&sid, 0, u64::MAX >> 1)).await?;
+    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
+    let store = st.store.clone();
+    let sid = file.session_id.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut pos = start;
+        let stop = start + len;
+        for p in parts {
+            if pos >= stop {
+                break;
+            }
+            let (p_start, p_end) = (p.offset, p.offset + p.size);
+            if p_end <= pos {
+                continue;
+            }
+            let path = store.blob_path(&sid, &p.part_id);
+            let mut f = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            if f.seek(io::SeekFrom::Start(pos - p_start)).is_err() {
+                return;
+            }
+            while pos < stop.min(p_end) {
+                let want = usize::try_from((stop.min(p_end) - pos).min(FLUSH_AT as u64))
+                    .unwrap_or(FLUSH_AT);
+                let mut buf = vec![0u8; want];
+                match f.read_exact(&mut buf) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+                pos += want as u64;
+                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let mut r = Response::new(ChannelBody { rx, remaining: len }.boxed());
+    r.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    r.headers_mut().insert(
+        http::header::ACCEPT_RANGES,
+        HeaderValue::from_static("bytes"),
+    );
+    if range.is_some() {
+        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}")) {
+            r.headers_mut().insert("content-range", v);
+        }
+    }
+    Ok(r)
+}
+
+/// A response body fed by a blocking reader through a bounded channel.
+pub(crate) struct ChannelBody {
+    rx: mpsc::Receiver<Result<Bytes, io::Error>>,
+    remaining: u64,
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(Ok(b))) => {
+                self.remaining = self.remaining.saturating_sub(b.len() as u64);
+                Poll::Ready(Some(Ok(Frame::data(b))))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}

@@ -1,0 +1,443 @@
+//! Receiving a part: validation against the session's plan, the body
+//! streamed to a temporary file in batches while it is hashed (into the
+//! hashed prefix when it continues it), fsync, rename and the row. The prefix
+//! itself is in `prefix`.
+
+use super::common::{blocking, fail, header, json_response, random_hex, Body, Fail, FLUSH_AT};
+use super::prefix::{
+    advance_prefix, prefix_of, prefix_patience, wait_for_prefix, Prefix, PrefixHandle,
+};
+use super::sessions::{check_open, load_session};
+use crate::store::{io_err, persist, InsertPart, PartRow, SessionRow};
+use crate::{Counters, State};
+use box_chunked_proto::{
+    ContentRange, DigestHeader, ErrorCode, PartPlan, PartRange, Sha1Digest, UploadedPart,
+};
+use box_chunked_sha1::DualSha1;
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use serde_json::json;
+use sha1::{Digest as _, Sha1};
+use std::io::{self, Write as _};
+use std::sync::Arc;
+
+pub(crate) async fn upload_part(
+    st: &Arc<State>,
+    user: &str,
+    sid: &str,
+    req: Request<Incoming>,
+    reset: bool,
+) -> Result<Response<Body>, Fail> {
+    let s = load_session(st, user, sid).await?;
+    check_open(&s)?;
+    let (part, digest) = check_part_headers(req.headers(), &s)?;
+    let (id, index) = (s.id.clone(), part.index);
+    if let Some(existing) = blocking(st, move |store| store.part(&id, index)).await? {
+        return Err(overlap(st, &existing));
+    }
+    let part_id = random_hex(4, true);
+    if st.cfg.verify_only {
+        return verify_only_part(st, &s, req.into_body(), part, digest, part_id, reset).await;
+    }
+    let received = receive_to_file(st, &s, req.into_body(), part, digest, &part_id, reset).await?;
+    store_part(st, &s, part, part_id, received).await
+}
+
+/// The part a request's headers describe, checked against the session's
+/// plan, and the SHA-1 its `Digest` promises.
+fn check_part_headers(
+    headers: &HeaderMap,
+    s: &SessionRow,
+) -> Result<(PartRange, Sha1Digest), Fail> {
+    let declared = header(headers, "content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| fail(411, ErrorCode::LengthRequired, "Content-Length is required"))?;
+    let range = header(headers, "content-range")
+        .ok_or_else(|| fail(400, ErrorCode::BadRequest, "Content-Range is required"))
+        .and_then(|v| {
+            ContentRange::parse(v).map_err(|e| {
+                fail(
+                    400,
+                    ErrorCode::BadRequest,
+                    format!("Invalid Content-Range: {e}"),
+                )
+            })
+        })?;
+    let digest = header(headers, "digest")
+        .ok_or_else(|| fail(400, ErrorCode::BadDigest, "Digest is required"))
+        .and_then(|v| {
+            DigestHeader::parse_sha1(v)
+                .map_err(|e| fail(400, ErrorCode::BadDigest, format!("Invalid Digest: {e}")))
+        })?;
+    let plan = PartPlan::new(s.file_size, s.part_size)
+        .map_err(|e| fail(500, ErrorCode::InternalServerError, e.to_string()))?;
+    let part = plan.validate_content_range(&range).map_err(|e| {
+        fail(
+            416,
+            ErrorCode::RequestedRangeNotSatisfiable,
+            format!("Content-Range does not fit the session: {e}"),
+        )
+    })?;
+    if declared > part.len {
+        return Err(fail(
+            413,
+            ErrorCode::RequestEntityTooLarge,
+            format!(
+                "The body ({declared} bytes) is longer than the part ({} bytes)",
+                part.len
+            ),
+        ));
+    }
+    if declared < part.len {
+        return Err(fail(
+            400,
+            ErrorCode::BadRequest,
+            format!(
+                "Content-Length {declared} does not match Content-Range ({} bytes)",
+                part.len
+            ),
+        ));
+    }
+    Ok((part, digest))
+}
+
+/// A part's body, received into a temporary file whose SHA-1 matched.
+struct Received {
+    file: std::fs::File,
+    tmp: std::path::PathBuf,
+    sha1: Sha1Digest,
+    /// The prefix took this part in (its generation then), before it is stored.
+    tentative: Option<u64>,
+    prefix: PrefixHandle,
+}
+
+/// Streams the body to a temporary file, hashing as it goes.
+///
+/// When every earlier part is already in the file's hashed prefix, this part
+/// is hashed into the file's SHA-1 too, in the same pass as its own digest,
+/// instead of being read back later. The prefix stays locked while the part
+/// arrives (background hashing could not pass it anyway) and takes the part
+/// in as soon as its digest checks out; should storing it then fail, the
+/// prefix is dropped and rebuilt from the stored parts ([`store_part`]). If
+/// the prefix is a few parts short (they are arriving or being hashed right
+/// now), the part waits a little for it rather than be hashed twice.
+async fn receive_to_file(
+    st: &Arc<State>,
+    s: &SessionRow,
+    body: Incoming,
+    part: PartRange,
+    digest: Sha1Digest,
+    part_id: &str,
+    reset: bool,
+) -> Result<Received, Fail> {
+    let tmp = st.store.tmp_dir().join(format!("{}-{}", s.id, part_id));
+    let t = tmp.clone();
+    let file = tokio::task::spawn_blocking(move || std::fs::File::create(&t))
+        .await
+        .map_err(|_| fail(500, ErrorCode::InternalServerError, "Internal server error"))?
+        .map_err(|e| Fail::from(io_err("creating", &tmp)(e)))?;
+    let (lock, next) = prefix_of(st, &s.id);
+    let mut prefix = wait_for_prefix(&lock, &next, part.index, prefix_patience(s.part_size))
+        .await
+        .filter(|p| p.next == part.index && p.hasher.at_block_boundary());
+    let hasher = match prefix.as_ref() {
+        Some(p) => {
+            let mut d = p.hasher.clone();
+            let _ = d.finish_part(); // a fresh part chain
+            PartHasher::Dual(d)
+        }
+        None => PartHasher::Single(Sha1::new()),
+    };
+    let received = receive_body(st, body, Some(file), part.len, reset, hasher)
+        .await
+        .and_then(|(f, h)| {
+            f.map(|f| (f, h.finish()))
+                .ok_or_else(|| fail(500, ErrorCode::InternalServerError, "Internal server error"))
+        });
+    let (file, (sha, file_chain)) = match received {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    if sha != digest {
+        let _ = std::fs::remove_file(&tmp);
+        drop(file);
+        return Err(fail(
+            412,
+            ErrorCode::PreconditionFailed,
+            format!(
+                "The Digest header ({}) does not match the part's SHA-1 ({})",
+                digest.to_base64(),
+                sha.to_base64()
+            ),
+        ));
+    }
+    let mut tentative = None;
+    if let (Some(mut p), Some(chain)) = (prefix.take(), file_chain) {
+        p.hasher = chain;
+        p.next += 1;
+        next.send_replace(p.next);
+        tentative = Some(p.generation);
+    }
+    Ok(Received {
+        file,
+        tmp,
+        sha1: sha,
+        tentative,
+        prefix: (lock, next),
+    })
+}
+
+/// Makes a received part durable (fsync, rename, row) and answers with it;
+/// a prefix that took it in is rebuilt if it could not be stored.
+async fn store_part(
+    st: &Arc<State>,
+    s: &SessionRow,
+    part: PartRange,
+    part_id: String,
+    r: Received,
+) -> Result<Response<Body>, Fail> {
+    let row = PartRow {
+        index: part.index,
+        offset: part.offset,
+        size: part.len,
+        part_id: part_id.clone(),
+        sha1: r.sha1,
+    };
+    let dest = st.store.blob_path(&s.id, &part_id);
+    let (sid2, row2, file, tmp) = (s.id.clone(), row.clone(), r.file, r.tmp);
+    let inserted = blocking(st, move |store| {
+        file.sync_all().map_err(io_err("syncing", &tmp))?;
+        drop(file);
+        persist(&tmp, &dest)?;
+        let r = store.insert_part(&sid2, &row2);
+        if matches!(r, Ok(InsertPart::Conflict(_)) | Err(_)) {
+            let _ = std::fs::remove_file(&dest);
+        }
+        r
+    })
+    .await;
+    if let Some(generation) = r.tentative {
+        if matches!(inserted, Ok(InsertPart::Inserted)) {
+            Counters::add(&st.counters.parts_hashed_in_one_pass, 1);
+        } else {
+            // The prefix took in bytes that are not stored: rebuild it.
+            let (lock, next) = &r.prefix;
+            let mut p = lock.lock().await;
+            if p.generation == generation {
+                *p = Prefix::new(generation + 1);
+                next.send_replace(0);
+            }
+        }
+    }
+    match inserted? {
+        InsertPart::Inserted => {
+            Counters::add(&st.counters.parts_stored, 1);
+            // Hash the rest of the file's prefix in the background while the
+            // bytes are still in the page cache, so a commit waits only for
+            // the tail.
+            let (st2, sid) = (st.clone(), s.id.clone());
+            tokio::spawn(async move {
+                let _ = advance_prefix(&st2, &sid).await;
+            });
+            Ok(json_response(
+                200,
+                &UploadedPart {
+                    part: row.to_wire(),
+                },
+            ))
+        }
+        InsertPart::Conflict(existing) => Err(overlap(st, &existing)),
+    }
+}
+
+/// The verify-only benchmark mode: hash the body, check it, record the part, keep no bytes.
+pub(crate) async fn verify_only_part(
+    st: &Arc<State>,
+    s: &SessionRow,
+    body: Incoming,
+    part: box_chunked_proto::PartRange,
+    digest: Sha1Digest,
+    part_id: String,
+    reset: bool,
+) -> Result<Response<Body>, Fail> {
+    let (_, hasher) = receive_body(
+        st,
+        body,
+        None,
+        part.len,
+        reset,
+        PartHasher::Single(Sha1::new()),
+    )
+    .await?;
+    let (sha, _) = hasher.finish();
+    if sha != digest {
+        return Err(fail(
+            412,
+            ErrorCode::PreconditionFailed,
+            "The Digest header does not match the part's SHA-1",
+        ));
+    }
+    let row = PartRow {
+        index: part.index,
+        offset: part.offset,
+        size: part.len,
+        part_id,
+        sha1: sha,
+    };
+    let (sid, r) = (s.id.clone(), row.clone());
+    match blocking(st, move |store| store.insert_part(&sid, &r)).await? {
+        InsertPart::Inserted => {
+            Counters::add(&st.counters.parts_stored, 1);
+            Ok(json_response(
+                200,
+                &UploadedPart {
+                    part: row.to_wire(),
+                },
+            ))
+        }
+        InsertPart::Conflict(existing) => Err(overlap(st, &existing)),
+    }
+}
+
+pub(crate) fn overlap(st: &State, existing: &PartRow) -> Fail {
+    Counters::add(&st.counters.parts_rejected_overlap, 1);
+    let p = existing.to_wire();
+    Fail::Api {
+        status: 416,
+        code: ErrorCode::RangeOverlapsExistingPart,
+        message: format!(
+            "Part overlaps with previously uploaded part: {{id: \"{}\", \"offset\": {}, \"size\": {}}}",
+            p.part_id, p.offset, p.size
+        ),
+        context: Some(json!({ "conflicting_part": p })),
+        retry_after: None,
+    }
+}
+
+/// Receives exactly `len` bytes, hashing them and, when `file` is given,
+/// writing them to it, in pieces of about [`FLUSH_AT`] so that a part is
+/// never held whole in memory.
+pub(crate) async fn receive_body(
+    st: &State,
+    mut body: Incoming,
+    file: Option<std::fs::File>,
+    len: u64,
+    reset: bool,
+    hasher: PartHasher,
+) -> Result<(Option<std::fs::File>, PartHasher), Fail> {
+    let mut pending: Vec<Bytes> = Vec::new();
+    let mut pending_len = 0usize;
+    let mut received = 0u64;
+    // One batch is hashed and written on the blocking pool while the next
+    // one arrives.
+    let mut writer = Writer::Idle(file, hasher, 0);
+    loop {
+        // A client that stops sending (a half-open connection) must not hold
+        // the part, or the session's hashed prefix, forever.
+        let Ok(next) = tokio::time::timeout(st.cfg.body_idle, body.frame()).await else {
+            return Err(Fail::Drop("client stopped sending the body"));
+        };
+        let Some(frame) = next else { break };
+        let frame = frame.map_err(|_| Fail::Drop("client hung up"))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        received += data.len() as u64;
+        Counters::add(&st.counters.bytes_received, data.len() as u64);
+        if received > len {
+            return Err(fail(
+                413,
+                ErrorCode::RequestEntityTooLarge,
+                "The body is longer than the part",
+            ));
+        }
+        if reset && received >= len / 2 {
+            return Err(Fail::Drop("injected reset in the middle of a part body"));
+        }
+        pending_len += data.len();
+        pending.push(data);
+        if pending_len >= FLUSH_AT {
+            let chunks = std::mem::take(&mut pending);
+            pending_len = 0;
+            writer = writer.write(chunks).await?;
+        }
+    }
+    if received < len {
+        return Err(Fail::Drop("client sent a short body"));
+    }
+    let (file, hasher, _) = writer.write(pending).await?.finish().await?;
+    Ok((file, hasher))
+}
+
+pub(crate) type WriteResult = io::Result<(Option<std::fs::File>, PartHasher, u64)>;
+
+/// The part's file and hasher, idle or busy with one batch on the blocking pool.
+pub(crate) enum Writer {
+    Idle(Option<std::fs::File>, PartHasher, u64),
+    Busy(tokio::task::JoinHandle<WriteResult>),
+}
+
+impl Writer {
+    /// Waits for the batch in progress, if any.
+    async fn finish(self) -> Result<(Option<std::fs::File>, PartHasher, u64), Fail> {
+        match self {
+            Self::Idle(f, h, at) => Ok((f, h, at)),
+            Self::Busy(task) => task
+                .await
+                .map_err(|_| fail(500, ErrorCode::InternalServerError, "Internal server error"))?
+                .map_err(|e| {
+                    tracing::error!(error = %e, "writing a part failed");
+                    fail(500, ErrorCode::InternalServerError, "Internal server error")
+                }),
+        }
+    }
+
+    /// Starts hashing and writing `chunks` once the previous batch is done.
+    async fn write(self, chunks: Vec<Bytes>) -> Result<Self, Fail> {
+        let (mut file, mut hasher, mut at) = self.finish().await?;
+        Ok(Self::Busy(tokio::task::spawn_blocking(move || {
+            let start = at;
+            for c in &chunks {
+                hasher.update(c);
+                if let Some(f) = file.as_mut() {
+                    f.write_all(c)?;
+                }
+                at += c.len() as u64;
+            }
+            if let Some(f) = file.as_ref() {
+                crate::writeback::start(f, start, at - start);
+            }
+            Ok((file, hasher, at))
+        })))
+    }
+}
+
+/// A part's SHA-1 alone, or together with the file's SHA-1 when the part
+/// continues the hashed prefix (one pass for both, see
+/// `box_chunked_sha1`).
+pub(crate) enum PartHasher {
+    Single(Sha1),
+    Dual(DualSha1),
+}
+
+impl PartHasher {
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Single(h) => h.update(data),
+            Self::Dual(h) => h.update(data),
+        }
+    }
+
+    /// The part's digest and, for `Dual`, the file chain after the part.
+    fn finish(self) -> (Sha1Digest, Option<DualSha1>) {
+        match self {
+            Self::Single(h) => (Sha1Digest(h.finalize().into()), None),
+            Self::Dual(mut h) => (h.finish_part(), Some(h)),
+        }
+    }
+}

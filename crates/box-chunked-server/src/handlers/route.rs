@@ -1,0 +1,132 @@
+//! Routing: authentication, the upload root (`/api/2.0`, through proto's
+//! endpoint table), the API root (`/2.0`), OAuth and admin, and turning a
+//! [`Fail`] into Box's error answer with `BOX-REQUEST-ID` and `Date`.
+
+use super::admin::admin;
+use super::common::{fail, json_response, request_id, Body, Dropped, Fail};
+use super::items::api;
+use super::oauth::oauth_token;
+use super::sessions::chunked;
+use crate::{Counters, State};
+use box_chunked_proto::endpoints::{Endpoint, Method, RouteError};
+use box_chunked_proto::{BoxError, ErrorCode};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+pub(crate) async fn handle(
+    st: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Dropped> {
+    Counters::add(&st.counters.requests, 1);
+    let rid = request_id();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    let result = route(&st, req).await;
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(Fail::Drop(why)) => {
+            tracing::info!(%method, %path, request_id = %rid, why, "connection dropped");
+            return Err(why.into());
+        }
+        Err(Fail::OAuth(status, error, description)) => json_response(
+            status,
+            &json!({"error": error, "error_description": description}),
+        ),
+        Err(Fail::Api {
+            status,
+            code,
+            message,
+            context,
+            retry_after,
+        }) => {
+            let mut e = BoxError::new(status, code, message).with_request_id(rid.clone());
+            if let Some(c) = context {
+                e = e.with_context(c);
+            }
+            let mut r = json_response(status, &e);
+            if let Some(secs) = retry_after {
+                r.headers_mut()
+                    .insert("retry-after", HeaderValue::from(secs));
+            }
+            if status == 401 {
+                Counters::add(&st.counters.unauthorized, 1);
+                r.headers_mut().insert(
+                    "www-authenticate",
+                    HeaderValue::from_static(
+                        "Bearer realm=\"Service\", error=\"invalid_token\", error_description=\"The access token provided is invalid.\"",
+                    ),
+                );
+            }
+            r
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("box-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(SystemTime::now())) {
+        resp.headers_mut().insert("date", v);
+    }
+    tracing::info!(
+        %method,
+        %path,
+        status = resp.status().as_u16(),
+        request_id = %rid,
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(resp)
+}
+
+pub(crate) async fn route(st: &Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Fail> {
+    let path = req.uri().path().to_owned();
+    if path == "/oauth2/token" {
+        return oauth_token(st, req).await;
+    }
+    let user = authenticate(st, req.headers())?;
+    if let Some(rest) = path.strip_prefix("/__box-chunked/") {
+        return admin(st, rest, req).await;
+    }
+    if let Some(rest) = path.strip_prefix("/api/2.0") {
+        let method = Method::parse(req.method().as_str())
+            .ok_or_else(|| fail(405, ErrorCode::MethodNotAllowed, "Method not allowed"))?;
+        let ep = Endpoint::route(method, rest).map_err(|e| match e {
+            RouteError::NotFound => fail(404, ErrorCode::NotFound, "Not Found"),
+            RouteError::MethodNotAllowed { .. } => {
+                fail(405, ErrorCode::MethodNotAllowed, "Method Not Allowed")
+            }
+        })?;
+        return chunked(st, &user, ep, req).await;
+    }
+    if let Some(rest) = path.strip_prefix("/2.0") {
+        return api(st, &user, rest, req).await;
+    }
+    Err(fail(404, ErrorCode::NotFound, "Not Found"))
+}
+
+pub(crate) fn authenticate(st: &State, headers: &HeaderMap) -> Result<String, Fail> {
+    let unauthorized = || fail(401, ErrorCode::Unauthorized, "Unauthorized");
+    let value = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(unauthorized)?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(unauthorized)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(unauthorized());
+    }
+    let token = token.trim();
+    if let Some((_, user)) = st.cfg.tokens.iter().find(|(t, _)| t == token) {
+        return Ok(user.clone());
+    }
+    let issued = st
+        .issued
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match issued.get(token) {
+        Some((user, expires)) if *expires > SystemTime::now() => Ok(user.clone()),
+        _ => Err(unauthorized()),
+    }
+}
