@@ -258,6 +258,10 @@ pub(crate) fn report(root: &Path) -> Result<(), String> {
     )
 }
 
+// One script, top to bottom, longer than 80 lines on purpose: it is the
+// benchmark's plan in the order the numbers are taken (limits, rounds over
+// the settings, peers, scale), and its steps share the work directory and the
+// tallies of the rounds.
 pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
     let runs = if quick { 1 } else { 3 };
     let size = if quick { 256 << 20 } else { GIB };
@@ -497,6 +501,8 @@ fn f(v: &Value, digits: usize) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
+// One page written top to bottom, longer than 80 lines on purpose: each
+// table is a few lines of formatting, and the page reads as it is written.
 fn write_markdown(
     root: &Path,
     meta: &Value,

@@ -38,30 +38,7 @@ pub(crate) async fn demo_in(work: &Path, args: &DemoArgs) -> Result<(), Failure>
         args.size / 1048576,
         path.display()
     );
-    let source_sha = {
-        use std::io::Write as _;
-        let mut f =
-            std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).map_err(io)?);
-        let mut h = sha1::Sha1::new();
-        let mut state = 0x0123_4567_89ab_cdefu64;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut left = args.size;
-        while left > 0 {
-            for c in buf.chunks_exact_mut(8) {
-                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                c.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-            }
-            let n = left.min(buf.len() as u64) as usize;
-            f.write_all(&buf[..n]).map_err(io)?;
-            h.update(&buf[..n]);
-            left -= n as u64;
-        }
-        f.flush().map_err(io)?;
-        box_chunked_proto::Sha1Digest(h.finalize().into())
-    };
+    let source_sha = write_demo_file(&path, args.size).map_err(io)?;
     // 2. The local server.
     let token = random_token();
     let mut cfg = ServerConfig::new(work.join("server"));
@@ -112,4 +89,29 @@ pub(crate) async fn demo_in(work: &Path, args: &DemoArgs) -> Result<(), Failure>
         sha
     );
     Ok(())
+}
+
+/// Writes `size` pseudo-random bytes (SplitMix64) to `path` and returns their SHA-1.
+fn write_demo_file(path: &Path, size: u64) -> std::io::Result<box_chunked_proto::Sha1Digest> {
+    use std::io::Write as _;
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut h = sha1::Sha1::new();
+    let mut state = 0x0123_4567_89ab_cdefu64;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        for c in buf.chunks_exact_mut(8) {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            c.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n])?;
+        h.update(&buf[..n]);
+        left -= n as u64;
+    }
+    f.flush()?;
+    Ok(box_chunked_proto::Sha1Digest(h.finalize().into()))
 }

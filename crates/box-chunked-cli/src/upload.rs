@@ -8,7 +8,7 @@ use crate::progress;
 use crate::resume::session_of;
 use box_chunked_core::Target;
 use box_chunked_hyper::{BoxClient, CheckpointFile, UploadEvent, UploadSource, Uploader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub(crate) fn print_file(file: &box_chunked_proto::File, json: bool) {
@@ -91,44 +91,8 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
         ));
     }
     let size = std::fs::metadata(&args.path).map(|m| m.len()).unwrap_or(0);
-    let name = match &args.name {
-        Some(n) => n.clone(),
-        None => args
-            .path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                Failure::new(
-                    exit::USAGE,
-                    "the file name is not valid UTF-8; give one with --name",
-                )
-            })?,
-    };
-    let target = match &args.file {
-        Some(id) => Target::NewVersion {
-            file_id: id.clone(),
-            name: args.name.clone(),
-            if_match: None,
-        },
-        None => Target::NewFile {
-            folder_id: args.folder.clone().unwrap_or_else(|| "0".to_owned()),
-            name,
-        },
-    };
-    let checkpoint = args.checkpoint.clone().unwrap_or_else(|| {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let base = args
-            .path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("upload");
-        data_dir()
-            .join("checkpoints")
-            .join(format!("{base}-{stamp}.json"))
-    });
+    let target = target_of(&args)?;
+    let checkpoint = checkpoint_path(&args);
     let t = connect(&args.conn.clone().or(&g.conn), args.json).await?;
     eprintln!(
         "checkpoint: {} (if interrupted: box-chunked resume {})",
@@ -164,6 +128,54 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
     };
     t.close().await;
     outcome
+}
+
+/// Where the file goes: a new version of `--file`, or a new file in
+/// `--folder` (the root by default) named by `--name` or the path.
+fn target_of(args: &UploadArgs) -> Result<Target, Failure> {
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => args
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Failure::new(
+                    exit::USAGE,
+                    "the file name is not valid UTF-8; give one with --name",
+                )
+            })?,
+    };
+    let target = match &args.file {
+        Some(id) => Target::NewVersion {
+            file_id: id.clone(),
+            name: args.name.clone(),
+            if_match: None,
+        },
+        None => Target::NewFile {
+            folder_id: args.folder.clone().unwrap_or_else(|| "0".to_owned()),
+            name,
+        },
+    };
+    Ok(target)
+}
+
+/// `--checkpoint`, or a new file under the data directory named after the source.
+fn checkpoint_path(args: &UploadArgs) -> PathBuf {
+    args.checkpoint.clone().unwrap_or_else(|| {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let base = args
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("upload");
+        data_dir()
+            .join("checkpoints")
+            .join(format!("{base}-{stamp}.json"))
+    })
 }
 
 pub(crate) fn report_rate(size: u64, started: Instant, quiet: bool) {

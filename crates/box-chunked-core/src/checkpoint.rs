@@ -1,4 +1,5 @@
-//! The resume checkpoint: versioned, serde, no secrets.
+//! The resume checkpoint: versioned, serde, no secrets. It is data; what
+//! makes one usable is checked in `upload/resume.rs`.
 
 use crate::config::{Source, Target};
 use box_chunked_proto::{CommitAttributes, SessionEndpoints, Timestamp, UploadPart};

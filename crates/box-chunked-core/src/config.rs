@@ -1,4 +1,5 @@
 //! What the machine is asked to do: the target, the source, and the knobs.
+//! Plain data; the rules that use it live in `ops`, `retry` and `upload`.
 
 use crate::retry::RetryPolicy;
 use box_chunked_proto::CommitAttributes;

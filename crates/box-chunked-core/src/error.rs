@@ -1,4 +1,5 @@
-//! Errors: one enum per operation, as quinn does.
+//! Errors: one enum per operation, as quinn does. Types and messages only;
+//! which answer becomes which error is decided in `ops`.
 
 use crate::io::{ReadId, RequestId, RequestKind};
 use box_chunked_proto::{BoxError, Sha1Digest, UploadPart};

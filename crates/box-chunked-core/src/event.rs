@@ -1,4 +1,5 @@
-//! Events for the application: progress, retries, the checkpoint.
+//! Events for the application: progress, retries, the checkpoint. They
+//! report what the machine did; nothing here decides anything.
 
 use crate::io::RequestKind;
 use crate::retry::FailureClass;

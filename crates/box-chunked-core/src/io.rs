@@ -1,4 +1,5 @@
-//! The machine's inputs and outputs.
+//! The machine's inputs and outputs: everything that crosses between the
+//! machine and its driver. It knows no transport, file or clock.
 
 use crate::{Event, Outcome};
 use box_chunked_proto::Sha1Digest;

@@ -144,20 +144,7 @@ impl FaultSpec {
             let (action, when) = rest
                 .split_once('@')
                 .ok_or_else(|| err("expected ACTION@WHEN"))?;
-            let target = match target {
-                "create" => FaultTarget::Create,
-                "part" => FaultTarget::Part,
-                "list" => FaultTarget::List,
-                "commit" => FaultTarget::Commit,
-                "abort" => FaultTarget::Abort,
-                "get" => FaultTarget::Get,
-                "any" => FaultTarget::Any,
-                _ => {
-                    return Err(err(
-                        "target must be create, part, list, commit, abort, get or any",
-                    ))
-                }
-            };
+            let target = parse_target(target).map_err(err)?;
             let (name, arg) = match action.split_once('=') {
                 Some((n, a)) => (n, Some(a)),
                 None => (action, None),
@@ -186,24 +173,7 @@ impl FaultSpec {
                 "expire" => FaultAction::Expire,
                 _ => return Err(err("unknown action")),
             };
-            let when = if let Some(list) = when.strip_prefix('#') {
-                let ns = list
-                    .split('/')
-                    .map(|n| n.parse::<u64>().ok().filter(|n| *n > 0))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| err("#N takes positive whole numbers separated by /"))?;
-                FaultWhen::Nth(ns)
-            } else if let Some(n) = when.strip_prefix("first") {
-                FaultWhen::First(n.parse().map_err(|_| err("firstN takes a whole number"))?)
-            } else {
-                let p: f64 = when
-                    .parse()
-                    .map_err(|_| err("WHEN must be a probability, #N or firstN"))?;
-                if !(0.0..=1.0).contains(&p) {
-                    return Err(err("a probability is between 0 and 1"));
-                }
-                FaultWhen::Probability(p)
-            };
+            let when = parse_when(when).map_err(err)?;
             spec.rules.push(FaultRule {
                 target,
                 action,
@@ -212,6 +182,44 @@ impl FaultSpec {
         }
         Ok(spec)
     }
+}
+
+/// `create`, `part`, ... as a target; the reason otherwise.
+fn parse_target(t: &str) -> Result<FaultTarget, &'static str> {
+    Ok(match t {
+        "create" => FaultTarget::Create,
+        "part" => FaultTarget::Part,
+        "list" => FaultTarget::List,
+        "commit" => FaultTarget::Commit,
+        "abort" => FaultTarget::Abort,
+        "get" => FaultTarget::Get,
+        "any" => FaultTarget::Any,
+        _ => return Err("target must be create, part, list, commit, abort, get or any"),
+    })
+}
+
+/// `#N/M`, `firstN` or a probability; the reason otherwise.
+fn parse_when(when: &str) -> Result<FaultWhen, &'static str> {
+    if let Some(list) = when.strip_prefix('#') {
+        let ns = list
+            .split('/')
+            .map(|n| n.parse::<u64>().ok().filter(|n| *n > 0))
+            .collect::<Option<Vec<_>>>()
+            .ok_or("#N takes positive whole numbers separated by /")?;
+        return Ok(FaultWhen::Nth(ns));
+    }
+    if let Some(n) = when.strip_prefix("first") {
+        return Ok(FaultWhen::First(
+            n.parse().map_err(|_| "firstN takes a whole number")?,
+        ));
+    }
+    let p: f64 = when
+        .parse()
+        .map_err(|_| "WHEN must be a probability, #N or firstN")?;
+    if !(0.0..=1.0).contains(&p) {
+        return Err("a probability is between 0 and 1");
+    }
+    Ok(FaultWhen::Probability(p))
 }
 
 impl fmt::Display for FaultTarget {

@@ -2,6 +2,7 @@
 //! parts through a bounded channel.
 
 use super::common::{blocking, fail, fail_response, header, not_found, Body, Fail, FLUSH_AT};
+use crate::store::{PartRow, Store};
 use crate::State;
 use box_chunked_proto::ErrorCode;
 use bytes::Bytes;
@@ -88,9 +89,38 @@ pub(crate) async fn download(
     let len = if size == 0 { 0 } else { end - start + 1 };
     let sid = file.session_id.clone();
     let parts = blocking(st, move |s| s.parts(&sid, 0, u64::MAX >> 1)).await?;
+    let rx = read_parts(st.store.clone(), file.session_id.clone(), parts, start, len);
+    let mut r = Response::new(ChannelBody { rx, remaining: len }.boxed());
+    r.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    r.headers_mut().insert(
+        http::header::ACCEPT_RANGES,
+        HeaderValue::from_static("bytes"),
+    );
+    if range.is_some() {
+        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}")) {
+            r.headers_mut().insert("content-range", v);
+        }
+    }
+    Ok(r)
+}
+
+/// Streams bytes `start..start + len` of a file stored as `parts`, read on
+/// the blocking pool in pieces of at most [`FLUSH_AT`], through a channel
+/// of four pieces (so a slow client holds at most that much in memory).
+fn read_parts(
+    store: Arc<Store>,
+    sid: String,
+    parts: Vec<PartRow>,
+    start: u64,
+    len: u64,
+) -> mpsc::Receiver<Result<Bytes, io::Error>> {
     let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
-    let store = st.store.clone();
-    let sid = file.session_id.clone();
     tokio::task::spawn_blocking(move || {
         let mut pos = start;
         let stop = start + len;
@@ -131,24 +161,7 @@ pub(crate) async fn download(
             }
         }
     });
-    let mut r = Response::new(ChannelBody { rx, remaining: len }.boxed());
-    r.headers_mut()
-        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    r.headers_mut().insert(
-        http::header::ACCEPT_RANGES,
-        HeaderValue::from_static("bytes"),
-    );
-    if range.is_some() {
-        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}")) {
-            r.headers_mut().insert("content-range", v);
-        }
-    }
-    Ok(r)
+    rx
 }
 
 /// A response body fed by a blocking reader through a bounded channel.

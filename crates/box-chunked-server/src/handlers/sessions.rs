@@ -186,23 +186,7 @@ pub(crate) async fn create_session(
             )
         })?;
     }
-    check_min_size(size, st.cfg.min_file_size).map_err(|e| {
-        fail(
-            400,
-            ErrorCode::FileSizeTooSmall,
-            format!("File size is less than the minimum allowed for this API: {e}"),
-        )
-    })?;
-    let part_size = st.cfg.part_size.unwrap_or_else(|| default_part_size(size));
-    let plan = PartPlan::new(size, part_size)
-        .map_err(|e| fail(500, ErrorCode::InternalServerError, e.to_string()))?;
-    check_part_count(plan.total_parts()).map_err(|e| {
-        fail(
-            400,
-            ErrorCode::InvalidFileSize,
-            format!("File too large for this server's part size: {e}"),
-        )
-    })?;
+    let (part_size, plan) = session_plan(st, size)?;
     let owner = user.to_owned();
     let row = match file_id {
         None => {
@@ -247,6 +231,29 @@ pub(crate) async fn create_session(
     blocking(st, move |s| s.create_session(&r)).await?;
     Counters::add(&st.counters.sessions_created, 1);
     Ok(json_response(201, &session_json(st, &row, 0)))
+}
+
+/// The part size and plan this server gives a file of `size` bytes, or
+/// Box's refusal (too small for chunks, too many parts).
+fn session_plan(st: &State, size: u64) -> Result<(u64, PartPlan), Fail> {
+    check_min_size(size, st.cfg.min_file_size).map_err(|e| {
+        fail(
+            400,
+            ErrorCode::FileSizeTooSmall,
+            format!("File size is less than the minimum allowed for this API: {e}"),
+        )
+    })?;
+    let part_size = st.cfg.part_size.unwrap_or_else(|| default_part_size(size));
+    let plan = PartPlan::new(size, part_size)
+        .map_err(|e| fail(500, ErrorCode::InternalServerError, e.to_string()))?;
+    check_part_count(plan.total_parts()).map_err(|e| {
+        fail(
+            400,
+            ErrorCode::InvalidFileSize,
+            format!("File too large for this server's part size: {e}"),
+        )
+    })?;
+    Ok((part_size, plan))
 }
 
 #[allow(clippy::too_many_arguments)]
