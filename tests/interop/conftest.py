@@ -8,6 +8,7 @@ import pytest
 import requests
 
 TOKEN = "DEV_TOKEN"
+ADMIN = "DEV_ADMIN"
 
 
 class Server:
@@ -18,12 +19,12 @@ class Server:
 
     def set_faults(self, spec):
         r = requests.put(f"{self.url}/__box-chunked/faults", data=spec,
-                         headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+                         headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
         assert r.status_code == 204, r.text
 
     def counters(self):
         return requests.get(f"{self.url}/__box-chunked/counters",
-                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()
+                            headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10).json()
 
     def download_sha1(self, file_id):
         r = requests.get(f"{self.url}/2.0/files/{file_id}/content",
@@ -44,7 +45,8 @@ def server():
     binary = os.environ.get("BOX_CHUNKED_BIN", "target/debug/box-chunked")
     with tempfile.TemporaryDirectory(prefix="box-chunked-interop-") as data:
         proc = subprocess.Popen(
-            [binary, "serve", "--addr", "127.0.0.1:0", "--data", data, "--token", f"{TOKEN}=alice"],
+            [binary, "serve", "--addr", "127.0.0.1:0", "--data", data, "--token", f"{TOKEN}=alice",
+             "--admin-token", ADMIN],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = proc.stdout.readline()
         url = next(w for w in line.split() if w.startswith("http://"))

@@ -732,7 +732,7 @@ async fn resume_with_nothing_left_to_send() {
         .call(
             "PUT",
             &format!("{}/__box-chunked/faults", ts.local),
-            ALICE,
+            ADMIN,
             &[],
             "",
         )

@@ -1,5 +1,7 @@
 //! Cross-crate integration tests (one binary, modules by subject).
 
 mod client;
+mod limits;
 mod openapi;
+mod outcomes;
 mod server;

@@ -8,15 +8,21 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Session {
-    id: String,
-    upload: String,
-    commit: String,
-    list: String,
-    size: usize,
+pub(crate) struct Session {
+    pub(crate) id: String,
+    pub(crate) upload: String,
+    pub(crate) commit: String,
+    pub(crate) list: String,
+    pub(crate) size: usize,
 }
 
-async fn create(http: &Http, ts: &TestServer, token: &str, size: usize, name: &str) -> Session {
+pub(crate) async fn create(
+    http: &Http,
+    ts: &TestServer,
+    token: &str,
+    size: usize,
+    name: &str,
+) -> Session {
     let r = http
         .call(
             "POST",
@@ -46,7 +52,13 @@ async fn create(http: &Http, ts: &TestServer, token: &str, size: usize, name: &s
     }
 }
 
-async fn put(http: &Http, s: &Session, token: &str, data: &[u8], offset: usize) -> Reply {
+pub(crate) async fn put(
+    http: &Http,
+    s: &Session,
+    token: &str,
+    data: &[u8],
+    offset: usize,
+) -> Reply {
     let chunk = &data[offset..(offset + 1024).min(data.len())];
     http.call(
         "PUT",
@@ -64,13 +76,13 @@ async fn put(http: &Http, s: &Session, token: &str, data: &[u8], offset: usize) 
     .await
 }
 
-async fn parts(http: &Http, s: &Session) -> Vec<Value> {
+pub(crate) async fn parts(http: &Http, s: &Session) -> Vec<Value> {
     let r = http.call("GET", &s.list, ALICE, &[], Bytes::new()).await;
     assert_eq!(r.status, 200);
     r.json()["entries"].as_array().cloned().unwrap_or_default()
 }
 
-async fn commit(http: &Http, s: &Session, data: &[u8], parts: &[Value]) -> Reply {
+pub(crate) async fn commit(http: &Http, s: &Session, data: &[u8], parts: &[Value]) -> Reply {
     http.call(
         "POST",
         &s.commit,
@@ -81,7 +93,7 @@ async fn commit(http: &Http, s: &Session, data: &[u8], parts: &[Value]) -> Reply
     .await
 }
 
-fn assert_box_error(r: &Reply, status: u16, code: &str) {
+pub(crate) fn assert_box_error(r: &Reply, status: u16, code: &str) {
     assert_eq!(
         r.status,
         status,
@@ -1098,7 +1110,7 @@ async fn faults_on_request() {
         .call(
             "PUT",
             &format!("{}/__box-chunked/faults", ts.url),
-            ALICE,
+            ADMIN,
             &[],
             "list:500@1",
         )
@@ -1113,7 +1125,7 @@ async fn faults_on_request() {
         .call(
             "PUT",
             &format!("{}/__box-chunked/faults", ts.url),
-            ALICE,
+            ADMIN,
             &[],
             "list:explode@1",
         )
@@ -1123,7 +1135,7 @@ async fn faults_on_request() {
         http.call(
             "PUT",
             &format!("{}/__box-chunked/faults", ts.url),
-            ALICE,
+            ADMIN,
             &[],
             ""
         )
@@ -1419,4 +1431,81 @@ async fn a_stalled_body_is_dropped_and_does_not_hold_the_prefix() {
     let listed = parts(&http, &s).await;
     let r = commit(&http, &s, &data, &listed).await;
     assert_eq!(r.status, 201, "{:?}", r.json());
+}
+
+/// The server's own routes take its admin token alone: a user's token gets
+/// `403` (so no user can change another's faults or read the counters), the
+/// admin token is no user's token, and without one configured the routes
+/// are closed; `faults` given at the start still apply.
+#[tokio::test]
+async fn admin_routes_need_the_admin_token() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    let faults = format!("{}/__box-chunked/faults", ts.url);
+    let counters = format!("{}/__box-chunked/counters", ts.url);
+    for token in [ALICE, BOB] {
+        assert_box_error(
+            &http.call("PUT", &faults, token, &[], "part:expire@1").await,
+            403,
+            "forbidden",
+        );
+        assert_box_error(
+            &http.call("GET", &counters, token, &[], Bytes::new()).await,
+            403,
+            "forbidden",
+        );
+    }
+    assert_box_error(
+        &http
+            .call("GET", &counters, "nobody", &[], Bytes::new())
+            .await,
+        401,
+        "unauthorized",
+    );
+    assert_eq!(
+        http.call("GET", &counters, ADMIN, &[], Bytes::new())
+            .await
+            .status,
+        200
+    );
+    assert_box_error(
+        &http
+            .call(
+                "GET",
+                &format!("{}/2.0/folders/0", ts.url),
+                ADMIN,
+                &[],
+                Bytes::new(),
+            )
+            .await,
+        401,
+        "unauthorized",
+    );
+    // The refused fault rule was not installed: alice's upload is not expired.
+    let data = pseudo_random(1500, 70);
+    let s = create(&http, &ts, ALICE, data.len(), "mine.bin").await;
+    assert_eq!(put(&http, &s, ALICE, &data, 0).await.status, 200);
+
+    // No admin token: closed to everyone; --faults from the start still work.
+    let spec = box_chunked_server::faults::FaultSpec::parse("create:503@1").unwrap();
+    let closed = TestServer::start(move |c| {
+        c.admin_token = None;
+        c.faults = spec;
+    })
+    .await;
+    let counters = format!("{}/__box-chunked/counters", closed.url);
+    for token in [ALICE, ADMIN] {
+        let r = http.call("GET", &counters, token, &[], Bytes::new()).await;
+        assert!(matches!(r.status, 401 | 403), "{}", r.status);
+    }
+    let r = http
+        .call(
+            "POST",
+            &format!("{}/files/upload_sessions", closed.upload_root()),
+            ALICE,
+            &[],
+            json!({"folder_id": "0", "file_size": 10, "file_name": "x"}).to_string(),
+        )
+        .await;
+    assert_box_error(&r, 503, "unavailable");
 }

@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const ALICE: &str = "alice-token";
 /// The token of user `bob` on test servers.
 pub const BOB: &str = "bob-token";
+/// The test servers' admin token (their own routes: counters, faults).
+pub const ADMIN: &str = "admin-token";
 
 /// A response, body read in full.
 #[derive(Debug, Clone)]
@@ -141,6 +143,7 @@ impl TestServer {
         let mut cfg = ServerConfig::new(dir.path());
         cfg.addr = ([127, 0, 0, 1], 0).into();
         cfg.tokens = vec![(ALICE.into(), "alice".into()), (BOB.into(), "bob".into())];
+        cfg.admin_token = Some(ADMIN.into());
         cfg.min_file_size = 1;
         cfg.part_size = Some(1024);
         tweak(&mut cfg);
@@ -173,7 +176,7 @@ impl TestServer {
         http.call(
             "GET",
             &format!("{}/__box-chunked/counters", self.url),
-            ALICE,
+            ADMIN,
             &[],
             Bytes::new(),
         )

@@ -56,7 +56,7 @@ impl ServerProc {
             return Value::Null;
         };
         let req = format!(
-            "GET /__box-chunked/counters HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer BENCH\r\nConnection: close\r\n\r\n"
+            "GET /__box-chunked/counters HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer BENCH-ADMIN\r\nConnection: close\r\n\r\n"
         );
         let mut out = Vec::new();
         if s.write_all(req.as_bytes()).is_err() || s.read_to_end(&mut out).is_err() {
@@ -92,6 +92,8 @@ fn start_server_with(
         "127.0.0.1:0",
         "--token",
         "BENCH=bench",
+        "--admin-token",
+        "BENCH-ADMIN",
         "--min-file-size",
         "1",
     ])

@@ -151,6 +151,15 @@ pub(crate) struct ServeArgs {
     /// Without any, a random token is generated and printed.
     #[arg(long = "token", value_name = "TOKEN[=USER]")]
     pub(crate) tokens: Vec<String>,
+    /// The token of the server's own routes (`/__box-chunked/counters` and
+    /// `/__box-chunked/faults`); no user token opens them. Without it they are closed.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "BOX_CHUNKED_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) admin_token: Option<String>,
     /// An OAuth client for the client-credentials grant, as ID:SECRET=USER. Repeatable.
     #[arg(long = "client", value_name = "ID:SECRET=USER")]
     pub(crate) clients: Vec<String>,
@@ -175,6 +184,20 @@ pub(crate) struct ServeArgs {
     /// How long a commit waits for the whole-file check before answering 202.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub(crate) commit_wait_ms: u64,
+    /// How long a client may take to send a request's headers, or to start
+    /// its next request on a kept-alive connection, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = positive_secs)]
+    pub(crate) header_timeout: f64,
+    /// A connection on which no byte moves for this long is closed, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120.0, value_parser = positive_secs)]
+    pub(crate) idle_timeout: f64,
+    /// How long a JSON body may take to arrive, in seconds (then 408).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = positive_secs)]
+    pub(crate) json_body_timeout: f64,
+    /// Connections open at once; at the cap the one idle longest is closed
+    /// to make room (default: three quarters of the file-descriptor limit).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_connections: Option<usize>,
     /// Benchmark aid: verify part digests but keep no bytes (no disk writes;
     /// the whole-file digest is taken as sent; files cannot be downloaded).
     #[arg(long)]
@@ -189,4 +212,12 @@ pub(crate) struct DemoArgs {
     /// Parts in flight at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub(crate) parallel: usize,
+}
+
+/// A number of seconds above zero, fractions allowed (`0.5`).
+fn positive_secs(v: &str) -> Result<f64, String> {
+    match v.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(s),
+        _ => Err(format!("{v:?} is not a number of seconds above 0")),
+    }
 }

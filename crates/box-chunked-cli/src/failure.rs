@@ -75,7 +75,7 @@ pub(crate) fn explain(e: &Error, what: &str) -> Failure {
             format!("could not reach Box or the server kept failing ({e}); check the URL and your network, then retry (or resume from the checkpoint)")
         }
         (ErrorKind::SourceChanged, _, _) => {
-            format!("{what} changed during the upload or since the checkpoint ({e}); nothing was committed: start a new upload")
+            format!("{e}; nothing was committed and the upload session was deleted: upload {what} again once it no longer changes")
         }
         _ => e.to_string(),
     };

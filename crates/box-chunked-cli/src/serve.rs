@@ -18,6 +18,22 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     config.token_ttl = Duration::from_secs(args.token_ttl);
     config.commit_wait = Duration::from_millis(args.commit_wait_ms);
     config.verify_only = args.verify_only;
+    config.header_timeout = Duration::from_secs_f64(args.header_timeout);
+    config.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
+    config.json_body_timeout = Duration::from_secs_f64(args.json_body_timeout);
+    if let Some(n) = args.max_connections {
+        if n == 0 {
+            return Err(Failure::new(
+                exit::USAGE,
+                "--max-connections must be at least 1",
+            ));
+        }
+        config.max_connections = n;
+    }
+    if args.admin_token.as_deref() == Some("") {
+        return Err(Failure::new(exit::USAGE, "--admin-token needs a token"));
+    }
+    config.admin_token = args.admin_token;
     if args.part_size == Some(0) {
         return Err(Failure::new(exit::USAGE, "--part-size must be positive"));
     }

@@ -35,6 +35,8 @@ fn serve(extra: &[&str]) -> Serve {
             "127.0.0.1:0",
             "--token",
             &format!("{ALICE}=alice"),
+            "--admin-token",
+            ADMIN,
         ])
         .arg("--data")
         .arg(dir.path())
@@ -96,7 +98,7 @@ async fn counters(s: &Serve) -> Value {
         .call(
             "GET",
             &format!("{}/__box-chunked/counters", s.url),
-            ALICE,
+            ADMIN,
             &[],
             Bytes::new(),
         )
@@ -475,4 +477,171 @@ async fn every_failure_has_its_message_and_exit_code() {
         Some(p) => check(&run(&["upload", p.to_str().unwrap()]), 2, "cannot read"),
         None => eprintln!("no unreadable file can be made here; that case is not exercised"),
     }
+}
+
+/// CPU seconds (user + system) a process has used, from `/proc`.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Out of file descriptors (a soft limit of 48, a connection cap set above
+/// it), the server's accept loop backs off instead of spinning, and serves
+/// again once the idle connections are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let dir = TempDir::new("cli-emfile");
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -n 48 && exec \"$0\" \"$@\"")
+        .arg(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--token",
+            &format!("{ALICE}=alice"),
+        ])
+        .args([
+            "--admin-token",
+            ADMIN,
+            "--max-connections",
+            "1000",
+            "--header-timeout",
+            "1.5",
+        ])
+        .arg("--data")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..80 {
+        if let Ok(s) = tokio::net::TcpStream::connect(&addr).await {
+            held.push(s);
+        }
+    }
+    let before = cpu_secs(child.id());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let spent = cpu_secs(child.id()) - before;
+    assert!(
+        spent < 0.5,
+        "the accept loop spun: {spent} CPU seconds in 1 s"
+    );
+    drop(held);
+    // The idle connections time out (1.5 s); then the server serves again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let http = Http::new();
+    let r = http
+        .call(
+            "GET",
+            &format!("{url}/2.0/folders/0"),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let c = http
+        .call(
+            "GET",
+            &format!("{url}/__box-chunked/counters"),
+            ADMIN,
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .json();
+    assert!(c["accept_errors"].as_u64().unwrap() > 0, "{c}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The source rewritten in place, appended to, truncated or replaced while
+/// it uploads: each ends with exit code 5 and a sentence saying what
+/// changed, nothing is committed, and the session is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_changed_during_the_upload_is_never_committed() {
+    let s = serve(&[
+        "--part-size",
+        "1048576",
+        "--min-file-size",
+        "1",
+        "--faults",
+        "part:delay=50@1",
+    ]);
+    let home = TempDir::new("cli-changed");
+    let modes = ["rewrite", "append", "truncate", "replace"];
+    for (n, mode) in modes.iter().enumerate() {
+        let (path, _) = write_file(home.path(), &format!("{mode}.bin"), 8 * MIB, 10 + n as u64);
+        let cp = home.path().join(format!("{mode}.checkpoint"));
+        let child = cli(&s, home.path())
+            .args(["upload"])
+            .arg(&path)
+            .args(["--parallel", "1", "--no-progress", "--checkpoint"])
+            .arg(&cp)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_parts(&cp, 2);
+        match *mode {
+            "rewrite" => {
+                use std::io::Write as _;
+                let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                f.write_all(&pseudo_random(8 * MIB, 99)).unwrap();
+            }
+            "append" => {
+                use std::io::Write as _;
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .unwrap();
+                f.write_all(&[7u8; 1000]).unwrap();
+            }
+            "truncate" => {
+                let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                f.set_len(4 * MIB as u64).unwrap();
+            }
+            _ => {
+                let tmp = home.path().join("new.bin");
+                std::fs::write(&tmp, pseudo_random(8 * MIB, 98)).unwrap();
+                std::fs::rename(&tmp, &path).unwrap();
+            }
+        }
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(5), "{mode}: {err}");
+        assert!(
+            err.contains("changed") || err.contains("modified") || err.contains("replaced"),
+            "{mode}: {err}"
+        );
+        assert!(err.contains("nothing was committed"), "{mode}: {err}");
+        assert!(
+            !err.contains("Modified {") && !err.contains("detail:"),
+            "no Debug output: {err}"
+        );
+        eprintln!("{mode}: {}", err.lines().last().unwrap_or(""));
+    }
+    let c = counters(&s).await;
+    assert_eq!(c["files_committed"], 0, "{c}");
+    assert_eq!(c["commits"], 0, "{c}");
+    assert_eq!(c["sessions_aborted"], 4, "{c}");
 }

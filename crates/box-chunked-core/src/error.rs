@@ -69,6 +69,12 @@ pub enum SourceChange {
         /// The SHA-1 we sent.
         sent: Sha1Digest,
     },
+    /// The driver found the source changed during the upload (rewritten,
+    /// appended to, truncated or replaced).
+    Modified {
+        /// What changed, in words.
+        detail: String,
+    },
     /// The checkpoint was made for a source of another size or fingerprint.
     Fingerprint {
         /// What the checkpoint recorded.
@@ -76,6 +82,28 @@ pub enum SourceChange {
         /// What the source has now.
         now: String,
     },
+}
+
+impl std::fmt::Display for SourceChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::StoredPartDiffers { index, .. } => write!(
+                f,
+                "part {index} stored on the server has other bytes than the source has now"
+            ),
+            Self::DigestRejected { sent } => write!(
+                f,
+                "the server computed another SHA-1 for the whole file than {sent}"
+            ),
+            Self::Modified { detail } => f.write_str(detail),
+            Self::Fingerprint { recorded, now } => {
+                write!(
+                    f,
+                    "it was {recorded} when the upload started and is {now} now"
+                )
+            }
+        }
+    }
 }
 
 /// Why an upload failed. Carried by [`crate::Outcome::Failed`].
@@ -98,7 +126,7 @@ pub enum UploadError {
         api: Option<Box<ApiFailure>>,
     },
     /// The source no longer matches what was uploaded; nothing is committed.
-    #[error("the source changed during the upload: {0:?}")]
+    #[error("the source changed during the upload: {0}")]
     SourceChanged(SourceChange),
     /// An item with this name already exists in the folder (`409 item_name_in_use`).
     #[error("a file named like this already exists (id {existing_id:?}): {failure}")]
@@ -206,7 +234,7 @@ pub enum ResumeError {
         supported: u32,
     },
     /// The source is not the one the checkpoint was made for.
-    #[error("the source changed since the checkpoint: {0:?}")]
+    #[error("the source changed since the checkpoint: {0}")]
     SourceChanged(SourceChange),
     /// The checkpoint contradicts itself (part size 0, parts outside the file...).
     #[error("the checkpoint is inconsistent: {0}")]

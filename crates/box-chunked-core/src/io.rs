@@ -228,6 +228,20 @@ pub enum Input {
         /// Why.
         detail: String,
     },
+    /// The answer to [`Output::CheckSource`]: `None` when the source is
+    /// what it was when the upload started, or what changed, in words.
+    SourceChecked {
+        /// What changed (`None`: nothing).
+        changed: Option<String>,
+    },
+    /// The driver found, at any time, that the source is not what it was:
+    /// a file or stream shorter than its announced size (a truncation), or
+    /// longer. The upload fails with [`crate::SourceChange::Modified`] and
+    /// the session is deleted.
+    SourceChanged {
+        /// What changed, in words.
+        detail: String,
+    },
     /// The deadline from [`Output::Wait`] has passed (spurious calls are no-ops).
     Timeout,
 }
@@ -249,6 +263,13 @@ pub enum Output {
     Cancel(RequestId),
     /// Something the application may want to know.
     Event(Event),
+    /// Every part is stored and the last byte was read: check that the
+    /// source is still what it was when the upload started (for a file:
+    /// size, modification time, inode and device; for a stream: no bytes
+    /// beyond its size) and answer with [`Input::SourceChecked`]. The commit
+    /// waits for the answer, so a file rewritten, appended to, truncated or
+    /// replaced during the upload is never committed.
+    CheckSource,
     /// Nothing to do until an input arrives or until this deadline (`None`: no deadline).
     Wait(Option<Instant>),
     /// The upload is over. Sticky: every later poll returns it again.

@@ -59,6 +59,11 @@ pub struct ServerConfig {
     pub tokens: Vec<(String, String)>,
     /// OAuth clients for the client-credentials grant: (client id, secret, user).
     pub clients: Vec<(String, String, String)>,
+    /// The bearer token of the server's own routes (`/__box-chunked/*`:
+    /// counters, fault rules). It is no user's token, and a user's token is
+    /// refused there (`403`). Without one, those routes answer `403` to
+    /// everyone; `faults` still applies from the start.
+    pub admin_token: Option<String>,
     /// Lifetime of tokens issued by `/oauth2/token` (default 1 hour).
     pub token_ttl: Duration,
     /// The base URL that `session_endpoints` use (default: the listening address).
@@ -77,6 +82,20 @@ pub struct ServerConfig {
     /// How long a part body may go without a byte before its connection is
     /// dropped (default 60 s).
     pub body_idle: Duration,
+    /// How long a client may take to send a request's headers, and to start
+    /// the next request on a kept-alive HTTP/1.1 connection (default 30 s).
+    pub header_timeout: Duration,
+    /// A connection on which no byte moves either way for this long is
+    /// closed, HTTP/1.1 or HTTP/2 (default 120 s).
+    pub idle_timeout: Duration,
+    /// How long a JSON body (create, commit, folders, OAuth) may take to
+    /// arrive whole (default 30 s); then `408 request_timeout`.
+    pub json_body_timeout: Duration,
+    /// Connections open at once (default: three quarters of the process's
+    /// file-descriptor limit, at most 10,000). At the cap, the connection
+    /// idle longest is closed to make room, so idle or slow clients cannot
+    /// lock others out.
+    pub max_connections: usize,
     /// Faults to inject (default none).
     pub faults: FaultSpec,
     /// Benchmark aid: verify each part's `Digest` but keep no bytes (nothing
@@ -94,6 +113,7 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             tokens: Vec::new(),
             clients: Vec::new(),
+            admin_token: None,
             token_ttl: Duration::from_secs(3600),
             public_url: None,
             part_size: None,
@@ -102,6 +122,10 @@ impl ServerConfig {
             collect_every: Duration::from_secs(60),
             commit_wait: Duration::from_secs(5),
             body_idle: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            json_body_timeout: Duration::from_secs(30),
+            max_connections: handlers::default_cap(),
             faults: FaultSpec::default(),
             verify_only: false,
         }
@@ -162,6 +186,12 @@ pub(crate) struct Counters {
     pub sessions_expired: AtomicU64,
     pub faults_injected: AtomicU64,
     pub unauthorized: AtomicU64,
+    /// Accepts that failed (out of file descriptors, for example).
+    pub accept_errors: AtomicU64,
+    /// Connections closed to make room at the connection cap.
+    pub connections_evicted: AtomicU64,
+    /// JSON bodies that did not arrive in time.
+    pub bodies_timed_out: AtomicU64,
 }
 
 impl Counters {
@@ -185,6 +215,9 @@ impl Counters {
             "sessions_expired": g(&self.sessions_expired),
             "faults_injected": g(&self.faults_injected),
             "unauthorized": g(&self.unauthorized),
+            "accept_errors": g(&self.accept_errors),
+            "connections_evicted": g(&self.connections_evicted),
+            "bodies_timed_out": g(&self.bodies_timed_out),
         })
     }
 }

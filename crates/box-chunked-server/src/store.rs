@@ -163,6 +163,23 @@ pub(crate) enum InsertPart {
     Inserted,
     /// Another upload stored this index first.
     Conflict(PartRow),
+    /// The session is no longer open: aborted or expired (`committed: false`),
+    /// or committed. Nothing was recorded.
+    Closed {
+        committed: bool,
+    },
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommitOutcome {
+    /// The file (or its new version) exists: its id.
+    Committed(i64),
+    /// The session was not open any more (another commit, an abort or the
+    /// expiry got there first); nothing was written.
+    NotOpen,
+    /// Another file took the name first; nothing was written.
+    NameInUse,
 }
 
 /// The store. Every method blocks; callers run them off the async executor.
@@ -493,14 +510,32 @@ impl Store {
         Ok(rows)
     }
 
-    /// Records a part whose blob is already durable.
+    /// Records a part whose blob is already durable, if its session is
+    /// still open (checked in the same transaction, so an abort, an expiry
+    /// or a commit either happens before, and the part is refused, or after).
     pub(crate) fn insert_part(
         &self,
         session_id: &str,
         p: &PartRow,
     ) -> Result<InsertPart, StoreError> {
-        let conn = self.conn();
-        let n = conn.execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let state: Option<String> = tx
+            .query_row(
+                "SELECT state FROM sessions WHERE id = ?1",
+                [session_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match state.as_deref() {
+            Some("open") => {}
+            other => {
+                return Ok(InsertPart::Closed {
+                    committed: other == Some("committed"),
+                })
+            }
+        }
+        let n = tx.execute(
             "INSERT OR IGNORE INTO parts(session_id, idx, offset, size, part_id, sha1)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -513,9 +548,10 @@ impl Store {
             ],
         )?;
         if n == 1 {
+            tx.commit()?;
             return Ok(InsertPart::Inserted);
         }
-        let existing = conn.query_row(
+        let existing = tx.query_row(
             "SELECT idx, offset, size, part_id, sha1 FROM parts WHERE session_id = ?1 AND idx = ?2",
             params![session_id, i(p.index)],
             part_row,
@@ -526,14 +562,17 @@ impl Store {
     /// Deletes an open session and its part rows; returns whether it existed.
     /// The caller removes the blobs afterwards (a crash in between leaves
     /// orphans that the next start deletes).
+    /// A committed session is never touched: its parts are the file's content.
     pub(crate) fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute("DELETE FROM parts WHERE session_id = ?1", [id])?;
         let n = tx.execute(
             "DELETE FROM sessions WHERE id = ?1 AND state = 'open'",
             [id],
         )?;
+        if n == 1 {
+            tx.execute("DELETE FROM parts WHERE session_id = ?1", [id])?;
+        }
         tx.commit()?;
         Ok(n == 1)
     }
@@ -558,14 +597,53 @@ impl Store {
         Ok(ids)
     }
 
-    /// Commits a session: creates the file (or its new version) and marks the
-    /// session committed, in one transaction.
-    pub(crate) fn commit(&self, s: &SessionRow, v: &NewVersion) -> Result<i64, StoreError> {
+    /// Commits a session: claims it (`open` -> `committed`), creates the
+    /// file (or its new version) and records it, in one transaction, so that
+    /// of a commit, an abort and the expiry exactly one wins, and a second
+    /// commit writes nothing. A name taken meanwhile writes nothing either.
+    pub(crate) fn commit(
+        &self,
+        s: &SessionRow,
+        v: &NewVersion,
+    ) -> Result<CommitOutcome, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let claimed = tx.execute(
+            "UPDATE sessions SET state = 'committed' WHERE id = ?1 AND state = 'open'",
+            [&s.id],
+        )?;
+        if claimed != 1 {
+            return Ok(CommitOutcome::NotOpen);
+        }
+        let written = write_file(&tx, s, v);
+        let file_id = match written {
+            Ok(id) => id,
+            Err(StoreError::Sql(rusqlite::Error::SqliteFailure(e, _)))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                return Ok(CommitOutcome::NameInUse);
+            }
+            Err(e) => return Err(e),
+        };
+        tx.execute(
+            "UPDATE sessions SET committed_file_id = ?2, committed_sha1 = ?3 WHERE id = ?1",
+            params![s.id, file_id, v.sha1.to_hex()],
+        )?;
+        tx.commit()?;
+        Ok(CommitOutcome::Committed(file_id))
+    }
+}
+
+/// The file row (new, or its new version) of a commit; the file's id.
+fn write_file(
+    tx: &rusqlite::Transaction<'_>,
+    s: &SessionRow,
+    v: &NewVersion,
+) -> Result<i64, StoreError> {
+    {
         let file_id = match (s.file_id, &s.folder_id) {
             (Some(file_id), _) => {
-                let version = insert_version(&tx, file_id, s, v)?;
+                let version = insert_version(tx, file_id, s, v)?;
                 tx.execute(
                     "UPDATE files SET version_id = ?2, etag = etag + 1, modified_at = ?3,
                          name = COALESCE(?4, name), name_key = COALESCE(?5, name_key),
@@ -604,7 +682,7 @@ impl Store {
                     ],
                 )?;
                 let file_id = tx.last_insert_rowid();
-                let version = insert_version(&tx, file_id, s, v)?;
+                let version = insert_version(tx, file_id, s, v)?;
                 tx.execute(
                     "UPDATE files SET version_id = ?2 WHERE id = ?1",
                     params![file_id, version],
@@ -612,11 +690,6 @@ impl Store {
                 file_id
             }
         };
-        tx.execute(
-            "UPDATE sessions SET state = 'committed', committed_file_id = ?2, committed_sha1 = ?3 WHERE id = ?1",
-            params![s.id, file_id, v.sha1.to_hex()],
-        )?;
-        tx.commit()?;
         Ok(file_id)
     }
 }

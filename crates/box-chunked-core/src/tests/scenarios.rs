@@ -880,3 +880,48 @@ fn ten_thousand_parts() {
     assert!(sim.max_parts_in_flight <= 8);
     assert!(sim.max_bytes_held <= 9 * 64);
 }
+
+/// The driver finds the source changed at the check before the commit:
+/// nothing is committed, the session is deleted (its parts mix two
+/// contents) even when failed sessions are kept, and the error says what
+/// changed.
+#[test]
+fn a_source_changed_before_the_commit_is_never_committed() {
+    let mut setup = Setup::new(300, 100, 2);
+    setup.cfg.on_failure = OnFailure::Keep;
+    let mut sim = setup.sim();
+    sim.source_change = Some("big.bin was modified at 12:00:01".into());
+    let e = failed(&mut sim);
+    assert!(
+        matches!(e, UploadError::SourceChanged(SourceChange::Modified { ref detail }) if detail.contains("modified")),
+        "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "the source changed during the upload: big.bin was modified at 12:00:01"
+    );
+    assert_eq!(sim.server.counters.commits, 0);
+    assert_eq!(sim.server.session_count(), 0, "the session was deleted");
+}
+
+/// A short read reported by the driver is the same "source changed" error,
+/// not a read failure.
+#[test]
+fn a_short_read_is_a_changed_source() {
+    let mut sim = Setup::new(300, 100, 1).sim();
+    let _ = sim.drain();
+    sim.upload
+        .handle_input(
+            sim.now,
+            Input::SourceChanged {
+                detail: "big.bin ended at byte 150 of 300".into(),
+            },
+        )
+        .unwrap();
+    let e = failed(&mut sim);
+    assert!(
+        matches!(e, UploadError::SourceChanged(SourceChange::Modified { .. })),
+        "{e}"
+    );
+    assert_eq!(sim.server.counters.commits, 0);
+}

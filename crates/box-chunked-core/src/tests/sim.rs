@@ -675,6 +675,9 @@ pub(crate) struct Sim {
     /// Answer reads with [`Input::HashedData`] from the sim's own in-order
     /// chain, like the hyper driver's reader thread.
     pub prehash: Option<PreHash>,
+    /// What the driver reports at the source check before the commit
+    /// (`None`: unchanged).
+    pub source_change: Option<String>,
 }
 
 /// A driver-side hasher: its chain, how many offers were made, and a
@@ -704,6 +707,7 @@ impl Sim {
             record: true,
             steps: 0,
             prehash: None,
+            source_change: None,
         }
     }
 
@@ -799,6 +803,16 @@ impl Sim {
                     };
                     self.log(line);
                     self.events.push(e);
+                }
+                Output::CheckSource => {
+                    let changed = self.source_change.clone();
+                    if changed.is_some() {
+                        self.log("-> check source: changed".to_owned());
+                    }
+                    let r = self
+                        .upload
+                        .handle_input(self.now, Input::SourceChecked { changed });
+                    assert!(r.is_ok(), "{r:?}");
                 }
                 Output::Wait(d) => return Ok(d),
                 Output::Done(o) => {

@@ -13,7 +13,7 @@ mod window;
 
 use crate::checkpoint::{Checkpoint, SessionInfo, CHECKPOINT_FORMAT};
 use crate::config::{Source, Target, UploadConfig};
-use crate::error::{InputError, StartError, UploadError};
+use crate::error::{InputError, SourceChange, StartError, UploadError};
 use crate::io::{
     Input, Output, ReadId, RequestId, RequestKind, TransportError, TransportErrorKind,
 };
@@ -47,7 +47,8 @@ pub enum Phase {
     Resuming,
     /// Reading, hashing, uploading and verifying parts.
     Uploading,
-    /// Committing (including `202` waits).
+    /// Checking that the source did not change, then committing (including
+    /// `202` waits).
     Committing,
     /// Deleting the session.
     Aborting,
@@ -246,6 +247,12 @@ impl Upload {
         })
     }
 
+    /// The source this upload reads, as given at the start (size and the
+    /// driver's fingerprint of it).
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
     /// The outcome, once the upload is over.
     pub fn outcome(&self) -> Option<&Outcome> {
         match &self.stage {
@@ -299,6 +306,18 @@ impl Upload {
             }
             Input::Data { id, bytes } => self.on_data(id, bytes, None),
             Input::HashedData { id, bytes, hashes } => self.on_data(id, bytes, Some(hashes)),
+            Input::SourceChecked { changed: None } => {
+                self.transition(Transition::SourceUnchanged);
+                Ok(())
+            }
+            Input::SourceChecked {
+                changed: Some(detail),
+            }
+            | Input::SourceChanged { detail } => {
+                let e = UploadError::SourceChanged(SourceChange::Modified { detail });
+                self.transition(Transition::Failed(e));
+                Ok(())
+            }
             Input::ReadFailed { id, detail } => {
                 let Some(index) = self.take_read(id)? else {
                     return Ok(());

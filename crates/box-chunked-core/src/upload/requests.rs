@@ -48,7 +48,9 @@ impl Upload {
             },
             Stage::Committing(_) => RequestKind::Commit,
             Stage::Aborting { .. } => RequestKind::Abort,
-            Stage::Uploading { reconcile: None } | Stage::Done(_) => return None,
+            Stage::Uploading { reconcile: None }
+            | Stage::CheckingSource { .. }
+            | Stage::Done(_) => return None,
         })
     }
 

@@ -8,7 +8,8 @@
 //! | from | transition | to |
 //! | --- | --- | --- |
 //! | `Creating`, `Resuming` | `SessionReady` | `Uploading` (`Aborting` if an abort came during the create) |
-//! | `Uploading` | `AllStored(sha1)` | `Committing` |
+//! | `Uploading` | `AllStored(sha1)` | `CheckingSource` (asks the driver: [`crate::Output::CheckSource`]) |
+//! | `CheckingSource` | `SourceUnchanged` | `Committing` |
 //! | `Committing` | `Committed(file)` | `Done(Committed)` |
 //! | `Creating` with the create out | `AbortRequested` | `Creating { abort_requested }` (delete what it makes) |
 //! | any other with a session | `AbortRequested` | `Aborting { then: Aborted }` |
@@ -126,6 +127,9 @@ pub(super) enum Stage {
     /// Parts moving. `reconcile`: listing the parts because a `416` did not
     /// say what is stored.
     Uploading { reconcile: Option<Listing> },
+    /// Every part is stored; the driver checks that the source did not
+    /// change before the commit goes.
+    CheckingSource { sha1: Sha1Digest },
     /// Committing.
     Committing(Commit),
     /// Deleting the session, then ending with `then`.
@@ -140,7 +144,7 @@ impl Stage {
             Self::Creating { .. } => Phase::Creating,
             Self::Resuming { .. } => Phase::Resuming,
             Self::Uploading { .. } => Phase::Uploading,
-            Self::Committing(_) => Phase::Committing,
+            Self::CheckingSource { .. } | Self::Committing(_) => Phase::Committing,
             Self::Aborting { .. } => Phase::Aborting,
             Self::Done(_) => Phase::Done,
         }
@@ -156,7 +160,9 @@ impl Stage {
             | Self::Uploading {
                 reconcile: Some(listing),
             } => Some(&listing.call),
-            Self::Uploading { reconcile: None } | Self::Done(_) => None,
+            Self::Uploading { reconcile: None } | Self::CheckingSource { .. } | Self::Done(_) => {
+                None
+            }
         }
     }
 
@@ -169,7 +175,9 @@ impl Stage {
             | Self::Uploading {
                 reconcile: Some(listing),
             } => Some(&mut listing.call),
-            Self::Uploading { reconcile: None } | Self::Done(_) => None,
+            Self::Uploading { reconcile: None } | Self::CheckingSource { .. } | Self::Done(_) => {
+                None
+            }
         }
     }
 
@@ -190,8 +198,10 @@ impl Stage {
 pub(super) enum Transition {
     /// The session exists (created, or listed on resume).
     SessionReady,
-    /// Every part is stored and hashed: commit with this digest.
+    /// Every part is stored and hashed: check the source, then commit with this digest.
     AllStored(Sha1Digest),
+    /// The driver found the source unchanged.
+    SourceUnchanged,
     /// The commit answered with the file.
     Committed(Box<File>),
     /// The caller asked to abort.
@@ -228,15 +238,23 @@ impl Upload {
                 self.stage = Stage::Uploading { reconcile: None };
             }
             (Phase::Uploading, Transition::AllStored(sha1)) => {
-                self.stage = Stage::Committing(Commit {
-                    call: Attempt::new(now),
-                    sha1,
-                    first_at: now,
-                    polls: 0,
-                    mismatches: 0,
-                });
+                self.stage = Stage::CheckingSource { sha1 };
+                self.out.push_back(Output::CheckSource);
             }
-            (Phase::Committing, Transition::Committed(file)) => {
+            (Phase::Committing, Transition::SourceUnchanged) => {
+                if let Stage::CheckingSource { sha1 } = self.stage {
+                    self.stage = Stage::Committing(Commit {
+                        call: Attempt::new(now),
+                        sha1,
+                        first_at: now,
+                        polls: 0,
+                        mismatches: 0,
+                    });
+                }
+            }
+            (Phase::Committing, Transition::Committed(file))
+                if matches!(self.stage, Stage::Committing(_)) =>
+            {
                 self.finish(Outcome::Committed(file));
             }
             (Phase::Aborting, Transition::AbortRequested) => {}
@@ -295,6 +313,7 @@ impl Upload {
             // Anything else is not a transition of that stage: nothing changes.
             (_, Transition::SessionReady)
             | (_, Transition::AllStored(_))
+            | (_, Transition::SourceUnchanged)
             | (_, Transition::Committed(_))
             | (_, Transition::AbortEnded(_)) => {}
         }

@@ -5,7 +5,9 @@
 use super::checkpoint::{CheckpointFile, CheckpointWriter};
 use super::in_multi_thread_runtime;
 use super::pool::BufferPool;
-use super::source::{read_range, FileReader, ReadOutcome, Reader};
+use super::source::{
+    identity_change, read_range, stream_overflow, FileReader, ReadError, ReadOutcome, Reader,
+};
 use super::{now, Callback, Command, UploadEvent, Uploader};
 use crate::client::BoxClient;
 use crate::error::{Error, ErrorKind};
@@ -127,6 +129,13 @@ impl Driver {
                     }
                 }
                 Output::Event(e) => self.on_core_event(e).await,
+                Output::CheckSource => {
+                    let changed = self.source_change().await;
+                    if let Some(c) = &changed {
+                        tracing::warn!(change = %c, "the source changed during the upload");
+                    }
+                    self.feed(Input::SourceChecked { changed });
+                }
                 Output::Wait(d) => return Ok(d),
                 Output::Done(outcome) => return Err(outcome),
             }
@@ -226,7 +235,15 @@ impl Driver {
                 Ok((id, Ok((bytes, Some(hashes))))) => {
                     Woke::Input(Input::HashedData { id, bytes, hashes })
                 }
-                Ok((id, Err(detail))) => Woke::Input(Input::ReadFailed { id, detail }),
+                Ok((_, Err(ReadError::Short(detail)))) => Woke::Input(Input::SourceChanged {
+                    detail: match &self.source_path {
+                        Some(p) => format!("{} changed during the upload: {detail}", p.display()),
+                        None => format!("the source changed during the upload: {detail}"),
+                    },
+                }),
+                Ok((id, Err(ReadError::Failed(detail)))) => {
+                    Woke::Input(Input::ReadFailed { id, detail })
+                }
                 Err(e) => {
                     return Err(Error::new(ErrorKind::Io, format!("a read task failed: {e}")))
                 }
@@ -255,6 +272,22 @@ impl Driver {
                 Woke::Nothing
             }
         })
+    }
+
+    /// What changed about the source since the upload started, if anything:
+    /// a file's identity (size, modification time, inode, device), or a
+    /// stream's bytes beyond its size.
+    async fn source_change(&self) -> Option<String> {
+        let recorded = self.upload.source().fingerprint.clone();
+        match (&self.source_path, recorded) {
+            (Some(path), Some(recorded)) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || identity_change(&path, &recorded))
+                    .await
+                    .unwrap_or_else(|e| Some(format!("the source could not be checked: {e}")))
+            }
+            _ => stream_overflow(&self.reader, self.upload.source().size).await,
+        }
     }
 
     /// Hands one input to the machine, with the time it is handled.

@@ -7,7 +7,7 @@ use crate::error::{Error, ErrorKind};
 use box_chunked_core::{PartHashes, Source};
 use box_chunked_sha1::{Backend, DualSha1};
 use bytes::Bytes;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -32,7 +32,7 @@ impl std::fmt::Debug for UploadSource {
     }
 }
 
-/// A fingerprint of a file: size, modification time and (on Unix) inode.
+/// A fingerprint of a file: size, modification time and (on Unix) inode and device.
 pub fn fingerprint(meta: &std::fs::Metadata) -> String {
     let mtime = meta
         .modified()
@@ -42,11 +42,82 @@ pub fn fingerprint(meta: &std::fs::Metadata) -> String {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        format!("size={} mtime_ns={mtime} inode={}", meta.len(), meta.ino())
+        format!(
+            "size={} mtime_ns={mtime} inode={} dev={}",
+            meta.len(),
+            meta.ino(),
+            meta.dev()
+        )
     }
     #[cfg(not(unix))]
     {
         format!("size={} mtime_ns={mtime}", meta.len())
+    }
+}
+
+/// What changed about the file at `path` since its fingerprint was
+/// `recorded`, as a sentence; `None` when nothing did.
+pub(super) fn identity_change(path: &Path, recorded: &str) -> Option<String> {
+    let shown = path.display();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(_) => {
+            return Some(format!(
+                "{shown} was deleted or moved away during the upload"
+            ))
+        }
+    };
+    let now = fingerprint(&meta);
+    if now == recorded {
+        return None;
+    }
+    let field = |f: &str, key: &str| {
+        f.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+            .map(str::to_owned)
+    };
+    let when = meta
+        .modified()
+        .ok()
+        .map(|t| {
+            box_chunked_proto::Timestamp::from_system_time(t)
+                .as_str()
+                .to_owned()
+        })
+        .unwrap_or_else(|| "an unknown time".to_owned());
+    let (was, is) = (field(recorded, "size"), field(&now, "size"));
+    Some(
+        if field(recorded, "inode") != field(&now, "inode")
+            || field(recorded, "dev") != field(&now, "dev")
+        {
+            format!("{shown} was replaced by another file during the upload (the new one modified at {when})")
+        } else if was != is {
+            format!(
+                "{shown} changed size during the upload, from {} to {} bytes (modified at {when})",
+                was.unwrap_or_default(),
+                is.unwrap_or_default()
+            )
+        } else {
+            format!("{shown} was modified during the upload, at {when}")
+        },
+    )
+}
+
+/// Whether a stream has bytes beyond its announced size (read once, in
+/// order, so the next byte after the last part tells). A stream still open
+/// with nothing more within two seconds counts as whole.
+pub(super) async fn stream_overflow(reader: &Reader, size: u64) -> Option<String> {
+    let Reader::Stream(s) = reader else {
+        return None;
+    };
+    let mut guard = s.state.lock().await;
+    let (r, _, _) = &mut *guard;
+    let mut one = [0u8; 1];
+    match tokio::time::timeout(std::time::Duration::from_secs(2), r.read(&mut one)).await {
+        Ok(Ok(n)) if n > 0 => Some(format!(
+            "the stream has more bytes than the {size} announced"
+        )),
+        _ => None,
     }
 }
 
@@ -122,7 +193,40 @@ pub(super) async fn open_source(
 
 /// What a read returns: the bytes and, when the reader hashed them as it
 /// read, the digests for [`Input::HashedData`].
-pub(super) type ReadOutcome = Result<(Bytes, Option<Box<PartHashes>>), String>;
+pub(super) type ReadOutcome = Result<(Bytes, Option<Box<PartHashes>>), ReadError>;
+
+/// Why a read failed.
+#[derive(Debug)]
+pub(super) enum ReadError {
+    /// The source ended before the range did: it is shorter than announced
+    /// (a truncated file, a short stream). That is a changed source.
+    Short(String),
+    /// Anything else (an IO error, a cancelled read).
+    Failed(String),
+}
+
+impl From<String> for ReadError {
+    fn from(s: String) -> Self {
+        Self::Failed(s)
+    }
+}
+
+impl From<&str> for ReadError {
+    fn from(s: &str) -> Self {
+        Self::Failed(s.to_owned())
+    }
+}
+
+/// A read error as a [`ReadError`]: end of file is a short source.
+fn read_error(e: &std::io::Error, at: u64) -> ReadError {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        ReadError::Short(format!(
+            "it ended before byte {at}, shorter than when the upload started"
+        ))
+    } else {
+        ReadError::Failed(format!("reading at {at}: {e}"))
+    }
+}
 
 /// Pieces a part is read in: each is hashed right after it is read, while it
 /// is in the CPU's cache (a whole 32 MiB part is not).
@@ -247,7 +351,7 @@ pub(super) fn read_file_range(
         if reply.is_closed() {
             return Err("cancelled".into());
         }
-        read_at(file, piece, at).map_err(|e| format!("reading at {at}: {e}"))?;
+        read_at(file, piece, at).map_err(|e| read_error(&e, at))?;
         if let Some(w) = work.as_mut() {
             w.update(piece);
         }
@@ -268,7 +372,9 @@ pub(super) async fn read_range(
         Reader::Bytes(b) => {
             let (s, e) = (start as usize, end as usize);
             if e > b.len() {
-                return Err("the bytes are shorter than announced".into());
+                return Err(ReadError::Short(
+                    "the bytes are shorter than announced".into(),
+                ));
             }
             Ok((b.slice(s..e), None))
         }
@@ -280,7 +386,7 @@ pub(super) async fn read_range(
                     .map(|(b, _)| (b, None))
             })
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| ReadError::Failed(e.to_string()))?
         }
         Reader::Stream(s) => loop {
             // Registered before the check, so a wake-up between the two is not lost.
@@ -309,13 +415,13 @@ pub(super) async fn read_range(
                     };
                     drop(guard);
                     s.turn.notify_waiters();
-                    read.map_err(|e| format!("reading at {start}: {e}"))?;
+                    read.map_err(|e| read_error(&e, start))?;
                     return Ok((buf.freeze(), hashes));
                 }
                 if *pos > start {
-                    return Err(format!(
+                    return Err(ReadError::Failed(format!(
                         "a stream is read once, in order: asked for {start}, the stream is at {pos}"
-                    ));
+                    )));
                 }
             }
             turn.await;

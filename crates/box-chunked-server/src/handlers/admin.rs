@@ -17,7 +17,7 @@ pub(crate) async fn admin(
     match (req.method().as_str(), rest) {
         ("GET", "counters") => Ok(json_response(200, &st.counters.snapshot())),
         ("PUT", "faults") => {
-            let body = small_body(req, 64 * 1024).await?;
+            let body = small_body(st, req, 64 * 1024).await?;
             let text = String::from_utf8_lossy(&body);
             let spec = FaultSpec::parse(&text)
                 .map_err(|e| fail(400, ErrorCode::BadRequest, e.to_string()))?;

@@ -10,7 +10,7 @@ use super::items::file_json;
 use super::prefix::start_verification;
 use super::sessions::{check_not_expired, conflict_error, load_session};
 use crate::faults::FaultAction;
-use crate::store::{NewVersion, PartRow, SessionRow, SessionState};
+use crate::store::{CommitOutcome, NewVersion, PartRow, SessionRow, SessionState};
 use crate::{Counters, State};
 use box_chunked_proto::{
     CommitAttributes, CommitFields, CommitPartFields, DigestHeader, ErrorCode, Sha1Digest,
@@ -35,13 +35,36 @@ pub(crate) async fn commit(
             DigestHeader::parse_sha1(v)
                 .map_err(|e| fail(400, ErrorCode::BadDigest, format!("Invalid Digest: {e}")))
         })?;
-    let body = small_body(req, 16 << 20).await?;
+    let body = small_body(st, req, 16 << 20).await?;
     let v: CommitFields = decode_body(&body, |_| ErrorCode::BadRequest)?;
     Counters::add(&st.counters.commits, 1);
     if s.state == SessionState::Committed {
         return repeated_commit(st, user, &s, digest).await;
     }
-    check_not_expired(&s)?;
+    match commit_open(st, user, &s, &headers, digest, v, fault).await {
+        Ok(r) => Ok(r),
+        // Another commit, an abort or the expiry may have won meanwhile
+        // (they are exclusive in the store): answer as after the winner.
+        Err(e) => match load_session(st, user, sid).await? {
+            fresh if fresh.state == SessionState::Committed => {
+                repeated_commit(st, user, &fresh, digest).await
+            }
+            _ => Err(e),
+        },
+    }
+}
+
+/// The commit of a session that was open when it was loaded.
+async fn commit_open(
+    st: &Arc<State>,
+    user: &str,
+    s: &SessionRow,
+    headers: &HeaderMap,
+    digest: Sha1Digest,
+    v: CommitFields,
+    fault: Option<&FaultAction>,
+) -> Result<Response<Body>, Fail> {
+    check_not_expired(s)?;
     match fault {
         Some(FaultAction::Accepted(ra)) => {
             Counters::add(&st.counters.commits_pending, 1);
@@ -61,9 +84,9 @@ pub(crate) async fn commit(
         }
         _ => {}
     }
-    let stored = check_commit_parts(st, &s, &v).await?;
-    check_preconditions(st, user, &s, &headers).await?;
-    let Some(actual) = verified_digest(st, &s, stored, digest).await? else {
+    let stored = check_commit_parts(st, s, &v).await?;
+    check_preconditions(st, user, s, headers).await?;
+    let Some(actual) = verified_digest(st, s, stored, digest).await? else {
         Counters::add(&st.counters.commits_pending, 1);
         let mut r = empty_response(202);
         let secs = (s.file_size / 500_000_000).clamp(1, 30);
@@ -74,7 +97,7 @@ pub(crate) async fn commit(
     if actual != digest {
         return Err(digest_mismatch(Some(actual), digest));
     }
-    write_commit(st, user, &s, actual, v.attributes).await
+    write_commit(st, user, s, actual, v.attributes).await
 }
 
 /// A commit of a session committed already: the same file when the digest
@@ -217,13 +240,39 @@ async fn write_commit(
         content_modified_at: attrs.content_modified_at.map(|t| t.as_str().to_owned()),
         now: now_unix(),
     };
-    let (row, owner) = (s.clone(), user.to_owned());
-    let file = blocking(st, move |store| {
-        let id = store.commit(&row, &nv)?;
-        store.file(&owner, &id.to_string())
-    })
-    .await?
-    .ok_or_else(|| fail(500, ErrorCode::InternalServerError, "Internal server error"))?;
+    let row = s.clone();
+    let id = match blocking(st, move |store| store.commit(&row, &nv)).await? {
+        CommitOutcome::Committed(id) => id,
+        // Another commit, an abort or the expiry won: answer as after it.
+        CommitOutcome::NotOpen => {
+            let s = load_session(st, user, &s.id).await?;
+            if s.state == SessionState::Committed {
+                return repeated_commit(st, user, &s, sha1).await;
+            }
+            return Err(not_found());
+        }
+        CommitOutcome::NameInUse => {
+            let (o, f, n) = (user.to_owned(), s.folder_id.clone(), s.name.clone());
+            let taken = blocking(st, move |store| match (f, n) {
+                (Some(f), Some(n)) => store.item_named(&o, &f, &n),
+                _ => Ok(None),
+            })
+            .await?;
+            let name = s.name.clone().unwrap_or_default();
+            return Err(match taken {
+                Some((kind, id)) => conflict_error(kind, id, &name),
+                None => fail(
+                    409,
+                    ErrorCode::ItemNameInUse,
+                    "Item with the same name already exists",
+                ),
+            });
+        }
+    };
+    let owner = user.to_owned();
+    let file = blocking(st, move |store| store.file(&owner, &id.to_string()))
+        .await?
+        .ok_or_else(|| fail(500, ErrorCode::InternalServerError, "Internal server error"))?;
     st.prefixes
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -3,7 +3,7 @@
 //! ids and time. No route lives here.
 
 use crate::store::{Store, StoreError};
-use crate::State;
+use crate::{Counters, State};
 use box_chunked_proto::{decode_json, encode_json, BoxError, ErrorCode, Sha1Digest, Timestamp};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
@@ -92,8 +92,23 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(Fail::from)
 }
 
-pub(crate) async fn small_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Fail> {
-    match Limited::new(req.into_body(), limit).collect().await {
+/// A small body (JSON, a form), whole, within `limit` bytes and the
+/// server's JSON body timeout.
+pub(crate) async fn small_body(
+    st: &State,
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<Bytes, Fail> {
+    let collect = Limited::new(req.into_body(), limit).collect();
+    let Ok(collected) = tokio::time::timeout(st.cfg.json_body_timeout, collect).await else {
+        Counters::add(&st.counters.bodies_timed_out, 1);
+        return Err(fail(
+            408,
+            ErrorCode::Other("request_timeout".into()),
+            "The request body did not arrive in time",
+        ));
+    };
+    match collected {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(fail(
             413,

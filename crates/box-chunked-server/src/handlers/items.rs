@@ -130,7 +130,7 @@ pub(crate) async fn create_folder(
     user: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Fail> {
-    let body = small_body(req, 64 * 1024).await?;
+    let body = small_body(st, req, 64 * 1024).await?;
     let v: CreateFolderFields = decode_body(&body, |_| ErrorCode::BadRequest)?;
     let name = v
         .name

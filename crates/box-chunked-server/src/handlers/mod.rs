@@ -6,6 +6,7 @@
 mod admin;
 mod commit;
 mod common;
+mod conns;
 mod download;
 mod items;
 mod oauth;
@@ -16,5 +17,6 @@ mod serve;
 mod sessions;
 
 pub(crate) use common::short_hash;
+pub(crate) use conns::default_cap;
 pub(crate) use prefix::PrefixHandle;
 pub(crate) use serve::serve;

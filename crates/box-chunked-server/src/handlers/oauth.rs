@@ -16,7 +16,7 @@ pub(crate) async fn oauth_token(
     if req.method() != http::Method::POST {
         return Err(fail(405, ErrorCode::MethodNotAllowed, "Method Not Allowed"));
     }
-    let body = small_body(req, 64 * 1024).await?;
+    let body = small_body(st, req, 64 * 1024).await?;
     let mut grant = None;
     let mut client_id = None;
     let mut secret = None;

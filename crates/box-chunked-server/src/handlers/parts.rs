@@ -7,7 +7,7 @@ use super::common::{blocking, fail, header, json_response, random_hex, Body, Fai
 use super::prefix::{
     advance_prefix, prefix_of, prefix_patience, wait_for_prefix, Prefix, PrefixHandle,
 };
-use super::sessions::{check_open, load_session};
+use super::sessions::{check_open, closed, load_session};
 use crate::store::{io_err, persist, InsertPart, PartRow, SessionRow};
 use crate::{Counters, State};
 use box_chunked_proto::{
@@ -215,8 +215,13 @@ async fn store_part(
         drop(file);
         persist(&tmp, &dest)?;
         let r = store.insert_part(&sid2, &row2);
-        if matches!(r, Ok(InsertPart::Conflict(_)) | Err(_)) {
+        if !matches!(r, Ok(InsertPart::Inserted)) {
             let _ = std::fs::remove_file(&dest);
+        }
+        if matches!(r, Ok(InsertPart::Closed { .. })) {
+            // Aborted or expired while the part arrived: leave no trace (the
+            // directory goes too unless the session's file still needs it).
+            let _ = std::fs::remove_dir(store.session_dir(&sid2));
         }
         r
     })
@@ -252,6 +257,7 @@ async fn store_part(
             ))
         }
         InsertPart::Conflict(existing) => Err(overlap(st, &existing)),
+        InsertPart::Closed { committed } => Err(closed(committed)),
     }
 }
 
@@ -301,6 +307,7 @@ pub(crate) async fn verify_only_part(
             ))
         }
         InsertPart::Conflict(existing) => Err(overlap(st, &existing)),
+        InsertPart::Closed { committed } => Err(closed(committed)),
     }
 }
 

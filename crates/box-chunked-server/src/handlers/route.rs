@@ -52,6 +52,13 @@ pub(crate) async fn handle(
                 r.headers_mut()
                     .insert("retry-after", HeaderValue::from(secs));
             }
+            if matches!(status, 408 | 411 | 413) {
+                // Answered before the body was read: the connection cannot
+                // be reused, and the client must read this answer rather
+                // than meet a broken pipe.
+                r.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
             if status == 401 {
                 Counters::add(&st.counters.unauthorized, 1);
                 r.headers_mut().insert(
@@ -86,10 +93,11 @@ pub(crate) async fn route(st: &Arc<State>, req: Request<Incoming>) -> Result<Res
     if path == "/oauth2/token" {
         return oauth_token(st, req).await;
     }
-    let user = authenticate(st, req.headers())?;
     if let Some(rest) = path.strip_prefix("/__box-chunked/") {
+        authenticate_admin(st, req.headers())?;
         return admin(st, rest, req).await;
     }
+    let user = authenticate(st, req.headers())?;
     if let Some(rest) = path.strip_prefix("/api/2.0") {
         let method = Method::parse(req.method().as_str())
             .ok_or_else(|| fail(405, ErrorCode::MethodNotAllowed, "Method not allowed"))?;
@@ -107,17 +115,44 @@ pub(crate) async fn route(st: &Arc<State>, req: Request<Incoming>) -> Result<Res
     Err(fail(404, ErrorCode::NotFound, "Not Found"))
 }
 
-pub(crate) fn authenticate(st: &State, headers: &HeaderMap) -> Result<String, Fail> {
-    let unauthorized = || fail(401, ErrorCode::Unauthorized, "Unauthorized");
+/// The server's own routes take the admin token alone: `403` for a user's
+/// token (or when no admin token is configured), `401` for anything else.
+fn authenticate_admin(st: &State, headers: &HeaderMap) -> Result<(), Fail> {
+    let given = bearer(headers);
+    if let (Some(admin), Some(given)) = (st.cfg.admin_token.as_deref(), given) {
+        if same_secret(admin, given) {
+            return Ok(());
+        }
+    }
+    authenticate(st, headers)?;
+    Err(fail(
+        403,
+        ErrorCode::Forbidden,
+        "The server's own routes need its admin token (box-chunked serve --admin-token), not a user's token",
+    ))
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The bearer token of a request, if it has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers
         .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(unauthorized)?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(unauthorized)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(unauthorized());
-    }
-    let token = token.trim();
+        .and_then(|v| v.to_str().ok())?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+pub(crate) fn authenticate(st: &State, headers: &HeaderMap) -> Result<String, Fail> {
+    let unauthorized = || fail(401, ErrorCode::Unauthorized, "Unauthorized");
+    let token = bearer(headers).ok_or_else(unauthorized)?;
     if let Some((_, user)) = st.cfg.tokens.iter().find(|(t, _)| t == token) {
         return Ok(user.clone());
     }

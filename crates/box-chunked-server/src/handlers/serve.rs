@@ -2,11 +2,12 @@
 //! expired sessions. It knows connections, not routes.
 
 use super::common::now_unix;
+use super::conns::{Conns, Watched};
 use super::route::handle;
 use crate::store::StoreError;
 use crate::{Counters, State};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -17,20 +18,53 @@ pub(crate) async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // A request's headers, and the wait for the next request on a kept-alive
+    // connection, are bounded by the header timeout (hyper starts it when a
+    // connection goes idle).
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.cfg.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let conns = Conns::new(state.cfg.max_connections);
     let collector = tokio::spawn(collect_expired(state.clone()));
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _peer)) = accepted else { continue };
+                let stream = match accepted {
+                    Ok((stream, _peer)) => {
+                        backoff = ACCEPT_BACKOFF_MIN;
+                        stream
+                    }
+                    Err(e) => {
+                        // Out of file descriptors (or another transient
+                        // failure): wait instead of spinning on accept.
+                        tracing::warn!(error = %e, open = conns.len(), wait_ms = backoff.as_millis() as u64, "accept failed; waiting");
+                        Counters::add(&state.counters.accept_errors, 1);
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
+                let (slot, evicted) = conns.admit();
+                if evicted {
+                    Counters::add(&state.counters.connections_evicted, 1);
+                }
                 let st = state.clone();
                 let svc = service_fn(move |req| handle(st.clone(), req));
-                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                let io = Watched::new(stream, &slot, state.cfg.idle_timeout);
+                let conn = builder.serve_connection(TokioIo::new(io), svc).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    tokio::select! {
+                        _ = conn => {}
+                        () = slot.activity.evicted() => {}
+                    }
+                    drop(slot);
                 });
             }
             () = &mut shutdown => break,
@@ -40,6 +74,10 @@ pub(crate) async fn serve(
     drop(listener);
     let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
 }
+
+/// The first and the longest wait after a failed accept.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 pub(crate) async fn collect_expired(state: Arc<State>) {
     let mut tick = tokio::time::interval(state.cfg.collect_every);

@@ -167,7 +167,7 @@ pub(crate) async fn create_session(
     file_id: Option<String>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Fail> {
-    let body = small_body(req, 64 * 1024).await?;
+    let body = small_body(st, req, 64 * 1024).await?;
     let v: CreateSessionFields = decode_body(&body, |path| match path {
         "file_size" => ErrorCode::InvalidFileSize,
         "file_name" => ErrorCode::ItemNameInvalid,
@@ -320,13 +320,23 @@ pub(crate) fn check_not_expired(s: &SessionRow) -> Result<(), Fail> {
 pub(crate) fn check_open(s: &SessionRow) -> Result<(), Fail> {
     check_not_expired(s)?;
     if s.state == SessionState::Committed {
-        return Err(fail(
+        return Err(closed(true));
+    }
+    Ok(())
+}
+
+/// The answer for a session that is no longer open: `409` when it was
+/// committed, `404` when it was aborted or collected after its expiry.
+pub(crate) fn closed(committed: bool) -> Fail {
+    if committed {
+        fail(
             409,
             ErrorCode::Other("upload_session_committed".into()),
             "The upload session has already been committed",
-        ));
+        )
+    } else {
+        not_found()
     }
-    Ok(())
 }
 
 pub(crate) async fn get_session(
@@ -406,17 +416,23 @@ pub(crate) async fn abort(st: &Arc<State>, user: &str, sid: &str) -> Result<Resp
         return Ok(empty_response(204));
     }
     let id = s.id.clone();
-    blocking(st, move |store| {
-        if store.delete_session(&id)? {
+    let deleted = blocking(st, move |store| {
+        let deleted = store.delete_session(&id)?;
+        if deleted {
             let dir = store.session_dir(&id);
             let _ = std::fs::remove_dir_all(&dir);
             if let Some(parent) = dir.parent() {
                 let _ = fsync_dir(parent);
             }
         }
-        Ok(())
+        Ok(deleted)
     })
     .await?;
+    if !deleted {
+        // A commit won the race: the file stays, and deleting a committed
+        // session is a no-op, as on Box.
+        return Ok(empty_response(204));
+    }
     st.verifications
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

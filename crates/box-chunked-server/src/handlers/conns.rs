@@ -1,0 +1,239 @@
+//! Connections and their limits: a cap on how many are open at once (at the
+//! cap, the one idle longest is closed to make room), and an idle timeout
+//! (no byte either way for that long closes a connection, HTTP/1.1 or
+//! HTTP/2). It knows sockets and time, not requests.
+
+use std::collections::HashMap;
+use std::future::Future as _;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+
+/// The open connections.
+#[derive(Debug)]
+pub(crate) struct Conns {
+    epoch: Instant,
+    cap: usize,
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, Arc<Activity>>>,
+}
+
+/// One connection's last activity, and the signal that closes it.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    /// Milliseconds after the registry's epoch of the last byte either way.
+    last: AtomicU64,
+    /// Notified to close the connection (eviction).
+    close: Notify,
+}
+
+/// A connection's place in the registry; leaving drops it from there.
+pub(crate) struct Slot {
+    conns: Arc<Conns>,
+    id: u64,
+    pub(crate) activity: Arc<Activity>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.conns
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+impl Conns {
+    pub(crate) fn new(cap: usize) -> Arc<Self> {
+        Arc::new(Self {
+            epoch: Instant::now(),
+            cap: cap.max(1),
+            next: AtomicU64::new(0),
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Registers a new connection; at the cap, the connection idle longest
+    /// is told to close first (returns whether one was).
+    pub(crate) fn admit(self: &Arc<Self>) -> (Slot, bool) {
+        let activity = Arc::new(Activity {
+            last: AtomicU64::new(self.now_ms()),
+            close: Notify::new(),
+        });
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut evicted = false;
+        if open.len() >= self.cap {
+            let oldest = open
+                .iter()
+                .min_by_key(|(_, a)| a.last.load(Ordering::Relaxed))
+                .map(|(id, a)| (*id, a.clone()));
+            if let Some((old, a)) = oldest {
+                open.remove(&old);
+                a.close.notify_one();
+                evicted = true;
+            }
+        }
+        open.insert(id, activity.clone());
+        drop(open);
+        (
+            Slot {
+                conns: self.clone(),
+                id,
+                activity,
+            },
+            evicted,
+        )
+    }
+
+    /// Connections open now.
+    pub(crate) fn len(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+}
+
+impl Activity {
+    /// Resolves when the registry asks this connection to close.
+    pub(crate) async fn evicted(&self) {
+        self.close.notified().await;
+    }
+}
+
+/// The default cap: three quarters of the process's file-descriptor limit
+/// (the rest is for the store, logs and blobs being read), at most 10,000.
+pub(crate) fn default_cap() -> usize {
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<usize>().ok())
+        })
+        .unwrap_or(1024);
+    (limit / 4 * 3).clamp(16, 10_000)
+}
+
+/// A socket that records its activity and fails a read or a write once no
+/// byte has moved for `idle`.
+pub(crate) struct Watched<S> {
+    inner: S,
+    conns: Arc<Conns>,
+    activity: Arc<Activity>,
+    idle: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<S> Watched<S> {
+    pub(crate) fn new(inner: S, slot: &Slot, idle: Duration) -> Self {
+        Self {
+            inner,
+            conns: slot.conns.clone(),
+            activity: slot.activity.clone(),
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+
+    fn touched(&mut self) {
+        self.activity
+            .last
+            .store(self.conns.now_ms(), Ordering::Relaxed);
+        let at = tokio::time::Instant::now() + self.idle;
+        self.timer.as_mut().reset(at);
+    }
+
+    /// `Pending` unless the idle time ran out, then the error that closes the connection.
+    fn idle_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        match self.timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no byte moved within the idle timeout",
+            )),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    self.touched();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.idle_out(cx).map(Err),
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, data) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.touched();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.idle_out(cx).map(Err),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.touched();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.idle_out(cx).map(Err),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
