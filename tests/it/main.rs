@@ -3,5 +3,6 @@
 mod client;
 mod limits;
 mod openapi;
+mod origins;
 mod outcomes;
 mod server;

@@ -34,6 +34,11 @@ pub(crate) struct Conn {
     /// OAuth token URL for the client-credentials grant.
     #[arg(long, value_name = "URL")]
     pub(crate) oauth_url: Option<String>,
+    /// A server with box-chunked's layout at this URL: API `<URL>/2.0`,
+    /// upload `<URL>/api/2.0`, OAuth `<URL>/oauth2/token` (each overridden by
+    /// its own option).
+    #[arg(long, value_name = "URL")]
+    pub(crate) base_url: Option<String>,
 }
 
 impl Conn {
@@ -44,6 +49,7 @@ impl Conn {
             api_url: self.api_url.or_else(|| before.api_url.clone()),
             upload_url: self.upload_url.or_else(|| before.upload_url.clone()),
             oauth_url: self.oauth_url.or_else(|| before.oauth_url.clone()),
+            base_url: self.base_url.or_else(|| before.base_url.clone()),
         }
     }
 }

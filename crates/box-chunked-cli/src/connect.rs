@@ -45,7 +45,40 @@ pub(crate) fn credentials_given(g: &Conn) -> bool {
 }
 
 pub(crate) fn urls_given(g: &Conn) -> bool {
-    g.api_url.is_some() || g.upload_url.is_some() || g.oauth_url.is_some()
+    g.api_url.is_some() || g.upload_url.is_some() || g.oauth_url.is_some() || g.base_url.is_some()
+}
+
+/// The API, upload and OAuth URLs: as given; those not given follow from
+/// `--base-url`, or from a given URL of box-chunked's layout (`<base>/2.0`,
+/// `<base>/api/2.0`) on the same origin; Box's own for the rest only when
+/// every given URL is Box's (the client refuses a mix).
+pub(crate) fn urls_of(g: &Conn) -> (Option<String>, Option<String>, Option<String>) {
+    let trim = |u: &String| u.trim_end_matches('/').to_owned();
+    let base = g.base_url.as_ref().map(trim).or_else(|| {
+        let api = g.api_url.as_ref().map(trim);
+        let upload = g.upload_url.as_ref().map(trim);
+        let is_box = |u: &str| {
+            u.starts_with("https://")
+                && u.split('/')
+                    .nth(2)
+                    .is_some_and(|h| h == "box.com" || h.ends_with(".box.com"))
+        };
+        match (api, upload) {
+            (Some(a), _) if !is_box(&a) && a.ends_with("/2.0") && !a.ends_with("/api/2.0") => {
+                Some(a.trim_end_matches("/2.0").to_owned())
+            }
+            (_, Some(u)) if !is_box(&u) && u.ends_with("/api/2.0") => {
+                Some(u.trim_end_matches("/api/2.0").to_owned())
+            }
+            _ => None,
+        }
+    });
+    let from_base = |path: &str| base.as_ref().map(|b| format!("{b}{path}"));
+    (
+        g.api_url.clone().or_else(|| from_base("/2.0")),
+        g.upload_url.clone().or_else(|| from_base("/api/2.0")),
+        g.oauth_url.clone().or_else(|| from_base("/oauth2/token")),
+    )
 }
 
 pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, Failure> {
@@ -79,14 +112,15 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
         });
     }
     let mut b = BoxClient::builder();
-    if let Some(u) = &g.api_url {
-        b = b.api_url(u.clone());
+    let (api, upload, oauth) = urls_of(g);
+    if let Some(u) = api {
+        b = b.api_url(u);
     }
-    if let Some(u) = &g.upload_url {
-        b = b.upload_url(u.clone());
+    if let Some(u) = upload {
+        b = b.upload_url(u);
     }
-    if let Some(u) = &g.oauth_url {
-        b = b.oauth_url(u.clone());
+    if let Some(u) = oauth {
+        b = b.oauth_url(u);
     }
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     if let Some(t) = g.token.clone().or_else(|| env("BOX_ACCESS_TOKEN")) {

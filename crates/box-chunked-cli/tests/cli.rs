@@ -645,3 +645,30 @@ async fn a_source_changed_during_the_upload_is_never_committed() {
     assert_eq!(c["commits"], 0, "{c}");
     assert_eq!(c["sessions_aborted"], 4, "{c}");
 }
+
+/// `--api-url` alone derives the upload and OAuth URLs on the same origin
+/// (box-chunked's layout), and `--base-url` sets all three: the file goes to
+/// the local server, never to Box's upload host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_url_is_enough_for_a_local_server() {
+    let s = serve(&["--min-file-size", "1"]);
+    let home = TempDir::new("cli-one-url");
+    let (path, data) = write_file(home.path(), "one.bin", 300 * 1024, 21);
+    for flags in [
+        vec!["--api-url".to_owned(), format!("{}/2.0", s.url)],
+        vec!["--base-url".to_owned(), s.url.clone()],
+    ] {
+        let o = Command::new(BIN)
+            .env("XDG_DATA_HOME", home.path())
+            .env_remove("BOX_ACCESS_TOKEN")
+            .args(["--token", ALICE])
+            .args(&flags)
+            .args(["upload", "--json", "--no-progress", "--name"])
+            .arg(format!("one-{}.bin", flags[0].trim_start_matches("--")))
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{flags:?}: {}", stderr(&o));
+        assert_eq!(last_json(&o)["sha1"], sha1(&data).to_hex());
+    }
+}

@@ -225,3 +225,74 @@ impl TokenProvider for ClientCredentials {
         })
     }
 }
+
+/// Where credentials may go: the origins (scheme, host, port) of the
+/// configured API, upload and OAuth URLs and, when those are Box's own
+/// (`https` hosts under `box.com`), any `https` host under `box.com` (Box's
+/// session endpoints may name other Box hosts). A request to any other
+/// origin gets no token: it is refused before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginPolicy {
+    allowed: Vec<String>,
+    box_hosts: bool,
+}
+
+impl OriginPolicy {
+    /// The policy for these configured URLs.
+    ///
+    /// ```
+    /// use box_chunked_hyper::OriginPolicy;
+    /// let local = OriginPolicy::for_urls(&["http://127.0.0.1:8080/2.0", "http://127.0.0.1:8080/api/2.0"]);
+    /// assert!(local.allows(&"http://127.0.0.1:8080/api/2.0/files/upload_sessions/S".parse().unwrap()));
+    /// assert!(!local.allows(&"http://127.0.0.1:9999/collect".parse().unwrap()));
+    /// let boxed = OriginPolicy::for_urls(&["https://api.box.com/2.0", "https://upload.box.com/api/2.0"]);
+    /// assert!(boxed.allows(&"https://upload.app.box.com/api/2.0/files/upload_sessions/S".parse().unwrap()));
+    /// assert!(!boxed.allows(&"https://box.com.evil.example/x".parse().unwrap()));
+    /// assert!(!boxed.allows(&"http://upload.box.com/x".parse().unwrap()));
+    /// ```
+    pub fn for_urls(urls: &[&str]) -> Self {
+        let uris: Vec<http::Uri> = urls.iter().filter_map(|u| u.parse().ok()).collect();
+        let box_hosts = !uris.is_empty()
+            && uris
+                .iter()
+                .all(|u| u.scheme_str() == Some("https") && u.host().is_some_and(is_box_host));
+        Self {
+            allowed: uris.iter().filter_map(origin).collect(),
+            box_hosts,
+        }
+    }
+
+    /// Whether a request to `uri` may carry credentials.
+    pub fn allows(&self, uri: &http::Uri) -> bool {
+        if let Some(o) = origin(uri) {
+            if self.allowed.contains(&o) {
+                return true;
+            }
+        }
+        self.box_hosts && uri.scheme_str() == Some("https") && uri.host().is_some_and(is_box_host)
+    }
+
+    /// The origins credentials may go to, for messages.
+    pub fn describe(&self) -> String {
+        let mut s = self.allowed.join(", ");
+        if self.box_hosts {
+            s.push_str(" and https hosts under box.com");
+        }
+        s
+    }
+}
+
+/// `scheme://host:port`, with the scheme's default port made explicit.
+pub(crate) fn origin(uri: &http::Uri) -> Option<String> {
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let host = uri.host()?.to_ascii_lowercase();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    Some(format!("{scheme}://{host}:{port}"))
+}
+
+fn is_box_host(host: &str) -> bool {
+    let h = host.to_ascii_lowercase();
+    h == "box.com" || h.ends_with(".box.com")
+}

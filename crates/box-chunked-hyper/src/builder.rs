@@ -2,7 +2,7 @@
 //! once when the client is built. It holds no Box rule beyond Box's default
 //! URLs.
 
-use crate::auth::{ClientCredentials, Secret, StaticToken, Subject, TokenProvider};
+use crate::auth::{ClientCredentials, OriginPolicy, Secret, StaticToken, Subject, TokenProvider};
 use crate::client::{BoxClient, Inner};
 use crate::error::{Error, ErrorKind};
 use crate::transport::{Transport, TransportConfig};
@@ -177,6 +177,23 @@ impl ClientBuilder {
                 ));
             }
         }
+        let is_box = |u: &str| {
+            u.parse::<http::Uri>().is_ok_and(|u| {
+                u.scheme_str() == Some("https")
+                    && u.host()
+                        .is_some_and(|h| h == "box.com" || h.ends_with(".box.com"))
+            })
+        };
+        let urls = [&self.api_url, &self.upload_url, &self.oauth_url];
+        if urls.iter().any(|u| is_box(u)) && !urls.iter().all(|u| is_box(u)) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "the URLs mix Box's hosts with another server (API {}, upload {}, OAuth {}), so the file and the token could go to Box unintended; give all three, or base_url for a server with box-chunked's layout",
+                    self.api_url, self.upload_url, self.oauth_url
+                ),
+            ));
+        }
         let mut retry = self.retry.clone();
         // The transport retries requests that were never sent; the core must not again.
         retry.delegated.not_sent = true;
@@ -205,9 +222,10 @@ impl ClientBuilder {
                 ))
             }
         };
+        let origins = OriginPolicy::for_urls(&[&self.api_url, &self.upload_url, &self.oauth_url]);
         Ok(BoxClient {
             inner: Arc::new(Inner {
-                transport: raw.with_auth(provider),
+                transport: raw.with_auth(provider, origins),
                 api_url: self.api_url,
                 upload_url: self.upload_url,
                 retry,

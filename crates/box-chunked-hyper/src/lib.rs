@@ -78,7 +78,9 @@ mod error;
 mod transport;
 mod uploader;
 
-pub use auth::{BoxFuture, ClientCredentials, Secret, StaticToken, Subject, TokenProvider};
+pub use auth::{
+    BoxFuture, ClientCredentials, OriginPolicy, Secret, StaticToken, Subject, TokenProvider,
+};
 pub use box_chunked_core as core;
 pub use box_chunked_core::Target;
 pub use box_chunked_proto as proto;

@@ -10,7 +10,7 @@
 //! is the core's to retry (docs/retries.md). Request bodies are `Bytes`, sent
 //! in slices without copying, counting the bytes handed to hyper.
 
-use crate::auth::TokenProvider;
+use crate::auth::{OriginPolicy, TokenProvider};
 use box_chunked_core::retry::{Jitter, RetryPolicy};
 use box_chunked_core::{TransportError, TransportErrorKind};
 use bytes::Bytes;
@@ -218,11 +218,16 @@ impl Transport {
     }
 
     /// The same stack with an auth layer on top.
-    pub(crate) fn with_auth(&self, provider: Arc<dyn TokenProvider>) -> Self {
+    pub(crate) fn with_auth(
+        &self,
+        provider: Arc<dyn TokenProvider>,
+        origins: OriginPolicy,
+    ) -> Self {
         Self {
             svc: BoxCloneSyncService::new(AuthService {
                 inner: self.svc.clone(),
                 provider,
+                origins: Arc::new(origins),
             }),
             allow_http: self.allow_http,
         }
@@ -385,6 +390,7 @@ fn clone_request(req: &Request<ReqBody>) -> Request<ReqBody> {
 struct AuthService {
     inner: Inner,
     provider: Arc<dyn TokenProvider>,
+    origins: Arc<OriginPolicy>,
 }
 
 impl Service<Request<ReqBody>> for AuthService {
@@ -399,7 +405,18 @@ impl Service<Request<ReqBody>> for AuthService {
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let inner = self.inner.clone();
         let provider = self.provider.clone();
+        let origins = self.origins.clone();
         Box::pin(async move {
+            if !origins.allows(req.uri()) {
+                let to = crate::auth::origin(req.uri()).unwrap_or_else(|| req.uri().to_string());
+                return Err(Failure::Auth(crate::Error::new(
+                    crate::ErrorKind::Config,
+                    format!(
+                        "refused to send the credentials to {to}: it is not an origin of the configured URLs ({}); check the URLs given and, on resume, the checkpoint's",
+                        origins.describe()
+                    ),
+                )));
+            }
             let token = provider.token().await.map_err(Failure::Auth)?;
             let mut again = clone_request(&req);
             set_bearer(&mut req, token.expose())?;

@@ -1,0 +1,160 @@
+//! Credentials go only where they belong: a session endpoint or a
+//! checkpoint URL at another origin is refused before anything is sent, and
+//! a listener there never sees a token.
+
+use box_chunked_hyper::{BoxClient, ErrorKind, UploadSource};
+use box_chunked_tests::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+/// A listener on another port that counts the connections it gets and
+/// whether any carried a token.
+struct Recorder {
+    url: String,
+    connections: Arc<AtomicUsize>,
+    tokens: Arc<AtomicUsize>,
+}
+
+impl Recorder {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (connections, tokens) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (c, t) = (connections.clone(), tokens.clone());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::SeqCst);
+                let t = t.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    if let Ok(Ok(n)) =
+                        tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await
+                    {
+                        let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+                        if head.contains("authorization") || head.contains(ALICE) {
+                            t.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            url,
+            connections,
+            tokens,
+        }
+    }
+
+    fn assert_untouched(&self) {
+        assert_eq!(
+            self.tokens.load(Ordering::SeqCst),
+            0,
+            "a token reached {}",
+            self.url
+        );
+        assert_eq!(
+            self.connections.load(Ordering::SeqCst),
+            0,
+            "nothing was sent to {}",
+            self.url
+        );
+    }
+}
+
+/// A server whose `session_endpoints` name another origin (here through
+/// its public URL): the upload fails with a clear error before any part is
+/// sent there, and the other origin sees nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_session_endpoint_gets_no_token() {
+    let rec = Recorder::start().await;
+    let public = rec.url.clone();
+    let ts = TestServer::start(move |c| c.public_url = Some(public)).await;
+    let c = BoxClient::builder()
+        .token(ALICE)
+        .base_url(&ts.local)
+        .build()
+        .unwrap();
+    let data = pseudo_random(5000, 80);
+    let e = c
+        .uploader()
+        .upload(
+            box_chunked_core::Target::NewFile {
+                folder_id: "0".into(),
+                name: "astray.bin".into(),
+            },
+            UploadSource::Bytes(data.into()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(
+        e.to_string().contains("refused to send the credentials"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains(rec.url.trim_start_matches("http://")),
+        "{e}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    rec.assert_untouched();
+}
+
+/// A checkpoint whose URLs were edited to point elsewhere: resume refuses
+/// them before sending anything there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_checkpoint_gets_no_token() {
+    let rec = Recorder::start().await;
+    let spec = box_chunked_server::faults::FaultSpec::parse("part:delay=300@1").unwrap();
+    let ts = TestServer::start(move |c| c.faults = spec).await;
+    let c = BoxClient::builder()
+        .token(ALICE)
+        .base_url(&ts.local)
+        .build()
+        .unwrap();
+    let dir = TempDir::new("edited-checkpoint");
+    let path = dir.path().join("src.bin");
+    std::fs::write(&path, pseudo_random(10 * 1024, 81)).unwrap();
+    let ckpt = dir.path().join("src.checkpoint");
+    let up = c.uploader().checkpoint(&ckpt).keep_session(true);
+    let _ = tokio::time::timeout(
+        Duration::from_millis(500),
+        up.upload_file("0", "src.bin", &path),
+    )
+    .await;
+    let text = std::fs::read_to_string(&ckpt).expect("a checkpoint was written");
+    assert!(text.contains(&ts.local));
+    std::fs::write(&ckpt, text.replace(&ts.local, &rec.url)).unwrap();
+    let e = c.uploader().resume(&ckpt).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(
+        e.to_string().contains("refused to send the credentials"),
+        "{e}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    rec.assert_untouched();
+}
+
+/// A local API URL is never paired with Box's upload host: the builder
+/// refuses the mix instead of sending the file and the token to Box.
+#[test]
+fn a_local_api_url_with_boxs_upload_host_is_refused() {
+    let e = BoxClient::builder()
+        .token(ALICE)
+        .api_url("http://127.0.0.1:8080/2.0")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.to_string().contains("mix Box's hosts"), "{e}");
+    assert!(
+        BoxClient::builder().token(ALICE).build().is_ok(),
+        "Box's own URLs"
+    );
+    assert!(BoxClient::builder()
+        .token(ALICE)
+        .base_url("http://127.0.0.1:8080")
+        .build()
+        .is_ok());
+}
