@@ -80,8 +80,12 @@ pub(crate) enum Command {
     Status(SessionArgs),
     /// List an upload session's parts (every page).
     Parts(SessionArgs),
-    /// Abort an upload session (its parts are discarded).
+    /// Abort an upload session (its parts are discarded), by id or by its
+    /// checkpoint file (which is removed too).
     Abort(SessionArgs),
+    /// List the pending uploads (checkpoints under the data directory) and
+    /// the command that resumes each.
+    Jobs(JobsArgs),
     /// Run a durable, Box-compatible upload server (for tests, CI and offline work).
     Serve(ServeArgs),
     /// Show the whole system working: generate a file, upload it to the local server, download it back and compare.
@@ -139,10 +143,17 @@ pub(crate) struct ResumeArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct SessionArgs {
-    /// The upload session id.
+    /// The upload session id (for `abort`, also a checkpoint file).
     pub(crate) session_id: String,
     #[command(flatten)]
     pub(crate) conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobsArgs {
+    /// One JSON object per pending upload instead of lines for people.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

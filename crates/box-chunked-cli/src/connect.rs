@@ -36,6 +36,48 @@ pub(crate) fn random_token() -> String {
 pub(crate) struct Endpoint {
     pub(crate) client: BoxClient,
     pub(crate) embedded: Option<RunningServer>,
+    /// Where the credential came from, for hints that work as printed.
+    pub(crate) credential: Credential,
+}
+
+/// Where the credential came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Credential {
+    /// The embedded server's own token.
+    Embedded,
+    /// `--token` on the command line.
+    Flag,
+    /// `BOX_ACCESS_TOKEN`.
+    EnvToken,
+    /// `BOX_CLIENT_ID` and `BOX_CLIENT_SECRET`.
+    ClientCredentials,
+}
+
+impl Endpoint {
+    /// The command that resumes from `checkpoint`, as it works when pasted
+    /// in this shell: it names the credential's flag or variable.
+    pub(crate) fn resume_hint(&self, checkpoint: &std::path::Path) -> String {
+        let cmd = format!(
+            "box-chunked resume {}",
+            shell_quote(&checkpoint.display().to_string())
+        );
+        match self.credential {
+            Credential::Embedded | Credential::EnvToken | Credential::ClientCredentials => cmd,
+            Credential::Flag => format!("{cmd} --token <the same token>"),
+        }
+    }
+}
+
+/// A path quoted for a POSIX shell when it needs it.
+pub(crate) fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%,=".contains(&b))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 pub(crate) fn credentials_given(g: &Conn) -> bool {
@@ -109,6 +151,7 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
         return Ok(Endpoint {
             client,
             embedded: Some(server.spawn()),
+            credential: Credential::Embedded,
         });
     }
     let mut b = BoxClient::builder();
@@ -123,8 +166,13 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
         b = b.oauth_url(u);
     }
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if let Some(t) = g.token.clone().or_else(|| env("BOX_ACCESS_TOKEN")) {
+    let credential;
+    if let Some(t) = g.token.clone() {
         b = b.token(t);
+        credential = Credential::Flag;
+    } else if let Some(t) = env("BOX_ACCESS_TOKEN") {
+        b = b.token(t);
+        credential = Credential::EnvToken;
     } else if let (Some(id), Some(secret)) = (env("BOX_CLIENT_ID"), env("BOX_CLIENT_SECRET")) {
         let subject_id = env("BOX_SUBJECT_ID").unwrap_or_default();
         let subject = match env("BOX_SUBJECT_TYPE").as_deref() {
@@ -132,6 +180,7 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
             _ => Subject::Enterprise(subject_id),
         };
         b = b.client_credentials(id, secret, subject);
+        credential = Credential::ClientCredentials;
     } else {
         return Err(Failure::new(
             exit::USAGE,
@@ -144,7 +193,46 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
     Ok(Endpoint {
         client,
         embedded: None,
+        credential,
     })
+}
+
+/// Connects for an upload recorded in a checkpoint: flags win; otherwise the
+/// URLs the checkpoint recorded, with the credential from the flags or the
+/// environment; a checkpoint of the embedded server starts it again and
+/// points the session at its new address.
+pub(crate) async fn connect_for(
+    g: &Conn,
+    cp: &mut CheckpointFile,
+    quiet_embedded: bool,
+) -> Result<Endpoint, Failure> {
+    let conn = match &cp.urls {
+        Some(u) if !urls_given(g) && !u.local_server => {
+            if !credentials_given(g) {
+                return Err(Failure::new(
+                    exit::USAGE,
+                    format!(
+                        "resuming this upload to {} needs the credential it used: pass --token, or set BOX_ACCESS_TOKEN (or BOX_CLIENT_ID and BOX_CLIENT_SECRET)",
+                        u.api
+                    ),
+                ));
+            }
+            Conn {
+                api_url: Some(u.api.clone()),
+                upload_url: Some(u.upload.clone()),
+                oauth_url: Some(u.oauth.clone()),
+                ..g.clone()
+            }
+        }
+        Some(u) if u.local_server && !credentials_given(g) && !urls_given(g) => Conn::default(),
+        _ => g.clone(),
+    };
+    let t = connect(&conn, quiet_embedded).await?;
+    if let Some(server) = &t.embedded {
+        // The embedded server listens on a new port each run: point the session there.
+        rebase_endpoints(cp, server.url());
+    }
+    Ok(t)
 }
 
 impl Endpoint {

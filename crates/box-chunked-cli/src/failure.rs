@@ -72,7 +72,7 @@ pub(crate) fn explain(e: &Error, what: &str) -> Failure {
             format!("Box could not find the folder, file or session ({e}); check the id")
         }
         (ErrorKind::NetworkExhausted, _, _) => {
-            format!("could not reach Box or the server kept failing ({e}); check the URL and your network, then retry (or resume from the checkpoint)")
+            format!("could not reach Box or the server kept failing ({e}); check the URL and your network, then retry")
         }
         (ErrorKind::SourceChanged, _, _) => {
             format!("{e}; nothing was committed and the upload session was deleted: upload {what} again once it no longer changes")

@@ -6,6 +6,7 @@ mod args;
 mod connect;
 mod demo;
 mod failure;
+mod jobs;
 mod progress;
 mod resume;
 mod serve;
@@ -63,6 +64,7 @@ fn main() -> ExitCode {
             Command::Status(args) => status(&global, args, false).await,
             Command::Parts(args) => status(&global, args, true).await,
             Command::Abort(args) => abort(&global, args).await,
+            Command::Jobs(args) => jobs::jobs(&args),
             Command::Demo(args) => demo(args).await,
         }
     });

@@ -1,7 +1,7 @@
 //! `box-chunked resume`: finishing an upload from its checkpoint file.
 
 use crate::args::{Global, ResumeArgs};
-use crate::connect::{connect, rebase_endpoints};
+use crate::connect::connect_for;
 use crate::failure::{exit, explain, source_problem, Failure};
 use crate::upload::{print_file, report_rate, with_progress};
 use box_chunked_hyper::{CheckpointFile, ErrorKind};
@@ -24,40 +24,49 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
         return Err(f);
     }
     let size = cp.upload.source.size;
-    let t = connect(&args.conn.clone().or(&g.conn), args.json).await?;
-    let mut path = args.checkpoint.clone();
-    if let Some(server) = &t.embedded {
-        // The embedded server listens on a new port each run: point the session there.
-        rebase_endpoints(&mut cp, server.url());
-        let rebased = args.checkpoint.with_extension("resume.json");
-        cp.write(&rebased)
-            .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
-        path = rebased;
-    }
+    let t = connect_for(&args.conn.clone().or(&g.conn), &mut cp, args.json).await?;
+    let hint = t.resume_hint(&args.checkpoint);
     let uploader = t
         .client
         .uploader()
         .parallelism(args.parallel.max(1))
-        .keep_session_on_drop(true);
+        .keep_session_on_drop(true)
+        .local_server(t.embedded.is_some());
     let (uploader, progress) = with_progress(uploader, size, !args.no_progress && !g.quiet);
     let started = Instant::now();
-    let result = uploader.resume(&path).await;
+    let result = uploader.resume_from(cp.clone(), &args.checkpoint).await;
     progress.finish();
     let outcome = match result {
         Ok(file) => {
             let _ = std::fs::remove_file(&args.checkpoint);
-            let _ = std::fs::remove_file(args.checkpoint.with_extension("resume.json"));
             report_rate(size, started, g.quiet || args.json);
             print_file(&file, args.json);
             Ok(())
         }
-        Err(e) => {
-            if e.kind() == ErrorKind::SourceChanged {
-                // Final: the session holds other bytes than the file now has.
-                let _ = t.client.session(&session_of(&cp)).abort().await;
-                let _ = std::fs::remove_file(&args.checkpoint);
-            }
+        Err(e) if e.kind() == ErrorKind::SourceChanged => {
+            // Final: the session holds other bytes than the file now has.
+            let _ = t.client.session(&session_of(&cp)).abort().await;
+            let _ = std::fs::remove_file(&args.checkpoint);
             Err(explain(&e, &source.display().to_string()))
+        }
+        Err(e) if e.session_gone() => {
+            let _ = std::fs::remove_file(&args.checkpoint);
+            Err(Failure::new(
+                exit::REFUSED,
+                format!(
+                    "upload session {} no longer exists (it expired or was deleted), so it cannot be resumed; the checkpoint {} was removed: upload {} again",
+                    cp.upload.session.id,
+                    args.checkpoint.display(),
+                    source.display()
+                ),
+            ))
+        }
+        Err(e) => {
+            let f = explain(&e, &source.display().to_string());
+            Err(Failure::new(
+                f.code,
+                format!("{}; the session is kept: try again with {hint}", f.message),
+            ))
         }
     };
     t.close().await;

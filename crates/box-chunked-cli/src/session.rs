@@ -1,8 +1,11 @@
 //! `box-chunked status`, `parts` and `abort`: one session by id.
 
 use crate::args::{Global, SessionArgs};
-use crate::connect::connect;
+use crate::connect::{connect, connect_for};
+use crate::failure::exit;
 use crate::failure::{explain, Failure};
+use crate::resume::session_of;
+use box_chunked_hyper::CheckpointFile;
 
 pub(crate) async fn status(g: &Global, args: SessionArgs, parts: bool) -> Result<(), Failure> {
     let t = connect(&args.conn.clone().or(&g.conn), true).await?;
@@ -24,6 +27,10 @@ pub(crate) async fn status(g: &Global, args: SessionArgs, parts: bool) -> Result
 }
 
 pub(crate) async fn abort(g: &Global, args: SessionArgs) -> Result<(), Failure> {
+    let path = std::path::Path::new(&args.session_id);
+    if path.is_file() {
+        return abort_checkpoint(g, &args, path).await;
+    }
     let t = connect(&args.conn.clone().or(&g.conn), true).await?;
     let r = t
         .client
@@ -33,5 +40,37 @@ pub(crate) async fn abort(g: &Global, args: SessionArgs) -> Result<(), Failure> 
     t.close().await;
     r.map_err(|e| explain(&e, "the session"))?;
     println!("aborted upload session {}", args.session_id);
+    Ok(())
+}
+
+/// `abort CHECKPOINT`: deletes the session the checkpoint names (with the
+/// URLs it recorded) and the checkpoint.
+async fn abort_checkpoint(
+    g: &Global,
+    args: &SessionArgs,
+    path: &std::path::Path,
+) -> Result<(), Failure> {
+    let mut cp = CheckpointFile::read(path).map_err(|e| {
+        Failure::new(
+            exit::USAGE,
+            format!(
+                "{e}; give a session id or the checkpoint file that `box-chunked upload` printed"
+            ),
+        )
+    })?;
+    let t = connect_for(&args.conn.clone().or(&g.conn), &mut cp, true).await?;
+    let r = t.client.session(&session_of(&cp)).abort().await;
+    t.close().await;
+    let id = &cp.upload.session.id;
+    match r {
+        Ok(()) => {}
+        Err(e) if e.session_gone() => {}
+        Err(e) => return Err(explain(&e, &format!("upload session {id}"))),
+    }
+    let _ = std::fs::remove_file(path);
+    println!(
+        "aborted upload session {id} and removed the checkpoint {}",
+        path.display()
+    );
     Ok(())
 }

@@ -32,6 +32,7 @@ pub(crate) async fn run_interruptible(
     client: &BoxClient,
     mut task: box_chunked_hyper::UploadTask,
     checkpoint: &Path,
+    hint: &str,
     what: &str,
 ) -> Result<box_chunked_proto::File, Failure> {
     tokio::select! {
@@ -40,8 +41,7 @@ pub(crate) async fn run_interruptible(
     }
     task.stop().await;
     eprintln!(
-        "\ninterrupted: the session is kept for `box-chunked resume {}`; press Ctrl-C again within 3 seconds to delete it instead",
-        checkpoint.display()
+        "\ninterrupted: the session is kept for `{hint}`; press Ctrl-C again within 3 seconds to delete it instead"
     );
     let second = tokio::select! {
         _ = tokio::signal::ctrl_c() => true,
@@ -63,10 +63,7 @@ pub(crate) async fn run_interruptible(
     }
     Err(Failure::new(
         exit::INTERRUPTED,
-        format!(
-            "interrupted; resume with: box-chunked resume {}",
-            checkpoint.display()
-        ),
+        format!("interrupted; resume with: {hint}"),
     ))
 }
 
@@ -94,9 +91,9 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
     let target = target_of(&args)?;
     let checkpoint = checkpoint_path(&args);
     let t = connect(&args.conn.clone().or(&g.conn), args.json).await?;
+    let hint = t.resume_hint(&checkpoint);
     eprintln!(
-        "checkpoint: {} (if interrupted: box-chunked resume {})",
-        checkpoint.display(),
+        "checkpoint: {} (if interrupted: {hint})",
         checkpoint.display()
     );
     let uploader = t
@@ -105,7 +102,8 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
         .parallelism(args.parallel)
         .checkpoint(&checkpoint)
         .keep_session(args.keep_session)
-        .keep_session_on_drop(true);
+        .keep_session_on_drop(true)
+        .local_server(t.embedded.is_some());
     let (uploader, progress) = with_progress(uploader, size, !args.no_progress && !g.quiet);
     let started = Instant::now();
     let task = uploader.spawn(target, UploadSource::Path(args.path.clone()));
@@ -113,6 +111,7 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
         &t.client,
         task,
         &checkpoint,
+        &hint,
         &args.path.display().to_string(),
     )
     .await;
@@ -124,7 +123,31 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
             print_file(&file, args.json);
             Ok(())
         }
-        Err(f) => Err(f),
+        Err(f)
+            if matches!(
+                f.code,
+                exit::INTERRUPTED | exit::ABORTED | exit::SOURCE_CHANGED
+            ) =>
+        {
+            Err(f)
+        }
+        // A final failure: the session was deleted unless it is kept.
+        Err(f) if args.keep_session && checkpoint.exists() => Err(Failure::new(
+            f.code,
+            format!("{}; the session is kept: resume with {hint}", f.message),
+        )),
+        // No session was made (the checkpoint comes with the session).
+        Err(f) if !checkpoint.exists() => Err(f),
+        Err(f) => {
+            let _ = std::fs::remove_file(&checkpoint);
+            Err(Failure::new(
+                f.code,
+                format!(
+                    "{}; the upload session was deleted: run the upload again (with --keep-session, a session that fails like this is kept for `box-chunked resume`)",
+                    f.message
+                ),
+            ))
+        }
     };
     t.close().await;
     outcome

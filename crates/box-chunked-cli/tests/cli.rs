@@ -672,3 +672,143 @@ async fn one_url_is_enough_for_a_local_server() {
         assert_eq!(last_json(&o)["sha1"], sha1(&data).to_hex());
     }
 }
+
+/// Runs a printed `box-chunked ...` command as a person would paste it:
+/// `box-chunked` is this binary, `<the same token>` the token used before.
+fn run_printed(cmd: &str, home: &Path) -> Output {
+    let words: Vec<String> = cmd
+        .split_whitespace()
+        .map(|w| w.replace("<the", "").trim_matches('\'').to_owned())
+        .collect();
+    assert_eq!(words[0], "box-chunked", "{cmd}");
+    let mut args: Vec<String> = Vec::new();
+    let mut it = words[1..].iter().peekable();
+    while let Some(w) = it.next() {
+        if w.is_empty() {
+            // `<the same token>`: the token the upload used.
+            args.push(ALICE.to_owned());
+            it.next();
+            it.next();
+        } else {
+            args.push(w.clone());
+        }
+    }
+    Command::new(BIN)
+        .env("XDG_DATA_HOME", home)
+        .env_remove("BOX_ACCESS_TOKEN")
+        .args(&args)
+        .output()
+        .unwrap()
+}
+
+/// With explicit URLs and a token on the command line, Ctrl-C prints a
+/// resume command; pasted as printed (with the same token), it finishes the
+/// upload: the checkpoint recorded the URLs. `jobs` lists a pending upload
+/// with its resume command, and `abort CHECKPOINT` deletes its session and
+/// its checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_resume_command_works_as_printed() {
+    let s = serve(&[
+        "--part-size",
+        "1048576",
+        "--min-file-size",
+        "1",
+        "--faults",
+        "part:delay=40@1",
+    ]);
+    let home = TempDir::new("cli-hint");
+    let (path, data) = write_file(home.path(), "hint.bin", 12 * MIB, 31);
+    let mut child = cli(&s, home.path())
+        .args(["upload"])
+        .arg(&path)
+        .args(["--parallel", "2", "--no-progress"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    let cp = PathBuf::from(
+        first
+            .strip_prefix("checkpoint: ")
+            .and_then(|r| r.split(" (if interrupted").next())
+            .unwrap_or_else(|| panic!("{first}")),
+    );
+    wait_for_parts(&cp, 3);
+    signal(&child, "-INT");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(6), "{rest}");
+    let printed = rest
+        .lines()
+        .rev()
+        .find_map(|l| l.split("resume with: ").nth(1))
+        .unwrap_or_else(|| panic!("no resume command in {rest}"))
+        .to_owned();
+    assert!(
+        printed.contains("--token"),
+        "the hint names the credential's flag: {printed}"
+    );
+
+    // jobs lists it.
+    let j = Command::new(BIN)
+        .env("XDG_DATA_HOME", home.path())
+        .args(["jobs", "--json"])
+        .output()
+        .unwrap();
+    let line: Value =
+        serde_json::from_str(String::from_utf8_lossy(&j.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(line["size"], 12 * MIB);
+    assert!(line["resume"]
+        .as_str()
+        .unwrap()
+        .contains("box-chunked resume"));
+
+    // The printed command, as printed.
+    let o = run_printed(&format!("{printed} --json --no-progress"), home.path());
+    assert!(o.status.success(), "{printed}: {}", stderr(&o));
+    assert_eq!(last_json(&o)["sha1"], sha1(&data).to_hex());
+    assert!(!cp.exists(), "the checkpoint is removed after success");
+    assert!(
+        !std::fs::read_dir(cp.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains("resume")),
+        "no side files"
+    );
+
+    // Another, interrupted, then aborted by its checkpoint.
+    let mut child = cli(&s, home.path())
+        .args(["upload"])
+        .arg(&path)
+        .args([
+            "--name",
+            "second.bin",
+            "--parallel",
+            "1",
+            "--no-progress",
+            "--checkpoint",
+        ])
+        .arg(home.path().join("second.json"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_parts(&home.path().join("second.json"), 1);
+    signal(&child, "-INT");
+    let _ = child.wait();
+    let before = counters(&s).await["sessions_aborted"].as_u64().unwrap();
+    let o = cli(&s, home.path())
+        .args(["abort"])
+        .arg(home.path().join("second.json"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!home.path().join("second.json").exists());
+    assert_eq!(
+        counters(&s).await["sessions_aborted"].as_u64().unwrap(),
+        before + 1
+    );
+}

@@ -228,6 +228,7 @@ impl ClientBuilder {
                 transport: raw.with_auth(provider, origins),
                 api_url: self.api_url,
                 upload_url: self.upload_url,
+                oauth_url: self.oauth_url,
                 retry,
                 control_timeout: self.control_timeout,
                 part_timeout: self.part_timeout,

@@ -25,6 +25,7 @@ pub(crate) struct Inner {
     pub(crate) transport: Transport,
     pub(crate) api_url: String,
     pub(crate) upload_url: String,
+    pub(crate) oauth_url: String,
     pub(crate) retry: RetryPolicy,
     pub(crate) control_timeout: Duration,
     pub(crate) part_timeout: Duration,

@@ -34,6 +34,7 @@ pub struct Error {
     message: String,
     api: Option<Box<ApiFailure>>,
     attempts: Option<u32>,
+    session_gone: bool,
 }
 
 impl fmt::Display for Error {
@@ -50,6 +51,7 @@ impl Error {
             message: message.into(),
             api: None,
             attempts: None,
+            session_gone: false,
         }
     }
 
@@ -61,6 +63,16 @@ impl Error {
     /// The category.
     pub fn kind(&self) -> ErrorKind {
         self.kind
+    }
+
+    /// Whether the upload session is gone (expired, deleted, or unknown to
+    /// the server): it cannot be resumed.
+    pub fn session_gone(&self) -> bool {
+        self.session_gone
+            || self.api.as_ref().is_some_and(|a| {
+                matches!(a.status, 404 | 410)
+                    && !matches!(a.kind, RequestKind::CreateSession | RequestKind::GetFile)
+            })
     }
 
     /// The operation that failed, when one did.
@@ -143,6 +155,7 @@ impl From<UploadError> for Error {
             _ => (ErrorKind::Protocol, None, None, None),
         };
         Self {
+            session_gone: matches!(e, UploadError::SessionExpired { .. }),
             kind,
             operation,
             message,

@@ -88,5 +88,6 @@ pub use builder::{ClientBuilder, DEFAULT_API_URL, DEFAULT_OAUTH_URL, DEFAULT_UPL
 pub use client::{BoxClient, CommitOptions, FileRef, FolderRef, SessionRef};
 pub use error::{Error, ErrorKind};
 pub use uploader::{
-    fingerprint, CheckpointFile, UploadControl, UploadEvent, UploadSource, UploadTask, Uploader,
+    fingerprint, CheckpointFile, CheckpointUrls, UploadControl, UploadEvent, UploadSource,
+    UploadTask, Uploader,
 };

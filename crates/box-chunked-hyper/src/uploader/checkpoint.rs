@@ -18,6 +18,26 @@ pub struct CheckpointFile {
     pub source_path: Option<PathBuf>,
     /// The state machine's checkpoint (session, parts, target; no secrets).
     pub upload: Checkpoint,
+    /// The URLs the upload used (never a credential), so that a resume
+    /// needs only the credential again. Absent in older checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls: Option<CheckpointUrls>,
+}
+
+/// The client's URLs, as a checkpoint records them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointUrls {
+    /// The API root.
+    pub api: String,
+    /// The upload root.
+    pub upload: String,
+    /// The OAuth token URL.
+    pub oauth: String,
+    /// The server was embedded in the uploading process (the `box-chunked`
+    /// command's local server), so its port changes from run to run: a
+    /// resume starts it again and points the session there.
+    #[serde(default)]
+    pub local_server: bool,
 }
 
 impl CheckpointFile {

@@ -2,7 +2,7 @@
 //! events), runs requests and reads as tasks, and feeds their results back
 //! with the time they happened. It decides nothing about Box.
 
-use super::checkpoint::{CheckpointFile, CheckpointWriter};
+use super::checkpoint::{CheckpointFile, CheckpointUrls, CheckpointWriter};
 use super::in_multi_thread_runtime;
 use super::pool::BufferPool;
 use super::source::{
@@ -47,6 +47,8 @@ pub(super) struct Driver {
     confirmed: u64,
     finished: bool,
     keep_session: bool,
+    /// What checkpoints record of the client's URLs.
+    urls: CheckpointUrls,
 }
 
 /// What one wait of the loop brought.
@@ -83,6 +85,12 @@ impl Driver {
             confirmed: 0,
             finished: false,
             keep_session: u.keep_on_drop,
+            urls: CheckpointUrls {
+                api: u.client.inner.api_url.clone(),
+                upload: u.client.inner.upload_url.clone(),
+                oauth: u.client.inner.oauth_url.clone(),
+                local_server: u.local_server,
+            },
         }
     }
 
@@ -329,6 +337,7 @@ impl Driver {
                         format: 1,
                         source_path: self.source_path.clone(),
                         upload: cp,
+                        urls: Some(self.urls.clone()),
                     };
                     self.checkpoint_writer
                         .get_or_insert_with(|| {

@@ -9,7 +9,7 @@ mod driver;
 mod pool;
 mod source;
 
-pub use checkpoint::CheckpointFile;
+pub use checkpoint::{CheckpointFile, CheckpointUrls};
 pub use source::{fingerprint, UploadSource};
 
 use crate::client::BoxClient;
@@ -55,6 +55,7 @@ pub struct Uploader {
     checkpoint: Option<PathBuf>,
     keep_session: bool,
     keep_on_drop: bool,
+    local_server: bool,
     attributes: Option<CommitAttributes>,
     on_event: Option<Callback>,
     config: UploadConfig,
@@ -86,6 +87,7 @@ impl BoxClient {
             checkpoint: None,
             keep_session: false,
             keep_on_drop: false,
+            local_server: false,
             attributes: None,
             on_event: None,
             config,
@@ -126,6 +128,15 @@ impl Uploader {
     #[must_use]
     pub fn keep_session_on_drop(mut self, keep: bool) -> Self {
         self.keep_on_drop = keep;
+        self
+    }
+
+    /// Records in checkpoints that the server is embedded in this process
+    /// (its port changes from run to run), so that a resume starts it again
+    /// instead of using the recorded URLs.
+    #[must_use]
+    pub fn local_server(mut self, yes: bool) -> Self {
+        self.local_server = yes;
         self
     }
 
@@ -199,6 +210,18 @@ impl Uploader {
         })
         .await
         .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))??;
+        self.resume_from(cp, cp_path).await
+    }
+
+    /// Resumes from a checkpoint already read (and perhaps adjusted, for
+    /// example pointed at a server's new address), keeping it up to date at
+    /// `checkpoint`.
+    pub async fn resume_from(
+        &self,
+        cp: CheckpointFile,
+        checkpoint: impl AsRef<Path>,
+    ) -> Result<File, Error> {
+        let cp_path = checkpoint.as_ref().to_path_buf();
         let path = cp.source_path.clone().ok_or_else(|| {
             Error::new(
                 ErrorKind::Config,
