@@ -6,3 +6,4 @@ mod openapi;
 mod origins;
 mod outcomes;
 mod server;
+mod storage;

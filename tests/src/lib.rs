@@ -190,6 +190,12 @@ impl TestServer {
 pub struct TempDir(PathBuf);
 
 impl TempDir {
+    /// A directory at `path` (created if missing), emptied on drop like the others.
+    pub fn at(path: &Path) -> Self {
+        std::fs::create_dir_all(path).expect("test directory");
+        Self(path.to_path_buf())
+    }
+
     /// A new empty directory under the system's temporary directory.
     pub fn new(label: &str) -> Self {
         static N: AtomicU64 = AtomicU64::new(0);

@@ -165,9 +165,19 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) data: Option<PathBuf>,
     /// An accepted bearer token, as TOKEN=USER or TOKEN (a user of its own). Repeatable.
-    /// Without any, a random token is generated and printed.
+    /// The value splits at its last `=` before a user name, so base64 padding
+    /// (`abc==`) stays in the token. Without any token, a random one is
+    /// generated and printed.
     #[arg(long = "token", value_name = "TOKEN[=USER]")]
     pub(crate) tokens: Vec<String>,
+    /// Tokens from a file instead of the command line (where `ps` shows
+    /// them): one TOKEN[=USER] per line; blank lines and `#` comments are skipped.
+    #[arg(long, value_name = "FILE", env = "BOX_CHUNKED_TOKENS_FILE")]
+    pub(crate) tokens_file: Option<PathBuf>,
+    /// Bytes each user may store (`500M`, `10G`, or a number of bytes); a
+    /// file that does not fit is refused at create (403 storage_limit_exceeded).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) quota: Option<u64>,
     /// The token of the server's own routes (`/__box-chunked/counters` and
     /// `/__box-chunked/faults`); no user token opens them. Without it they are closed.
     #[arg(
@@ -237,4 +247,29 @@ fn positive_secs(v: &str) -> Result<f64, String> {
         Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(s),
         _ => Err(format!("{v:?} is not a number of seconds above 0")),
     }
+}
+
+/// A size in bytes, or with a unit: `k`/`K`, `M`, `G`, `T` (powers of 1024;
+/// a trailing `B` or `iB` is allowed), as in `--quota 10G`.
+pub(crate) fn parse_size(v: &str) -> Result<u64, String> {
+    let t = v.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1 << 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1 << 30),
+        Some('t' | 'T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let bad =
+        || format!("{v:?} is not a size: give bytes, or a number with k, M, G or T (1024-based)");
+    let n: f64 = num.trim().parse().map_err(|_| bad())?;
+    let bytes = n * mult as f64;
+    if !n.is_finite() || n < 0.0 || bytes >= 1.8e19 {
+        return Err(bad());
+    }
+    Ok(bytes.round() as u64)
 }

@@ -56,6 +56,12 @@ pub(crate) fn explain(e: &Error, what: &str) -> Failure {
         (_, Some("file_size_too_small"), _) => format!(
             "{what} is too small for a chunked upload (Box needs at least 20,000,000 bytes); use Box's regular upload for small files"
         ),
+        (_, Some("insufficient_storage"), _) | (_, _, Some(507)) => format!(
+            "the server ran out of storage space while receiving {what} (507 insufficient_storage); nothing of the refused request was kept: free space on the server, then try again"
+        ),
+        (_, Some("storage_limit_exceeded"), _) => format!(
+            "{what} does not fit in the account's storage ({e}); free space in the account or raise its quota, then try again"
+        ),
         (_, Some("item_name_in_use"), _) => {
             let id = e
                 .api()

@@ -18,6 +18,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     config.token_ttl = Duration::from_secs(args.token_ttl);
     config.commit_wait = Duration::from_millis(args.commit_wait_ms);
     config.verify_only = args.verify_only;
+    config.quota = args.quota;
     config.header_timeout = Duration::from_secs_f64(args.header_timeout);
     config.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
     config.json_body_timeout = Duration::from_secs_f64(args.json_body_timeout);
@@ -42,7 +43,28 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::new(exit::USAGE, format!("--faults: {e}")))?;
     }
     let mut generated = None;
-    for t in &args.tokens {
+    let mut tokens = args.tokens.clone();
+    if let Some(f) = &args.tokens_file {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!("cannot read the tokens file {}: {e}", f.display()),
+            )
+        })?;
+        tokens.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned),
+        );
+    }
+    if !args.addr.ip().is_loopback() {
+        eprintln!(
+            "warning: listening on {}, which is not a loopback address: anyone who can reach it and holds a token can upload; prefer 127.0.0.1 unless other machines must reach this server",
+            args.addr
+        );
+    }
+    for t in &tokens {
         if t.is_empty() || t.starts_with('=') {
             return Err(Failure::new(
                 exit::USAGE,

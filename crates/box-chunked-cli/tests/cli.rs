@@ -812,3 +812,87 @@ async fn the_printed_resume_command_works_as_printed() {
         before + 1
     );
 }
+
+/// Tokens ending in `=` (base64 padding) work as given, also from a tokens
+/// file (kept off the command line); a non-loopback address is warned about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn padded_tokens_from_a_file_work_as_given() {
+    let home = TempDir::new("cli-tokens");
+    let file = home.path().join("tokens");
+    std::fs::write(&file, "# users\nYWxpY2U=\nYm9i===bob\n\n").unwrap();
+    let data_dir = home.path().join("data");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--min-file-size",
+            "1",
+            "--tokens-file",
+        ])
+        .arg(&file)
+        .arg("--data")
+        .arg(&data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let http = Http::new();
+    for (token, ok) in [
+        ("YWxpY2U=", true),
+        ("Ym9i==", true),
+        ("YWxpY2U", false),
+        ("Ym9i", false),
+    ] {
+        let r = http
+            .call(
+                "GET",
+                &format!("{url}/2.0/folders/0"),
+                token,
+                &[],
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(r.status == 200, ok, "{token}: {}", r.status);
+    }
+    let (path, data) = write_file(home.path(), "padded.bin", 100 * 1024, 41);
+    let o = Command::new(BIN)
+        .env("XDG_DATA_HOME", home.path())
+        .env("BOX_ACCESS_TOKEN", "YWxpY2U=")
+        .args(["--base-url", &url, "upload", "--json", "--no-progress"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(last_json(&o)["sha1"], sha1(&data).to_hex());
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Not loopback: a warning, before anything else.
+    let mut wide = Command::new(BIN)
+        .args(["serve", "--addr", "0.0.0.0:0", "--token", "x=y", "--data"])
+        .arg(home.path().join("wide"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut warn = String::new();
+    BufReader::new(wide.stderr.take().unwrap())
+        .read_line(&mut warn)
+        .unwrap();
+    let _ = wide.kill();
+    let _ = wide.wait();
+    assert!(
+        warn.starts_with("warning:") && warn.contains("not a loopback address"),
+        "{warn}"
+    );
+}

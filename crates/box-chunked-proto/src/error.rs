@@ -237,6 +237,10 @@ error_codes! {
     InternalServerError = "internal_server_error",
     /// `503`: the server is temporarily unavailable.
     Unavailable = "unavailable",
+    /// `507`: the server has no space left to store what was sent.
+    InsufficientStorage = "insufficient_storage",
+    /// `408`: the request did not arrive in time.
+    RequestTimeout = "request_timeout",
 }
 
 impl fmt::Display for ErrorCode {

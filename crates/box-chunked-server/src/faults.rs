@@ -57,6 +57,9 @@ pub enum FaultAction {
     Throttle(u64),
     /// Drop the connection (mid-body for parts).
     Reset,
+    /// The disk is full when the part's bytes are written (`507
+    /// insufficient_storage`; parts only).
+    NoSpace,
     /// Apply the request, then drop the connection.
     Lose,
     /// Hold the answer back.
@@ -159,6 +162,8 @@ impl FaultSpec {
                 "500" | "502" | "503" | "504" => FaultAction::Status(name.parse().unwrap_or(500)),
                 "429" => FaultAction::Throttle(num(arg, 1)?),
                 "reset" => FaultAction::Reset,
+                "enospc" if target == FaultTarget::Part => FaultAction::NoSpace,
+                "enospc" => return Err(err("this action applies to part only")),
                 "lose" => FaultAction::Lose,
                 "delay" => FaultAction::Delay(Duration::from_millis(num(arg, 100)?)),
                 "202" if target == FaultTarget::Commit => {

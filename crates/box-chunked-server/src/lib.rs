@@ -71,6 +71,10 @@ pub struct ServerConfig {
     /// A fixed part size; `None` uses Box's observed policy
     /// ([`box_chunked_proto::rules::default_part_size`]).
     pub part_size: Option<u64>,
+    /// Bytes each user may store (the current versions of their files);
+    /// a session for a file that does not fit is refused at create with
+    /// `403 storage_limit_exceeded`. Default: no limit.
+    pub quota: Option<u64>,
     /// The smallest file a session accepts (default 20,000,000 bytes).
     pub min_file_size: u64,
     /// How long sessions live (default 7 days).
@@ -117,6 +121,7 @@ impl ServerConfig {
             token_ttl: Duration::from_secs(3600),
             public_url: None,
             part_size: None,
+            quota: None,
             min_file_size: box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE,
             session_lifetime: Duration::from_secs(box_chunked_proto::rules::SESSION_LIFETIME_SECS),
             collect_every: Duration::from_secs(60),
@@ -132,11 +137,28 @@ impl ServerConfig {
     }
 
     /// Parses a `--token` value: `TOKEN=USER`, or `TOKEN` for a user of its own.
+    ///
+    /// The value splits at its **last** `=` when what follows is a user name
+    /// (letters, digits, `.`, `_`, `-`, `@`, `+`; never `=`). So a token that
+    /// ends in `=` (base64 padding) is taken whole, and a token with `=`
+    /// inside is given with its user after one more `=`.
+    ///
+    /// ```
+    /// use box_chunked_server::ServerConfig;
+    /// assert_eq!(ServerConfig::parse_token("abc=alice"), ("abc".into(), "alice".into()));
+    /// assert_eq!(ServerConfig::parse_token("YWJjZA==").0, "YWJjZA==");
+    /// assert_eq!(ServerConfig::parse_token("YWJjZA===bob"), ("YWJjZA==".into(), "bob".into()));
+    /// ```
     pub fn parse_token(value: &str) -> (String, String) {
-        match value.split_once('=') {
-            Some((t, u)) if !u.is_empty() => (t.to_owned(), u.to_owned()),
+        let is_user = |u: &str| {
+            !u.is_empty()
+                && u.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-@+".contains(&b))
+        };
+        match value.rsplit_once('=') {
+            Some((t, u)) if !t.is_empty() && is_user(u) => (t.to_owned(), u.to_owned()),
             _ => {
-                let t = value.trim_end_matches('=').to_owned();
+                let t = value.to_owned();
                 // A token without a user is a user of its own, named after a hash
                 // of the token so that the token itself never becomes a name.
                 let user = format!("user-{}", &handlers::short_hash(&t)[..8]);

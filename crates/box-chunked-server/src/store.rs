@@ -41,6 +41,27 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the disk (or the user's disk quota) is full.
+    pub fn is_out_of_space(&self) -> bool {
+        match self {
+            Self::Io { source, .. } => is_out_of_space(source),
+            Self::Sql(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            Self::Sql(_) => false,
+        }
+    }
+}
+
+/// `ENOSPC` or `EDQUOT`: no space left.
+pub(crate) fn is_out_of_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    ) || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
 pub(crate) fn io_err<'a>(
     what: &'static str,
     path: &'a Path,
@@ -584,6 +605,17 @@ impl Store {
             params![id, at],
         )?;
         Ok(())
+    }
+
+    /// Bytes a user's files take (their current versions), for the quota.
+    pub(crate) fn space_used(&self, owner: &str) -> Result<u64, StoreError> {
+        let used: i64 = self.conn().query_row(
+            "SELECT COALESCE(SUM(v.size), 0) FROM files f JOIN versions v ON v.id = f.version_id
+             WHERE f.owner = ?1",
+            [owner],
+            |r| r.get(0),
+        )?;
+        Ok(u(used))
     }
 
     /// Open sessions that expired before `now`.

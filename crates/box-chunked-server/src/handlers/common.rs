@@ -59,9 +59,34 @@ pub(crate) fn fail(status: u16, code: ErrorCode, message: impl Into<String>) -> 
 
 impl From<StoreError> for Fail {
     fn from(e: StoreError) -> Self {
+        if e.is_out_of_space() {
+            tracing::error!(error = %e, "out of storage space");
+            return out_of_space();
+        }
         tracing::error!(error = %e, "storage failure");
         fail(500, ErrorCode::InternalServerError, "Internal server error")
     }
+}
+
+/// Box's error shape for a server out of space: `507 insufficient_storage`.
+/// Earlier parts and files stay as they were; the client may try again once
+/// space is freed.
+pub(crate) fn out_of_space() -> Fail {
+    fail(
+        507,
+        ErrorCode::InsufficientStorage,
+        "The server has no storage space left for this request; nothing of it was kept",
+    )
+}
+
+/// An IO failure while storing: `507` when the disk is full, `500` otherwise.
+pub(crate) fn io_fail(e: &std::io::Error, what: &str) -> Fail {
+    if crate::store::is_out_of_space(e) {
+        tracing::error!(error = %e, what, "out of storage space");
+        return out_of_space();
+    }
+    tracing::error!(error = %e, what, "storage failure");
+    fail(500, ErrorCode::InternalServerError, "Internal server error")
 }
 
 pub(crate) fn json_response<T: serde::Serialize>(status: u16, body: &T) -> Response<Body> {
@@ -104,7 +129,7 @@ pub(crate) async fn small_body(
         Counters::add(&st.counters.bodies_timed_out, 1);
         return Err(fail(
             408,
-            ErrorCode::Other("request_timeout".into()),
+            ErrorCode::RequestTimeout,
             "The request body did not arrive in time",
         ));
     };

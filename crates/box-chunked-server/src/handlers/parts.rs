@@ -3,7 +3,9 @@
 //! hashed prefix when it continues it), fsync, rename and the row. The prefix
 //! itself is in `prefix`.
 
-use super::common::{blocking, fail, header, json_response, random_hex, Body, Fail, FLUSH_AT};
+use super::common::{
+    blocking, fail, header, io_fail, json_response, random_hex, Body, Fail, FLUSH_AT,
+};
 use super::prefix::{
     advance_prefix, prefix_of, prefix_patience, wait_for_prefix, Prefix, PrefixHandle,
 };
@@ -23,12 +25,23 @@ use sha1::{Digest as _, Sha1};
 use std::io::{self, Write as _};
 use std::sync::Arc;
 
+/// A fault injected into a part's body (`docs/server.md`, fault injection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFault {
+    /// None.
+    None,
+    /// The connection drops halfway through the body.
+    Reset,
+    /// The disk is full at the first write (`507`).
+    NoSpace,
+}
+
 pub(crate) async fn upload_part(
     st: &Arc<State>,
     user: &str,
     sid: &str,
     req: Request<Incoming>,
-    reset: bool,
+    fault: BodyFault,
 ) -> Result<Response<Body>, Fail> {
     let s = load_session(st, user, sid).await?;
     check_open(&s)?;
@@ -39,9 +52,9 @@ pub(crate) async fn upload_part(
     }
     let part_id = random_hex(4, true);
     if st.cfg.verify_only {
-        return verify_only_part(st, &s, req.into_body(), part, digest, part_id, reset).await;
+        return verify_only_part(st, &s, req.into_body(), part, digest, part_id, fault).await;
     }
-    let received = receive_to_file(st, &s, req.into_body(), part, digest, &part_id, reset).await?;
+    let received = receive_to_file(st, &s, req.into_body(), part, digest, &part_id, fault).await?;
     store_part(st, &s, part, part_id, received).await
 }
 
@@ -130,7 +143,7 @@ async fn receive_to_file(
     part: PartRange,
     digest: Sha1Digest,
     part_id: &str,
-    reset: bool,
+    fault: BodyFault,
 ) -> Result<Received, Fail> {
     let tmp = st.store.tmp_dir().join(format!("{}-{}", s.id, part_id));
     let t = tmp.clone();
@@ -150,7 +163,7 @@ async fn receive_to_file(
         }
         None => PartHasher::Single(Sha1::new()),
     };
-    let received = receive_body(st, body, Some(file), part.len, reset, hasher)
+    let received = receive_body(st, body, Some(file), part.len, fault, hasher)
         .await
         .and_then(|(f, h)| {
             f.map(|f| (f, h.finish()))
@@ -269,14 +282,14 @@ pub(crate) async fn verify_only_part(
     part: box_chunked_proto::PartRange,
     digest: Sha1Digest,
     part_id: String,
-    reset: bool,
+    fault: BodyFault,
 ) -> Result<Response<Body>, Fail> {
     let (_, hasher) = receive_body(
         st,
         body,
         None,
         part.len,
-        reset,
+        fault,
         PartHasher::Single(Sha1::new()),
     )
     .await?;
@@ -334,7 +347,7 @@ pub(crate) async fn receive_body(
     mut body: Incoming,
     file: Option<std::fs::File>,
     len: u64,
-    reset: bool,
+    fault: BodyFault,
     hasher: PartHasher,
 ) -> Result<(Option<std::fs::File>, PartHasher), Fail> {
     let mut pending: Vec<Bytes> = Vec::new();
@@ -363,8 +376,18 @@ pub(crate) async fn receive_body(
                 "The body is longer than the part",
             ));
         }
-        if reset && received >= len / 2 {
-            return Err(Fail::Drop("injected reset in the middle of a part body"));
+        match fault {
+            BodyFault::Reset if received >= len / 2 => {
+                return Err(Fail::Drop("injected reset in the middle of a part body"));
+            }
+            // As a full disk answers the first write.
+            BodyFault::NoSpace => {
+                return Err(io_fail(
+                    &io::Error::from_raw_os_error(28),
+                    "writing a part (injected)",
+                ));
+            }
+            _ => {}
         }
         pending_len += data.len();
         pending.push(data);
@@ -397,10 +420,7 @@ impl Writer {
             Self::Busy(task) => task
                 .await
                 .map_err(|_| fail(500, ErrorCode::InternalServerError, "Internal server error"))?
-                .map_err(|e| {
-                    tracing::error!(error = %e, "writing a part failed");
-                    fail(500, ErrorCode::InternalServerError, "Internal server error")
-                }),
+                .map_err(|e| io_fail(&e, "writing a part")),
         }
     }
 

@@ -52,7 +52,7 @@ pub(crate) async fn handle(
                 r.headers_mut()
                     .insert("retry-after", HeaderValue::from(secs));
             }
-            if matches!(status, 408 | 411 | 413) {
+            if matches!(status, 408 | 411 | 413 | 507) {
                 // Answered before the body was read: the connection cannot
                 // be reused, and the client must read this answer rather
                 // than meet a broken pipe.

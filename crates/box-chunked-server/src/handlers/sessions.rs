@@ -7,7 +7,7 @@ use super::common::{
     blocking, decode_body, empty_response, fail, json_response, not_found, now_unix, random_hex,
     small_body, timestamp, Body, Fail,
 };
-use super::parts::upload_part;
+use super::parts::{upload_part, BodyFault};
 use crate::faults::{FaultAction, FaultTarget};
 use crate::store::{fsync_dir, PartRow, SessionRow, SessionState};
 use crate::{Counters, State};
@@ -91,8 +91,12 @@ pub(crate) async fn chunked(
         }
         Endpoint::GetSession { session_id } => get_session(st, user, &session_id).await,
         Endpoint::UploadPart { session_id } => {
-            let reset = matches!(fault, Some(FaultAction::Reset));
-            upload_part(st, user, &session_id, req, reset).await
+            let body_fault = match fault {
+                Some(FaultAction::Reset) => BodyFault::Reset,
+                Some(FaultAction::NoSpace) => BodyFault::NoSpace,
+                _ => BodyFault::None,
+            };
+            upload_part(st, user, &session_id, req, body_fault).await
         }
         Endpoint::ListParts { session_id } => list_parts(st, user, &session_id, req).await,
         Endpoint::Commit { session_id } => commit(st, user, &session_id, req, fault.as_ref()).await,
@@ -186,7 +190,27 @@ pub(crate) async fn create_session(
             )
         })?;
     }
+    if i64::try_from(size).is_err() {
+        return Err(fail(
+            400,
+            ErrorCode::InvalidFileSize,
+            "file_size must be below 2^63 bytes",
+        ));
+    }
     let (part_size, plan) = session_plan(st, size)?;
+    if let Some(quota) = st.cfg.quota {
+        let owner = user.to_owned();
+        let used = blocking(st, move |s| s.space_used(&owner)).await?;
+        if used.saturating_add(size) > quota {
+            return Err(fail(
+                403,
+                ErrorCode::StorageLimitExceeded,
+                format!(
+                    "The file ({size} bytes) does not fit in the user's storage: {used} of {quota} bytes are used"
+                ),
+            ));
+        }
+    }
     let owner = user.to_owned();
     let row = match file_id {
         None => {
