@@ -66,7 +66,7 @@ async fn sdk_calls_one_by_one() {
         .unwrap();
     assert_eq!(again.offset, 0);
     // A session known only by id: URLs built, then the session's own endpoints.
-    let mut by_id = c.upload_session(session.id.clone());
+    let by_id = c.upload_session(session.id.clone());
     let fetched = by_id.get().await.unwrap();
     assert_eq!(fetched.num_parts_processed, Some(3));
     let listed = by_id.get_parts().await.unwrap();
@@ -648,7 +648,7 @@ async fn every_request_conforms_to_the_openapi_spec() {
         .create_upload_session(5000, "other.bin")
         .await
         .unwrap();
-    let mut r = c.upload_session(s.id.clone());
+    let r = c.upload_session(s.id.clone());
     r.get().await.unwrap();
     r.get_parts().await.unwrap();
     r.abort().await.unwrap();

@@ -1,6 +1,7 @@
 //! Cross-crate integration tests (one binary, modules by subject).
 
 mod client;
+mod hygiene;
 mod limits;
 mod openapi;
 mod origins;

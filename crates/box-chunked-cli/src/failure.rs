@@ -49,7 +49,8 @@ pub(crate) fn explain(e: &Error, what: &str) -> Failure {
         ErrorKind::Cancelled => exit::ABORTED,
         ErrorKind::Config => exit::USAGE,
         ErrorKind::Io => exit::USAGE,
-        ErrorKind::Protocol => exit::FAILED,
+        // Protocol failures, and kinds a newer library may add.
+        _ => exit::FAILED,
     };
     let status = e.status();
     let message = match (e.kind(), e.code(), status) {

@@ -9,7 +9,7 @@ use box_chunked_hyper::CheckpointFile;
 
 pub(crate) async fn status(g: &Global, args: SessionArgs, parts: bool) -> Result<(), Failure> {
     let t = connect(&args.conn.clone().or(&g.conn), true).await?;
-    let mut s = t.client.upload_session(args.session_id.clone());
+    let s = t.client.upload_session(args.session_id.clone());
     let out = if parts {
         s.get_parts().await.map(|p| {
             let n = p.len();

@@ -7,7 +7,7 @@
 
 use crate::builder::ClientBuilder;
 use crate::error::{Error, ErrorKind};
-use crate::transport::{Failure, ReqBody, Transport};
+use crate::transport::{BodySink, Failure, ReqBody, StreamTo, Transport};
 use box_chunked_core::call::{Answer, Call, CallConfig, CallOutput, Operation};
 use box_chunked_core::ops::SessionUrls;
 use box_chunked_core::retry::RetryPolicy;
@@ -89,7 +89,7 @@ impl BoxClient {
         SessionRef {
             client: self.clone(),
             id: id.into(),
-            endpoints: SessionEndpoints::default(),
+            known: Arc::new(std::sync::Mutex::new(Known::default())),
         }
     }
 
@@ -98,7 +98,10 @@ impl BoxClient {
         SessionRef {
             client: self.clone(),
             id: session.id.clone(),
-            endpoints: session.session_endpoints.clone(),
+            known: Arc::new(std::sync::Mutex::new(Known {
+                endpoints: session.session_endpoints.clone(),
+                part_size: Some(session.part_size),
+            })),
         }
     }
 
@@ -112,14 +115,18 @@ impl BoxClient {
     }
 
     /// Downloads a file's content and returns its size and SHA-1
-    /// (`GET /files/{id}/content`; for checking an upload end to end).
+    /// (`GET /files/{id}/content`; for checking an upload end to end). The
+    /// content is hashed as it arrives, never held whole.
     pub async fn download_sha1(&self, id: &str) -> Result<(u64, Sha1Digest), Error> {
         let url = format!("{}/files/{id}/content", self.inner.api_url);
-        match self.run(Operation::Download { url }).await? {
-            Answer::Content(body) => {
-                let mut h = Sha1::new();
-                h.update(&body);
-                Ok((body.len() as u64, Sha1Digest(h.finalize().into())))
+        let sink = Arc::new(HashSink::default());
+        match self
+            .run_streamed(Operation::Download { url }, Some(StreamTo(sink.clone())))
+            .await?
+        {
+            Answer::Content(_) => {
+                let (h, n) = sink.take();
+                Ok((n, Sha1Digest(h.finalize().into())))
             }
             other => Err(unexpected(RequestKind::GetFile, &other)),
         }
@@ -129,6 +136,15 @@ impl BoxClient {
     /// send, how long to wait and what to retry (docs/retries.md); this loop
     /// sends, sleeps and feeds the answers back.
     pub(crate) async fn run(&self, op: Operation) -> Result<Answer, Error> {
+        self.run_streamed(op, None).await
+    }
+
+    /// [`BoxClient::run`], with a successful answer's body streamed to `sink`.
+    pub(crate) async fn run_streamed(
+        &self,
+        op: Operation,
+        sink: Option<StreamTo>,
+    ) -> Result<Answer, Error> {
         let kind = op.kind();
         let cfg = CallConfig {
             retry: self.inner.retry.clone(),
@@ -137,7 +153,7 @@ impl BoxClient {
                 _ => self.inner.control_timeout,
             },
             commit_wait: self.inner.commit_wait,
-            jitter_seed: jitter_seed(),
+            jitter_seed: crate::transport::os_seed(),
             ..CallConfig::default()
         };
         let mut call = Call::new(op, cfg, now());
@@ -149,11 +165,14 @@ impl BoxClient {
                     deadline,
                 } => {
                     tracing::debug!(%kind, attempt, "sending");
-                    let req = request.map(|b| ReqBody::new(b, None));
+                    let mut req = request.map(|b| ReqBody::new(b, None));
+                    if let Some(s) = &sink {
+                        req.extensions_mut().insert(s.clone());
+                    }
                     let deadline = tokio::time::Instant::from_std(deadline);
                     match self.inner.transport.send(req, deadline).await {
                         Ok(resp) => call.handle_response(now(), resp),
-                        Err(Failure::Auth(e)) => return Err(e.with_operation(kind)),
+                        Err(Failure::Final(e)) => return Err(e.with_operation(kind)),
                         Err(f) => call.handle_failure(now(), f.to_core()),
                     }
                 }
@@ -167,15 +186,34 @@ impl BoxClient {
     }
 }
 
-/// Jitter seeds that differ between calls, so that clients retrying at once
-/// spread out (the core's jitter is deterministic for a given seed).
-fn jitter_seed() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    t ^ NEXT.fetch_add(0x9e37_79b9, Ordering::Relaxed) ^ u64::from(std::process::id())
+/// SHA-1 and length of a streamed body (the latest attempt's).
+#[derive(Default)]
+struct HashSink(std::sync::Mutex<(Sha1, u64)>);
+
+impl HashSink {
+    fn take(&self) -> (Sha1, u64) {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+impl BodySink for HashSink {
+    fn start(&self) {
+        let _ = self.take();
+    }
+
+    fn data(&self, piece: &Bytes) {
+        let mut g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.0.update(piece);
+        g.1 += piece.len() as u64;
+    }
 }
 
 fn unexpected(kind: RequestKind, answer: &Answer) -> Error {
@@ -264,20 +302,36 @@ pub struct CommitOptions {
 }
 
 /// An upload session: `client.upload_session(id)` or `client.session(&session)`.
+/// Clones share what is known of the session (its endpoints, its part size).
 #[derive(Debug, Clone)]
 pub struct SessionRef {
     client: BoxClient,
     id: String,
+    known: Arc<std::sync::Mutex<Known>>,
+}
+
+/// What a [`SessionRef`] knows of its session beyond the id.
+#[derive(Debug, Default)]
+struct Known {
     endpoints: SessionEndpoints,
+    part_size: Option<u64>,
 }
 
 impl SessionRef {
-    fn urls(&self) -> SessionUrls<'_> {
-        SessionUrls {
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One of the session's URLs (its endpoints, or built from the upload root).
+    fn url(&self, which: fn(&SessionUrls<'_>) -> String) -> String {
+        let k = self.known();
+        which(&SessionUrls {
             id: &self.id,
-            endpoints: &self.endpoints,
+            endpoints: &k.endpoints,
             upload_root: &self.client.inner.upload_url,
-        }
+        })
     }
 
     /// The session id.
@@ -286,11 +340,14 @@ impl SessionRef {
     }
 
     /// The session, as Box returns it (`GET`); its endpoints are used from now on.
-    pub async fn get(&mut self) -> Result<UploadSession, Error> {
-        let url = self.urls().status();
+    pub async fn get(&self) -> Result<UploadSession, Error> {
+        let url = self.url(|u| u.status());
         match self.client.run(Operation::GetSession { url }).await? {
             Answer::Session(s) => {
-                self.endpoints = s.session_endpoints.clone();
+                let mut k = self.known();
+                k.endpoints = s.session_endpoints.clone();
+                k.part_size = Some(s.part_size);
+                drop(k);
                 Ok(*s)
             }
             other => Err(unexpected(RequestKind::GetSession, &other)),
@@ -310,16 +367,23 @@ impl SessionRef {
         let sha1 = part_sha1.unwrap_or_else(|| Sha1Digest(Sha1::digest(&bytes).into()));
         let range = ContentRange::new(offset, bytes.len() as u64, total_size)
             .map_err(|e| Error::new(ErrorKind::Config, format!("part at {offset}: {e}")))?;
+        // The part's index, for errors: exact once the part size is known
+        // (a session from `client.session(..)` or after `get()`).
+        let index = match self.known().part_size {
+            Some(p) if p > 0 => offset / p,
+            _ if !range.is_empty() && offset.is_multiple_of(range.len()) => offset / range.len(),
+            _ => 0,
+        };
         let op = Operation::UploadPart {
-            url: self.urls().upload_part(),
-            index: 0,
+            url: self.url(|u| u.upload_part()),
+            index,
             range,
             sha1,
             data: bytes,
         };
         match self.client.run(op).await? {
             Answer::Part(p) => Ok(p),
-            other => Err(unexpected(RequestKind::UploadPart { index: 0 }, &other)),
+            other => Err(unexpected(RequestKind::UploadPart { index }, &other)),
         }
     }
 
@@ -343,7 +407,7 @@ impl SessionRef {
     /// One page of uploaded parts (`offset` is an entry index, `limit` at most 1000).
     pub async fn get_parts_page(&self, offset: u64, limit: u64) -> Result<UploadParts, Error> {
         let op = Operation::ListParts {
-            url: self.urls().list_parts(),
+            url: self.url(|u| u.list_parts()),
             offset,
             limit,
         };
@@ -372,7 +436,7 @@ impl SessionRef {
         options: CommitOptions,
     ) -> Result<File, Error> {
         let op = Operation::Commit {
-            url: self.urls().commit(),
+            url: self.url(|u| u.commit()),
             parts,
             sha1: content_sha1,
             attributes: options.attributes,
@@ -386,7 +450,7 @@ impl SessionRef {
 
     /// Aborts the session (`DELETE`): its parts are discarded.
     pub async fn abort(&self) -> Result<(), Error> {
-        let url = self.urls().abort();
+        let url = self.url(|u| u.abort());
         self.client.run(Operation::Abort { url }).await?;
         Ok(())
     }

@@ -7,6 +7,7 @@ use std::fmt;
 
 /// What went wrong, in the categories a caller acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Box said no (a `4xx` answer, a name conflict, a failed precondition, an expired session).
     Refused,
@@ -27,7 +28,7 @@ pub enum ErrorKind {
 }
 
 /// An error from this crate: what failed, and Box's answer when there was one.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 pub struct Error {
     kind: ErrorKind,
     operation: Option<RequestKind>,
@@ -35,6 +36,8 @@ pub struct Error {
     api: Option<Box<ApiFailure>>,
     attempts: Option<u32>,
     session_gone: bool,
+    /// The cause, for [`std::error::Error::source`].
+    cause: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl fmt::Display for Error {
@@ -43,8 +46,19 @@ impl fmt::Display for Error {
     }
 }
 
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}
+
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// An error of `kind` with a message for people: for example from your
+    /// own [`crate::TokenProvider`] when it cannot get a token
+    /// (`Error::new(ErrorKind::Auth, "the vault is locked")`).
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             operation: None,
@@ -52,7 +66,15 @@ impl Error {
             api: None,
             attempts: None,
             session_gone: false,
+            cause: None,
         }
+    }
+
+    /// The same error with its cause, which [`std::error::Error::source`] returns.
+    #[must_use]
+    pub fn with_source(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(std::sync::Arc::new(cause));
+        self
     }
 
     pub(crate) fn with_operation(mut self, op: RequestKind) -> Self {
@@ -156,6 +178,7 @@ impl From<UploadError> for Error {
         };
         Self {
             session_gone: matches!(e, UploadError::SessionExpired { .. }),
+            cause: Some(std::sync::Arc::new(e)),
             kind,
             operation,
             message,

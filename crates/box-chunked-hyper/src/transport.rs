@@ -105,8 +105,9 @@ pub(crate) enum Failure {
     TimedOut,
     /// The connection failed after the request began.
     Ambiguous(String),
-    /// No token could be had.
-    Auth(crate::Error),
+    /// Final, with the error the caller sees: no token could be had, the
+    /// origin may not receive credentials, the answer is over the size bound.
+    Final(crate::Error),
 }
 
 impl fmt::Display for Failure {
@@ -115,7 +116,7 @@ impl fmt::Display for Failure {
             Self::NotSent(d) => write!(f, "not sent: {d}"),
             Self::TimedOut => f.write_str("timed out"),
             Self::Ambiguous(d) => write!(f, "failed in flight: {d}"),
-            Self::Auth(e) => write!(f, "{e}"),
+            Self::Final(e) => write!(f, "{e}"),
         }
     }
 }
@@ -131,7 +132,7 @@ impl Failure {
             Self::Ambiguous(d) => TransportError::new(TransportErrorKind::Ambiguous, d.clone()),
             // An auth failure is not retried by anyone: report it as not sent,
             // which the core treats as final because the transport owns it.
-            Self::Auth(e) => TransportError::new(TransportErrorKind::NotSent, e.to_string()),
+            Self::Final(e) => TransportError::new(TransportErrorKind::NotSent, e.to_string()),
         }
     }
 }
@@ -184,6 +185,7 @@ impl Transport {
         let client = b.build(https);
         let collect = tower::service_fn(move |req: Request<ReqBody>| {
             let client = client.clone();
+            let sink = req.extensions().get::<StreamTo>().map(|s| s.0.clone());
             async move {
                 let resp = client.request(req).await.map_err(|e| {
                     if e.is_connect() {
@@ -192,11 +194,35 @@ impl Transport {
                         Failure::Ambiguous(chain(&e))
                     }
                 })?;
-                let (parts, body) = resp.into_parts();
-                let body = body
+                let (parts, mut body) = resp.into_parts();
+                if let (Some(sink), true) = (sink, parts.status.is_success()) {
+                    // Streamed to the caller piece by piece, never held whole.
+                    sink.start();
+                    while let Some(frame) = body.frame().await {
+                        let frame = frame
+                            .map_err(|e| Failure::Ambiguous(format!("reading the answer: {e}")))?;
+                        if let Ok(data) = frame.into_data() {
+                            sink.data(&data);
+                        }
+                    }
+                    return Ok::<_, Failure>(Response::from_parts(parts, Bytes::new()));
+                }
+                let body = http_body_util::Limited::new(body, MAX_ANSWER)
                     .collect()
                     .await
-                    .map_err(|e| Failure::Ambiguous(format!("reading the answer: {e}")))?
+                    .map_err(|e| {
+                        if e.is::<http_body_util::LengthLimitError>() {
+                            Failure::Final(crate::Error::new(
+                                crate::ErrorKind::Protocol,
+                                format!(
+                                    "the server's answer is larger than {} MiB; it is not a Box answer",
+                                    MAX_ANSWER >> 20
+                                ),
+                            ))
+                        } else {
+                            Failure::Ambiguous(format!("reading the answer: {e}"))
+                        }
+                    })?
                     .to_bytes();
                 Ok::<_, Failure>(Response::from_parts(parts, body))
             }
@@ -293,8 +319,22 @@ pub(crate) fn is_loopback(host: &str) -> bool {
 }
 
 fn next_seed() -> u64 {
+    os_seed()
+}
+
+/// A jitter seed from the operating system's randomness (a counter mixed
+/// with the clock if it has none), so that clients retrying at once spread
+/// out. Tests that need repeatable delays set the seed themselves.
+pub(crate) fn os_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_ok() {
+        return u64::from_le_bytes(b);
+    }
     static N: AtomicU64 = AtomicU64::new(0x5eed);
-    N.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ N.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
 }
 
 type BoxFut<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -409,7 +449,7 @@ impl Service<Request<ReqBody>> for AuthService {
         Box::pin(async move {
             if !origins.allows(req.uri()) {
                 let to = crate::auth::origin(req.uri()).unwrap_or_else(|| req.uri().to_string());
-                return Err(Failure::Auth(crate::Error::new(
+                return Err(Failure::Final(crate::Error::new(
                     crate::ErrorKind::Config,
                     format!(
                         "refused to send the credentials to {to}: it is not an origin of the configured URLs ({}); check the URLs given and, on resume, the checkpoint's",
@@ -417,7 +457,7 @@ impl Service<Request<ReqBody>> for AuthService {
                     ),
                 )));
             }
-            let token = provider.token().await.map_err(Failure::Auth)?;
+            let token = provider.token().await.map_err(Failure::Final)?;
             let mut again = clone_request(&req);
             set_bearer(&mut req, token.expose())?;
             let resp = inner.clone().oneshot(req).await?;
@@ -426,7 +466,7 @@ impl Service<Request<ReqBody>> for AuthService {
             }
             // The auth layer owns 401 (the core says so): refresh once and repeat.
             tracing::debug!("401: refreshing the token once");
-            let fresh = provider.refresh(&token).await.map_err(Failure::Auth)?;
+            let fresh = provider.refresh(&token).await.map_err(Failure::Final)?;
             set_bearer(&mut again, fresh.expose())?;
             inner.oneshot(again).await
         })
@@ -435,7 +475,7 @@ impl Service<Request<ReqBody>> for AuthService {
 
 fn set_bearer(req: &mut Request<ReqBody>, token: &str) -> Result<(), Failure> {
     let mut v = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-        Failure::Auth(crate::Error::new(
+        Failure::Final(crate::Error::new(
             crate::ErrorKind::Auth,
             "the token is not a valid header value",
         ))
@@ -444,6 +484,23 @@ fn set_bearer(req: &mut Request<ReqBody>, token: &str) -> Result<(), Failure> {
     req.headers_mut().insert(http::header::AUTHORIZATION, v);
     Ok(())
 }
+
+/// The largest answer body read into memory (JSON answers are a few KiB;
+/// a list page of 1,000 parts about 150 KiB).
+const MAX_ANSWER: usize = 16 << 20;
+
+/// Where a streamed answer's body goes, piece by piece.
+pub(crate) trait BodySink: Send + Sync {
+    /// A new attempt's body begins (forget the last one's).
+    fn start(&self);
+    /// The next piece.
+    fn data(&self, piece: &Bytes);
+}
+
+/// A request extension: stream a successful answer's body to this sink
+/// instead of collecting it.
+#[derive(Clone)]
+pub(crate) struct StreamTo(pub(crate) Arc<dyn BodySink>);
 
 #[derive(Clone)]
 struct TraceService<S> {
@@ -483,5 +540,16 @@ where
             }
             r
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Jitter seeds come from the operating system: two in a row differ, so
+    /// two clients started together do not retry in lockstep.
+    #[test]
+    fn jitter_seeds_differ() {
+        let seeds: std::collections::HashSet<u64> = (0..64).map(|_| super::os_seed()).collect();
+        assert_eq!(seeds.len(), 64);
     }
 }

@@ -228,7 +228,7 @@ impl Driver {
                     Woke::Input(match result {
                         Ok(response) => Input::Response { id, response },
                         Err(f) => {
-                            if let Failure::Auth(e) = &f {
+                            if let Failure::Final(e) = &f {
                                 self.auth_error = Some(e.clone());
                             }
                             Input::Failed { id, error: f.to_core() }

@@ -81,6 +81,8 @@ impl BoxClient {
         config.timeouts.part = self.inner.part_timeout;
         config.timeouts.control = self.inner.control_timeout;
         config.commit_wait = self.inner.commit_wait;
+        // Each upload's retry delays from the operating system's randomness.
+        config.jitter_seed = crate::transport::os_seed();
         Uploader {
             client: self.clone(),
             parallelism: config.parallelism,
