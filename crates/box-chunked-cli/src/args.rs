@@ -107,8 +107,8 @@ pub(crate) struct UploadArgs {
     /// The name on Box (default: the file's name).
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// Parts in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Parts in flight at once (1 to 64).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
     pub(crate) parallel: usize,
     /// Where to keep the checkpoint (default: under the user's data directory).
     #[arg(long, value_name = "FILE")]
@@ -130,8 +130,8 @@ pub(crate) struct ResumeArgs {
     pub(crate) checkpoint: PathBuf,
     #[command(flatten)]
     pub(crate) conn: Conn,
-    /// Parts in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Parts in flight at once (1 to 64).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
     pub(crate) parallel: usize,
     /// Print the file as JSON on the last line of stdout.
     #[arg(long)]
@@ -193,11 +193,11 @@ pub(crate) struct ServeArgs {
     /// Base URL for session_endpoints, when the server sits behind a proxy.
     #[arg(long)]
     pub(crate) public_url: Option<String>,
-    /// A fixed part size for every session (default: Box's observed policy).
-    #[arg(long, value_name = "BYTES")]
+    /// A fixed part size for every session (`8M`, or bytes; default: Box's observed policy).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub(crate) part_size: Option<u64>,
-    /// The smallest file a session accepts.
-    #[arg(long, value_name = "BYTES", default_value_t = box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE)]
+    /// The smallest file a session accepts (`20000000`, `1M`...).
+    #[arg(long, value_name = "SIZE", default_value_t = box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE, value_parser = parse_size)]
     pub(crate) min_file_size: u64,
     /// Faults to inject (grammar in docs/server.md), e.g. `part:500@0.05,commit:202=2@first1`.
     #[arg(long, value_name = "SPEC")]
@@ -233,11 +233,11 @@ pub(crate) struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
-    /// Size of the generated file.
-    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
+    /// Size of the generated file (`256M`, `1G`, or bytes).
+    #[arg(long, value_name = "SIZE", default_value_t = 256 * 1024 * 1024, value_parser = parse_size)]
     pub(crate) size: u64,
-    /// Parts in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Parts in flight at once (1 to 64).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
     pub(crate) parallel: usize,
 }
 
@@ -272,4 +272,12 @@ pub(crate) fn parse_size(v: &str) -> Result<u64, String> {
         return Err(bad());
     }
     Ok(bytes.round() as u64)
+}
+
+/// `--parallel`: parts in flight at once, 1 to 64.
+pub(crate) fn parse_parallel(v: &str) -> Result<usize, String> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!("{v:?} is not a number of parts from 1 to 64")),
+    }
 }

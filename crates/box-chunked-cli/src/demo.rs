@@ -58,8 +58,9 @@ pub(crate) async fn demo_in(work: &Path, args: &DemoArgs) -> Result<(), Failure>
     // 3. Upload.
     eprintln!("3/4 uploading with {} parts in flight", args.parallel);
     let (uploader, progress) = with_progress(
-        client.uploader().parallelism(args.parallel.max(1)),
+        client.uploader().parallelism(args.parallel),
         args.size,
+        true,
         true,
     );
     let started = Instant::now();
@@ -77,7 +78,7 @@ pub(crate) async fn demo_in(work: &Path, args: &DemoArgs) -> Result<(), Failure>
     if size != args.size || sha != source_sha || file.sha1 != Some(source_sha) {
         return Err(Failure::new(
             exit::FAILED,
-            format!("SHA-1 mismatch: source {source_sha}, committed {:?}, downloaded {sha} ({size} bytes)", file.sha1),
+            format!("SHA-1 mismatch: source {source_sha}, committed {}, downloaded {sha} ({size} bytes)", file.sha1.map_or_else(|| "none".to_owned(), |s| s.to_hex())),
         ));
     }
     println!(

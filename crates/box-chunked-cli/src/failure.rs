@@ -42,6 +42,23 @@ impl Failure {
 
 /// One sentence, with what to do, for every way an upload can fail.
 pub(crate) fn explain(e: &Error, what: &str) -> Failure {
+    explain_in(e, what, &Where::default())
+}
+
+/// What an error is about, so that its sentence can name it: the target
+/// (`folder 999`, `file 999`), the session, the server.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Where {
+    /// `folder 999` or `file 999`.
+    pub(crate) target: Option<String>,
+    /// The upload session, once there is one.
+    pub(crate) session: Option<String>,
+    /// The server's upload root.
+    pub(crate) server: Option<String>,
+}
+
+/// [`explain`], naming the target, the session and the server when known.
+pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
     let code = match e.kind() {
         ErrorKind::Refused | ErrorKind::Auth => exit::REFUSED,
         ErrorKind::NetworkExhausted => exit::NETWORK,
@@ -75,12 +92,18 @@ pub(crate) fn explain(e: &Error, what: &str) -> Failure {
         (ErrorKind::Auth, _, _) | (_, _, Some(401)) => {
             format!("Box rejected the access token ({e}); get a new token and pass it with --token or BOX_ACCESS_TOKEN")
         }
-        (_, Some("not_found"), _) | (_, _, Some(404)) => {
-            format!("Box could not find the folder, file or session ({e}); check the id")
-        }
-        (ErrorKind::NetworkExhausted, _, _) => {
-            format!("could not reach Box or the server kept failing ({e}); check the URL and your network, then retry")
-        }
+        (_, Some("not_found"), _) | (_, _, Some(404)) if e.session_gone() => format!(
+            "upload session {} no longer exists (it expired or was deleted) ({e}); upload {what} again",
+            at.session.as_deref().unwrap_or("of this upload")
+        ),
+        (_, Some("not_found"), _) | (_, _, Some(404)) => format!(
+            "{} does not exist, or this token cannot see it ({e}); check the id",
+            at.target.as_deref().unwrap_or("the folder or file")
+        ),
+        (ErrorKind::NetworkExhausted, _, _) => format!(
+            "could not reach {} or it kept failing ({e}); check the URL and your network, then try again",
+            at.server.as_deref().unwrap_or("Box")
+        ),
         (ErrorKind::SourceChanged, _, _) => {
             format!("{e}; nothing was committed and the upload session was deleted: upload {what} again once it no longer changes")
         }

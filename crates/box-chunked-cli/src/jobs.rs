@@ -4,24 +4,9 @@
 
 use crate::connect::{data_dir, shell_quote};
 use crate::failure::Failure;
+use crate::progress::human;
 use box_chunked_hyper::CheckpointFile;
 use serde_json::json;
-
-/// Bytes in binary units (`256.0 MiB`).
-pub(crate) fn human(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
 
 pub(crate) fn jobs(args: &crate::args::JobsArgs) -> Result<(), Failure> {
     let dir = data_dir().join("checkpoints");

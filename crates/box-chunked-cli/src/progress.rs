@@ -1,38 +1,67 @@
-//! Progress display: a bar on a terminal, plain lines otherwise.
+//! Progress display: a bar on a terminal, plain lines otherwise, and the
+//! few lines a person needs (the session, what a resume found, a commit
+//! that Box is still processing). Bytes sent and bytes confirmed are kept
+//! apart; it decides nothing about the upload.
 
-use box_chunked_core::Event;
+use box_chunked_core::{Confirmation, Event};
 use box_chunked_hyper::UploadEvent;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Bytes in binary units (`256.0 MiB`).
+pub(crate) fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct Progress {
-    inner: Option<Arc<Inner>>,
+    inner: Arc<Inner>,
 }
 
 struct Inner {
     bar: Option<ProgressBar>,
+    /// Lines for people at all (not with `-q`).
+    talk: bool,
+    /// The bar or plain progress lines (not with `--no-progress`).
+    show: bool,
     total: u64,
+    sent: AtomicU64,
+    confirmed: AtomicU64,
     parts_done: AtomicU64,
     parts_total: AtomicU64,
+    verified: AtomicU64,
+    verified_told: AtomicBool,
     retries: AtomicU64,
-    confirmed: AtomicU64,
+    causes: Mutex<Vec<&'static str>>,
+    session: Mutex<Option<String>>,
+    /// Stopped (Ctrl-C, the end): later events change nothing on screen.
+    frozen: AtomicBool,
     started: Instant,
     last_line: Mutex<Instant>,
 }
 
 impl Progress {
-    pub(crate) fn new(total: u64, enabled: bool) -> Self {
-        if !enabled {
-            return Self { inner: None };
-        }
-        let bar = std::io::stderr().is_terminal().then(|| {
+    /// A display for `total` bytes: `show` the bar or lines, `talk` (the
+    /// session, a resume's findings, a pending commit) unless quiet.
+    pub(crate) fn new(total: u64, show: bool, talk: bool) -> Self {
+        let bar = (show && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
             let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+                "{spinner} [{elapsed_precise}] [{bar:30}] {binary_bytes}/{binary_total_bytes} confirmed, ETA {eta} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
@@ -41,79 +70,204 @@ impl Progress {
             b
         });
         Self {
-            inner: Some(Arc::new(Inner {
+            inner: Arc::new(Inner {
                 bar,
+                talk,
+                show,
                 total,
+                sent: AtomicU64::new(0),
+                confirmed: AtomicU64::new(0),
                 parts_done: AtomicU64::new(0),
                 parts_total: AtomicU64::new(0),
+                verified: AtomicU64::new(0),
+                verified_told: AtomicBool::new(false),
                 retries: AtomicU64::new(0),
-                confirmed: AtomicU64::new(0),
+                causes: Mutex::new(Vec::new()),
+                session: Mutex::new(None),
+                frozen: AtomicBool::new(false),
                 started: Instant::now(),
                 last_line: Mutex::new(Instant::now()),
-            })),
+            }),
         }
     }
 
+    /// A line for people, above the bar when there is one.
+    fn say(&self, line: &str) {
+        let p = &self.inner;
+        if !p.talk || p.frozen.load(Ordering::Relaxed) {
+            return;
+        }
+        match &p.bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// The session id, once the session exists.
+    pub(crate) fn session_id(&self) -> Option<String> {
+        self.inner
+            .session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Bytes of part bodies sent in this run (not what a resume found stored).
+    pub(crate) fn sent(&self) -> u64 {
+        self.inner.sent.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn on_event(&self, e: &UploadEvent) {
-        let Some(p) = &self.inner else { return };
+        let p = &self.inner;
+        if p.frozen.load(Ordering::Relaxed) {
+            return;
+        }
         match e {
             UploadEvent::Progress {
                 bytes_sent,
                 bytes_confirmed,
                 ..
             } => {
+                p.sent.store(*bytes_sent, Ordering::Relaxed);
                 p.confirmed.store(*bytes_confirmed, Ordering::Relaxed);
-                if let Some(b) = &p.bar {
-                    b.set_position((*bytes_sent).max(*bytes_confirmed).min(p.total));
+            }
+            UploadEvent::Core(Event::SessionReady {
+                session_id,
+                total_parts,
+                part_size,
+            }) => {
+                p.parts_total.store(*total_parts, Ordering::Relaxed);
+                *p.session
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(session_id.clone());
+                self.say(&format!(
+                    "session {session_id}: {total_parts} parts of {} for {}",
+                    human(*part_size),
+                    human(p.total)
+                ));
+            }
+            UploadEvent::Core(Event::PartConfirmed {
+                parts_done,
+                how,
+                bytes_done,
+                ..
+            }) => {
+                p.parts_done.store(*parts_done, Ordering::Relaxed);
+                p.confirmed.store(*bytes_done, Ordering::Relaxed);
+                if *how == Confirmation::Verified {
+                    p.verified.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.tell_verified();
                 }
             }
-            UploadEvent::Core(Event::SessionReady { total_parts, .. }) => {
-                p.parts_total.store(*total_parts, Ordering::Relaxed);
-            }
-            UploadEvent::Core(Event::PartConfirmed { parts_done, .. }) => {
-                p.parts_done.store(*parts_done, Ordering::Relaxed);
-            }
-            UploadEvent::Core(Event::RetryScheduled { .. }) => {
+            UploadEvent::Core(Event::RetryScheduled { cause, .. }) => {
                 p.retries.fetch_add(1, Ordering::Relaxed);
+                let mut c = p
+                    .causes
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if !c.contains(&cause.as_str()) {
+                    c.push(cause.as_str());
+                }
+            }
+            UploadEvent::Core(Event::CommitPending { retry_after, polls }) => {
+                self.tell_verified();
+                let at = box_chunked_proto::Timestamp::from_system_time(
+                    std::time::SystemTime::now() + *retry_after,
+                );
+                self.say(&format!(
+                    "committing: Box is still processing the file (answer {polls} was 202); next check in {} s, at {}",
+                    retry_after.as_secs(),
+                    at.as_str()
+                ));
             }
             _ => return,
         }
+        self.draw();
+    }
+
+    /// On a resume: how many parts were already on Box and verified, once.
+    fn tell_verified(&self) {
+        let p = &self.inner;
+        let n = p.verified.load(Ordering::Relaxed);
+        if n > 0 && !p.verified_told.swap(true, Ordering::Relaxed) {
+            self.say(&format!(
+                "resumed: {n} of {} parts were already on Box and their bytes verified against the file; sending the rest",
+                p.parts_total.load(Ordering::Relaxed)
+            ));
+        }
+    }
+
+    fn draw(&self) {
+        let p = &self.inner;
+        if !p.show {
+            return;
+        }
+        let (sent, confirmed) = (
+            p.sent.load(Ordering::Relaxed),
+            p.confirmed.load(Ordering::Relaxed),
+        );
+        let retries = p.retries.load(Ordering::Relaxed);
+        let causes = p
+            .causes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .join(", ");
         let msg = format!(
-            "parts {}/{} retries {}",
+            "| sent {} | parts {}/{}{}",
+            human(sent),
             p.parts_done.load(Ordering::Relaxed),
             p.parts_total.load(Ordering::Relaxed),
-            p.retries.load(Ordering::Relaxed)
+            if retries > 0 {
+                format!(" | retries {retries} ({causes})")
+            } else {
+                String::new()
+            }
         );
         match &p.bar {
-            Some(b) => b.set_message(msg),
+            Some(b) => {
+                b.set_position(confirmed.min(p.total));
+                b.set_message(msg);
+            }
             None => {
                 // Plain lines, at most every 2 seconds.
                 let mut last = p
                     .last_line
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let done = p.confirmed.load(Ordering::Relaxed);
-                if last.elapsed() >= Duration::from_secs(2) || (done == p.total && p.total > 0) {
+                if last.elapsed() >= Duration::from_secs(2) || (confirmed == p.total && p.total > 0)
+                {
                     *last = Instant::now();
                     let secs = p.started.elapsed().as_secs_f64().max(1e-9);
                     eprintln!(
-                        "progress: {} of {} bytes confirmed ({:.0}%), {:.1} MiB/s, {msg}",
-                        done,
-                        p.total,
+                        "progress: {} of {} confirmed ({:.0}%), {} sent in this run ({:.1} MiB/s) {msg}",
+                        human(confirmed),
+                        human(p.total),
                         if p.total == 0 {
                             100.0
                         } else {
-                            done as f64 * 100.0 / p.total as f64
+                            confirmed as f64 * 100.0 / p.total as f64
                         },
-                        done as f64 / 1048576.0 / secs
+                        human(sent),
+                        sent as f64 / 1048576.0 / secs
                     );
                 }
             }
         }
     }
 
+    /// Stops the display where it is (Ctrl-C, SIGTERM): nothing moves after.
+    pub(crate) fn freeze(&self) {
+        self.inner.frozen.store(true, Ordering::Relaxed);
+        if let Some(b) = &self.inner.bar {
+            b.abandon();
+        }
+    }
+
     pub(crate) fn finish(&self) {
-        if let Some(b) = self.inner.as_ref().and_then(|p| p.bar.as_ref()) {
+        self.tell_verified();
+        self.inner.frozen.store(true, Ordering::Relaxed);
+        if let Some(b) = &self.inner.bar {
             b.finish_and_clear();
         }
     }

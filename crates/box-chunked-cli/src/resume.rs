@@ -2,7 +2,7 @@
 
 use crate::args::{Global, ResumeArgs};
 use crate::connect::connect_for;
-use crate::failure::{exit, explain, source_problem, Failure};
+use crate::failure::{exit, explain, explain_in, source_problem, Failure, Where};
 use crate::upload::{print_file, report_rate, with_progress};
 use box_chunked_hyper::{CheckpointFile, ErrorKind};
 use std::time::Instant;
@@ -24,23 +24,29 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
         return Err(f);
     }
     let size = cp.upload.source.size;
-    let t = connect_for(&args.conn.clone().or(&g.conn), &mut cp, args.json).await?;
+    let t = connect_for(
+        &args.conn.clone().or(&g.conn),
+        &mut cp,
+        args.json || g.quiet,
+    )
+    .await?;
     let hint = t.resume_hint(&args.checkpoint);
     let uploader = t
         .client
         .uploader()
-        .parallelism(args.parallel.max(1))
+        .parallelism(args.parallel)
         .keep_session_on_drop(true)
         .local_server(t.embedded.is_some());
-    let (uploader, progress) = with_progress(uploader, size, !args.no_progress && !g.quiet);
+    let (uploader, progress) =
+        with_progress(uploader, size, !args.no_progress && !g.quiet, !g.quiet);
     let started = Instant::now();
     let result = uploader.resume_from(cp.clone(), &args.checkpoint).await;
     progress.finish();
     let outcome = match result {
         Ok(file) => {
             let _ = std::fs::remove_file(&args.checkpoint);
-            report_rate(size, started, g.quiet || args.json);
-            print_file(&file, args.json);
+            report_rate(progress.sent(), size, started, g.quiet || args.json);
+            print_file(&file, args.json, progress.session_id(), g.quiet);
             Ok(())
         }
         Err(e) if e.kind() == ErrorKind::SourceChanged => {
@@ -62,7 +68,12 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
             ))
         }
         Err(e) => {
-            let f = explain(&e, &source.display().to_string());
+            let at = Where {
+                target: None,
+                session: Some(cp.upload.session.id.clone()),
+                server: Some(t.client.upload_url().to_owned()),
+            };
+            let f = explain_in(&e, &source.display().to_string(), &at);
             Err(Failure::new(
                 f.code,
                 format!("{}; the session is kept: try again with {hint}", f.message),

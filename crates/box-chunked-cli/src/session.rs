@@ -3,7 +3,7 @@
 use crate::args::{Global, SessionArgs};
 use crate::connect::{connect, connect_for};
 use crate::failure::exit;
-use crate::failure::{explain, Failure};
+use crate::failure::{explain, explain_in, Failure, Where};
 use crate::resume::session_of;
 use box_chunked_hyper::CheckpointFile;
 
@@ -21,7 +21,11 @@ pub(crate) async fn status(g: &Global, args: SessionArgs, parts: bool) -> Result
             .map(|s| serde_json::to_value(s).unwrap_or_default())
     };
     t.close().await;
-    let v = out.map_err(|e| explain(&e, "the session"))?;
+    let at = Where {
+        session: Some(args.session_id.clone()),
+        ..Where::default()
+    };
+    let v = out.map_err(|e| explain_in(&e, "the file", &at))?;
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     Ok(())
 }
@@ -38,7 +42,11 @@ pub(crate) async fn abort(g: &Global, args: SessionArgs) -> Result<(), Failure> 
         .abort()
         .await;
     t.close().await;
-    r.map_err(|e| explain(&e, "the session"))?;
+    let at = Where {
+        session: Some(args.session_id.clone()),
+        ..Where::default()
+    };
+    r.map_err(|e| explain_in(&e, "the file", &at))?;
     println!("aborted upload session {}", args.session_id);
     Ok(())
 }

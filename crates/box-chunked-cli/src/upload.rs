@@ -3,7 +3,7 @@
 
 use crate::args::{Global, UploadArgs};
 use crate::connect::{connect, data_dir};
-use crate::failure::{exit, explain, source_problem, Failure};
+use crate::failure::{exit, explain, explain_in, source_problem, Failure, Where};
 use crate::progress;
 use crate::resume::session_of;
 use box_chunked_core::Target;
@@ -11,35 +11,71 @@ use box_chunked_hyper::{BoxClient, CheckpointFile, UploadEvent, UploadSource, Up
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub(crate) fn print_file(file: &box_chunked_proto::File, json: bool) {
+/// The result: with `--json` the file object as Box returns it, plus the
+/// upload session's id (`upload_session_id`); otherwise one line, unless quiet.
+pub(crate) fn print_file(
+    file: &box_chunked_proto::File,
+    json: bool,
+    session: Option<String>,
+    quiet: bool,
+) {
     if json {
-        println!("{}", serde_json::to_string(file).unwrap_or_default());
-    } else {
+        let mut v = serde_json::to_value(file).unwrap_or_default();
+        if let (Some(obj), Some(id)) = (v.as_object_mut(), session) {
+            obj.insert("upload_session_id".into(), serde_json::Value::String(id));
+        }
+        println!("{}", serde_json::to_string(&v).unwrap_or_default());
+    } else if !quiet {
         println!(
-            "uploaded file {} ({}, {} bytes, SHA-1 {})",
+            "uploaded file {} ({}, {}, SHA-1 {})",
             file.id,
             file.name.as_deref().unwrap_or("?"),
-            file.size.unwrap_or(0),
+            progress::human(file.size.unwrap_or(0)),
             file.sha1.map(|s| s.to_hex()).unwrap_or_default()
         );
     }
 }
 
+/// SIGTERM, or never where there is none.
+async fn sigterm() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
 /// Runs an upload task under Ctrl-C handling: the first Ctrl-C stops it at
 /// once and keeps the session and the checkpoint (exit 6); a second Ctrl-C
-/// within 3 seconds deletes the session instead (exit 7).
+/// within 3 seconds deletes the session instead (exit 7). SIGTERM is the
+/// first Ctrl-C, with no wait for a second one.
 pub(crate) async fn run_interruptible(
     client: &BoxClient,
     mut task: box_chunked_hyper::UploadTask,
     checkpoint: &Path,
     hint: &str,
     what: &str,
+    at: &Where,
+    display: &progress::Progress,
 ) -> Result<box_chunked_proto::File, Failure> {
-    tokio::select! {
-        r = task.wait() => return r.map_err(|e| explain(&e, what)),
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    let terminated = tokio::select! {
+        r = task.wait() => return r.map_err(|e| explain_in(&e, what, at)),
+        _ = tokio::signal::ctrl_c() => false,
+        () = sigterm() => true,
+    };
+    display.freeze();
+    // Stopping flushes the checkpoint: the task's last state is on disk.
     task.stop().await;
+    if terminated {
+        return Err(Failure::new(
+            exit::INTERRUPTED,
+            format!("terminated (SIGTERM): the session is kept; resume with: {hint}"),
+        ));
+    }
     eprintln!(
         "\ninterrupted: the session is kept for `{hint}`; press Ctrl-C again within 3 seconds to delete it instead"
     );
@@ -67,12 +103,14 @@ pub(crate) async fn run_interruptible(
     ))
 }
 
+/// `show`: the bar or progress lines; `talk`: lines for people at all (not with `-q`).
 pub(crate) fn with_progress(
     u: Uploader,
     total: u64,
-    enabled: bool,
+    show: bool,
+    talk: bool,
 ) -> (Uploader, progress::Progress) {
-    let p = progress::Progress::new(total, enabled);
+    let p = progress::Progress::new(total, show, talk);
     let sink = p.clone();
     (u.on_event(move |e: &UploadEvent| sink.on_event(e)), p)
 }
@@ -81,21 +119,17 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
     if let Some(f) = source_problem(&args.path) {
         return Err(f);
     }
-    if args.parallel == 0 || args.parallel > 64 {
-        return Err(Failure::new(
-            exit::USAGE,
-            "--parallel must be between 1 and 64",
-        ));
-    }
     let size = std::fs::metadata(&args.path).map(|m| m.len()).unwrap_or(0);
     let target = target_of(&args)?;
     let checkpoint = checkpoint_path(&args);
-    let t = connect(&args.conn.clone().or(&g.conn), args.json).await?;
+    let t = connect(&args.conn.clone().or(&g.conn), args.json || g.quiet).await?;
     let hint = t.resume_hint(&checkpoint);
-    eprintln!(
-        "checkpoint: {} (if interrupted: {hint})",
-        checkpoint.display()
-    );
+    if !g.quiet {
+        eprintln!(
+            "checkpoint: {} (if interrupted: {hint})",
+            checkpoint.display()
+        );
+    }
     let uploader = t
         .client
         .uploader()
@@ -104,7 +138,8 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
         .keep_session(args.keep_session)
         .keep_session_on_drop(true)
         .local_server(t.embedded.is_some());
-    let (uploader, progress) = with_progress(uploader, size, !args.no_progress && !g.quiet);
+    let (uploader, progress) =
+        with_progress(uploader, size, !args.no_progress && !g.quiet, !g.quiet);
     let started = Instant::now();
     let task = uploader.spawn(target, UploadSource::Path(args.path.clone()));
     let result = run_interruptible(
@@ -113,14 +148,23 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
         &checkpoint,
         &hint,
         &args.path.display().to_string(),
+        &Where {
+            target: Some(match &args.file {
+                Some(id) => format!("file {id}"),
+                None => format!("folder {}", args.folder.as_deref().unwrap_or("0")),
+            }),
+            session: None,
+            server: Some(t.client.upload_url().to_owned()),
+        },
+        &progress,
     )
     .await;
     progress.finish();
     let outcome = match result {
         Ok(file) => {
             let _ = std::fs::remove_file(&checkpoint);
-            report_rate(size, started, g.quiet || args.json);
-            print_file(&file, args.json);
+            report_rate(progress.sent(), size, started, g.quiet || args.json);
+            print_file(&file, args.json, progress.session_id(), g.quiet);
             Ok(())
         }
         Err(f)
@@ -201,15 +245,24 @@ fn checkpoint_path(args: &UploadArgs) -> PathBuf {
     })
 }
 
-pub(crate) fn report_rate(size: u64, started: Instant, quiet: bool) {
+/// The rate of this run: the bytes it sent, not what a resume found stored.
+pub(crate) fn report_rate(sent: u64, size: u64, started: Instant, quiet: bool) {
     if quiet {
         return;
     }
     let secs = started.elapsed().as_secs_f64().max(1e-9);
-    eprintln!(
-        "{:.1} MiB in {:.2} s: {:.1} MiB/s",
-        size as f64 / 1048576.0,
-        secs,
-        size as f64 / 1048576.0 / secs
-    );
+    if sent < size {
+        eprintln!(
+            "sent {} of {} in {secs:.2} s: {:.1} MiB/s (the rest was already on the server)",
+            progress::human(sent),
+            progress::human(size),
+            sent as f64 / 1048576.0 / secs
+        );
+    } else {
+        eprintln!(
+            "sent {} in {secs:.2} s: {:.1} MiB/s",
+            progress::human(sent),
+            sent as f64 / 1048576.0 / secs
+        );
+    }
 }

@@ -145,7 +145,7 @@ fn demo_uploads_downloads_and_compares() {
     let home = TempDir::new("cli-demo");
     let o = Command::new(BIN)
         .env("XDG_DATA_HOME", home.path())
-        .args(["demo", "--size", "25000000"])
+        .args(["demo", "--size", "24M"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -238,7 +238,11 @@ async fn upload_to_a_serve_process_prints_the_file_as_json() {
     assert!(o.status.success());
     let o = cli(&s, home.path()).args(["status", sid]).output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(stderr(&o).contains("could not find"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("upload session {sid} no longer exists")),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -894,5 +898,140 @@ async fn padded_tokens_from_a_file_work_as_given() {
     assert!(
         warn.starts_with("warning:") && warn.contains("not a loopback address"),
         "{warn}"
+    );
+}
+
+/// What a person sees: the session when it is made (and its id in
+/// `--json`), a commit that Box is still processing, plain lines without
+/// colour codes when stderr is not a terminal, nothing but errors with
+/// `-q`, sizes in human units, and `--parallel` bounded everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_person_sees() {
+    let s = serve(&[
+        "--min-file-size",
+        "1M",
+        "--part-size",
+        "1M",
+        "--faults",
+        "commit:202=1@first1",
+    ]);
+    let home = TempDir::new("cli-sees");
+    let (path, data) = write_file(home.path(), "seen.bin", 3 * MIB, 51);
+    let o = cli(&s, home.path())
+        .env_remove("NO_COLOR")
+        .args(["-v", "upload", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let file = last_json(&o);
+    assert_eq!(file["sha1"], sha1(&data).to_hex());
+    let sid = file["upload_session_id"]
+        .as_str()
+        .expect("the session id is in --json");
+    assert!(
+        err.contains(&format!("session {sid}: 3 parts of 1.0 MiB for 3.0 MiB")),
+        "{err}"
+    );
+    assert!(
+        err.contains("committing: Box is still processing the file"),
+        "{err}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes off a terminal: {err}"
+    );
+    assert!(err.contains("confirmed") && err.contains("sent"), "{err}");
+
+    // -q: only errors.
+    let o = cli(&s, home.path())
+        .args(["-q", "upload", "--name", "quiet.bin"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+    assert!(
+        o.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = cli(&s, home.path())
+        .args(["-q", "upload", "--name", "quiet.bin"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).starts_with("error: a file with this name already exists"),
+        "{}",
+        stderr(&o)
+    );
+
+    // --parallel outside 1..=64 is refused by every command that takes it.
+    for args in [
+        vec!["upload", "--parallel", "0", path.to_str().unwrap()],
+        vec!["resume", "--parallel", "65", "x.json"],
+        vec!["demo", "--parallel", "0"],
+    ] {
+        let o = cli(&s, home.path()).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains("1 to 64"), "{args:?}: {}", stderr(&o));
+    }
+}
+
+/// SIGTERM is the first Ctrl-C: the session and the checkpoint are kept
+/// (exit 6), and the resume says what it found on the server and counts
+/// only the bytes it sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_keeps_the_session_and_the_resume_tells_what_it_found() {
+    let s = serve(&[
+        "--part-size",
+        "1M",
+        "--min-file-size",
+        "1",
+        "--faults",
+        "part:delay=40@1",
+    ]);
+    let home = TempDir::new("cli-term");
+    let (path, data) = write_file(home.path(), "term.bin", 16 * MIB, 52);
+    let cp = home.path().join("term.checkpoint");
+    let child = cli(&s, home.path())
+        .args(["upload"])
+        .arg(&path)
+        .args(["--parallel", "2", "--checkpoint"])
+        .arg(&cp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_parts(&cp, 4);
+    signal(&child, "-TERM");
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(6), "{err}");
+    assert!(
+        err.contains("terminated (SIGTERM): the session is kept"),
+        "{err}"
+    );
+    let after = err.split("terminated").nth(1).unwrap_or("");
+    assert!(!after.contains("progress:"), "the display stops: {after}");
+    let o = cli(&s, home.path())
+        .args(["resume"])
+        .arg(&cp)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&sha1(&data).to_hex()), "{out}");
+    assert!(
+        err.contains("parts were already on Box and their bytes verified"),
+        "{err}"
+    );
+    assert!(
+        err.contains("(the rest was already on the server)"),
+        "{err}"
     );
 }

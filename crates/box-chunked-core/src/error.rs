@@ -129,7 +129,7 @@ pub enum UploadError {
     #[error("the source changed during the upload: {0}")]
     SourceChanged(SourceChange),
     /// An item with this name already exists in the folder (`409 item_name_in_use`).
-    #[error("a file named like this already exists (id {existing_id:?}): {failure}")]
+    #[error("a file with this name already exists in the folder{}: {failure}", existing_id.as_ref().map(|i| format!(" (file {i})")).unwrap_or_default())]
     NameConflict {
         /// The id of the conflicting item, from `context_info.conflicts`.
         existing_id: Option<String>,
@@ -146,7 +146,7 @@ pub enum UploadError {
         session_id: String,
     },
     /// Commit kept answering `202` past the commit deadline.
-    #[error("commit still pending after {waited:?} ({polls} answers of 202)")]
+    #[error("the commit was still being processed after {} s ({polls} answers of 202)", waited.as_secs())]
     CommitTimedOut {
         /// Time since the first commit.
         waited: Duration,
@@ -157,7 +157,7 @@ pub enum UploadError {
     #[error("Box does not agree on the list of parts: {0}")]
     PartsMismatch(ApiFailure),
     /// A part's response did not echo what was sent.
-    #[error("part {index}: the server stored offset {}, size {}, SHA-1 {:?}; we sent offset {offset}, size {size}, SHA-1 {sha1}", .echo.offset, .echo.size, .echo.sha1)]
+    #[error("part {index}: the server stored offset {}, size {}, SHA-1 {}; we sent offset {offset}, size {size}, SHA-1 {sha1}", .echo.offset, .echo.size, .echo.sha1.map_or_else(|| "none".to_owned(), |s| s.to_hex()))]
     EchoMismatch {
         /// Zero-based part index.
         index: u64,
@@ -187,7 +187,7 @@ pub enum UploadError {
         detail: String,
     },
     /// The whole-upload deadline passed.
-    #[error("the upload did not finish within {0:?}")]
+    #[error("the upload did not finish within {} s", .0.as_secs())]
     DeadlineExceeded(Duration),
 }
 
@@ -214,7 +214,7 @@ pub enum StartError {
     #[error("the {0} id is empty")]
     EmptyId(&'static str),
     /// The upload root is not an absolute http(s) URL.
-    #[error("the upload root {0:?} is not an absolute http or https URL")]
+    #[error("the upload root {0} is not an absolute http or https URL")]
     UploadRoot(String),
     /// The list page size is 0 or above 1000.
     #[error("list page size must be 1 to 1000, not {0}")]

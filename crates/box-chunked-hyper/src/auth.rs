@@ -156,7 +156,7 @@ impl ClientCredentials {
             .map_err(|e| {
                 Error::new(
                     ErrorKind::Config,
-                    format!("OAuth URL {:?}: {e}", self.token_url),
+                    format!("the OAuth URL {}: {e}", self.token_url),
                 )
             })?;
         let started = Instant::now();

@@ -169,11 +169,11 @@ impl ClientBuilder {
         for u in [&self.api_url, &self.upload_url, &self.oauth_url] {
             let uri: http::Uri = u
                 .parse()
-                .map_err(|_| Error::new(ErrorKind::Config, format!("{u:?} is not a URL")))?;
+                .map_err(|_| Error::new(ErrorKind::Config, format!("{u} is not a URL")))?;
             if uri.host().is_none() {
                 return Err(Error::new(
                     ErrorKind::Config,
-                    format!("{u:?} is not an absolute URL"),
+                    format!("{u} is not an absolute URL; give one with a scheme and a host, like https://api.box.com/2.0"),
                 ));
             }
         }

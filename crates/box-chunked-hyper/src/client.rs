@@ -67,6 +67,16 @@ impl BoxClient {
         ClientBuilder::default()
     }
 
+    /// The API root this client uses.
+    pub fn api_url(&self) -> &str {
+        &self.inner.api_url
+    }
+
+    /// The upload root this client uses.
+    pub fn upload_url(&self) -> &str {
+        &self.inner.upload_url
+    }
+
     /// Operations on a folder.
     pub fn folder(&self, id: impl Into<String>) -> FolderRef {
         FolderRef {
@@ -216,10 +226,26 @@ impl BodySink for HashSink {
     }
 }
 
+/// An answer in a few words, for errors.
+fn describe(a: &Answer) -> &'static str {
+    match a {
+        Answer::Session(_) => "an upload session",
+        Answer::Part(_) => "a part",
+        Answer::Parts(_) => "a list of parts",
+        Answer::File(_) => "a file",
+        Answer::Aborted => "a deletion",
+        Answer::Content(_) => "content",
+        _ => "another answer",
+    }
+}
+
 fn unexpected(kind: RequestKind, answer: &Answer) -> Error {
     Error::new(
         ErrorKind::Protocol,
-        format!("{kind}: unexpected answer {answer:?}"),
+        format!(
+            "{kind}: the server answered with {} instead of what the request asks for",
+            describe(answer)
+        ),
     )
     .with_operation(kind)
 }

@@ -206,9 +206,6 @@ impl From<ResumeError> for Error {
 
 impl From<SourceChange> for Error {
     fn from(e: SourceChange) -> Self {
-        Self::new(
-            ErrorKind::SourceChanged,
-            format!("the source changed: {e:?}"),
-        )
+        Self::new(ErrorKind::SourceChanged, format!("the source changed: {e}"))
     }
 }
