@@ -177,7 +177,10 @@ impl Transport {
             builder.enable_http1().enable_http2().wrap_connector(http)
         };
         let mut b = Client::builder(TokioExecutor::new());
-        b.pool_idle_timeout(Duration::from_secs(90))
+        // Below the servers' idle timeouts (box-chunked-server's 30 s header
+        // timeout, load balancers' 60 s), so that a connection the server is
+        // about to close is not taken from the pool for the next request.
+        b.pool_idle_timeout(Duration::from_secs(20))
             .pool_max_idle_per_host(64);
         if cfg.http2_only {
             b.http2_only(true);

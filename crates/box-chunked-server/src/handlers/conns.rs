@@ -151,22 +151,32 @@ impl<S> Watched<S> {
         }
     }
 
+    /// Records activity: a store, no timer work (the timer is re-armed
+    /// lazily when it fires, so the busy path costs nothing).
     fn touched(&mut self) {
         self.activity
             .last
             .store(self.conns.now_ms(), Ordering::Relaxed);
-        let at = tokio::time::Instant::now() + self.idle;
-        self.timer.as_mut().reset(at);
     }
 
     /// `Pending` unless the idle time ran out, then the error that closes the connection.
     fn idle_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        match self.timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no byte moved within the idle timeout",
-            )),
-            Poll::Pending => Poll::Pending,
+        loop {
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // The timer fired: idle for real, or there was activity since it was armed.
+            let last = self.activity.last.load(Ordering::Relaxed);
+            let idle_ms = u64::try_from(self.idle.as_millis()).unwrap_or(u64::MAX);
+            let since = self.conns.now_ms().saturating_sub(last);
+            if since >= idle_ms {
+                return Poll::Ready(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no byte moved within the idle timeout",
+                ));
+            }
+            let at = tokio::time::Instant::now() + Duration::from_millis(idle_ms - since);
+            self.timer.as_mut().reset(at);
         }
     }
 }
