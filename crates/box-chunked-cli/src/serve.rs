@@ -8,7 +8,36 @@ use box_chunked_server::{Server, ServerConfig};
 use std::time::Duration;
 
 pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
-    let data = args.data.unwrap_or_else(|| data_dir().join("server"));
+    let data = args
+        .data
+        .clone()
+        .unwrap_or_else(|| data_dir().join("server"));
+    let (config, generated) = config_of(args, data.clone())?;
+    let server = Server::bind(config)
+        .await
+        .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
+    println!(
+        "box-chunked server listening on {} (data in {})",
+        server.url(),
+        data.display()
+    );
+    if let Some(t) = generated {
+        println!("no --token given; use this one: {t}");
+    }
+    server
+        .run_until(shutdown_signal())
+        .await
+        .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
+    println!("box-chunked server stopped");
+    Ok(())
+}
+
+/// The server's configuration from the command line (and the random token
+/// generated when none is given).
+fn config_of(
+    args: ServeArgs,
+    data: std::path::PathBuf,
+) -> Result<(ServerConfig, Option<String>), Failure> {
     let mut config = ServerConfig::new(data.clone());
     config.addr = args.addr;
     config.public_url = args.public_url;
@@ -93,23 +122,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         config.tokens.push((token.clone(), "user".to_owned()));
         generated = Some(token);
     }
-    let server = Server::bind(config)
-        .await
-        .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
-    println!(
-        "box-chunked server listening on {} (data in {})",
-        server.url(),
-        data.display()
-    );
-    if let Some(t) = generated {
-        println!("no --token given; use this one: {t}");
-    }
-    server
-        .run_until(shutdown_signal())
-        .await
-        .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
-    println!("box-chunked server stopped");
-    Ok(())
+    Ok((config, generated))
 }
 
 pub(crate) async fn shutdown_signal() {

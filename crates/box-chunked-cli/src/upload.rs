@@ -167,34 +167,42 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
             print_file(&file, args.json, progress.session_id(), g.quiet);
             Ok(())
         }
-        Err(f)
-            if matches!(
-                f.code,
-                exit::INTERRUPTED | exit::ABORTED | exit::SOURCE_CHANGED
-            ) =>
+        Err(f) => Err(with_session_fate(f, &checkpoint, args.keep_session, &hint)),
+    };
+    t.close().await;
+    outcome
+}
+
+/// A failed upload's sentence, ended with what became of its session: kept
+/// (and the command that resumes it), deleted (and how to keep the next
+/// one), or nothing when no session was made.
+fn with_session_fate(f: Failure, checkpoint: &Path, keep: bool, hint: &str) -> Failure {
+    match f {
+        f if matches!(
+            f.code,
+            exit::INTERRUPTED | exit::ABORTED | exit::SOURCE_CHANGED
+        ) =>
         {
-            Err(f)
+            f
         }
         // A final failure: the session was deleted unless it is kept.
-        Err(f) if args.keep_session && checkpoint.exists() => Err(Failure::new(
+        f if keep && checkpoint.exists() => Failure::new(
             f.code,
             format!("{}; the session is kept: resume with {hint}", f.message),
-        )),
+        ),
         // No session was made (the checkpoint comes with the session).
-        Err(f) if !checkpoint.exists() => Err(f),
-        Err(f) => {
-            let _ = std::fs::remove_file(&checkpoint);
-            Err(Failure::new(
+        f if !checkpoint.exists() => f,
+        f => {
+            let _ = std::fs::remove_file(checkpoint);
+            Failure::new(
                 f.code,
                 format!(
                     "{}; the upload session was deleted: run the upload again (with --keep-session, a session that fails like this is kept for `box-chunked resume`)",
                     f.message
                 ),
-            ))
+            )
         }
-    };
-    t.close().await;
-    outcome
+    }
 }
 
 /// Where the file goes: a new version of `--file`, or a new file in

@@ -189,46 +189,7 @@ impl Transport {
         let collect = tower::service_fn(move |req: Request<ReqBody>| {
             let client = client.clone();
             let sink = req.extensions().get::<StreamTo>().map(|s| s.0.clone());
-            async move {
-                let resp = client.request(req).await.map_err(|e| {
-                    if e.is_connect() {
-                        Failure::NotSent(chain(&e))
-                    } else {
-                        Failure::Ambiguous(chain(&e))
-                    }
-                })?;
-                let (parts, mut body) = resp.into_parts();
-                if let (Some(sink), true) = (sink, parts.status.is_success()) {
-                    // Streamed to the caller piece by piece, never held whole.
-                    sink.start();
-                    while let Some(frame) = body.frame().await {
-                        let frame = frame
-                            .map_err(|e| Failure::Ambiguous(format!("reading the answer: {e}")))?;
-                        if let Ok(data) = frame.into_data() {
-                            sink.data(&data);
-                        }
-                    }
-                    return Ok::<_, Failure>(Response::from_parts(parts, Bytes::new()));
-                }
-                let body = http_body_util::Limited::new(body, MAX_ANSWER)
-                    .collect()
-                    .await
-                    .map_err(|e| {
-                        if e.is::<http_body_util::LengthLimitError>() {
-                            Failure::Final(crate::Error::new(
-                                crate::ErrorKind::Protocol,
-                                format!(
-                                    "the server's answer is larger than {} MiB; it is not a Box answer",
-                                    MAX_ANSWER >> 20
-                                ),
-                            ))
-                        } else {
-                            Failure::Ambiguous(format!("reading the answer: {e}"))
-                        }
-                    })?
-                    .to_bytes();
-                Ok::<_, Failure>(Response::from_parts(parts, body))
-            }
+            async move { exchange(&client, req, sink).await }
         });
         let deadline = DeadlineService { inner: collect };
         let retry = tower::retry::Retry::new(
@@ -486,6 +447,54 @@ fn set_bearer(req: &mut Request<ReqBody>, token: &str) -> Result<(), Failure> {
     v.set_sensitive(true);
     req.headers_mut().insert(http::header::AUTHORIZATION, v);
     Ok(())
+}
+
+/// One request and its whole answer: a successful answer's body streamed
+/// to `sink` when there is one, otherwise read into memory within
+/// [`MAX_ANSWER`].
+async fn exchange(
+    client: &Client<hyper_rustls::HttpsConnector<HttpConnector>, ReqBody>,
+    req: Request<ReqBody>,
+    sink: Option<Arc<dyn BodySink>>,
+) -> Result<Response<Bytes>, Failure> {
+    let resp = client.request(req).await.map_err(|e| {
+        if e.is_connect() {
+            Failure::NotSent(chain(&e))
+        } else {
+            Failure::Ambiguous(chain(&e))
+        }
+    })?;
+    let (parts, mut body) = resp.into_parts();
+    if let (Some(sink), true) = (sink, parts.status.is_success()) {
+        // Streamed to the caller piece by piece, never held whole.
+        sink.start();
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| Failure::Ambiguous(format!("reading the answer: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                sink.data(&data);
+            }
+        }
+        return Ok::<_, Failure>(Response::from_parts(parts, Bytes::new()));
+    }
+    let body = http_body_util::Limited::new(body, MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                Failure::Final(crate::Error::new(
+                    crate::ErrorKind::Protocol,
+                    format!(
+                        "the server's answer is larger than {} MiB; it is not a Box answer",
+                        MAX_ANSWER >> 20
+                    ),
+                ))
+            } else {
+                Failure::Ambiguous(format!("reading the answer: {e}"))
+            }
+        })?
+        .to_bytes();
+    Ok::<_, Failure>(Response::from_parts(parts, body))
 }
 
 /// The largest answer body read into memory (JSON answers are a few KiB;

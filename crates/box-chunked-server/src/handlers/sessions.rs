@@ -198,19 +198,7 @@ pub(crate) async fn create_session(
         ));
     }
     let (part_size, plan) = session_plan(st, size)?;
-    if let Some(quota) = st.cfg.quota {
-        let owner = user.to_owned();
-        let used = blocking(st, move |s| s.space_used(&owner)).await?;
-        if used.saturating_add(size) > quota {
-            return Err(fail(
-                403,
-                ErrorCode::StorageLimitExceeded,
-                format!(
-                    "The file ({size} bytes) does not fit in the user's storage: {used} of {quota} bytes are used"
-                ),
-            ));
-        }
-    }
+    check_quota(st, user, size).await?;
     let owner = user.to_owned();
     let row = match file_id {
         None => {
@@ -255,6 +243,26 @@ pub(crate) async fn create_session(
     blocking(st, move |s| s.create_session(&r)).await?;
     Counters::add(&st.counters.sessions_created, 1);
     Ok(json_response(201, &session_json(st, &row, 0)))
+}
+
+/// The user's quota has room for a file of `size` bytes:
+/// `403 storage_limit_exceeded` otherwise.
+async fn check_quota(st: &State, user: &str, size: u64) -> Result<(), Fail> {
+    let Some(quota) = st.cfg.quota else {
+        return Ok(());
+    };
+    let owner = user.to_owned();
+    let used = blocking(st, move |s| s.space_used(&owner)).await?;
+    if used.saturating_add(size) > quota {
+        return Err(fail(
+            403,
+            ErrorCode::StorageLimitExceeded,
+            format!(
+                "The file ({size} bytes) does not fit in the user's storage: {used} of {quota} bytes are used"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The part size and plan this server gives a file of `size` bytes, or
