@@ -8,3 +8,4 @@ mod origins;
 mod outcomes;
 mod server;
 mod storage;
+mod streamed;

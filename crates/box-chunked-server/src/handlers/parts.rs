@@ -45,7 +45,7 @@ pub(crate) async fn upload_part(
 ) -> Result<Response<Body>, Fail> {
     let s = load_session(st, user, sid).await?;
     check_open(&s)?;
-    let (part, digest) = check_part_headers(req.headers(), &s)?;
+    let (part, digest) = check_part_headers(req.headers(), req.version(), &s)?;
     let (id, index) = (s.id.clone(), part.index);
     if let Some(existing) = blocking(st, move |store| store.part(&id, index)).await? {
         return Err(overlap(st, &existing));
@@ -62,11 +62,30 @@ pub(crate) async fn upload_part(
 /// plan, and the SHA-1 its `Digest` promises.
 fn check_part_headers(
     headers: &HeaderMap,
+    version: http::Version,
     s: &SessionRow,
 ) -> Result<(PartRange, Sha1Digest), Fail> {
-    let declared = header(headers, "content-length")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .ok_or_else(|| fail(411, ErrorCode::LengthRequired, "Content-Length is required"))?;
+    // A streamed body (`Transfer-Encoding: chunked`, or HTTP/2's frames)
+    // may come without `Content-Length`: its length is checked against the
+    // range while it arrives (`receive_body`).
+    let streamed = header(headers, "transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+        || version == http::Version::HTTP_2;
+    let declared = match header(headers, "content-length") {
+        Some(v) => Some(
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| fail(400, ErrorCode::BadRequest, "Content-Length is not a number"))?,
+        ),
+        None if streamed => None,
+        None => {
+            return Err(fail(
+                411,
+                ErrorCode::LengthRequired,
+                "Content-Length (or a chunked body) is required",
+            ))
+        }
+    };
     let range = header(headers, "content-range")
         .ok_or_else(|| fail(400, ErrorCode::BadRequest, "Content-Range is required"))
         .and_then(|v| {
@@ -93,6 +112,9 @@ fn check_part_headers(
             format!("Content-Range does not fit the session: {e}"),
         )
     })?;
+    let Some(declared) = declared else {
+        return Ok((part, digest));
+    };
     if declared > part.len {
         return Err(fail(
             413,
@@ -398,7 +420,13 @@ pub(crate) async fn receive_body(
         }
     }
     if received < len {
-        return Err(Fail::Drop("client sent a short body"));
+        // A body that ended properly but short (a streamed one; with
+        // `Content-Length` hyper reports a cut body as an error above).
+        return Err(fail(
+            400,
+            ErrorCode::BadRequest,
+            format!("The body ended after {received} of the part's {len} bytes"),
+        ));
     }
     let (file, hasher, _) = writer.write(pending).await?.finish().await?;
     Ok((file, hasher))

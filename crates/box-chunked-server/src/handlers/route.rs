@@ -25,6 +25,16 @@ pub(crate) async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let started = Instant::now();
+    // An HTTP/1.1 request with a body that an error may answer before the
+    // body is read: then the connection closes, so that the client reads the
+    // answer instead of meeting a broken pipe, and no unread bytes are taken
+    // for the next request.
+    let may_leave_body = req.version() <= http::Version::HTTP_11
+        && (req.headers().contains_key(http::header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0"));
     let result = route(&st, req).await;
     let mut resp = match result {
         Ok(r) => r,
@@ -52,10 +62,7 @@ pub(crate) async fn handle(
                 r.headers_mut()
                     .insert("retry-after", HeaderValue::from(secs));
             }
-            if matches!(status, 408 | 411 | 413 | 507) {
-                // Answered before the body was read: the connection cannot
-                // be reused, and the client must read this answer rather
-                // than meet a broken pipe.
+            if may_leave_body {
                 r.headers_mut()
                     .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
             }
