@@ -1510,3 +1510,78 @@ async fn admin_routes_need_the_admin_token() {
         .await;
     assert_box_error(&r, 503, "unavailable");
 }
+
+/// `GET /2.0/users/me` with the space Box reports; the `box-version` header
+/// (`2024.0` accepted, another refused as Box does); error bodies omit
+/// `context_info` when there is none.
+#[tokio::test]
+async fn users_me_box_version_and_lean_error_bodies() {
+    let ts = TestServer::start(|c| c.quota = Some(1_000_000)).await;
+    let http = Http::new();
+    let me = http
+        .call(
+            "GET",
+            &format!("{}/2.0/users/me", ts.url),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(me.status, 200);
+    let j = me.json();
+    assert_eq!(
+        (j["type"].clone(), j["id"].clone()),
+        (json!("user"), json!("alice"))
+    );
+    assert_eq!(j["space_amount"], 1_000_000);
+    assert_eq!(j["space_used"], 0);
+    assert!(j["max_upload_size"].as_u64().unwrap() > 1 << 40);
+    let ok = http
+        .call(
+            "GET",
+            &format!("{}/2.0/folders/0", ts.url),
+            ALICE,
+            &[("box-version", "2024.0".to_owned())],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(ok.status, 200);
+    let old = http
+        .call(
+            "GET",
+            &format!("{}/2.0/folders/0", ts.url),
+            ALICE,
+            &[("box-version", "2023.0".to_owned())],
+            Bytes::new(),
+        )
+        .await;
+    assert_box_error(&old, 400, "invalid_api_version");
+    let missing = http
+        .call(
+            "GET",
+            &format!("{}/2.0/files/424242", ts.url),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_box_error(&missing, 404, "not_found");
+    assert!(
+        missing.json().get("context_info").is_none(),
+        "{:?}",
+        missing.json()
+    );
+    assert_box_error(
+        &http
+            .call(
+                "DELETE",
+                &format!("{}/2.0/users/me", ts.url),
+                ALICE,
+                &[],
+                Bytes::new(),
+            )
+            .await,
+        405,
+        "method_not_allowed",
+    );
+}

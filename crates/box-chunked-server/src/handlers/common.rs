@@ -201,5 +201,20 @@ pub(crate) fn short_hash(secret: &str) -> String {
 }
 
 pub(crate) fn fail_response(status: u16, code: ErrorCode, message: &str) -> Response<Body> {
-    json_response(status, &BoxError::new(status, code, message))
+    error_response(&BoxError::new(status, code, message))
+}
+
+/// Box's error object as an answer, with `context_info` only when there is
+/// some (Box omits it then).
+pub(crate) fn error_response(e: &BoxError) -> Response<Body> {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        if obj.get("context_info").is_some_and(Value::is_null) {
+            obj.remove("context_info");
+        }
+    }
+    json_response(
+        e.status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500),
+        &v,
+    )
 }

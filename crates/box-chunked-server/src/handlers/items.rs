@@ -33,11 +33,12 @@ pub(crate) async fn api(
         }
         ("GET", ["files", id, "content"]) => download(st, user, id, req.headers()).await,
         ("POST", ["folders"]) => create_folder(st, user, req).await,
+        ("GET", ["users", "me"]) => users_me(st, user).await,
         ("GET", ["folders", id]) => {
             let folder = folder_json(st, user, id).await?;
             Ok(json_response(200, &folder))
         }
-        (_, ["files", ..] | ["folders", ..]) => {
+        (_, ["files", ..] | ["folders", ..] | ["users", "me"]) => {
             Err(fail(405, ErrorCode::MethodNotAllowed, "Method Not Allowed"))
         }
         _ => Err(fail(404, ErrorCode::NotFound, "Not Found")),
@@ -153,4 +154,23 @@ pub(crate) async fn create_folder(
         201,
         &folder_json(st, user, &row.id.to_string()).await?,
     ))
+}
+
+/// `GET /users/me`: the user, with the space Box reports (`space_amount`:
+/// the quota, or Box's "unlimited" value without one; `space_used`: the
+/// current versions of the user's files; `max_upload_size`).
+async fn users_me(st: &Arc<State>, user: &str) -> Result<Response<Body>, Fail> {
+    let owner = user.to_owned();
+    let used = blocking(st, move |s| s.space_used(&owner)).await?;
+    // Box answers 999999999999999 for unlimited space.
+    let amount = st.cfg.quota.unwrap_or(999_999_999_999_999);
+    let mut me = user_json(user);
+    if let Some(obj) = me.as_object_mut() {
+        obj.insert("space_amount".into(), json!(amount));
+        obj.insert("space_used".into(), json!(used));
+        // No limit here: the largest integer every JSON client reads exactly.
+        obj.insert("max_upload_size".into(), json!(9_007_199_254_740_991_u64));
+        obj.insert("status".into(), json!("active"));
+    }
+    Ok(json_response(200, &me))
 }

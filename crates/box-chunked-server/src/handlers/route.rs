@@ -3,7 +3,7 @@
 //! [`Fail`] into Box's error answer with `BOX-REQUEST-ID` and `Date`.
 
 use super::admin::admin;
-use super::common::{fail, json_response, request_id, Body, Dropped, Fail};
+use super::common::{error_response, fail, json_response, request_id, Body, Dropped, Fail};
 use super::items::api;
 use super::oauth::oauth_token;
 use super::sessions::chunked;
@@ -57,7 +57,7 @@ pub(crate) async fn handle(
             if let Some(c) = context {
                 e = e.with_context(c);
             }
-            let mut r = json_response(status, &e);
+            let mut r = error_response(&e);
             if let Some(secs) = retry_after {
                 r.headers_mut()
                     .insert("retry-after", HeaderValue::from(secs));
@@ -100,6 +100,7 @@ pub(crate) async fn route(st: &Arc<State>, req: Request<Incoming>) -> Result<Res
     if path == "/oauth2/token" {
         return oauth_token(st, req).await;
     }
+    check_box_version(req.headers())?;
     if let Some(rest) = path.strip_prefix("/__box-chunked/") {
         authenticate_admin(st, req.headers())?;
         return admin(st, rest, req).await;
@@ -120,6 +121,23 @@ pub(crate) async fn route(st: &Arc<State>, req: Request<Incoming>) -> Result<Res
         return api(st, &user, rest, req).await;
     }
     Err(fail(404, ErrorCode::NotFound, "Not Found"))
+}
+
+/// Box's API versions this server speaks: `2024.0` (and no header, which
+/// Box takes as the default version). Any other value is Box's `400
+/// invalid_api_version`.
+fn check_box_version(headers: &HeaderMap) -> Result<(), Fail> {
+    match headers
+        .get("box-version")
+        .map(|v| v.to_str().unwrap_or("").trim())
+    {
+        None | Some("2024.0") => Ok(()),
+        Some(v) => Err(fail(
+            400,
+            ErrorCode::Other("invalid_api_version".into()),
+            format!("The API version {v:?} is not supported; use 2024.0"),
+        )),
+    }
 }
 
 /// The server's own routes take the admin token alone: `403` for a user's
