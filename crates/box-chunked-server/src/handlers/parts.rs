@@ -274,16 +274,25 @@ async fn store_part(
             }
         }
     }
-    match inserted? {
+    let inserted = inserted?;
+    if matches!(inserted, InsertPart::Inserted) {
+        // Hash the rest of the file's prefix in the background while the
+        // bytes are still in the page cache, so a commit waits only for the
+        // tail.
+        let (st2, sid) = (st.clone(), s.id.clone());
+        tokio::spawn(async move {
+            let _ = advance_prefix(&st2, &sid).await;
+        });
+    }
+    part_answer(st, &row, inserted)
+}
+
+/// The answer to a part, by what recording it did: the stored part, the
+/// overlap, or the closed session.
+fn part_answer(st: &State, row: &PartRow, inserted: InsertPart) -> Result<Response<Body>, Fail> {
+    match inserted {
         InsertPart::Inserted => {
             Counters::add(&st.counters.parts_stored, 1);
-            // Hash the rest of the file's prefix in the background while the
-            // bytes are still in the page cache, so a commit waits only for
-            // the tail.
-            let (st2, sid) = (st.clone(), s.id.clone());
-            tokio::spawn(async move {
-                let _ = advance_prefix(&st2, &sid).await;
-            });
             Ok(json_response(
                 200,
                 &UploadedPart {
@@ -331,19 +340,8 @@ pub(crate) async fn verify_only_part(
         sha1: sha,
     };
     let (sid, r) = (s.id.clone(), row.clone());
-    match blocking(st, move |store| store.insert_part(&sid, &r)).await? {
-        InsertPart::Inserted => {
-            Counters::add(&st.counters.parts_stored, 1);
-            Ok(json_response(
-                200,
-                &UploadedPart {
-                    part: row.to_wire(),
-                },
-            ))
-        }
-        InsertPart::Conflict(existing) => Err(overlap(st, &existing)),
-        InsertPart::Closed { committed } => Err(closed(committed)),
-    }
+    let inserted = blocking(st, move |store| store.insert_part(&sid, &r)).await?;
+    part_answer(st, &row, inserted)
 }
 
 pub(crate) fn overlap(st: &State, existing: &PartRow) -> Fail {

@@ -91,6 +91,15 @@ pub(crate) fn prefix_of(st: &State, sid: &str) -> PrefixHandle {
         .clone()
 }
 
+/// A blocking task that could not be joined, as a store error.
+fn joined(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Io {
+        what: "joining",
+        path: std::path::PathBuf::new(),
+        source: io::Error::other(e.to_string()),
+    }
+}
+
 /// Hashes the consecutive stored parts after the prefix (read back from the
 /// page cache, right after they were written), so that a commit only waits
 /// for what is left. Returns the number of parts hashed so far.
@@ -104,11 +113,7 @@ pub(crate) async fn advance_prefix(
         let (store, id, from) = (st.store.clone(), sid.to_owned(), p.next);
         let parts = tokio::task::spawn_blocking(move || store.parts(&id, from, 64))
             .await
-            .map_err(|e| StoreError::Io {
-                what: "joining",
-                path: std::path::PathBuf::new(),
-                source: io::Error::other(e.to_string()),
-            })??;
+            .map_err(joined)??;
         let run: Vec<PartRow> = parts
             .into_iter()
             .enumerate()
@@ -123,11 +128,7 @@ pub(crate) async fn advance_prefix(
         let hasher = p.hasher.clone();
         let hasher = tokio::task::spawn_blocking(move || hash_into(&store, &id, &run, hasher))
             .await
-            .map_err(|e| StoreError::Io {
-                what: "joining",
-                path: std::path::PathBuf::new(),
-                source: io::Error::other(e.to_string()),
-            })??;
+            .map_err(joined)??;
         p.hasher = hasher;
         p.next += n;
         next.send_replace(p.next);
