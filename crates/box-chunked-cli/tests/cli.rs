@@ -45,20 +45,24 @@ fn serve(extra: &[&str]) -> Serve {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    let url = url_of(&mut child);
     Serve {
         child,
         url,
         _dir: dir,
     }
+}
+
+/// The URL a `serve` process prints on its first line of stdout.
+fn url_of(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned()
 }
 
 /// `box-chunked` with the server's URLs and token, and a private data directory.
@@ -526,15 +530,7 @@ async fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    let url = url_of(&mut child);
     let addr = url.trim_start_matches("http://").to_owned();
     let mut held = Vec::new();
     for _ in 0..80 {
@@ -841,15 +837,7 @@ async fn padded_tokens_from_a_file_work_as_given() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    let url = url_of(&mut child);
     let http = Http::new();
     for (token, ok) in [
         ("YWxpY2U=", true),
