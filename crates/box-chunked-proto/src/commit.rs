@@ -95,4 +95,7 @@ pub struct CommitPartFields {
     /// Its SHA-1, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha1: Option<crate::Sha1Digest>,
+    /// Its SHA-512, when given (on every listed part or on none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha512: Option<crate::Sha512Digest>,
 }

@@ -41,7 +41,8 @@ impl Method {
     }
 }
 
-/// One of the seven chunked upload operations.
+/// One of the operations of the upload root: the seven chunked upload
+/// operations, the upload session plan, and the one-shot uploads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// `POST /files/upload_sessions`
@@ -76,6 +77,19 @@ pub enum Endpoint {
         /// Session id.
         session_id: String,
     },
+    /// `POST /files/upload_sessions/{id}/plan`: which parts the server
+    /// already has (the upload session plan).
+    Plan {
+        /// Session id.
+        session_id: String,
+    },
+    /// `POST /files/content`: a small file in one multipart request.
+    UploadFile,
+    /// `POST /files/{file_id}/content`: a new version in one multipart request.
+    UploadFileVersion {
+        /// The file that gets a new version.
+        file_id: String,
+    },
 }
 
 /// A method and path that is not one of the chunked upload endpoints.
@@ -96,9 +110,12 @@ impl Endpoint {
     /// The HTTP method of this operation.
     pub const fn method(&self) -> Method {
         match self {
-            Self::CreateSession | Self::CreateVersionSession { .. } | Self::Commit { .. } => {
-                Method::Post
-            }
+            Self::CreateSession
+            | Self::CreateVersionSession { .. }
+            | Self::Commit { .. }
+            | Self::Plan { .. }
+            | Self::UploadFile
+            | Self::UploadFileVersion { .. } => Method::Post,
             Self::GetSession { .. } | Self::ListParts { .. } => Method::Get,
             Self::UploadPart { .. } => Method::Put,
             Self::Abort { .. } => Method::Delete,
@@ -128,6 +145,13 @@ impl Endpoint {
                     "/files/upload_sessions/{}/commit",
                     encode_segment(session_id)
                 )
+            }
+            Self::Plan { session_id } => {
+                format!("/files/upload_sessions/{}/plan", encode_segment(session_id))
+            }
+            Self::UploadFile => "/files/content".to_owned(),
+            Self::UploadFileVersion { file_id } => {
+                format!("/files/{}/content", encode_segment(file_id))
             }
         }
     }
@@ -177,6 +201,19 @@ impl Endpoint {
                     return Err(RouteError::NotFound);
                 };
                 (&[Method::Post], Some(Self::Commit { session_id }))
+            }
+            ["files", "upload_sessions", sid, "plan"] => {
+                let Some(session_id) = id(sid) else {
+                    return Err(RouteError::NotFound);
+                };
+                (&[Method::Post], Some(Self::Plan { session_id }))
+            }
+            ["files", "content"] => (&[Method::Post], Some(Self::UploadFile)),
+            ["files", fid, "content"] => {
+                let Some(file_id) = id(fid) else {
+                    return Err(RouteError::NotFound);
+                };
+                (&[Method::Post], Some(Self::UploadFileVersion { file_id }))
             }
             ["files", fid, "upload_sessions"] => {
                 let Some(file_id) = id(fid) else {
@@ -246,7 +283,14 @@ mod tests {
             Endpoint::Commit {
                 session_id: s.clone(),
             },
-            Endpoint::Abort { session_id: s },
+            Endpoint::Abort {
+                session_id: s.clone(),
+            },
+            Endpoint::Plan { session_id: s },
+            Endpoint::UploadFile,
+            Endpoint::UploadFileVersion {
+                file_id: "12345".into(),
+            },
         ]
     }
 

@@ -43,8 +43,10 @@ mod error;
 mod file;
 mod folder;
 mod headers;
+mod items;
 mod json;
 mod part;
+pub mod plan;
 pub mod rules;
 mod session;
 mod sha1;
@@ -58,8 +60,10 @@ pub use headers::{
     format_http_date, names as header_names, parse_http_date, ContentRange, ContentRangeError,
     DigestEntry, DigestError, DigestHeader, RetryAfter, RetryAfterError,
 };
+pub use items::{PreflightFields, UpdateFileFields, UploadAttributes, UploadUrl};
 pub use json::{decode_json, encode_json, DecodeError};
 pub use part::{PageOrder, PartError, PartPlan, PartRange, UploadPart, UploadParts, UploadedPart};
+pub use plan::{PlanHit, PlanRequest, PlanResponse, PlannedPart, Sha512Digest};
 pub use session::{
     CreateSessionFields, CreateUploadSession, CreateVersionUploadSession, SessionEndpoints,
     UploadSession,

@@ -52,6 +52,10 @@ pub struct SessionEndpoints {
     /// Undocumented telemetry endpoint (`POST .../log`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_event: Option<String>,
+    /// `POST` an upload session plan here: which parts the server already
+    /// has (see [`crate::plan`]). Absent on servers without the plan API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 /// Box's `UploadSession` object (`201` from create, `200` from get).

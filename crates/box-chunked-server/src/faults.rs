@@ -44,7 +44,11 @@ pub enum FaultTarget {
     Abort,
     /// Getting a session.
     Get,
-    /// Every chunked upload request.
+    /// Upload session plans.
+    Plan,
+    /// One-shot uploads (`POST /files/content`, `POST /files/{id}/content`).
+    Upload,
+    /// Every request of the upload root.
     Any,
 }
 
@@ -198,8 +202,14 @@ fn parse_target(t: &str) -> Result<FaultTarget, &'static str> {
         "commit" => FaultTarget::Commit,
         "abort" => FaultTarget::Abort,
         "get" => FaultTarget::Get,
+        "plan" => FaultTarget::Plan,
+        "upload" => FaultTarget::Upload,
         "any" => FaultTarget::Any,
-        _ => return Err("target must be create, part, list, commit, abort, get or any"),
+        _ => {
+            return Err(
+                "target must be create, part, list, commit, abort, get, plan, upload or any",
+            )
+        }
     })
 }
 
@@ -236,6 +246,8 @@ impl fmt::Display for FaultTarget {
             Self::Commit => "commit",
             Self::Abort => "abort",
             Self::Get => "get",
+            Self::Plan => "plan",
+            Self::Upload => "upload",
             Self::Any => "any",
         })
     }

@@ -214,6 +214,12 @@ pub(crate) struct Counters {
     pub connections_evicted: AtomicU64,
     /// JSON bodies that did not arrive in time.
     pub bodies_timed_out: AtomicU64,
+    /// Planned parts the server had (recorded without their bytes).
+    pub plan_hits: AtomicU64,
+    /// Planned parts the server did not have.
+    pub plan_misses: AtomicU64,
+    /// Files (and versions) stored by one-shot uploads.
+    pub files_uploaded_one_shot: AtomicU64,
 }
 
 impl Counters {
@@ -240,6 +246,9 @@ impl Counters {
             "accept_errors": g(&self.accept_errors),
             "connections_evicted": g(&self.connections_evicted),
             "bodies_timed_out": g(&self.bodies_timed_out),
+            "plan_hits": g(&self.plan_hits),
+            "plan_misses": g(&self.plan_misses),
+            "files_uploaded_one_shot": g(&self.files_uploaded_one_shot),
         })
     }
 }

@@ -145,7 +145,50 @@ async fn check_commit_parts(
     let total = s.total_parts;
     let stored = blocking(st, move |store| store.parts(&id, 0, total.max(1))).await?;
     check_parts(listed, &stored, s.total_parts)?;
+    check_sha512(st, s, listed, &stored).await?;
     Ok(stored)
+}
+
+/// A commit lists `sha512` on every part or on none (Box refuses a mix);
+/// when it does, each must be the stored part's (computed on demand).
+async fn check_sha512(
+    st: &Arc<State>,
+    s: &SessionRow,
+    listed: &[CommitPartFields],
+    stored: &[PartRow],
+) -> Result<(), Fail> {
+    let with = listed.iter().filter(|p| p.sha512.is_some()).count();
+    if with == 0 {
+        return Ok(());
+    }
+    if with != listed.len() {
+        return Err(fail(
+            400,
+            ErrorCode::BadRequest,
+            "Include sha512 on every listed part or on none of them",
+        ));
+    }
+    let (id, stored) = (s.id.clone(), stored.to_vec());
+    let actual = blocking(st, move |store| {
+        stored
+            .iter()
+            .map(|p| store.part_sha512(&id, p))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
+    for (p, a) in listed.iter().zip(actual) {
+        if p.sha512 != Some(a) {
+            return Err(fail(
+                400,
+                ErrorCode::PartsMismatch,
+                format!(
+                    "No matching part found on server for the part at offset {}: its sha512 differs",
+                    p.offset.unwrap_or(0)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `If-Match` on versions; the name still free for new files.

@@ -1,15 +1,16 @@
-//! The API root's items: files and folders as Box describes them, and
-//! folder creation. Downloads are in `download`.
+//! The API root (`/2.0`): its routes (`405` for a known path with another
+//! method, `404` for an unknown one), files and folders as Box describes
+//! them, and `/users/me`. Changes to files are in `files`, folders in
+//! `folders`, downloads in `download`.
 
-use super::common::{
-    blocking, decode_body, fail, json_response, not_found, now_unix, small_body, timestamp, Body,
-    Fail,
-};
+use super::common::{blocking, fail, json_response, not_found, timestamp, Body, Fail};
 use super::download::download;
-use super::sessions::check_free_name;
+use super::fields::{requested, select};
+use super::files::{delete_file, preflight, update_file};
+use super::folders::{create_folder, delete_folder, list_items};
+use crate::store::ItemRow;
 use crate::State;
-use box_chunked_proto::rules::{self as rules};
-use box_chunked_proto::{CreateFolderFields, ErrorCode};
+use box_chunked_proto::ErrorCode;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
@@ -23,26 +24,89 @@ pub(crate) async fn api(
 ) -> Result<Response<Body>, Fail> {
     let segs: Vec<&str> = rest.trim_matches('/').split('/').collect();
     let method = req.method().clone();
+    let query = req.uri().query().map(str::to_owned);
+    let query = query.as_deref();
     match (method.as_str(), segs.as_slice()) {
+        ("OPTIONS", ["files", "content"]) => preflight(st, user, None, req).await,
+        ("OPTIONS", ["files", id, "content"]) => preflight(st, user, Some(id), req).await,
         ("GET", ["files", id]) => {
-            let (o, f) = (user.to_owned(), (*id).to_owned());
+            let (o, f) = ((user).to_owned(), (*id).to_owned());
             let file = blocking(st, move |s| s.file(&o, &f))
                 .await?
                 .ok_or_else(not_found)?;
-            Ok(json_response(200, &file_json(st, &file).await?))
+            let json = file_json(st, &file).await?;
+            Ok(json_response(
+                200,
+                &select(json, requested(query).as_deref(), false),
+            ))
         }
+        ("PUT", ["files", id]) => update_file(st, user, id, req).await,
+        ("DELETE", ["files", id]) => delete_file(st, user, id, req.headers()).await,
         ("GET", ["files", id, "content"]) => download(st, user, id, req.headers()).await,
         ("POST", ["folders"]) => create_folder(st, user, req).await,
-        ("GET", ["users", "me"]) => users_me(st, user).await,
         ("GET", ["folders", id]) => {
-            let folder = folder_json(st, user, id).await?;
-            Ok(json_response(200, &folder))
+            let mut folder = folder_json(st, user, id).await?;
+            if let Some(obj) = folder.as_object_mut() {
+                obj.insert(
+                    "item_collection".into(),
+                    item_collection(st, user, id).await?,
+                );
+            }
+            Ok(json_response(
+                200,
+                &select(folder, requested(query).as_deref(), false),
+            ))
         }
-        (_, ["files", ..] | ["folders", ..] | ["users", "me"]) => {
-            Err(fail(405, ErrorCode::MethodNotAllowed, "Method Not Allowed"))
-        }
+        ("GET", ["folders", id, "items"]) => list_items(st, user, id, query).await,
+        ("DELETE", ["folders", id]) => delete_folder(st, user, id, query).await,
+        ("GET", ["users", "me"]) => users_me(st, user).await,
+        (
+            _,
+            ["files", "content"]
+            | ["files", _]
+            | ["files", _, "content"]
+            | ["folders"]
+            | ["folders", _]
+            | ["folders", _, "items"]
+            | ["users", "me"],
+        ) => Err(fail(405, ErrorCode::MethodNotAllowed, "Method Not Allowed")),
         _ => Err(fail(404, ErrorCode::NotFound, "Not Found")),
     }
+}
+
+/// A listing's entry as Box describes it.
+pub(crate) async fn item_json(st: &State, user: &str, row: &ItemRow) -> Result<Value, Fail> {
+    match row {
+        ItemRow::File(f) => file_json(st, f).await,
+        ItemRow::Folder(f) => folder_json(st, user, &f.id.to_string()).await,
+    }
+}
+
+/// The first 100 items of a folder, in their mini form, as Box embeds
+/// them in the folder.
+async fn item_collection(st: &State, user: &str, id: &str) -> Result<Value, Fail> {
+    let (o, f) = (user.to_owned(), id.to_owned());
+    let (rows, total) = blocking(st, move |s| s.list_folder(&o, &f, 0, 100)).await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        entries.push(select(item_json(st, user, row).await?, None, true));
+    }
+    Ok(
+        json!({"total_count": total, "entries": entries, "offset": 0, "limit": 100,
+              "order": [{"by": "type", "direction": "ASC"}, {"by": "name", "direction": "ASC"}]}),
+    )
+}
+
+/// Removes the blobs of deleted sessions (their rows are gone already; a
+/// crash in between leaves directories the next start deletes).
+pub(crate) async fn remove_sessions(st: &State, sessions: Vec<String>) {
+    let store = st.store.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        for sid in sessions {
+            let _ = std::fs::remove_dir_all(store.session_dir(&sid));
+        }
+    })
+    .await;
 }
 
 pub(crate) async fn path_collection(
@@ -124,36 +188,6 @@ pub(crate) async fn folder_json(st: &State, user: &str, id: &str) -> Result<Valu
               "path_collection": {"total_count": path.len(), "entries": path}, "parent": parent,
               "owned_by": user_json(user), "item_status": "active"}),
     )
-}
-
-pub(crate) async fn create_folder(
-    st: &Arc<State>,
-    user: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Fail> {
-    let body = small_body(st, req, 64 * 1024).await?;
-    let v: CreateFolderFields = decode_body(&body, |_| ErrorCode::BadRequest)?;
-    let name = v
-        .name
-        .ok_or_else(|| fail(400, ErrorCode::BadRequest, "name is required"))?;
-    rules::validate_file_name(&name).map_err(|e| {
-        fail(
-            400,
-            ErrorCode::ItemNameInvalid,
-            format!("Item name invalid: {e}"),
-        )
-    })?;
-    let parent = v
-        .parent
-        .and_then(|p| p.id)
-        .ok_or_else(|| fail(400, ErrorCode::BadRequest, "parent.id is required"))?;
-    check_free_name(st, user, &parent, &name).await?;
-    let (o, p, n) = (user.to_owned(), parent, name);
-    let row = blocking(st, move |s| s.create_folder(&o, &p, &n, now_unix())).await?;
-    Ok(json_response(
-        201,
-        &folder_json(st, user, &row.id.to_string()).await?,
-    ))
 }
 
 /// `GET /users/me`: the user, with the space Box reports (`space_amount`:

@@ -3,14 +3,12 @@
 //! hashed prefix when it continues it), fsync, rename and the row. The prefix
 //! itself is in `prefix`.
 
-use super::common::{
-    blocking, fail, header, io_fail, json_response, random_hex, Body, Fail, FLUSH_AT,
-};
+use super::common::{blocking, fail, header, io_fail, json_response, Body, Fail, FLUSH_AT};
 use super::prefix::{
     advance_prefix, prefix_of, prefix_patience, wait_for_prefix, Prefix, PrefixHandle,
 };
 use super::sessions::{check_open, closed, load_session};
-use crate::store::{io_err, persist, InsertPart, PartRow, SessionRow};
+use crate::store::{io_err, new_part_id, persist_new, InsertPart, PartRow, SessionRow};
 use crate::{Counters, State};
 use box_chunked_proto::{
     ContentRange, DigestHeader, ErrorCode, PartPlan, PartRange, Sha1Digest, UploadedPart,
@@ -50,7 +48,7 @@ pub(crate) async fn upload_part(
     if let Some(existing) = blocking(st, move |store| store.part(&id, index)).await? {
         return Err(overlap(st, &existing));
     }
-    let part_id = random_hex(4, true);
+    let part_id = new_part_id();
     if st.cfg.verify_only {
         return verify_only_part(st, &s, req.into_body(), part, digest, part_id, fault).await;
     }
@@ -236,20 +234,27 @@ async fn store_part(
     part_id: String,
     r: Received,
 ) -> Result<Response<Body>, Fail> {
-    let row = PartRow {
+    let mut row = PartRow {
         index: part.index,
         offset: part.offset,
         size: part.len,
-        part_id: part_id.clone(),
+        part_id,
         sha1: r.sha1,
     };
-    let dest = st.store.blob_path(&s.id, &part_id);
-    let (sid2, row2, file, tmp) = (s.id.clone(), row.clone(), r.file, r.tmp);
+    let (sid2, file, tmp) = (s.id.clone(), r.file, r.tmp);
     let inserted = blocking(st, move |store| {
         file.sync_all().map_err(io_err("syncing", &tmp))?;
         drop(file);
-        persist(&tmp, &dest)?;
-        let r = store.insert_part(&sid2, &row2);
+        // A part id already used in this session is drawn again: a blob is
+        // never replaced.
+        let dest = loop {
+            let dest = store.blob_path(&sid2, &row.part_id);
+            if persist_new(&tmp, &dest)? {
+                break dest;
+            }
+            row.part_id = new_part_id();
+        };
+        let r = store.insert_part(&sid2, &row);
         if !matches!(r, Ok(InsertPart::Inserted)) {
             let _ = std::fs::remove_file(&dest);
         }
@@ -258,11 +263,11 @@ async fn store_part(
             // directory goes too unless the session's file still needs it).
             let _ = std::fs::remove_dir(store.session_dir(&sid2));
         }
-        r
+        r.map(|r| (r, row))
     })
     .await;
     if let Some(generation) = r.tentative {
-        if matches!(inserted, Ok(InsertPart::Inserted)) {
+        if matches!(inserted, Ok((InsertPart::Inserted, _))) {
             Counters::add(&st.counters.parts_hashed_in_one_pass, 1);
         } else {
             // The prefix took in bytes that are not stored: rebuild it.
@@ -274,7 +279,7 @@ async fn store_part(
             }
         }
     }
-    let inserted = inserted?;
+    let (inserted, row) = inserted?;
     if matches!(inserted, InsertPart::Inserted) {
         // Hash the rest of the file's prefix in the background while the
         // bytes are still in the page cache, so a commit waits only for the
@@ -440,7 +445,7 @@ pub(crate) enum Writer {
 
 impl Writer {
     /// Waits for the batch in progress, if any.
-    async fn finish(self) -> Result<(Option<std::fs::File>, PartHasher, u64), Fail> {
+    pub(crate) async fn finish(self) -> Result<(Option<std::fs::File>, PartHasher, u64), Fail> {
         match self {
             Self::Idle(f, h, at) => Ok((f, h, at)),
             Self::Busy(task) => task
@@ -451,7 +456,7 @@ impl Writer {
     }
 
     /// Starts hashing and writing `chunks` once the previous batch is done.
-    async fn write(self, chunks: Vec<Bytes>) -> Result<Self, Fail> {
+    pub(crate) async fn write(self, chunks: Vec<Bytes>) -> Result<Self, Fail> {
         let (mut file, mut hasher, mut at) = self.finish().await?;
         Ok(Self::Busy(tokio::task::spawn_blocking(move || {
             let start = at;
@@ -487,7 +492,7 @@ impl PartHasher {
     }
 
     /// The part's digest and, for `Dual`, the file chain after the part.
-    fn finish(self) -> (Sha1Digest, Option<DualSha1>) {
+    pub(crate) fn finish(self) -> (Sha1Digest, Option<DualSha1>) {
         match self {
             Self::Single(h) => (Sha1Digest(h.finalize().into()), None),
             Self::Dual(mut h) => (h.finish_part(), Some(h)),

@@ -1,15 +1,17 @@
-//! Chunked upload sessions: fault injection per endpoint, create (new file
-//! and new version), get, list parts and abort. Parts and commit have their
-//! own modules.
+//! Chunked upload sessions: fault injection per endpoint of the upload
+//! root, create (new file and new version), get, list parts and abort.
+//! Parts, commit, the plan and one-shot uploads have their own modules.
 
 use super::commit::commit;
 use super::common::{
     blocking, decode_body, empty_response, fail, json_response, not_found, now_unix, random_hex,
     small_body, timestamp, Body, Fail,
 };
+use super::one_shot::upload_file;
 use super::parts::{upload_part, BodyFault};
+use super::plan::plan;
 use crate::faults::{FaultAction, FaultTarget};
-use crate::store::{fsync_dir, PartRow, SessionRow, SessionState};
+use crate::store::{fsync_dir, FileRow, PartRow, SessionRow, SessionState};
 use crate::{Counters, State};
 use box_chunked_proto::endpoints::Endpoint;
 use box_chunked_proto::rules::{
@@ -41,6 +43,8 @@ pub(crate) async fn chunked(
         Endpoint::ListParts { .. } => FaultTarget::List,
         Endpoint::Commit { .. } => FaultTarget::Commit,
         Endpoint::Abort { .. } => FaultTarget::Abort,
+        Endpoint::Plan { .. } => FaultTarget::Plan,
+        Endpoint::UploadFile | Endpoint::UploadFileVersion { .. } => FaultTarget::Upload,
     };
     let fault = st.faults.pick(target);
     if let Some(f) = &fault {
@@ -75,7 +79,8 @@ pub(crate) async fn chunked(
                 | Endpoint::UploadPart { session_id }
                 | Endpoint::ListParts { session_id }
                 | Endpoint::Commit { session_id }
-                | Endpoint::Abort { session_id } => Some(session_id.clone()),
+                | Endpoint::Abort { session_id }
+                | Endpoint::Plan { session_id } => Some(session_id.clone()),
                 _ => None,
             };
             if let Some(sid) = sid {
@@ -101,6 +106,9 @@ pub(crate) async fn chunked(
         Endpoint::ListParts { session_id } => list_parts(st, user, &session_id, req).await,
         Endpoint::Commit { session_id } => commit(st, user, &session_id, req, fault.as_ref()).await,
         Endpoint::Abort { session_id } => abort(st, user, &session_id).await,
+        Endpoint::Plan { session_id } => plan(st, user, &session_id, req).await,
+        Endpoint::UploadFile => upload_file(st, user, None, req).await,
+        Endpoint::UploadFileVersion { file_id } => upload_file(st, user, Some(file_id), req).await,
     };
     if matches!(fault, Some(FaultAction::Lose)) {
         // The request was applied; the answer never arrives.
@@ -125,6 +133,7 @@ pub(crate) fn session_json(st: &State, s: &SessionRow, processed: u64) -> Upload
             list_parts: Some(format!("{base}/parts")),
             status: Some(base.clone()),
             log_event: Some(format!("{base}/log")),
+            plan: Some(format!("{base}/plan")),
         },
     }
 }
@@ -225,16 +234,7 @@ pub(crate) async fn create_session(
                 .await?
                 .ok_or_else(not_found)?;
             if let Some(n) = &name {
-                if !rules::names_conflict(n, &file.name) {
-                    let (o, folder, n2) = (owner.clone(), file.folder_id.clone(), n.clone());
-                    if let Some((kind, id)) =
-                        blocking(st, move |s| s.item_named(&o, &folder, &n2)).await?
-                    {
-                        if id != file.id || kind != "file" {
-                            return Err(conflict_error(kind, id, n));
-                        }
-                    }
-                }
+                check_rename(st, &owner, &file, n).await?;
             }
             new_session_row(st, owner, None, Some(file.id), name, size, part_size, &plan)
         }
@@ -245,9 +245,27 @@ pub(crate) async fn create_session(
     Ok(json_response(201, &session_json(st, &row, 0)))
 }
 
+/// A new version may rename its file to `name` when no other item in the
+/// folder has that name: `409 item_name_in_use` otherwise.
+pub(crate) async fn check_rename(
+    st: &State,
+    owner: &str,
+    file: &FileRow,
+    name: &str,
+) -> Result<(), Fail> {
+    if rules::names_conflict(name, &file.name) {
+        return Ok(());
+    }
+    let (o, folder, n) = (owner.to_owned(), file.folder_id.clone(), name.to_owned());
+    match blocking(st, move |s| s.item_named(&o, &folder, &n)).await? {
+        Some((kind, id)) if id != file.id || kind != "file" => Err(conflict_error(kind, id, name)),
+        _ => Ok(()),
+    }
+}
+
 /// The user's quota has room for a file of `size` bytes:
 /// `403 storage_limit_exceeded` otherwise.
-async fn check_quota(st: &State, user: &str, size: u64) -> Result<(), Fail> {
+pub(crate) async fn check_quota(st: &State, user: &str, size: u64) -> Result<(), Fail> {
     let Some(quota) = st.cfg.quota else {
         return Ok(());
     };

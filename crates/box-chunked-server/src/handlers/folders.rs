@@ -1,0 +1,211 @@
+//! Folders: create (`POST /folders`), list (`GET /folders/{id}/items`, with
+//! offset or marker paging and `fields`) and delete (`DELETE
+//! /folders/{id}`, with `recursive`).
+
+use super::common::{
+    blocking, decode_body, empty_response, fail, json_response, not_found, now_unix, small_body,
+    Body, Fail,
+};
+use super::fields::{requested, select};
+use super::items::{folder_json, item_json, remove_sessions};
+use super::sessions::check_free_name;
+use crate::store::DeleteFolder;
+use crate::State;
+use base64::Engine as _;
+use box_chunked_proto::rules;
+use box_chunked_proto::{CreateFolderFields, ErrorCode};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The largest page Box gives, and the default.
+const MAX_LIMIT: u64 = 1000;
+const DEFAULT_LIMIT: u64 = 100;
+/// Box refuses offset paging beyond this offset (marker paging has no limit).
+const MAX_OFFSET: u64 = 10_000;
+
+pub(crate) async fn create_folder(
+    st: &Arc<State>,
+    user: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Fail> {
+    let body = small_body(st, req, 64 * 1024).await?;
+    let v: CreateFolderFields = decode_body(&body, |_| ErrorCode::BadRequest)?;
+    let name = v
+        .name
+        .ok_or_else(|| fail(400, ErrorCode::BadRequest, "name is required"))?;
+    rules::validate_file_name(&name).map_err(|e| {
+        fail(
+            400,
+            ErrorCode::ItemNameInvalid,
+            format!("Item name invalid: {e}"),
+        )
+    })?;
+    let parent = v
+        .parent
+        .and_then(|p| p.id)
+        .ok_or_else(|| fail(400, ErrorCode::BadRequest, "parent.id is required"))?;
+    check_free_name(st, user, &parent, &name).await?;
+    let (o, p, n) = (user.to_owned(), parent, name);
+    let row = blocking(st, move |s| s.create_folder(&o, &p, &n, now_unix())).await?;
+    Ok(json_response(
+        201,
+        &folder_json(st, user, &row.id.to_string()).await?,
+    ))
+}
+
+/// How a listing pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Paging {
+    Offset(u64),
+    /// Marker paging, from this position.
+    Marker(u64),
+}
+
+fn bad(message: impl Into<String>) -> Fail {
+    fail(400, ErrorCode::BadRequest, message)
+}
+
+/// The position a marker stands for. Markers are opaque to clients.
+fn decode_marker(m: &str) -> Option<u64> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(m)
+        .ok()?;
+    std::str::from_utf8(&raw)
+        .ok()?
+        .strip_prefix("at:")?
+        .parse()
+        .ok()
+}
+
+fn encode_marker(at: u64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("at:{at}"))
+}
+
+fn paging(query: Option<&str>) -> Result<(Paging, u64), Fail> {
+    let (mut offset, mut limit, mut marker, mut usemarker) = (0u64, DEFAULT_LIMIT, None, false);
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let n = || {
+            v.parse::<u64>()
+                .map_err(|_| bad(format!("{k} must be a non-negative integer")))
+        };
+        match &*k {
+            "offset" => offset = n()?,
+            "limit" => limit = n()?,
+            "usemarker" => usemarker = v == "true" || v == "1",
+            "marker" => marker = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(bad(format!("limit must be between 1 and {MAX_LIMIT}")));
+    }
+    if usemarker || marker.is_some() {
+        let at = match marker.filter(|m| !m.is_empty()) {
+            Some(m) => decode_marker(&m).ok_or_else(|| bad("Invalid marker"))?,
+            None => 0,
+        };
+        return Ok((Paging::Marker(at), limit));
+    }
+    if offset > MAX_OFFSET {
+        return Err(bad(format!(
+            "offset must not exceed {MAX_OFFSET}; use marker paging (usemarker=true) beyond it"
+        )));
+    }
+    Ok((Paging::Offset(offset), limit))
+}
+
+/// `GET /folders/{id}/items`: folders first, then files, each by name.
+pub(crate) async fn list_items(
+    st: &Arc<State>,
+    user: &str,
+    id: &str,
+    query: Option<&str>,
+) -> Result<Response<Body>, Fail> {
+    let fields = requested(query);
+    let (paging, limit) = paging(query)?;
+    let (o, f) = (user.to_owned(), id.to_owned());
+    if !blocking(st, move |s| s.folder_exists(&o, &f)).await? {
+        return Err(not_found());
+    }
+    let from = match paging {
+        Paging::Offset(n) | Paging::Marker(n) => n,
+    };
+    let (o, f) = (user.to_owned(), id.to_owned());
+    let (rows, total) = blocking(st, move |s| s.list_folder(&o, &f, from, limit)).await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        entries.push(select(
+            item_json(st, user, row).await?,
+            fields.as_deref(),
+            true,
+        ));
+    }
+    let order = json!([{"by": "type", "direction": "ASC"}, {"by": "name", "direction": "ASC"}]);
+    let page = match paging {
+        Paging::Offset(offset) => json!({
+            "total_count": total, "entries": entries, "offset": offset, "limit": limit,
+            "order": order,
+        }),
+        Paging::Marker(at) => {
+            let next = at + rows.len() as u64;
+            let next_marker = (next < total).then(|| encode_marker(next));
+            json!({"entries": entries, "limit": limit, "next_marker": next_marker, "order": order})
+        }
+    };
+    Ok(json_response(200, &page))
+}
+
+/// `DELETE /folders/{id}`: only an empty folder unless `recursive=true`.
+/// Box moves it to the trash; this server deletes it.
+pub(crate) async fn delete_folder(
+    st: &Arc<State>,
+    user: &str,
+    id: &str,
+    query: Option<&str>,
+) -> Result<Response<Body>, Fail> {
+    let recursive = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .any(|(k, v)| k == "recursive" && (v == "true" || v == "1"));
+    if id == "0" {
+        return Err(fail(
+            403,
+            ErrorCode::Forbidden,
+            "The root folder (All Files) cannot be deleted",
+        ));
+    }
+    let Ok(n) = id.parse::<i64>() else {
+        return Err(not_found());
+    };
+    let owner = user.to_owned();
+    match blocking(st, move |s| s.delete_folder(&owner, n, recursive)).await? {
+        DeleteFolder::NotFound => Err(not_found()),
+        DeleteFolder::NotEmpty => Err(fail(
+            400,
+            ErrorCode::Other("folder_not_empty".into()),
+            "The folder is not empty; delete it with recursive=true",
+        )),
+        DeleteFolder::Deleted(sessions) => {
+            remove_sessions(st, sessions).await;
+            Ok(empty_response(204))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_round_trip_and_bad_ones_are_refused() {
+        assert_eq!(decode_marker(&encode_marker(1234)), Some(1234));
+        assert_eq!(decode_marker("not a marker"), None);
+        assert!(matches!(
+            paging(Some("usemarker=true&limit=1000")),
+            Ok((Paging::Marker(0), 1000))
+        ));
+        assert!(paging(Some("limit=1001")).is_err());
+        assert!(paging(Some("offset=10001")).is_err());
+        assert!(matches!(paging(None), Ok((Paging::Offset(0), 100))));
+    }
+}

@@ -1,0 +1,372 @@
+//! One-shot uploads: `POST /files/content` (a new file) and `POST
+//! /files/{id}/content` (a new version), a multipart form whose
+//! `attributes` part (JSON) comes before the `file` part. The file is
+//! streamed to disk while it is hashed, checked against `Content-MD5` (Box
+//! puts the SHA-1 there, in hex) and stored as a committed session of at
+//! most one part, in one transaction with the file, so downloads, versions
+//! and plans treat it like a chunked upload.
+
+use super::common::{
+    blocking, decode_body, fail, header, io_fail, json_response, now_unix, random_hex, Body, Fail,
+    FLUSH_AT,
+};
+use super::files::file_for_change;
+use super::items::file_json;
+use super::parts::{PartHasher, Writer};
+use super::sessions::{check_free_name, check_quota, check_rename, conflict_error};
+use crate::store::{
+    io_err, new_part_id, persist, CommitOutcome, FileRow, NewVersion, PartRow, SessionRow,
+    SessionState,
+};
+use crate::{Counters, State};
+use box_chunked_proto::rules;
+use box_chunked_proto::{ErrorCode, Sha1Digest, UploadAttributes};
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::BodyDataStream;
+use hyper::body::Incoming;
+use serde_json::json;
+use sha1::{Digest as _, Sha1};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where a one-shot upload goes.
+struct Target {
+    folder_id: Option<String>,
+    file_id: Option<i64>,
+    name: Option<String>,
+}
+
+/// The file part, received into a temporary file.
+struct Received {
+    tmp: PathBuf,
+    file: std::fs::File,
+    size: u64,
+    sha1: Sha1Digest,
+}
+
+pub(crate) async fn upload_file(
+    st: &Arc<State>,
+    user: &str,
+    file_id: Option<String>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Fail> {
+    let headers = req.headers().clone();
+    let boundary = header(&headers, "content-type")
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| {
+            fail(
+                400,
+                ErrorCode::BadRequest,
+                "The body must be multipart/form-data with an attributes part and a file part",
+            )
+        })?;
+    let expected = header(&headers, "content-md5")
+        .map(|v| {
+            Sha1Digest::from_hex(v.trim()).map_err(|_| {
+                fail(
+                    400,
+                    ErrorCode::BadDigest,
+                    "Content-MD5 must be the file's SHA-1 in hex",
+                )
+            })
+        })
+        .transpose()?;
+    let existing = match &file_id {
+        Some(id) => Some(file_for_change(st, user, id, &headers).await?),
+        None => None,
+    };
+    let constraints = multer::Constraints::new()
+        .size_limit(multer::SizeLimit::new().for_field("attributes", 64 * 1024));
+    let mut form = multer::Multipart::with_constraints(
+        BodyDataStream::new(req.into_body()),
+        boundary,
+        constraints,
+    );
+    let mut attributes: Option<UploadAttributes> = None;
+    let (target, attrs, received) = loop {
+        let Some(mut field) = next_field(st, &mut form).await? else {
+            return Err(fail(
+                400,
+                ErrorCode::BadRequest,
+                "The form has no file part",
+            ));
+        };
+        if field.name() == Some("attributes") {
+            let bytes = field_bytes(st, &mut field, 64 * 1024).await?;
+            attributes = Some(decode_body(&bytes, |_| ErrorCode::BadRequest)?);
+            continue;
+        }
+        if field.name() != Some("file") && field.file_name().is_none() {
+            continue; // another form field: ignored, as Box does
+        }
+        let attrs = attributes.take().ok_or_else(|| {
+            fail(
+                400,
+                ErrorCode::BadRequest,
+                "The attributes part must come before the file part",
+            )
+        })?;
+        let target = resolve_target(st, user, &attrs, existing.as_ref()).await?;
+        let received = receive_field(st, &mut field).await?;
+        break (target, attrs, received);
+    };
+    if let Some(expected) = expected {
+        if expected != received.sha1 {
+            let _ = std::fs::remove_file(&received.tmp);
+            return Err(fail(
+                400,
+                ErrorCode::BadDigest,
+                format!(
+                    "The specified Content-MD5 ({}) did not match what we received ({})",
+                    expected.to_hex(),
+                    received.sha1.to_hex()
+                ),
+            ));
+        }
+    }
+    if let Err(e) = check_quota(st, user, received.size).await {
+        let _ = std::fs::remove_file(&received.tmp);
+        return Err(e);
+    }
+    store_one_shot(st, user, target, attrs, received).await
+}
+
+/// Checks the name and the folder before any byte of the file is stored.
+async fn resolve_target(
+    st: &State,
+    user: &str,
+    attrs: &UploadAttributes,
+    existing: Option<&FileRow>,
+) -> Result<Target, Fail> {
+    if let Some(n) = &attrs.name {
+        rules::validate_file_name(n).map_err(|e| {
+            fail(
+                400,
+                ErrorCode::ItemNameInvalid,
+                format!("Item name invalid: {e}"),
+            )
+        })?;
+    }
+    if let Some(file) = existing {
+        if let Some(n) = &attrs.name {
+            check_rename(st, user, file, n).await?;
+        }
+        return Ok(Target {
+            folder_id: None,
+            file_id: Some(file.id),
+            name: attrs.name.clone(),
+        });
+    }
+    let name = attrs
+        .name
+        .clone()
+        .ok_or_else(|| fail(400, ErrorCode::BadRequest, "attributes.name is required"))?;
+    let folder = attrs
+        .parent
+        .as_ref()
+        .and_then(|p| p.id.clone())
+        .ok_or_else(|| {
+            fail(
+                400,
+                ErrorCode::BadRequest,
+                "attributes.parent.id is required",
+            )
+        })?;
+    check_free_name(st, user, &folder, &name).await?;
+    Ok(Target {
+        folder_id: Some(folder),
+        file_id: None,
+        name: Some(name),
+    })
+}
+
+async fn next_field<'a>(
+    st: &State,
+    form: &mut multer::Multipart<'a>,
+) -> Result<Option<multer::Field<'a>>, Fail> {
+    match tokio::time::timeout(st.cfg.body_idle, form.next_field()).await {
+        Err(_) => Err(Fail::Drop("client stopped sending the form")),
+        Ok(r) => r.map_err(form_error),
+    }
+}
+
+fn form_error(e: multer::Error) -> Fail {
+    match e {
+        multer::Error::StreamReadFailed(_) => Fail::Drop("client hung up"),
+        multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => fail(
+            413,
+            ErrorCode::RequestEntityTooLarge,
+            "A form part is too large",
+        ),
+        other => fail(
+            400,
+            ErrorCode::BadRequest,
+            format!("The multipart form is malformed: {other}"),
+        ),
+    }
+}
+
+async fn next_chunk(st: &State, field: &mut multer::Field<'_>) -> Result<Option<Bytes>, Fail> {
+    match tokio::time::timeout(st.cfg.body_idle, field.chunk()).await {
+        Err(_) => Err(Fail::Drop("client stopped sending the file")),
+        Ok(r) => r.map_err(form_error),
+    }
+}
+
+async fn field_bytes(
+    st: &State,
+    field: &mut multer::Field<'_>,
+    limit: usize,
+) -> Result<Vec<u8>, Fail> {
+    let mut out = Vec::new();
+    while let Some(c) = next_chunk(st, field).await? {
+        out.extend_from_slice(&c);
+        if out.len() > limit {
+            return Err(fail(
+                413,
+                ErrorCode::RequestEntityTooLarge,
+                "The attributes part is too large",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Streams the file part to a temporary file, hashing it, one batch on
+/// the blocking pool while the next arrives.
+async fn receive_field(st: &State, field: &mut multer::Field<'_>) -> Result<Received, Fail> {
+    let tmp = st
+        .store
+        .tmp_dir()
+        .join(format!("upload-{}", random_hex(8, false)));
+    let t = tmp.clone();
+    let file = tokio::task::spawn_blocking(move || std::fs::File::create(&t))
+        .await
+        .map_err(|_| fail(500, ErrorCode::InternalServerError, "Internal server error"))?
+        .map_err(|e| Fail::from(io_err("creating", &tmp)(e)))?;
+    let result = async {
+        let mut writer = Writer::Idle(Some(file), PartHasher::Single(Sha1::new()), 0);
+        let (mut pending, mut pending_len) = (Vec::new(), 0usize);
+        while let Some(c) = next_chunk(st, field).await? {
+            Counters::add(&st.counters.bytes_received, c.len() as u64);
+            pending_len += c.len();
+            pending.push(c);
+            if pending_len >= FLUSH_AT {
+                pending_len = 0;
+                writer = writer.write(std::mem::take(&mut pending)).await?;
+            }
+        }
+        writer.write(pending).await?.finish().await
+    }
+    .await;
+    match result {
+        Ok((Some(file), hasher, size)) => Ok(Received {
+            tmp,
+            file,
+            size,
+            sha1: hasher.finish().0,
+        }),
+        Ok((None, ..)) => Err(fail(
+            500,
+            ErrorCode::InternalServerError,
+            "Internal server error",
+        )),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Makes the file durable and commits it with its session in one
+/// transaction; Box's answer with the file.
+async fn store_one_shot(
+    st: &Arc<State>,
+    user: &str,
+    target: Target,
+    attrs: UploadAttributes,
+    r: Received,
+) -> Result<Response<Body>, Fail> {
+    let session = SessionRow {
+        id: random_hex(16, true),
+        owner: user.to_owned(),
+        folder_id: target.folder_id.clone(),
+        file_id: target.file_id,
+        name: target.name.clone(),
+        file_size: r.size,
+        part_size: r.size.max(1),
+        total_parts: u64::from(r.size > 0),
+        expires_at: now_unix(),
+        state: SessionState::Open,
+        committed_file_id: None,
+        committed_sha1: None,
+    };
+    let part = (r.size > 0).then(|| PartRow {
+        index: 0,
+        offset: 0,
+        size: r.size,
+        part_id: new_part_id(),
+        sha1: r.sha1,
+    });
+    let version = NewVersion {
+        sha1: r.sha1,
+        description: attrs.description,
+        content_created_at: attrs.content_created_at.map(|t| t.as_str().to_owned()),
+        content_modified_at: attrs.content_modified_at.map(|t| t.as_str().to_owned()),
+        now: now_unix(),
+    };
+    let s = session.clone();
+    let outcome = blocking(st, move |store| {
+        r.file.sync_all().map_err(io_err("syncing", &r.tmp))?;
+        drop(r.file);
+        match &part {
+            Some(p) => persist(&r.tmp, &store.blob_path(&s.id, &p.part_id))?,
+            None => {
+                let _ = std::fs::remove_file(&r.tmp);
+            }
+        }
+        let outcome = store.commit_one_shot(&s, part.as_ref(), &version);
+        if !matches!(outcome, Ok(CommitOutcome::Committed(_))) {
+            let _ = std::fs::remove_dir_all(store.session_dir(&s.id));
+        }
+        outcome
+    })
+    .await
+    .map_err(|e| match e {
+        Fail::Api { status: 500, .. } => io_fail(
+            &std::io::Error::other("storing"),
+            "storing a one-shot upload",
+        ),
+        other => other,
+    })?;
+    let id = match outcome {
+        CommitOutcome::Committed(id) => id,
+        CommitOutcome::NameInUse | CommitOutcome::NotOpen => {
+            let name = session.name.clone().unwrap_or_default();
+            let (o, f, n) = (user.to_owned(), session.folder_id.clone(), name.clone());
+            let taken = blocking(st, move |store| match f {
+                Some(f) => store.item_named(&o, &f, &n),
+                None => Ok(None),
+            })
+            .await?;
+            return Err(match taken {
+                Some((kind, id)) => conflict_error(kind, id, &name),
+                None => fail(
+                    409,
+                    ErrorCode::ItemNameInUse,
+                    "Item with the same name already exists",
+                ),
+            });
+        }
+    };
+    let owner = user.to_owned();
+    let file = blocking(st, move |store| store.file(&owner, &id.to_string()))
+        .await?
+        .ok_or_else(|| fail(500, ErrorCode::InternalServerError, "Internal server error"))?;
+    Counters::add(&st.counters.files_uploaded_one_shot, 1);
+    Ok(json_response(
+        201,
+        &json!({"total_count": 1, "entries": [file_json(st, &file).await?]}),
+    ))
+}
