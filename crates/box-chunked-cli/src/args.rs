@@ -39,6 +39,10 @@ pub(crate) struct Conn {
     /// its own option).
     #[arg(long, value_name = "URL")]
     pub(crate) base_url: Option<String>,
+    /// Trust the CA certificates in this PEM file beside the built-in
+    /// roots (a company's CA, or a local `serve --tls-cert` certificate).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_cert: Option<PathBuf>,
 }
 
 impl Conn {
@@ -50,6 +54,7 @@ impl Conn {
             upload_url: self.upload_url.or_else(|| before.upload_url.clone()),
             oauth_url: self.oauth_url.or_else(|| before.oauth_url.clone()),
             base_url: self.base_url.or_else(|| before.base_url.clone()),
+            ca_cert: self.ca_cert.or_else(|| before.ca_cert.clone()),
         }
     }
 }
@@ -225,6 +230,13 @@ pub(crate) struct ServeArgs {
     /// to make room (default: three quarters of the file-descriptor limit).
     #[arg(long, value_name = "N")]
     pub(crate) max_connections: Option<usize>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this certificate chain (PEM);
+    /// needs --tls-key. Clients trust it with --ca-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
     /// Benchmark aid: verify part digests but keep no bytes (no disk writes;
     /// the whole-file digest is taken as sent; files cannot be downloaded).
     #[arg(long)]

@@ -38,6 +38,8 @@ pub(crate) struct Endpoint {
     pub(crate) embedded: Option<RunningServer>,
     /// Where the credential came from, for hints that work as printed.
     pub(crate) credential: Credential,
+    /// The extra CA file given, which a resume needs again.
+    pub(crate) ca_cert: Option<std::path::PathBuf>,
 }
 
 /// Where the credential came from.
@@ -61,6 +63,10 @@ impl Endpoint {
             "box-chunked resume {}",
             shell_quote(&checkpoint.display().to_string())
         );
+        let cmd = match &self.ca_cert {
+            Some(ca) => format!("{cmd} --ca-cert {}", shell_quote(&ca.display().to_string())),
+            None => cmd,
+        };
         match self.credential {
             Credential::Embedded | Credential::EnvToken | Credential::ClientCredentials => cmd,
             Credential::Flag => format!("{cmd} --token <the same token>"),
@@ -152,6 +158,7 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
             client,
             embedded: Some(server.spawn()),
             credential: Credential::Embedded,
+            ca_cert: None,
         });
     }
     let mut b = BoxClient::builder();
@@ -164,6 +171,18 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
     }
     if let Some(u) = oauth {
         b = b.oauth_url(u);
+    }
+    if let Some(path) = &g.ca_cert {
+        let pem = std::fs::read(path).map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!(
+                    "cannot read the CA certificate file {}: {e}",
+                    path.display()
+                ),
+            )
+        })?;
+        b = b.root_certificates_pem(pem);
     }
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let credential;
@@ -194,6 +213,7 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
         client,
         embedded: None,
         credential,
+        ca_cert: g.ca_cert.clone(),
     })
 }
 

@@ -4,7 +4,7 @@ use crate::args::ServeArgs;
 use crate::connect::{data_dir, random_token};
 use crate::failure::{exit, Failure};
 use box_chunked_server::faults::FaultSpec;
-use box_chunked_server::{Server, ServerConfig};
+use box_chunked_server::{Server, ServerConfig, ServerTls};
 use std::time::Duration;
 
 pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
@@ -59,6 +59,20 @@ fn config_of(
             ));
         }
         config.max_connections = n;
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let read = |p: &std::path::Path, what: &str| {
+            std::fs::read(p).map_err(|e| {
+                Failure::new(
+                    exit::USAGE,
+                    format!("cannot read the TLS {what} {}: {e}", p.display()),
+                )
+            })
+        };
+        config.tls = Some(ServerTls {
+            cert_chain_pem: read(cert, "certificate")?,
+            key_pem: read(key, "key")?,
+        });
     }
     if args.admin_token.as_deref() == Some("") {
         return Err(Failure::new(exit::USAGE, "--admin-token needs a token"));

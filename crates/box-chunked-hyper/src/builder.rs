@@ -30,6 +30,7 @@ pub struct ClientBuilder {
     oauth_url: String,
     allow_http: bool,
     http2_only: bool,
+    extra_roots_pem: Vec<Vec<u8>>,
     retry: RetryPolicy,
     connect_timeout: Duration,
     control_timeout: Duration,
@@ -56,6 +57,7 @@ impl Default for ClientBuilder {
             oauth_url: DEFAULT_OAUTH_URL.to_owned(),
             allow_http: false,
             http2_only: false,
+            extra_roots_pem: Vec::new(),
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             control_timeout: Duration::from_secs(60),
@@ -163,6 +165,25 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts the certificates in `pem` (PEM, one or more) as roots beside
+    /// Mozilla's: a company's CA, or the certificate of a local
+    /// `box-chunked serve --tls-cert`. `build` fails when it holds none.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = box_chunked_hyper::BoxClient::builder()
+    ///     .token("DEV_TOKEN")
+    ///     .base_url("https://127.0.0.1:8443")
+    ///     .root_certificates_pem(std::fs::read("ca.pem")?)
+    ///     .build()?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.extra_roots_pem.push(pem.into());
+        self
+    }
+
     /// Builds the client. Fails without credentials or with a URL that is
     /// not absolute, or plain http to a non-loopback host when not allowed.
     pub fn build(self) -> Result<BoxClient, Error> {
@@ -202,6 +223,7 @@ impl ClientBuilder {
             retry: self.retry.clone(),
             allow_http: self.allow_http,
             http2_only: self.http2_only,
+            extra_roots: parse_roots(&self.extra_roots_pem)?,
         })?;
         for u in [&self.api_url, &self.upload_url, &self.oauth_url] {
             let uri: http::Uri = u
@@ -236,4 +258,28 @@ impl ClientBuilder {
             }),
         })
     }
+}
+
+/// The certificates of PEM texts; an error names a text that holds none.
+fn parse_roots(pems: &[Vec<u8>]) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, Error> {
+    use rustls_pki_types::pem::PemObject as _;
+    let mut out = Vec::new();
+    for pem in pems {
+        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Config,
+                    format!("the CA certificates are not valid PEM: {e}"),
+                )
+            })?;
+        if certs.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "the CA certificate file holds no certificate (expected PEM with BEGIN CERTIFICATE)",
+            ));
+        }
+        out.extend(certs);
+    }
+    Ok(out)
 }

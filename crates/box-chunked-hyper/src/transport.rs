@@ -146,6 +146,8 @@ pub(crate) struct TransportConfig {
     pub retry: RetryPolicy,
     pub allow_http: bool,
     pub http2_only: bool,
+    /// Roots trusted beside Mozilla's (a private CA, a local server's certificate).
+    pub extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
 }
 
 /// The HTTP stack, cheap to clone.
@@ -168,8 +170,26 @@ impl Transport {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(cfg.connect_timeout));
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for cert in &cfg.extra_roots {
+            roots.add(cert.clone()).map_err(|e| {
+                crate::Error::new(
+                    crate::ErrorKind::Config,
+                    format!("a CA certificate could not be used as a root: {e}"),
+                )
+            })?;
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| crate::Error::new(crate::ErrorKind::Config, format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
+            .with_tls_config(tls)
             .https_or_http();
         let https = if cfg.http2_only {
             builder.enable_http2().wrap_connector(http)

@@ -102,6 +102,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Faults to inject (default none).
     pub faults: FaultSpec,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this certificate and
+    /// key instead of plain HTTP; `session_endpoints` then carry `https://`
+    /// URLs. Default: plain HTTP.
+    pub tls: Option<ServerTls>,
     /// Benchmark aid: verify each part's `Digest` but keep no bytes (nothing
     /// is written or fsynced; the whole-file digest cannot be checked and is
     /// taken as sent; committed files have no content to download). It
@@ -132,6 +136,7 @@ impl ServerConfig {
             json_body_timeout: Duration::from_secs(30),
             max_connections: handlers::default_cap(),
             faults: FaultSpec::default(),
+            tls: None,
             verify_only: false,
         }
     }
@@ -168,6 +173,51 @@ impl ServerConfig {
     }
 }
 
+/// A certificate chain and its private key, PEM, for HTTPS.
+#[derive(Clone)]
+pub struct ServerTls {
+    /// The certificate chain, leaf first (PEM `CERTIFICATE` blocks).
+    pub cert_chain_pem: Vec<u8>,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret.
+        f.debug_struct("ServerTls").finish_non_exhaustive()
+    }
+}
+
+impl ServerTls {
+    /// The rustls acceptor, offering HTTP/2 and HTTP/1.1 by ALPN.
+    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, ServerError> {
+        use rustls_pki_types::pem::PemObject as _;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |what: &str, e: &dyn std::fmt::Display| ServerError::Tls(format!("{what}: {e}"));
+        let certs = CertificateDer::pem_slice_iter(&self.cert_chain_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("the certificate file is not valid PEM", &e))?;
+        if certs.is_empty() {
+            return Err(ServerError::Tls(
+                "the certificate file holds no certificate (expected PEM with BEGIN CERTIFICATE)"
+                    .into(),
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_slice(&self.key_pem)
+            .map_err(|e| bad("the key file holds no usable private key", &e))?;
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let mut cfg = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad("TLS", &e))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| bad("the certificate and key do not make a TLS identity", &e))?;
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+    }
+}
+
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -185,6 +235,9 @@ pub enum ServerError {
     /// The public URL is not an absolute http(s) URL.
     #[error("--public-url must be an absolute http or https URL, not {0:?}")]
     PublicUrl(String),
+    /// The certificate or key for HTTPS could not be used.
+    #[error("cannot serve HTTPS: {0}")]
+    Tls(String),
     /// The server task failed.
     #[error("server task failed: {0}")]
     Task(String),
@@ -277,6 +330,7 @@ pub(crate) struct State {
 pub struct Server {
     state: Arc<State>,
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     addr: SocketAddr,
 }
 
@@ -316,8 +370,10 @@ impl Server {
                 }
                 u.trim_end_matches('/').to_owned()
             }
+            None if config.tls.is_some() => format!("https://{addr}"),
             None => format!("http://{addr}"),
         };
+        let tls = config.tls.as_ref().map(ServerTls::acceptor).transpose()?;
         let faults = Faults::new(config.faults.clone());
         let state = Arc::new(State {
             url,
@@ -332,6 +388,7 @@ impl Server {
         Ok(Self {
             state,
             listener,
+            tls,
             addr,
         })
     }
@@ -352,7 +409,7 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), ServerError> {
-        handlers::serve(self.state, self.listener, shutdown).await;
+        handlers::serve(self.state, self.listener, self.tls, shutdown).await;
         Ok(())
     }
 

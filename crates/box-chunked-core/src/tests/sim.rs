@@ -165,7 +165,12 @@ impl SimBox {
             }
             Endpoint::ListParts { .. } => On::List,
             Endpoint::Commit { .. } => On::Commit,
-            Endpoint::Abort { .. } | Endpoint::GetSession { .. } => On::Abort,
+            // The core sends none of these (the sim answers them 404).
+            Endpoint::Abort { .. }
+            | Endpoint::GetSession { .. }
+            | Endpoint::Plan { .. }
+            | Endpoint::UploadFile
+            | Endpoint::UploadFileVersion { .. } => On::Abort,
         }
     }
 
@@ -358,6 +363,7 @@ impl SimBox {
                 list_parts: url("/parts"),
                 status: url(""),
                 log_event: url("/log"),
+                plan: None,
             },
         }
     }
@@ -620,6 +626,9 @@ impl SimBox {
                 }
                 None => self.error(now, 404, ErrorCode::NotFound, "no session"),
             },
+            Endpoint::Plan { .. } | Endpoint::UploadFile | Endpoint::UploadFileVersion { .. } => {
+                self.error(now, 404, ErrorCode::NotFound, "not simulated")
+            }
         }
     }
 

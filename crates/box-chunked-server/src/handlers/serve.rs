@@ -11,10 +11,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 pub(crate) async fn serve(
     state: Arc<State>,
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -57,11 +59,30 @@ pub(crate) async fn serve(
                 let st = state.clone();
                 let svc = service_fn(move |req| handle(st.clone(), req));
                 let io = Watched::new(stream, &slot, state.cfg.idle_timeout);
-                let conn = builder.serve_connection(TokioIo::new(io), svc).into_owned();
-                let conn = graceful.watch(conn);
+                let (builder, watcher) = (builder.clone(), graceful.watcher());
+                let (tls, handshake_timeout) = (tls.clone(), state.cfg.header_timeout);
                 tokio::spawn(async move {
+                    let served = async {
+                        match tls {
+                            None => {
+                                let conn = builder.serve_connection(TokioIo::new(io), svc);
+                                let _ = watcher.watch(conn.into_owned()).await;
+                            }
+                            Some(tls) => {
+                                // A client that does not finish the handshake
+                                // in time is dropped, like one slow to send headers.
+                                let Ok(Ok(io)) =
+                                    tokio::time::timeout(handshake_timeout, tls.accept(io)).await
+                                else {
+                                    return;
+                                };
+                                let conn = builder.serve_connection(TokioIo::new(io), svc);
+                                let _ = watcher.watch(conn.into_owned()).await;
+                            }
+                        }
+                    };
                     tokio::select! {
-                        _ = conn => {}
+                        () = served => {}
                         () = slot.activity.evicted() => {}
                     }
                     drop(slot);
