@@ -2,10 +2,13 @@
 
 mod client;
 mod hygiene;
+mod items;
 mod limits;
 mod openapi;
 mod origins;
 mod outcomes;
+mod plan;
 mod server;
 mod storage;
 mod streamed;
+mod tls;

@@ -48,10 +48,11 @@ impl Reply {
     }
 }
 
-/// A minimal HTTP client over hyper, for talking to the server as raw HTTP.
+/// A minimal HTTP client over hyper, for talking to the server as raw HTTP
+/// (and HTTPS, trusting a test CA).
 #[derive(Clone, Debug)]
 pub struct Http {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Default for Http {
@@ -63,8 +64,46 @@ impl Default for Http {
 impl Http {
     /// A pooled HTTP/1.1 client.
     pub fn new() -> Self {
+        Self::with_tls(None, false)
+    }
+
+    /// A client that trusts the CA certificate `ca_pem` over HTTPS and
+    /// offers HTTP/2 (`http2`) or HTTP/1.1 only by ALPN.
+    pub fn trusting(ca_pem: &str, http2: bool) -> Self {
+        Self::with_tls(Some(ca_pem), http2)
+    }
+
+    fn with_tls(ca_pem: Option<&str>, http2: bool) -> Self {
+        use rustls_pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(pem) = ca_pem {
+            for c in rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                roots
+                    .add(c.expect("a PEM certificate"))
+                    .expect("a usable root");
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let b = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http();
+        let connector = if http2 {
+            b.enable_http2().build()
+        } else {
+            b.enable_http1().build()
+        };
+        let mut cb = Client::builder(TokioExecutor::new());
+        if http2 {
+            cb.http2_only(true);
+        }
         Self {
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: cb.build(connector),
         }
     }
 
@@ -301,4 +340,19 @@ pub async fn raw_upload(http: &Http, root: &str, token: &str, name: &str, data: 
         serde_json::to_vec(&serde_json::json!({ "parts": parts })).unwrap_or_default(),
     )
     .await
+}
+
+/// A test CA and a certificate it signed for `127.0.0.1` and `localhost`:
+/// (CA certificate, leaf certificate, leaf key), PEM.
+pub fn test_certificates() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("CA key")).expect("CA");
+    let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).expect("leaf parameters");
+    leaf.subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    let key = KeyPair::generate().expect("leaf key");
+    let cert = leaf.signed_by(&key, &ca).expect("leaf");
+    (ca.pem(), cert.pem(), key.serialize_pem())
 }

@@ -30,6 +30,7 @@ pub struct ClientBuilder {
     oauth_url: String,
     allow_http: bool,
     http2_only: bool,
+    http1_only: bool,
     extra_roots_pem: Vec<Vec<u8>>,
     retry: RetryPolicy,
     connect_timeout: Duration,
@@ -57,6 +58,7 @@ impl Default for ClientBuilder {
             oauth_url: DEFAULT_OAUTH_URL.to_owned(),
             allow_http: false,
             http2_only: false,
+            http1_only: false,
             extra_roots_pem: Vec::new(),
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
@@ -143,6 +145,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Offers only HTTP/1.1 over TLS (no HTTP/2 by ALPN), for servers or
+    /// proxies whose HTTP/2 misbehaves. Default off; `http2_only` wins.
+    #[must_use]
+    pub fn http1_only(mut self, yes: bool) -> Self {
+        self.http1_only = yes;
+        self
+    }
+
     /// Retry limits and backoff (the core's policy; see docs/retries.md).
     #[must_use]
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
@@ -223,6 +233,7 @@ impl ClientBuilder {
             retry: self.retry.clone(),
             allow_http: self.allow_http,
             http2_only: self.http2_only,
+            http1_only: self.http1_only,
             extra_roots: parse_roots(&self.extra_roots_pem)?,
         })?;
         for u in [&self.api_url, &self.upload_url, &self.oauth_url] {

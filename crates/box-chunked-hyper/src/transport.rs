@@ -146,6 +146,7 @@ pub(crate) struct TransportConfig {
     pub retry: RetryPolicy,
     pub allow_http: bool,
     pub http2_only: bool,
+    pub http1_only: bool,
     /// Roots trusted beside Mozilla's (a private CA, a local server's certificate).
     pub extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
 }
@@ -193,6 +194,8 @@ impl Transport {
             .https_or_http();
         let https = if cfg.http2_only {
             builder.enable_http2().wrap_connector(http)
+        } else if cfg.http1_only {
+            builder.enable_http1().wrap_connector(http)
         } else {
             builder.enable_http1().enable_http2().wrap_connector(http)
         };
@@ -469,6 +472,28 @@ fn set_bearer(req: &mut Request<ReqBody>, token: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Whether a connect error is rustls refusing the server's certificate.
+fn refused_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if refused_certificate(inner) {
+                    return true;
+                }
+            }
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// One request and its whole answer: a successful answer's body streamed
 /// to `sink` when there is one, otherwise read into memory within
 /// [`MAX_ANSWER`].
@@ -478,7 +503,16 @@ async fn exchange(
     sink: Option<Arc<dyn BodySink>>,
 ) -> Result<Response<Bytes>, Failure> {
     let resp = client.request(req).await.map_err(|e| {
-        if e.is_connect() {
+        if e.is_connect() && refused_certificate(&e) {
+            // Trying again cannot make the server's certificate trusted.
+            Failure::Final(crate::Error::new(
+                crate::ErrorKind::Config,
+                format!(
+                    "the server's TLS certificate is not trusted ({}); give its CA with --ca-cert (or ClientBuilder::root_certificates_pem)",
+                    chain(&e)
+                ),
+            ))
+        } else if e.is_connect() {
             Failure::NotSent(chain(&e))
         } else {
             Failure::Ambiguous(chain(&e))

@@ -247,6 +247,8 @@ pub enum ServerError {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub requests: AtomicU64,
+    /// Requests that came over HTTP/2.
+    pub requests_http2: AtomicU64,
     pub bytes_received: AtomicU64,
     pub parts_stored: AtomicU64,
     /// Parts hashed into the whole-file SHA-1 while they arrived (the rest
@@ -284,6 +286,7 @@ impl Counters {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         serde_json::json!({
             "requests": g(&self.requests),
+            "requests_http2": g(&self.requests_http2),
             "bytes_received": g(&self.bytes_received),
             "parts_stored": g(&self.parts_stored),
             "parts_hashed_in_one_pass": g(&self.parts_hashed_in_one_pass),

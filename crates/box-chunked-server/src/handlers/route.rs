@@ -21,6 +21,9 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Dropped> {
     Counters::add(&st.counters.requests, 1);
+    if req.version() == http::Version::HTTP_2 {
+        Counters::add(&st.counters.requests_http2, 1);
+    }
     let rid = request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();

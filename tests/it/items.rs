@@ -1,0 +1,648 @@
+//! The API root's item routes, over raw HTTP, as rclone and Box's SDKs call
+//! them: the folder listing (offset and marker paging, `fields`, `limit`),
+//! the check before upload, one-shot uploads of new files and versions
+//! (with `Content-MD5`), rename and move, deletion, and `405`/`404`.
+
+use crate::server::assert_box_error;
+use box_chunked_tests::*;
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+/// A multipart form with `attributes` and then `file`, as rclone sends it.
+pub(crate) fn form(attributes: &Value, data: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "box-chunked-test-boundary-7d3f";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"attributes\"\r\n\r\n{attributes}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A one-shot upload; `content_md5` is the SHA-1 in hex, when sent.
+pub(crate) async fn one_shot(
+    http: &Http,
+    url: &str,
+    attributes: Value,
+    data: &[u8],
+    content_md5: Option<String>,
+) -> Reply {
+    let (ct, body) = form(&attributes, data);
+    let mut headers = vec![("content-type", ct)];
+    if let Some(m) = content_md5 {
+        headers.push(("content-md5", m));
+    }
+    http.call("POST", url, ALICE, &headers, body).await
+}
+
+async fn download(http: &Http, ts: &TestServer, id: &str) -> Bytes {
+    let r = http
+        .call(
+            "GET",
+            &format!("{}/2.0/files/{id}/content", ts.url),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    r.body
+}
+
+fn id_of(r: &Reply) -> String {
+    r.json()["entries"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn small_files_and_empty_files_upload_in_one_shot_and_download_back() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    let url = format!("{}/files/content", ts.upload_root());
+    let data = pseudo_random(5_000_000, 7);
+    let r = one_shot(
+        &http,
+        &url,
+        json!({"name": "five.bin", "parent": {"id": "0"}, "content_modified_at": "2026-01-02T03:04:05Z"}),
+        &data,
+        Some(sha1(&data).to_hex()),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let file = &r.json()["entries"][0];
+    assert_eq!(file["size"], 5_000_000);
+    assert_eq!(file["sha1"], sha1(&data).to_hex());
+    assert_eq!(file["content_modified_at"], "2026-01-02T03:04:05Z");
+    assert_eq!(download(&http, &ts, &id_of(&r)).await, data);
+
+    let r = one_shot(
+        &http,
+        &url,
+        json!({"name": "empty", "parent": {"id": 0}}),
+        b"",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(r.json()["entries"][0]["size"], 0);
+    assert!(download(&http, &ts, &id_of(&r)).await.is_empty());
+    assert_eq!(ts.counters(&http).await["files_uploaded_one_shot"], 2);
+}
+
+#[tokio::test]
+async fn one_shot_refusals_store_nothing() {
+    let ts = TestServer::start(|c| c.quota = Some(10_000)).await;
+    let http = Http::new();
+    let url = format!("{}/files/content", ts.upload_root());
+    let data = pseudo_random(3000, 8);
+    // A wrong Content-MD5 (SHA-1 in hex).
+    let r = one_shot(
+        &http,
+        &url,
+        json!({"name": "a", "parent": {"id": "0"}}),
+        &data,
+        Some(sha1(b"x").to_hex()),
+    )
+    .await;
+    assert_box_error(&r, 400, "bad_digest");
+    // The file part before the attributes.
+    let boundary = "b0";
+    let body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nabc\r\n--{boundary}--\r\n");
+    let r = http
+        .call(
+            "POST",
+            &url,
+            ALICE,
+            &[(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )],
+            body,
+        )
+        .await;
+    assert_box_error(&r, 400, "bad_request");
+    // Not multipart at all; a missing folder; over the quota.
+    let r = http
+        .call(
+            "POST",
+            &url,
+            ALICE,
+            &[("content-type", "application/json".into())],
+            "{}",
+        )
+        .await;
+    assert_box_error(&r, 400, "bad_request");
+    let r = one_shot(
+        &http,
+        &url,
+        json!({"name": "a", "parent": {"id": "999"}}),
+        &data,
+        None,
+    )
+    .await;
+    assert_box_error(&r, 404, "not_found");
+    let big = pseudo_random(20_000, 9);
+    let r = one_shot(
+        &http,
+        &url,
+        json!({"name": "big", "parent": {"id": "0"}}),
+        &big,
+        None,
+    )
+    .await;
+    assert_box_error(&r, 403, "storage_limit_exceeded");
+    // A name in use: 409 with the conflicting file.
+    let r = one_shot(
+        &http,
+        &url,
+        json!({"name": "a", "parent": {"id": "0"}}),
+        &data,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let r = one_shot(
+        &http,
+        &url,
+        json!({"name": "A", "parent": {"id": "0"}}),
+        &data,
+        None,
+    )
+    .await;
+    assert_box_error(&r, 409, "item_name_in_use");
+    assert_eq!(
+        r.json()["context_info"]["conflicts"]["id"],
+        id_of_first(&http, &ts).await
+    );
+    let listing = http
+        .call(
+            "GET",
+            &format!("{}/2.0/folders/0/items", ts.url),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(
+        listing.json()["total_count"],
+        1,
+        "only the one good upload is stored"
+    );
+    let tmp = std::fs::read_dir(ts.dir.path().join("tmp"))
+        .unwrap()
+        .count();
+    assert_eq!(tmp, 0, "no temporary file is left behind");
+}
+
+async fn id_of_first(http: &Http, ts: &TestServer) -> Value {
+    let r = http
+        .call(
+            "GET",
+            &format!("{}/2.0/folders/0/items", ts.url),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    r.json()["entries"][0]["id"].clone()
+}
+
+#[tokio::test]
+async fn a_new_version_in_one_shot_keeps_the_id_and_can_rename() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    let first = pseudo_random(2000, 1);
+    let r = one_shot(
+        &http,
+        &format!("{}/files/content", ts.upload_root()),
+        json!({"name": "v.txt", "parent": {"id": "0"}}),
+        &first,
+        None,
+    )
+    .await;
+    let id = id_of(&r);
+    let etag = r.json()["entries"][0]["etag"].as_str().unwrap().to_owned();
+    let second = pseudo_random(2500, 2);
+    let version_url = format!("{}/files/{id}/content", ts.upload_root());
+    // A stale If-Match is refused.
+    let (ct, body) = form(&json!({}), &second);
+    let r = http
+        .call(
+            "POST",
+            &version_url,
+            ALICE,
+            &[("content-type", ct), ("if-match", "99".into())],
+            body,
+        )
+        .await;
+    assert_box_error(&r, 412, "precondition_failed");
+    let (ct, body) = form(&json!({"name": "w.txt"}), &second);
+    let r = http
+        .call(
+            "POST",
+            &version_url,
+            ALICE,
+            &[("content-type", ct), ("if-match", etag)],
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(id_of(&r), id);
+    assert_eq!(r.json()["entries"][0]["name"], "w.txt");
+    assert_eq!(download(&http, &ts, &id).await, second);
+}
+
+#[tokio::test]
+async fn the_check_before_upload_answers_as_the_upload_would() {
+    let ts = TestServer::start(|c| c.quota = Some(1_000_000)).await;
+    let http = Http::new();
+    let pre = |body: Value, path: &str| {
+        let (http, url) = (http.clone(), format!("{}/2.0/{path}", ts.url));
+        async move {
+            http.call("OPTIONS", &url, ALICE, &[], body.to_string())
+                .await
+        }
+    };
+    let r = pre(
+        json!({"name": "n.bin", "parent": {"id": "0"}, "size": 500}),
+        "files/content",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(
+        r.json()["upload_url"],
+        format!("{}/files/content", ts.upload_root())
+    );
+    assert!(r.json()["upload_token"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
+    let r = pre(
+        json!({"name": "n.bin", "parent": {"id": "0"}, "size": 2_000_000}),
+        "files/content",
+    )
+    .await;
+    assert_box_error(&r, 403, "storage_limit_exceeded");
+    let r = pre(
+        json!({"name": "n.bin", "parent": {"id": "42"}}),
+        "files/content",
+    )
+    .await;
+    assert_box_error(&r, 404, "not_found");
+    let r = pre(json!({"parent": {"id": "0"}}), "files/content").await;
+    assert_box_error(&r, 400, "bad_request");
+    let up = one_shot(
+        &http,
+        &format!("{}/files/content", ts.upload_root()),
+        json!({"name": "n.bin", "parent": {"id": "0"}}),
+        b"abc",
+        None,
+    )
+    .await;
+    let id = id_of(&up);
+    let r = pre(
+        json!({"name": "N.BIN", "parent": {"id": "0"}, "size": 3}),
+        "files/content",
+    )
+    .await;
+    assert_box_error(&r, 409, "item_name_in_use");
+    assert_eq!(r.json()["context_info"]["conflicts"]["id"], id.as_str());
+    // For a new version: the file's own upload URL; 404 for another id.
+    let r = pre(json!({"size": 3}), &format!("files/{id}/content")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["upload_url"],
+        format!("{}/files/{id}/content", ts.upload_root())
+    );
+    let r = pre(json!({"size": 3}), "files/777/content").await;
+    assert_box_error(&r, 404, "not_found");
+    assert_eq!(
+        ts.counters(&http).await["bytes_received"],
+        3,
+        "a check stores no byte"
+    );
+}
+
+#[tokio::test]
+async fn listing_pages_by_offset_and_by_marker_with_fields() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    let api = format!("{}/2.0", ts.url);
+    for name in ["b-folder", "a-folder"] {
+        let r = http
+            .call(
+                "POST",
+                &format!("{api}/folders"),
+                ALICE,
+                &[],
+                json!({"name": name, "parent": {"id": "0"}}).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    for i in 0..5 {
+        let r = one_shot(
+            &http,
+            &format!("{}/files/content", ts.upload_root()),
+            json!({"name": format!("file-{i}"), "parent": {"id": "0"}}),
+            &pseudo_random(100 + i, i as u64),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 201);
+    }
+    // Offset paging: folders first, then files, each by name.
+    let r = http
+        .call(
+            "GET",
+            &format!("{api}/folders/0/items?limit=3&offset=1"),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let j = r.json();
+    assert_eq!(
+        (
+            j["total_count"].as_u64(),
+            j["offset"].as_u64(),
+            j["limit"].as_u64()
+        ),
+        (Some(7), Some(1), Some(3))
+    );
+    let names: Vec<&str> = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["b-folder", "file-0", "file-1"]);
+    // Without fields, entries are mini: no size.
+    assert!(j["entries"][1].get("size").is_none() && j["entries"][1]["sha1"].is_string());
+    // Marker paging walks everything with rclone's query.
+    let mut marker = String::new();
+    let mut seen = Vec::new();
+    loop {
+        let q = format!(
+            "fields=type,id,name,size,sha1,modified_at&limit=2&usemarker=true&marker={marker}"
+        );
+        let r = http
+            .call(
+                "GET",
+                &format!("{api}/folders/0/items?{q}"),
+                ALICE,
+                &[],
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.json());
+        let j = r.json();
+        assert!(
+            j.get("total_count").is_none(),
+            "marker pages carry no total_count"
+        );
+        for e in j["entries"].as_array().unwrap() {
+            assert!(e.get("modified_at").is_some() && e.get("etag").is_some());
+            assert!(
+                e.get("owned_by").is_none(),
+                "only the fields asked for, with type, id and etag"
+            );
+            seen.push(e["name"].as_str().unwrap().to_owned());
+        }
+        match j["next_marker"].as_str() {
+            Some(m) => marker = m.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7);
+    for bad in [
+        "limit=1001",
+        "limit=0",
+        "offset=10001",
+        "usemarker=true&marker=garbage",
+    ] {
+        let r = http
+            .call(
+                "GET",
+                &format!("{api}/folders/0/items?{bad}"),
+                ALICE,
+                &[],
+                Bytes::new(),
+            )
+            .await;
+        assert_box_error(&r, 400, "bad_request");
+    }
+    let r = http
+        .call(
+            "GET",
+            &format!("{api}/folders/99/items"),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_box_error(&r, 404, "not_found");
+    // Another user sees none of it.
+    let r = http
+        .call(
+            "GET",
+            &format!("{api}/folders/0/items"),
+            BOB,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.json()["total_count"], 0);
+    // The folder embeds its first items.
+    let r = http
+        .call("GET", &format!("{api}/folders/0"), ALICE, &[], Bytes::new())
+        .await;
+    assert_eq!(r.json()["item_collection"]["total_count"], 7);
+}
+
+#[tokio::test]
+async fn files_are_renamed_moved_and_deleted_and_folders_deleted_recursively() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    let api = format!("{}/2.0", ts.url);
+    let folder = http
+        .call(
+            "POST",
+            &format!("{api}/folders"),
+            ALICE,
+            &[],
+            json!({"name": "docs", "parent": {"id": "0"}}).to_string(),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let up = |name: &'static str, parent: String| {
+        let (http, url) = (http.clone(), format!("{}/files/content", ts.upload_root()));
+        async move {
+            id_of(
+                &one_shot(
+                    &http,
+                    &url,
+                    json!({"name": name, "parent": {"id": parent}}),
+                    b"hello",
+                    None,
+                )
+                .await,
+            )
+        }
+    };
+    let a = up("a.txt", "0".into()).await;
+    let b = up("b.txt", "0".into()).await;
+    // Rename onto a taken name: 409; a rename and a move: 200.
+    let r = http
+        .call(
+            "PUT",
+            &format!("{api}/files/{a}"),
+            ALICE,
+            &[],
+            json!({"name": "B.TXT"}).to_string(),
+        )
+        .await;
+    assert_box_error(&r, 409, "item_name_in_use");
+    let r = http
+        .call(
+            "PUT",
+            &format!("{api}/files/{a}?fields=name,parent"),
+            ALICE,
+            &[],
+            json!({"name": "c.txt", "parent": {"id": folder}}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.json()["name"], "c.txt");
+    assert_eq!(r.json()["parent"]["id"], folder.as_str());
+    let r = http
+        .call(
+            "PUT",
+            &format!("{api}/files/{a}"),
+            ALICE,
+            &[],
+            json!({"parent": {"id": "404"}}).to_string(),
+        )
+        .await;
+    assert_box_error(&r, 404, "not_found");
+    // Delete a file, with a stale If-Match first.
+    let r = http
+        .call(
+            "DELETE",
+            &format!("{api}/files/{b}"),
+            ALICE,
+            &[("if-match", "77".into())],
+            Bytes::new(),
+        )
+        .await;
+    assert_box_error(&r, 412, "precondition_failed");
+    let r = http
+        .call(
+            "DELETE",
+            &format!("{api}/files/{b}"),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = http
+        .call("GET", &format!("{api}/files/{b}"), ALICE, &[], Bytes::new())
+        .await;
+    assert_box_error(&r, 404, "not_found");
+    // A folder with a file: refused without recursive, deleted with it.
+    let r = http
+        .call(
+            "DELETE",
+            &format!("{api}/folders/{folder}"),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_box_error(&r, 400, "folder_not_empty");
+    let r = http
+        .call(
+            "DELETE",
+            &format!("{api}/folders/{folder}?recursive=true"),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = http
+        .call("GET", &format!("{api}/files/{a}"), ALICE, &[], Bytes::new())
+        .await;
+    assert_box_error(&r, 404, "not_found");
+    let r = http
+        .call(
+            "DELETE",
+            &format!("{api}/folders/0"),
+            ALICE,
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_box_error(&r, 403, "forbidden");
+    let blobs = std::fs::read_dir(ts.dir.path().join("blobs"))
+        .unwrap()
+        .count();
+    assert_eq!(blobs, 0, "the deleted files' bytes are gone");
+}
+
+#[tokio::test]
+async fn known_paths_with_another_method_answer_405_and_unknown_paths_404() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    for (method, path) in [
+        ("PATCH", "/2.0/files/1"),
+        ("POST", "/2.0/files/1"),
+        ("PUT", "/2.0/folders/0/items"),
+        ("POST", "/2.0/users/me"),
+        ("DELETE", "/2.0/users/me"),
+        ("GET", "/api/2.0/files/content"),
+        ("GET", "/api/2.0/files/upload_sessions/ABC/plan"),
+    ] {
+        let r = http
+            .call(
+                method,
+                &format!("{}{path}", ts.url),
+                ALICE,
+                &[],
+                Bytes::new(),
+            )
+            .await;
+        assert_box_error(&r, 405, "method_not_allowed");
+    }
+    for path in [
+        "/2.0/nothing",
+        "/2.0/files/1/versions/x",
+        "/api/2.0/files/1/2/3/4",
+        "/elsewhere",
+    ] {
+        let r = http
+            .call(
+                "GET",
+                &format!("{}{path}", ts.url),
+                ALICE,
+                &[],
+                Bytes::new(),
+            )
+            .await;
+        assert_box_error(&r, 404, "not_found");
+        assert!(
+            r.json().get("context_info").is_none(),
+            "no empty context_info"
+        );
+    }
+}

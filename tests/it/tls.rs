@@ -1,0 +1,138 @@
+//! HTTPS: the server with a certificate from a test CA, HTTP/2 and
+//! HTTP/1.1 by ALPN, `https://` session endpoints; our client trusting the
+//! CA uploads over each protocol, and a client that does not trust it is
+//! refused before any byte of the file leaves.
+
+use box_chunked_hyper::BoxClient;
+use box_chunked_server::ServerTls;
+use box_chunked_tests::*;
+use bytes::Bytes;
+use serde_json::json;
+
+async fn tls_server() -> (TestServer, String) {
+    let (ca, cert, key) = test_certificates();
+    let ts = TestServer::start(move |c| {
+        c.part_size = Some(1 << 20);
+        c.tls = Some(ServerTls {
+            cert_chain_pem: cert.into_bytes(),
+            key_pem: key.into_bytes(),
+        });
+    })
+    .await;
+    assert!(ts.url.starts_with("https://"), "{}", ts.url);
+    (ts, ca)
+}
+
+async fn upload_over(ts: &TestServer, ca: &str, http2: bool) -> (String, Vec<u8>) {
+    let dir = TempDir::new("tls-src");
+    let data = pseudo_random(5 << 20, u64::from(http2));
+    let path = dir.path().join("over-tls.bin");
+    std::fs::write(&path, &data).unwrap();
+    let client = BoxClient::builder()
+        .token(ALICE)
+        .base_url(&ts.url)
+        .root_certificates_pem(ca.as_bytes().to_vec())
+        .http2_only(http2)
+        .http1_only(!http2)
+        .build()
+        .unwrap();
+    let name = format!("over-tls-{http2}.bin");
+    let file = client
+        .uploader()
+        .upload_file("0", &name, &path)
+        .await
+        .unwrap();
+    assert_eq!(file.sha1.map(|s| s.to_hex()), Some(sha1(&data).to_hex()));
+    (file.id, data)
+}
+
+#[tokio::test]
+async fn our_client_uploads_over_https_with_http2_and_with_http1() {
+    let (ts, ca) = tls_server().await;
+    for http2 in [true, false] {
+        let raw = Http::trusting(&ca, http2);
+        let before = raw
+            .call(
+                "GET",
+                &format!("{}/__box-chunked/counters", ts.url),
+                ADMIN,
+                &[],
+                Bytes::new(),
+            )
+            .await
+            .json()["requests_http2"]
+            .as_u64()
+            .unwrap();
+        let (id, data) = upload_over(&ts, &ca, http2).await;
+        let counters = raw
+            .call(
+                "GET",
+                &format!("{}/__box-chunked/counters", ts.url),
+                ADMIN,
+                &[],
+                Bytes::new(),
+            )
+            .await
+            .json();
+        let h2 = counters["requests_http2"].as_u64().unwrap() - before;
+        if http2 {
+            assert!(
+                h2 >= 7,
+                "create, 5 parts and commit came over HTTP/2 ({h2})"
+            );
+        } else {
+            assert_eq!(h2, 0, "nothing came over HTTP/2");
+        }
+        let r = raw
+            .call(
+                "GET",
+                &format!("{}/2.0/files/{id}/content", ts.url),
+                ALICE,
+                &[],
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(sha1(&r.body), sha1(&data), "downloaded back over HTTPS");
+    }
+    // Session endpoints point at the HTTPS origin.
+    let raw = Http::trusting(&ca, true);
+    let r = raw
+        .call(
+            "POST",
+            &format!("{}/files/upload_sessions", ts.upload_root()),
+            ALICE,
+            &[],
+            json!({"folder_id": "0", "file_size": 3 << 20, "file_name": "e.bin"}).to_string(),
+        )
+        .await;
+    assert!(r.json()["session_endpoints"]["upload_part"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
+}
+
+#[tokio::test]
+async fn a_client_without_the_ca_is_refused_before_sending() {
+    let (ts, _ca) = tls_server().await;
+    let dir = TempDir::new("tls-untrusted");
+    let path = dir.path().join("f.bin");
+    std::fs::write(&path, pseudo_random(3 << 20, 5)).unwrap();
+    let client = BoxClient::builder()
+        .token(ALICE)
+        .base_url(&ts.url)
+        .build()
+        .unwrap();
+    let err = client
+        .uploader()
+        .upload_file("0", "f.bin", &path)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert!(BoxClient::builder()
+        .token(ALICE)
+        .base_url(&ts.url)
+        .root_certificates_pem(b"not a certificate".to_vec())
+        .build()
+        .is_err());
+}
