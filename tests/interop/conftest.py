@@ -24,11 +24,13 @@ class Server:
 
     def counters(self):
         return requests.get(f"{self.url}/__box-chunked/counters",
-                            headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10).json()
+                            headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10,
+                            verify=getattr(self, "ca", True)).json()
 
     def download_sha1(self, file_id):
         r = requests.get(f"{self.url}/2.0/files/{file_id}/content",
-                         headers={"Authorization": f"Bearer {TOKEN}"}, stream=True, timeout=60)
+                         headers={"Authorization": f"Bearer {TOKEN}"}, stream=True, timeout=60,
+                         verify=getattr(self, "ca", True))
         assert r.status_code == 200, r.text
         h = hashlib.sha1()
         for chunk in r.iter_content(1 << 20):
@@ -40,21 +42,86 @@ class Server:
                             headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).status_code
 
 
+def start_server(data, extra=()):
+    binary = os.environ.get("BOX_CHUNKED_BIN", "target/debug/box-chunked")
+    proc = subprocess.Popen(
+        [binary, "serve", "--addr", "127.0.0.1:0", "--data", data, "--token", f"{TOKEN}=alice",
+         "--admin-token", ADMIN, *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    url = next(w for w in line.split() if w.startswith(("http://", "https://")))
+    return Server(url, proc, data)
+
+
 @pytest.fixture()
 def server():
-    binary = os.environ.get("BOX_CHUNKED_BIN", "target/debug/box-chunked")
     with tempfile.TemporaryDirectory(prefix="box-chunked-interop-") as data:
-        proc = subprocess.Popen(
-            [binary, "serve", "--addr", "127.0.0.1:0", "--data", data, "--token", f"{TOKEN}=alice",
-             "--admin-token", ADMIN],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = proc.stdout.readline()
-        url = next(w for w in line.split() if w.startswith("http://"))
+        s = start_server(data)
         try:
-            yield Server(url, proc, data)
+            yield s
         finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+            s.proc.terminate()
+            s.proc.wait(timeout=20)
+
+
+def make_certificates(directory):
+    """A test CA and a certificate it signed for 127.0.0.1: (ca, cert, key) paths."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "box-chunked test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False,
+                                       encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256()))
+    paths = [os.path.join(directory, n) for n in ("ca.pem", "cert.pem", "key.pem")]
+    with open(paths[0], "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(paths[1], "wb") as f:
+        f.write(leaf.public_bytes(serialization.Encoding.PEM))
+    with open(paths[2], "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return paths
+
+
+@pytest.fixture()
+def tls_server(monkeypatch):
+    """The server over HTTPS with a test CA that `requests` (and so the SDKs) trusts."""
+    with tempfile.TemporaryDirectory(prefix="box-chunked-interop-tls-") as data:
+        ca, cert, key = make_certificates(data)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca)
+        s = start_server(os.path.join(data, "store"), ["--tls-cert", cert, "--tls-key", key])
+        s.ca = ca
+        try:
+            yield s
+        finally:
+            s.proc.terminate()
+            s.proc.wait(timeout=20)
 
 
 @pytest.fixture()

@@ -112,3 +112,90 @@ def test_legacy_abort(server, big_file):
     assert uploader.abort() is True
     assert server.session_status(session_id) == 404
     assert server.counters()["sessions_aborted"] == 1
+
+
+def changed_copy(path, size, at):
+    """A copy of the file at `path` with one byte changed at offset `at`."""
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    data[at] ^= 0xFF
+    import hashlib
+    return bytes(data), hashlib.sha1(data).hexdigest()
+
+
+def test_box_sdk_gen_upload_big_file_version_plans_and_sends_only_misses(server, big_file):
+    """`upload_big_file_version` plans each part (session_endpoints.plan) and sends only misses."""
+    path, size, sha = big_file
+    client = gen_client(server.url)
+    cu = client.chunked_uploads
+    with open(path, "rb") as f:
+        first = cu.upload_big_file(f, "versioned.bin", size, "0")
+    before = server.counters()
+    with open(path, "rb") as f:
+        same = cu.upload_big_file_version(first.id, f, size)
+    after = server.counters()
+    assert after["bytes_received"] == before["bytes_received"], "an unchanged version sends no part byte"
+    assert after["plan_hits"] - before["plan_hits"] == 4
+    assert same is None or same.sha_1 == sha
+    assert server.download_sha1(first.id) == sha
+    # One byte changed in the third part (8 MiB parts): only that part travels.
+    data, new_sha = changed_copy(path, size, 17 * 1024 * 1024)
+    before = server.counters()
+    changed = cu.upload_big_file_version(first.id, io.BytesIO(data), size, file_name="renamed.bin")
+    after = server.counters()
+    assert after["bytes_received"] - before["bytes_received"] == 8 * 1024 * 1024
+    assert after["plan_misses"] - before["plan_misses"] == 1
+    assert changed.id == first.id and changed.name == "renamed.bin" and changed.sha_1 == new_sha
+    assert server.download_sha1(first.id) == new_sha
+
+
+def test_box_sdk_gen_small_files_preflight_and_listing(server):
+    """The calls around an upload: the check before upload, one-shot upload, folder listing."""
+    import hashlib
+    from box_sdk_gen import (BoxAPIError, PreflightFileUploadCheckParent, UploadFileAttributes,
+                             UploadFileAttributesParentField, UploadFileVersionAttributes)
+    client = gen_client(server.url)
+    data = os.urandom(5_000_000)
+    sha = hashlib.sha1(data).hexdigest()
+    check = client.uploads.preflight_file_upload_check(
+        name="small.bin", size=len(data), parent=PreflightFileUploadCheckParent(id="0"))
+    assert check.upload_url.endswith("/api/2.0/files/content")
+    files = client.uploads.upload_file(
+        UploadFileAttributes(name="small.bin", parent=UploadFileAttributesParentField(id="0")),
+        io.BytesIO(data), content_md_5=sha)
+    small = files.entries[0]
+    assert small.size == len(data) and small.sha_1 == sha
+    assert server.download_sha1(small.id) == sha
+    with pytest.raises(BoxAPIError) as conflict:
+        client.uploads.preflight_file_upload_check(
+            name="SMALL.bin", size=1, parent=PreflightFileUploadCheckParent(id="0"))
+    assert conflict.value.response_info.status_code == 409
+    assert conflict.value.response_info.code == "item_name_in_use"
+    empty = client.uploads.upload_file(
+        UploadFileAttributes(name="empty.bin", parent=UploadFileAttributesParentField(id="0")),
+        io.BytesIO(b"")).entries[0]
+    assert empty.size == 0
+    v2 = client.uploads.upload_file_version(
+        small.id, UploadFileVersionAttributes(name="small.bin"), io.BytesIO(b"v2")).entries[0]
+    assert v2.id == small.id and v2.size == 2
+    items = client.folders.get_folder_items("0", usemarker=True, limit=1)
+    names = [e.name for e in items.entries]
+    while items.next_marker:
+        items = client.folders.get_folder_items("0", usemarker=True, marker=items.next_marker, limit=1)
+        names += [e.name for e in items.entries]
+    assert names == ["empty.bin", "small.bin"]
+    me = client.users.get_user_me()
+    assert me.space_used == 2
+    client.files.delete_file_by_id(empty.id)
+    assert client.folders.get_folder_items("0").total_count == 1
+
+
+def test_box_sdk_gen_over_https(tls_server, big_file):
+    """box_sdk_gen over TLS (the server's certificate from a test CA that requests trusts)."""
+    path, size, sha = big_file
+    assert tls_server.url.startswith("https://")
+    client = gen_client(tls_server.url)
+    with open(path, "rb") as f:
+        uploaded = client.chunked_uploads.upload_big_file(f, "tls.bin", size, "0")
+    assert uploaded.sha_1 == sha
+    assert tls_server.download_sha1(uploaded.id) == sha

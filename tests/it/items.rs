@@ -390,7 +390,7 @@ async fn listing_pages_by_offset_and_by_marker_with_fields() {
     let mut seen = Vec::new();
     loop {
         let q = format!(
-            "fields=type,id,name,size,sha1,modified_at&limit=2&usemarker=true&marker={marker}"
+            "fields=type,id,name,size,sha1,modified_at&limit=2&usemarker=True&marker={marker}"
         );
         let r = http
             .call(

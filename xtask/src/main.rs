@@ -1,7 +1,7 @@
 //! The project's automation, in Rust so that it runs wherever cargo does.
 //!
 //! - `cargo xtask ci`: everything CI checks, in order (format, clippy, tests, docs,
-//!   and the interop tests with Box's Python SDKs).
+//!   and the interop tests with Box's Python and Node SDKs).
 //! - `cargo xtask tidy`: the layering check alone (it also runs as a `#[test]`).
 //! - `cargo xtask bench [--quick]`: the benchmarks (`docs/performance.md`).
 
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&workspace_root(), args.iter().any(|a| a == "--quick")),
         _ => {
             eprintln!("usage: cargo xtask <ci|tidy|bench [--quick|--report]>");
-            eprintln!("  ci    format check, clippy -D warnings, tests, docs -D warnings, Python SDK interop");
+            eprintln!("  ci    format check, clippy -D warnings, tests, docs -D warnings, Python and Node SDK interop");
             eprintln!(
                 "  tidy  layering rules: what box-chunked-proto and box-chunked-core may use"
             );
@@ -109,6 +109,17 @@ fn interop() -> Result<(), String> {
         eprintln!("    skipping the Python SDK interop tests: {e}");
         return Ok(());
     }
+    // Box's Node SDK, for tests/interop/test_node_sdk.py (which skips
+    // without it, except under CI).
+    let mut node = Command::new("bash");
+    node.arg(root.join("scripts/node-env.sh"))
+        .current_dir(&root);
+    if let Err(e) = step("node environment", node) {
+        if in_ci {
+            return Err(e);
+        }
+        eprintln!("    the Node SDK interop test will be skipped: {e}");
+    }
     let mut build = cargo();
     build.args(["build", "--locked", "-p", "box-chunked-cli"]);
     step("cargo build box-chunked", build)?;
@@ -127,5 +138,5 @@ fn interop() -> Result<(), String> {
         ])
         .current_dir(&root)
         .env("BOX_CHUNKED_BIN", root.join("target/debug/box-chunked"));
-    step("interop tests with Box's Python SDKs", pytest)
+    step("interop tests with Box's Python and Node SDKs", pytest)
 }

@@ -93,7 +93,7 @@ fn paging(query: Option<&str>) -> Result<(Paging, u64), Fail> {
         match &*k {
             "offset" => offset = n()?,
             "limit" => limit = n()?,
-            "usemarker" => usemarker = v == "true" || v == "1",
+            "usemarker" => usemarker = v.eq_ignore_ascii_case("true") || v == "1",
             "marker" => marker = Some(v.into_owned()),
             _ => {}
         }
@@ -166,7 +166,7 @@ pub(crate) async fn delete_folder(
     query: Option<&str>,
 ) -> Result<Response<Body>, Fail> {
     let recursive = form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .any(|(k, v)| k == "recursive" && (v == "true" || v == "1"));
+        .any(|(k, v)| k == "recursive" && (v.eq_ignore_ascii_case("true") || v == "1"));
     if id == "0" {
         return Err(fail(
             403,

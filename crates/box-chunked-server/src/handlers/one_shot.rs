@@ -103,7 +103,7 @@ pub(crate) async fn upload_file(
         let attrs = attributes.take().ok_or_else(|| {
             fail(
                 400,
-                ErrorCode::BadRequest,
+                ErrorCode::Other("metadata_after_file_contents".into()),
                 "The attributes part must come before the file part",
             )
         })?;

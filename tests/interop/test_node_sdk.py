@@ -1,0 +1,40 @@
+"""Box's Node SDK (npm `box-node-sdk` 10, installed by scripts/node-env.sh)
+against box-chunked-server: `uploadBigFile` streams every part
+(`Transfer-Encoding: chunked`), then a new version goes up by the manual
+calls; both are downloaded back and compared by SHA-1.
+"""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import TOKEN
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NODE_DIR = os.path.join(HERE, "node")
+
+
+def node_ready():
+    return shutil.which("node") and os.path.isdir(os.path.join(NODE_DIR, "node_modules", "box-node-sdk"))
+
+
+@pytest.mark.skipif(not node_ready() and not os.environ.get("CI"),
+                    reason="box-node-sdk not installed (run scripts/node-env.sh)")
+def test_node_sdk_upload_big_file_and_a_manual_new_version(server, big_file):
+    path, size, sha = big_file
+    before = server.counters()
+    out = subprocess.run(
+        ["node", os.path.join(NODE_DIR, "upload.js"), server.url, TOKEN, path, "node.bin"],
+        capture_output=True, text=True, timeout=300, cwd=NODE_DIR)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["sha1"] == sha and r["size"] == size
+    assert r["version_id"] == r["id"]
+    assert r["version_sha1"] == r["version_expected_sha1"]
+    # The new version is what a download returns now.
+    assert server.download_sha1(r["id"]) == r["version_expected_sha1"]
+    after = server.counters()
+    # 4 parts of the first upload and 4 of the version, all stored.
+    assert after["parts_stored"] - before["parts_stored"] == 8
