@@ -1,8 +1,9 @@
 //! The measuring client behind `cargo xtask bench` (run it through xtask).
 //!
 //! ```text
-//! bench upload URL TOKEN (--file PATH | --generate BYTES) --parallel N
+//! bench upload URL TOKEN (--file PATH | --generate BYTES) --parallel N [--ca-cert PEM] [--http1-only]
 //! bench limits [--bytes N] [--dir DIR]
+//! bench certs DIR
 //! ```
 //!
 //! Each prints one JSON line. `upload` reports wall seconds, this process's
@@ -11,7 +12,9 @@
 //! core's SHA-1 rate, the two-digest rate of the hashing path the core uses,
 //! loopback HTTP PUT throughput to a server that discards the bytes, and
 //! (with `--dir`) the disk's rate for 32 MiB files written and fsynced four at
-//! a time, as the durable server stores parts.
+//! a time, as the durable server stores parts. `certs` writes a test CA and
+//! a certificate it signed for 127.0.0.1 (`ca.pem`, `cert.pem`, `key.pem`)
+//! for the HTTPS rows.
 
 use box_chunked_hyper::{BoxClient, Target, UploadSource};
 use bytes::Bytes;
@@ -79,11 +82,14 @@ async fn upload(args: &[String]) {
     let parallel: usize = arg(args, "--parallel")
         .and_then(|v| v.parse().ok())
         .unwrap_or(4);
-    let client = BoxClient::builder()
+    let mut builder = BoxClient::builder()
         .token(token.clone())
         .base_url(url)
-        .build()
-        .expect("client");
+        .http1_only(args.iter().any(|a| a == "--http1-only"));
+    if let Some(ca) = arg(args, "--ca-cert") {
+        builder = builder.root_certificates_pem(std::fs::read(ca).expect("CA file"));
+    }
+    let client = builder.build().expect("client");
     let name = format!("bench-{}-{}.bin", std::process::id(), parallel);
     let target = Target::NewFile {
         folder_id: "0".into(),
@@ -259,9 +265,28 @@ async fn main() {
     match args.first().map(String::as_str) {
         Some("upload") if args.len() >= 3 => upload(&args).await,
         Some("limits") => limits(&args).await,
+        Some("certs") if args.len() >= 2 => certs(std::path::Path::new(&args[1])),
         _ => {
-            eprintln!("usage: bench upload URL TOKEN (--file PATH | --generate BYTES) --parallel N | bench limits [--bytes N] [--dir DIR]");
+            eprintln!("usage: bench upload URL TOKEN (--file PATH | --generate BYTES) --parallel N [--ca-cert PEM] [--http1-only] | bench limits [--bytes N] [--dir DIR] | bench certs DIR");
             std::process::exit(2);
         }
     }
+}
+
+/// A test CA and a certificate it signed for 127.0.0.1, as PEM files in `dir`.
+fn certs(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("key")).expect("CA");
+    let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).expect("parameters");
+    leaf.subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    let key = KeyPair::generate().expect("key");
+    let cert = leaf.signed_by(&key, &ca).expect("certificate");
+    std::fs::create_dir_all(dir).expect("directory");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("ca.pem");
+    std::fs::write(dir.join("cert.pem"), cert.pem()).expect("cert.pem");
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).expect("key.pem");
+    println!("{{\"kind\":\"certs\"}}");
 }

@@ -1,0 +1,341 @@
+//! `cargo xtask bench [--quick]`: performance measured side by side, in one run.
+//!
+//! - limits: one core's SHA-1 rate with the hasher we ship, the two-digest rate
+//!   of our hashing path, loopback HTTP PUT throughput to a discarding server,
+//!   and the disk's rate for 32 MiB files written and fsynced four at a time;
+//! - us: a 1 GiB file (256 MiB with --quick) uploaded by `box-chunked upload`
+//!   (timed with its `--stats`) to `box-chunked serve` (another process) on loopback at the server's default
+//!   part size and at 64 MiB, parallelism 1, 4 and 8, and to the verify-only
+//!   server (the client alone): wall time, GB/s, client and server CPU
+//!   seconds per GiB, how busy the machine was, client peak RSS;
+//! - peers: Box's Python SDKs (`box_sdk_gen` `upload_big_file`, older `boxsdk`
+//!   `ChunkedUploader`), same server, same file, same run;
+//! - scale: 1, 4, 8 and 16 GiB (1 and 4 with --quick) from a generated source
+//!   to the verify-only server: seconds per GiB and peak RSS.
+//!
+//! Every timed run gets a fresh server after `sync`; runs go round-robin over
+//! the settings. Medians of several runs (1 with --quick). Writes `target/bench.json` and the results section of
+//! `docs/performance.md`, ending with the issue's targets, met or not.
+
+mod page;
+mod procs;
+
+use page::write_markdown;
+use procs::{run_json, summarize, timed, write_source, TlsFiles};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+
+const GIB: u64 = 1 << 30;
+
+/// Part size of the scale runs: the server's default at 1 GiB, kept at every
+/// size so that peak RSS compares like with like.
+const SCALE_PART: u64 = 32 << 20;
+
+/// The server's default part size for the 256 MiB and 1 GiB files
+/// (`box_chunked_proto::rules::default_part_size`).
+const DEFAULT_PART: u64 = 32 << 20;
+
+/// Rewrites the results section of docs/performance.md from target/bench.json.
+pub(crate) fn report(root: &Path) -> Result<(), String> {
+    let text = std::fs::read(root.join("target/bench.json"))
+        .map_err(|e| format!("target/bench.json: {e}"))?;
+    let all: Value = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
+    let records = all["records"].as_array().cloned().unwrap_or_default();
+    let of = |k: &str| {
+        records
+            .iter()
+            .filter(|r| r["kind"].as_str().is_some_and(|x| x.starts_with(k)))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let limits = of("limits").into_iter().next().unwrap_or_default();
+    write_markdown(
+        root,
+        &all["meta"],
+        all["quick"].as_bool().unwrap_or(false),
+        &limits,
+        &of("ours"),
+        &of("peer:"),
+        &of("scale"),
+        &of("transport"),
+    )
+}
+
+// One script, top to bottom, longer than 80 lines on purpose: it is the
+// benchmark's plan in the order the numbers are taken (limits, rounds over
+// the settings, peers, scale), and its steps share the work directory and the
+// tallies of the rounds.
+pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
+    let runs = if quick { 1 } else { 3 };
+    let size = if quick { 256 << 20 } else { GIB };
+    eprintln!("==> building release binaries");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let ok = Command::new(&cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "box-chunked-cli",
+            "-p",
+            "box-chunked-hyper",
+            "--bin",
+            "box-chunked",
+            "--example",
+            "bench",
+        ])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !ok.success() {
+        return Err("release build failed".into());
+    }
+    let bench_bin = root.join("target/release/examples/bench");
+    let cli_bin = root.join("target/release/box-chunked");
+    let work = root.join("target/bench-work");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let mut records = Vec::new();
+
+    eprintln!("==> limits");
+    let limits = run_json(
+        Command::new(&bench_bin)
+            .args([
+                "limits",
+                "--bytes",
+                &(if quick { 256u64 << 20 } else { GIB }).to_string(),
+                "--dir",
+            ])
+            .arg(work.join("disk")),
+    )?;
+    eprintln!("    {limits}");
+    records.push(limits.clone());
+    let sha1_rate = limits["sha1_bytes_per_sec"].as_f64().unwrap_or(f64::NAN);
+
+    let source = work.join("source.bin");
+    write_source(&source, size)?;
+    // Runs go round-robin over the settings (one round = one run of each),
+    // so that a drift in the machine's speed touches every setting alike.
+    let ours_settings: Vec<(Option<u64>, bool, usize)> =
+        [(None, false), (Some(64u64 << 20), false), (None, true)]
+            .into_iter()
+            .flat_map(|(ps, vo)| [1usize, 4, 8].map(|p| (ps, vo, p)))
+            .collect();
+    let python = root.join(".venv/bin/python");
+    eprintln!("==> Box's Python SDKs' environment");
+    let env_ok = Command::new("bash")
+        .arg(root.join("scripts/python-env.sh"))
+        .current_dir(root)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !env_ok {
+        eprintln!("    skipped: no Python environment");
+    }
+    let peer_modes: &[&str] = if env_ok { &["gen", "legacy"] } else { &[] };
+    let mut ours_runs = vec![Vec::new(); ours_settings.len()];
+    let mut peer_runs = vec![Vec::new(); peer_modes.len()];
+    for round in 0..runs {
+        eprintln!(
+            "==> round {} of {runs}: box-chunked and the peers",
+            round + 1
+        );
+        for (i, &(part_size, verify_only, parallel)) in ours_settings.iter().enumerate() {
+            let r = timed(root, &work, (part_size, verify_only), None, |url| {
+                // The `box-chunked` command itself, checkpoint file included.
+                let mut c = Command::new(&cli_bin);
+                c.env("XDG_DATA_HOME", work.join("cli-home"))
+                    .env_remove("BOX_ACCESS_TOKEN")
+                    .args([
+                        "--token",
+                        "BENCH",
+                        "--api-url",
+                        &format!("{url}/2.0"),
+                        "--upload-url",
+                        &format!("{url}/api/2.0"),
+                        "--stats",
+                        "upload",
+                        "--json",
+                        "--no-progress",
+                        "--parallel",
+                        &parallel.to_string(),
+                    ])
+                    .arg(&source);
+                c
+            })?;
+            eprintln!("    ours {part_size:?} verify-only={verify_only} parallel={parallel}: {r}");
+            ours_runs[i].push(r);
+        }
+        for (i, mode) in peer_modes.iter().enumerate() {
+            let r = timed(root, &work, (None, false), None, |url| {
+                let mut c = Command::new(&python);
+                c.arg(root.join("tests/interop/bench_peers.py"))
+                    .args([*mode, url, "BENCH"])
+                    .arg(&source);
+                c
+            })?;
+            eprintln!("    peer {mode}: {r}");
+            peer_runs[i].push(r);
+        }
+    }
+    let transport = transport_rows(root, &work, &bench_bin, &source, runs, size, sha1_rate)?;
+    records.extend(transport.iter().cloned());
+    let mut ours = Vec::new();
+    for (&(part_size, verify_only, parallel), runs_of) in ours_settings.iter().zip(&ours_runs) {
+        let mut rec = summarize(runs_of, size, sha1_rate);
+        rec["kind"] = json!("ours");
+        rec["server"] = json!(if verify_only {
+            "verify-only (client alone)"
+        } else {
+            "durable"
+        });
+        rec["part_size"] = json!(part_size.map_or(
+            "default (32 MiB at 1 GiB)".to_owned(),
+            |p| format!("{} MiB", p >> 20)
+        ));
+        rec["parallel"] = json!(parallel);
+        records.push(rec.clone());
+        ours.push(rec);
+    }
+    let mut peers = Vec::new();
+    for (mode, runs_of) in peer_modes.iter().zip(&peer_runs) {
+        let mut rec = summarize(runs_of, size, sha1_rate);
+        rec["kind"] = json!(format!("peer:{mode}"));
+        records.push(rec.clone());
+        peers.push(rec);
+    }
+
+    eprintln!("==> scale (generated source, verify-only server, parallelism 4, {} MiB parts at every size)", SCALE_PART >> 20);
+    let sizes: &[u64] = if quick { &[1, 4] } else { &[1, 4, 8, 16] };
+    let mut scale_runs = vec![Vec::new(); sizes.len()];
+    for round in 0..runs {
+        for (i, &gib) in sizes.iter().enumerate() {
+            // 8 and 16 GiB once: they take long, and are already averages.
+            if gib > 4 && round > 0 {
+                continue;
+            }
+            let r = timed(root, &work, (Some(SCALE_PART), true), None, |url| {
+                let mut c = Command::new(&bench_bin);
+                c.args([
+                    "upload",
+                    url,
+                    "BENCH",
+                    "--parallel",
+                    "4",
+                    "--generate",
+                    &(gib * GIB).to_string(),
+                ]);
+                c
+            })?;
+            eprintln!("    {gib} GiB: {r}");
+            scale_runs[i].push(r);
+        }
+    }
+    let mut scale = Vec::new();
+    for (&gib, runs_of) in sizes.iter().zip(&scale_runs) {
+        let mut rec = summarize(runs_of, gib * GIB, sha1_rate);
+        rec["kind"] = json!("scale");
+        rec["gib"] = json!(gib);
+        rec["secs_per_gib"] = json!(rec["secs"].as_f64().unwrap_or(f64::NAN) / gib as f64);
+        records.push(rec.clone());
+        scale.push(rec);
+    }
+    let _ = std::fs::remove_dir_all(&work);
+
+    let meta = machine(root);
+    let all = json!({"meta": meta, "quick": quick, "records": records});
+    let out = root.join("target/bench.json");
+    std::fs::write(
+        &out,
+        serde_json::to_vec_pretty(&all).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    eprintln!("==> wrote {}", out.display());
+    write_markdown(
+        root, &meta, quick, &limits, &ours, &peers, &scale, &transport,
+    )?;
+    Ok(())
+}
+
+/// The transports side by side (issue 11): the same file by the bench
+/// client at parallelism 4 to the verify-only server (so the disk stays out
+/// of it) over plain HTTP/1.1, HTTPS with HTTP/1.1 and HTTPS with HTTP/2,
+/// round-robin, with client and server CPU per GiB.
+fn transport_rows(
+    root: &Path,
+    work: &Path,
+    bench_bin: &Path,
+    source: &Path,
+    runs: usize,
+    size: u64,
+    sha1_rate: f64,
+) -> Result<Vec<Value>, String> {
+    eprintln!("==> transports: plain HTTP/1.1, HTTPS HTTP/1.1, HTTPS HTTP/2 (verify-only server, parallelism 4)");
+    let dir = work.join("certs");
+    run_json(Command::new(bench_bin).arg("certs").arg(&dir))?;
+    let tls = TlsFiles {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+        ca: dir.join("ca.pem"),
+    };
+    let settings = [
+        ("HTTP/1.1", false),
+        ("HTTPS, HTTP/1.1", true),
+        ("HTTPS, HTTP/2", true),
+    ];
+    let mut per = vec![Vec::new(); settings.len()];
+    for _ in 0..runs {
+        for (i, &(name, https)) in settings.iter().enumerate() {
+            let r = timed(root, work, (None, true), https.then_some(&tls), |url| {
+                let mut c = Command::new(bench_bin);
+                c.args(["upload", url, "BENCH", "--parallel", "4", "--file"])
+                    .arg(source);
+                if https {
+                    c.arg("--ca-cert").arg(&tls.ca);
+                }
+                if name.ends_with("HTTP/1.1") {
+                    c.arg("--http1-only");
+                }
+                c
+            })?;
+            eprintln!("    {name}: {r}");
+            per[i].push(r);
+        }
+    }
+    Ok(settings
+        .iter()
+        .zip(&per)
+        .map(|(&(name, _), runs_of)| {
+            let mut rec = summarize(runs_of, size, sha1_rate);
+            rec["kind"] = json!("transport");
+            rec["transport"] = json!(name);
+            rec
+        })
+        .collect())
+}
+
+fn machine(root: &Path) -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let commit = Command::new("git")
+        .current_dir(root)
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    json!({"cpu": cpu, "cores": cores, "commit": commit, "date": date})
+}

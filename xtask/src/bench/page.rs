@@ -1,0 +1,287 @@
+//! The results section of `docs/performance.md`, written from the records.
+
+use super::{DEFAULT_PART, SCALE_PART};
+use serde_json::{json, Value};
+use std::path::Path;
+
+pub(super) fn mib(v: &Value) -> String {
+    format!(
+        "{:.0} MiB",
+        v.as_f64().unwrap_or(f64::NAN) / (1 << 20) as f64
+    )
+}
+
+pub(super) fn pct(v: &Value) -> String {
+    format!("{:.0}%", v.as_f64().unwrap_or(f64::NAN) * 100.0)
+}
+
+pub(super) fn one_pass(r: &Value) -> String {
+    match (
+        r["server_parts_one_pass"].as_u64(),
+        r["server_parts"].as_u64(),
+    ) {
+        (Some(a), Some(b)) if b > 0 => format!("{a}/{b}"),
+        _ => "-".to_owned(),
+    }
+}
+
+pub(super) fn f(v: &Value, digits: usize) -> String {
+    format!("{:.*}", digits, v.as_f64().unwrap_or(f64::NAN))
+}
+
+#[allow(clippy::too_many_arguments)]
+// One page written top to bottom, longer than 80 lines on purpose: each
+// table is a few lines of formatting, and the page reads as it is written.
+pub(super) fn write_markdown(
+    root: &Path,
+    meta: &Value,
+    quick: bool,
+    limits: &Value,
+    ours: &[Value],
+    peers: &[Value],
+    scale: &[Value],
+    transport: &[Value],
+) -> Result<(), String> {
+    let mut md = String::new();
+    md.push_str(&format!(
+        "Measured {} on {} ({} cores), commit {}{}.\n\n",
+        meta["date"].as_str().unwrap_or(""),
+        meta["cpu"].as_str().unwrap_or(""),
+        meta["cores"],
+        meta["commit"].as_str().unwrap_or(""),
+        if quick {
+            ", `--quick` (256 MiB, one run)"
+        } else {
+            ", medians of 3 runs"
+        }
+    ));
+    let sha = limits["sha1_bytes_per_sec"].as_f64().unwrap_or(f64::NAN);
+    md.push_str("### Limits\n\n| what | GB/s | ratio to one core's SHA-1 |\n| --- | --- | --- |\n");
+    for (name, key) in [
+        ("SHA-1, one core (`sha1` crate)", "sha1_bytes_per_sec"),
+        (
+            "part + whole-file digests, the core's two-chain path",
+            "two_digest_bytes_per_sec",
+        ),
+        (
+            "part + whole-file digests, two separate hashers",
+            "two_hashers_bytes_per_sec",
+        ),
+        (
+            "loopback HTTP PUT to a discarding server (4 parallel)",
+            "put_bytes_per_sec",
+        ),
+        (
+            "disk: 32 MiB files written and fsynced, 4 at a time",
+            "disk_bytes_per_sec",
+        ),
+    ] {
+        let v = limits[key].as_f64().unwrap_or(f64::NAN);
+        md.push_str(&format!("| {name} | {:.2} | {:.2} |\n", v / 1e9, v / sha));
+    }
+    md.push_str("\nEvery timed run below starts a fresh server (new data directory) after `sync`. \
+\"machine busy\" is (client CPU + server CPU) / (cores x wall time); \"ratio at 100% busy\" is the ratio to SHA-1 the same CPU work would reach if it kept every core busy: a ceiling for this machine. \
+\"one pass\" counts the parts the durable server hashed into the whole-file SHA-1 as they arrived.\n");
+    md.push_str("\n### box-chunked, client and server on this machine\n\n| server | part size | parallel | seconds | GB/s | ratio to SHA-1 | client CPU s/GiB | server CPU s/GiB | machine busy | ratio at 100% busy | client peak RSS | one pass |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    for r in ours {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r["server"].as_str().unwrap_or(""),
+            r["part_size"].as_str().unwrap_or(""),
+            r["parallel"],
+            f(&r["secs"], 2),
+            f(&r["gb_per_s"], 3),
+            f(&r["ratio_to_sha1"], 2),
+            f(&r["cpu_secs_per_gib"], 2),
+            f(&r["server_cpu_secs_per_gib"], 2),
+            pct(&r["machine_busy"]),
+            f(&r["cpu_bound_ratio"], 2),
+            mib(&r["peak_rss"]),
+            one_pass(r),
+        ));
+    }
+    let durable = |r: &&Value| r["server"].as_str() == Some("durable");
+    let default_p4 = ours.iter().filter(durable).find(|r| {
+        r["part_size"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("default"))
+            && r["parallel"] == 4
+    });
+    let best_ours = ours
+        .iter()
+        .filter(durable)
+        .filter_map(|r| r["secs"].as_f64())
+        .fold(f64::INFINITY, f64::min);
+    let fastest_peer = peers
+        .iter()
+        .filter_map(|r| r["secs"].as_f64())
+        .fold(f64::INFINITY, f64::min);
+    if !peers.is_empty() {
+        md.push_str("\n### Box's Python SDKs, same server, same file, same run\n\n| client | seconds | GB/s | client CPU s/GiB | server CPU s/GiB | machine busy | peak RSS | one pass | box-chunked (durable server, best setting) is faster by |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        for r in peers {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1}x |\n",
+                r["kind"].as_str().unwrap_or(""),
+                f(&r["secs"], 2),
+                f(&r["gb_per_s"], 3),
+                f(&r["cpu_secs_per_gib"], 2),
+                f(&r["server_cpu_secs_per_gib"], 2),
+                pct(&r["machine_busy"]),
+                mib(&r["peak_rss"]),
+                one_pass(r),
+                r["secs"].as_f64().unwrap_or(f64::NAN) / best_ours
+            ));
+        }
+    }
+    if !transport.is_empty() {
+        md.push_str("\n### Transports (bench client, verify-only server, parallelism 4, default part size)\n\n| transport | seconds | GB/s | client CPU s/GiB | server CPU s/GiB | client peak RSS | time against plain HTTP/1.1 |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+        let plain = transport
+            .first()
+            .and_then(|r| r["secs"].as_f64())
+            .unwrap_or(f64::NAN);
+        for r in transport {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {:.2} |\n",
+                r["transport"].as_str().unwrap_or(""),
+                f(&r["secs"], 2),
+                f(&r["gb_per_s"], 2),
+                f(&r["cpu_secs_per_gib"], 2),
+                f(&r["server_cpu_secs_per_gib"], 2),
+                mib(&r["peak_rss"]),
+                r["secs"].as_f64().unwrap_or(f64::NAN) / plain,
+            ));
+        }
+    }
+    md.push_str(&format!("\n### Scale (generated source, verify-only server, parallelism 4, {} MiB parts at every size)\n\n| size | runs | seconds | seconds per GiB | client CPU s/GiB | client peak RSS |\n| --- | --- | --- | --- | --- | --- |\n", SCALE_PART >> 20));
+    for r in scale {
+        md.push_str(&format!(
+            "| {} GiB | {} | {} | {} | {} | {} |\n",
+            r["gib"],
+            r["runs"],
+            f(&r["secs"], 2),
+            f(&r["secs_per_gib"], 2),
+            f(&r["cpu_secs_per_gib"], 2),
+            mib(&r["peak_rss"])
+        ));
+    }
+
+    // Issue 7's targets, from the numbers above.
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let client_alone = ours
+        .iter()
+        .filter(|r| {
+            r["server"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("verify-only"))
+        })
+        .map(|r| num(&r["ratio_to_sha1"]))
+        .fold(f64::NAN, f64::max);
+    let e2e = default_p4.map_or(f64::NAN, |r| num(&r["ratio_to_sha1"]));
+    let digests = num(&limits["two_digest_bytes_per_sec"]) / sha;
+    let speedup = fastest_peer / best_ours;
+    let (first, last) = (scale.first(), scale.last());
+    let spread = |k: &str| {
+        let v: Vec<f64> = scale.iter().map(|r| num(&r[k])).collect();
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::INFINITY, 0f64), |(a, b), x| (a.min(*x), b.max(*x)));
+        hi / lo - 1.0
+    };
+    // Peak RSS against (parallelism + 2) x part size + 64 MiB, every run of ours.
+    let part_of = |r: &Value| -> f64 {
+        match r["part_size"].as_str() {
+            // The server's default for 256 MiB and 1 GiB files.
+            Some(p) if p.starts_with("default") => DEFAULT_PART as f64,
+            Some(p) => {
+                p.trim_end_matches(" MiB")
+                    .parse::<f64>()
+                    .unwrap_or(f64::NAN)
+                    * (1u64 << 20) as f64
+            }
+            None => SCALE_PART as f64,
+        }
+    };
+    let (rss_worst, rss_worst_of) = ours
+        .iter()
+        .chain(scale)
+        .map(|r| {
+            let parallel = r["parallel"].as_f64().unwrap_or(4.0);
+            let bound = (parallel + 2.0) * part_of(r) + (64u64 << 20) as f64;
+            (num(&r["peak_rss"]) / bound, r)
+        })
+        .fold(
+            (0f64, None),
+            |(w, wr), (x, r)| if x > w { (x, Some(r)) } else { (w, wr) },
+        );
+    let worst = rss_worst_of.map_or(String::new(), |r| {
+        format!(
+            " ({} at {}, parallelism {})",
+            mib(&r["peak_rss"]),
+            r["part_size"]
+                .as_str()
+                .map_or(format!("{} MiB", SCALE_PART >> 20), str::to_owned),
+            r["parallel"].as_u64().unwrap_or(4)
+        )
+    });
+    let (rss_spread, time_spread) = (spread("peak_rss"), spread("secs_per_gib"));
+    let sizes = format!(
+        "{} to {} GiB",
+        first.map_or(json!(0), |r| r["gib"].clone()),
+        last.map_or(json!(0), |r| r["gib"].clone())
+    );
+    let rows = [
+        (
+            "end to end, 1 GiB, default settings (durable server, 32 MiB parts, parallelism 4) >= 0.48 of SHA-1".to_owned(),
+            format!("{e2e:.2}"),
+            e2e >= 0.48,
+        ),
+        (
+            "client alone (verify-only server, best parallelism) >= 0.7 of SHA-1".to_owned(),
+            format!("{client_alone:.2}"),
+            client_alone >= 0.7,
+        ),
+        (
+            "part + whole-file digests >= 0.75 of one hasher".to_owned(),
+            format!("{digests:.2}"),
+            digests >= 0.75,
+        ),
+        (
+            ">= 3x the faster official Python SDK".to_owned(),
+            format!("{speedup:.1}x"),
+            speedup >= 3.0,
+        ),
+        (
+            "client peak RSS <= (parallelism + 2) x part size + 64 MiB, every setting".to_owned(),
+            format!("at most {rss_worst:.2} of the bound{worst}"),
+            rss_worst <= 1.0,
+        ),
+        (
+            format!("peak RSS within 10% from {sizes}"),
+            format!("{:+.0}%", rss_spread * 100.0),
+            rss_spread <= 0.10,
+        ),
+        (
+            format!("seconds per GiB within 10% from {sizes}"),
+            format!("{:+.0}%", time_spread * 100.0),
+            time_spread <= 0.10,
+        ),
+    ];
+    md.push_str("\n### Against issue 7's targets (this run)\n\n| target | measured | met |\n| --- | --- | --- |\n");
+    for (target, measured, ok) in rows {
+        md.push_str(&format!(
+            "| {target} | {measured} | {} |\n",
+            if ok { "yes" } else { "no" }
+        ));
+    }
+    let path = root.join("docs/performance.md");
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let start = "<!-- bench:start -->";
+    let end = "<!-- bench:end -->";
+    let new = match (old.find(start), old.find(end)) {
+        (Some(a), Some(b)) if a < b => format!("{}{start}\n{md}{}", &old[..a], &old[b..]),
+        _ => format!("{old}\n## `cargo xtask bench`\n\n{start}\n{md}{end}\n"),
+    };
+    std::fs::write(&path, new).map_err(|e| e.to_string())?;
+    eprintln!("==> updated {}", path.display());
+    Ok(())
+}
