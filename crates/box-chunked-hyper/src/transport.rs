@@ -208,6 +208,9 @@ impl Transport {
         if cfg.http2_only {
             b.http2_only(true);
         }
+        // Answers are small, but downloads stream: let HTTP/2's receive
+        // windows follow the bandwidth-delay product rather than stay at 64 KiB.
+        b.http2_adaptive_window(true);
         let client = b.build(https);
         let collect = tower::service_fn(move |req: Request<ReqBody>| {
             let client = client.clone();

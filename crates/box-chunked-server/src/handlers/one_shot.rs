@@ -7,8 +7,7 @@
 //! and plans treat it like a chunked upload.
 
 use super::common::{
-    blocking, decode_body, fail, header, io_fail, json_response, now_unix, random_hex, Body, Fail,
-    FLUSH_AT,
+    blocking, decode_body, fail, header, json_response, now_unix, random_hex, Body, Fail, FLUSH_AT,
 };
 use super::files::file_for_change;
 use super::items::file_json;
@@ -318,28 +317,24 @@ async fn store_one_shot(
     };
     let s = session.clone();
     let outcome = blocking(st, move |store| {
-        r.file.sync_all().map_err(io_err("syncing", &r.tmp))?;
-        drop(r.file);
-        match &part {
-            Some(p) => persist(&r.tmp, &store.blob_path(&s.id, &p.part_id))?,
-            None => {
-                let _ = std::fs::remove_file(&r.tmp);
+        let stored = (|| {
+            r.file.sync_all().map_err(io_err("syncing", &r.tmp))?;
+            match &part {
+                Some(p) => persist(&r.tmp, &store.blob_path(&s.id, &p.part_id))?,
+                None => {
+                    let _ = std::fs::remove_file(&r.tmp);
+                }
             }
-        }
-        let outcome = store.commit_one_shot(&s, part.as_ref(), &version);
-        if !matches!(outcome, Ok(CommitOutcome::Committed(_))) {
+            store.commit_one_shot(&s, part.as_ref(), &version)
+        })();
+        // Nothing of a refused or failed upload stays behind.
+        if !matches!(stored, Ok(CommitOutcome::Committed(_))) {
+            let _ = std::fs::remove_file(&r.tmp);
             let _ = std::fs::remove_dir_all(store.session_dir(&s.id));
         }
-        outcome
+        stored
     })
-    .await
-    .map_err(|e| match e {
-        Fail::Api { status: 500, .. } => io_fail(
-            &std::io::Error::other("storing"),
-            "storing a one-shot upload",
-        ),
-        other => other,
-    })?;
+    .await?;
     let id = match outcome {
         CommitOutcome::Committed(id) => id,
         CommitOutcome::NameInUse | CommitOutcome::NotOpen => {
