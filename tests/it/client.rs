@@ -14,10 +14,14 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A client for the test server, which takes chunked uploads of any size:
+/// small files exercise the chunked path here (one-shot uploads are in `put`).
 fn client(ts: &TestServer) -> BoxClient {
     BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url(&ts.local)
+        .one_shot_below(1)
         .build()
         .expect("client")
 }
@@ -276,6 +280,7 @@ async fn with_faults(
     let spec = box_chunked_server::faults::FaultSpec::parse(spec).unwrap();
     let ts = TestServer::start(move |c| c.faults = spec).await;
     let c = BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url(&ts.local)
         .retry_policy(fast_retries())
@@ -374,6 +379,7 @@ async fn a_401_is_cured_by_a_refreshed_token() {
     let ts = TestServer::start(|_| {}).await;
     let provider = Arc::new(StaleFirst::default());
     let c = BoxClient::builder()
+        .one_shot_below(1)
         .token_provider(provider.clone())
         .base_url(&ts.local)
         .build()
@@ -395,6 +401,7 @@ async fn a_401_is_cured_by_a_refreshed_token() {
 
     // A fixed token that is refused: an auth error, never a loop.
     let bad = BoxClient::builder()
+        .one_shot_below(1)
         .token("nope")
         .base_url(&ts.local)
         .build()
@@ -417,6 +424,7 @@ async fn a_401_is_cured_by_a_refreshed_token() {
     })
     .await;
     let c = BoxClient::builder()
+        .one_shot_below(1)
         .client_credentials("cid", "csecret", Subject::Enterprise("1".into()))
         .base_url(&ts.local)
         .build()
@@ -522,6 +530,7 @@ async fn child_process_upload() {
         var("BOX_CHUNKED_CHILD_CHECKPOINT"),
     );
     let c = BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url(&url)
         .build()
@@ -623,6 +632,7 @@ async fn every_request_conforms_to_the_openapi_spec() {
     let ts = TestServer::start(move |c| c.public_url = Some(purl)).await;
     proxy.set_target(&ts.local);
     let c = BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url(&proxy.url)
         .build()
@@ -668,24 +678,28 @@ async fn every_request_conforms_to_the_openapi_spec() {
 #[tokio::test]
 async fn plain_http_is_refused_off_loopback() {
     let e = BoxClient::builder()
+        .one_shot_below(1)
         .token("t")
         .base_url("http://example.test")
         .build()
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(BoxClient::builder()
+        .one_shot_below(1)
         .token("t")
         .base_url("http://example.test")
         .allow_http(true)
         .build()
         .is_ok());
     assert!(BoxClient::builder()
+        .one_shot_below(1)
         .token("t")
         .base_url("http://[::1]:9")
         .build()
         .is_ok());
     assert!(
         BoxClient::builder()
+            .one_shot_below(1)
             .base_url("http://127.0.0.1:9")
             .build()
             .is_err(),
@@ -701,6 +715,7 @@ async fn resume_with_nothing_left_to_send() {
     let spec = box_chunked_server::faults::FaultSpec::parse("commit:500@first1000").unwrap();
     let ts = TestServer::start(move |c| c.faults = spec).await;
     let c = BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url(&ts.local)
         .retry_policy(fast_retries())

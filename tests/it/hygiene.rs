@@ -29,6 +29,7 @@ impl TokenProvider for Locked {
 async fn a_token_provider_can_fail_with_its_own_error() {
     let ts = TestServer::start(|_| {}).await;
     let c = BoxClient::builder()
+        .one_shot_below(1)
         .token_provider(Arc::new(Locked))
         .base_url(&ts.local)
         .build()
@@ -54,6 +55,7 @@ async fn a_token_provider_can_fail_with_its_own_error() {
 async fn session_refs_are_shared_and_name_their_parts() {
     let ts = TestServer::start(|_| {}).await;
     let c = BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url(&ts.local)
         .build()
@@ -107,6 +109,7 @@ async fn an_oversized_answer_is_refused() {
         }
     });
     let c = BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url(&url)
         .build()

@@ -126,7 +126,7 @@ async fn one_shot_refusals_store_nothing() {
             body,
         )
         .await;
-    assert_box_error(&r, 400, "bad_request");
+    assert_box_error(&r, 400, "metadata_after_file_contents");
     // Not multipart at all; a missing folder; over the quota.
     let r = http
         .call(

@@ -72,6 +72,7 @@ async fn a_foreign_session_endpoint_gets_no_token() {
     let public = rec.url.clone();
     let ts = TestServer::start(move |c| c.public_url = Some(public)).await;
     let c = BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url(&ts.local)
         .build()
@@ -110,6 +111,7 @@ async fn an_edited_checkpoint_gets_no_token() {
     let spec = box_chunked_server::faults::FaultSpec::parse("part:delay=300@1").unwrap();
     let ts = TestServer::start(move |c| c.faults = spec).await;
     let c = BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url(&ts.local)
         .build()
@@ -142,6 +144,7 @@ async fn an_edited_checkpoint_gets_no_token() {
 #[test]
 fn a_local_api_url_with_boxs_upload_host_is_refused() {
     let e = BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .api_url("http://127.0.0.1:8080/2.0")
         .build()
@@ -149,10 +152,15 @@ fn a_local_api_url_with_boxs_upload_host_is_refused() {
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.to_string().contains("mix Box's hosts"), "{e}");
     assert!(
-        BoxClient::builder().token(ALICE).build().is_ok(),
+        BoxClient::builder()
+            .one_shot_below(1)
+            .token(ALICE)
+            .build()
+            .is_ok(),
         "Box's own URLs"
     );
     assert!(BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url("http://127.0.0.1:8080")
         .build()

@@ -1231,7 +1231,7 @@ async fn unknown_routes_and_methods() {
     assert_box_error(
         &http
             .call(
-                "DELETE",
+                "PATCH",
                 &format!("{}/2.0/files/1", ts.url),
                 ALICE,
                 &[],

@@ -11,6 +11,7 @@ use std::process::Command;
 
 fn client(ts: &TestServer) -> BoxClient {
     BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url(&ts.local)
         .build()

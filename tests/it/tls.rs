@@ -29,6 +29,7 @@ async fn upload_over(ts: &TestServer, ca: &str, http2: bool) -> (String, Vec<u8>
     let path = dir.path().join("over-tls.bin");
     std::fs::write(&path, &data).unwrap();
     let client = BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url(&ts.url)
         .root_certificates_pem(ca.as_bytes().to_vec())
@@ -119,6 +120,7 @@ async fn a_client_without_the_ca_is_refused_before_sending() {
     let path = dir.path().join("f.bin");
     std::fs::write(&path, pseudo_random(3 << 20, 5)).unwrap();
     let client = BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url(&ts.url)
         .build()
@@ -130,6 +132,7 @@ async fn a_client_without_the_ca_is_refused_before_sending() {
         .unwrap_err();
     assert!(err.to_string().contains("certificate"), "{err}");
     assert!(BoxClient::builder()
+        .one_shot_below(1)
         .token(ALICE)
         .base_url(&ts.url)
         .root_certificates_pem(b"not a certificate".to_vec())

@@ -99,7 +99,7 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct UploadArgs {
-    /// The file to upload.
+    /// The file to upload, or `-` for standard input (with --name and --size).
     pub(crate) path: PathBuf,
     #[command(flatten)]
     pub(crate) conn: Conn,
@@ -127,6 +127,37 @@ pub(crate) struct UploadArgs {
     /// No progress bar or progress lines.
     #[arg(long)]
     pub(crate) no_progress: bool,
+    /// Progress as `bar` (lines when stderr is not a terminal), `json`
+    /// (JSON lines on stderr at most every 500 ms and at each change of
+    /// phase) or `none`.
+    #[arg(long, value_name = "FORMAT", value_parser = ["bar", "json", "none"])]
+    pub(crate) progress: Option<String>,
+    /// When the name is taken: `error` (as Box), `version` (a new version of
+    /// that file), `skip` (nothing, if it has the same SHA-1 and size) or
+    /// `rename` (`name (1).ext`, ...).
+    #[arg(long, value_name = "POLICY", default_value = "error")]
+    pub(crate) on_conflict: box_chunked_hyper::OnConflict,
+    /// The size of standard input (`-`), which Box needs before the first byte.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) size: Option<u64>,
+    /// At most this many bytes per second, across the whole upload (`10M`, `500k`).
+    #[arg(long, value_name = "RATE", value_parser = parse_size)]
+    pub(crate) bwlimit: Option<u64>,
+    #[command(flatten)]
+    pub(crate) modes: UploadModes,
+}
+
+/// How files go up (shared by `upload` and `resume`).
+#[derive(Debug, Args, Clone)]
+pub(crate) struct UploadModes {
+    /// Files below this size go up in one request (Box's chunked minimum;
+    /// lower it for a server started with a smaller --min-file-size).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE, env = "BOX_CHUNKED_ONE_SHOT_BELOW")]
+    pub(crate) one_shot_below: u64,
+    /// Send every part of a new version, without asking the server which it
+    /// already has (the upload session plan).
+    #[arg(long)]
+    pub(crate) no_delta: bool,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +175,12 @@ pub(crate) struct ResumeArgs {
     /// No progress bar or progress lines.
     #[arg(long)]
     pub(crate) no_progress: bool,
+    /// Progress as `bar` (lines when stderr is not a terminal), `json` or `none`.
+    #[arg(long, value_name = "FORMAT", value_parser = ["bar", "json", "none"])]
+    pub(crate) progress: Option<String>,
+    /// At most this many bytes per second (`10M`, `500k`).
+    #[arg(long, value_name = "RATE", value_parser = parse_size)]
+    pub(crate) bwlimit: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -72,7 +72,7 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
     let status = e.status();
     let message = match (e.kind(), e.code(), status) {
         (_, Some("file_size_too_small"), _) => format!(
-            "{what} is too small for a chunked upload (Box needs at least 20,000,000 bytes); use Box's regular upload for small files"
+            "{what} is too small for a chunked upload on this server; files below --one-shot-below (default 20,000,000 bytes, Box's minimum) go up in one request: leave --one-shot-below at its default, or set it to this server's minimum"
         ),
         (_, Some("insufficient_storage"), _) | (_, _, Some(507)) => format!(
             "the server ran out of storage space while receiving {what} (507 insufficient_storage); nothing of the refused request was kept: free space on the server, then try again"
@@ -87,7 +87,7 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
                 .and_then(|b| b.conflicts().into_iter().next())
                 .map(|c| c.id)
                 .unwrap_or_default();
-            format!("a file with this name already exists in the folder (id {id}); choose another --name, or upload a new version with --file {id}")
+            format!("a file with this name already exists in the folder (id {id}); choose another --name, upload a new version with --file {id}, or pass --on-conflict version, skip or rename")
         }
         (ErrorKind::Auth, _, _) | (_, _, Some(401)) => {
             format!("Box rejected the access token ({e}); get a new token and pass it with --token or BOX_ACCESS_TOKEN")

@@ -27,6 +27,13 @@ pub(crate) fn human(bytes: u64) -> String {
     }
 }
 
+/// The state of `--progress json`.
+struct JsonLines {
+    file: Option<String>,
+    phase: Mutex<&'static str>,
+    last: Mutex<Option<Instant>>,
+}
+
 #[derive(Clone)]
 pub(crate) struct Progress {
     inner: Arc<Inner>,
@@ -34,6 +41,8 @@ pub(crate) struct Progress {
 
 struct Inner {
     bar: Option<ProgressBar>,
+    /// JSON lines instead of the bar (`--progress json`), for this file.
+    json: Option<JsonLines>,
     /// Lines for people at all (not with `-q`).
     talk: bool,
     /// The bar or plain progress lines (not with `--no-progress`).
@@ -58,6 +67,25 @@ impl Progress {
     /// A display for `total` bytes: `show` the bar or lines, `talk` (the
     /// session, a resume's findings, a pending commit) unless quiet.
     pub(crate) fn new(total: u64, show: bool, talk: bool) -> Self {
+        Self::with_json(total, show, talk, None)
+    }
+
+    /// `--progress json`: JSON lines on stderr (naming `file` in a job)
+    /// instead of the bar and the lines for people.
+    pub(crate) fn json(total: u64, file: Option<String>) -> Self {
+        Self::with_json(
+            total,
+            false,
+            false,
+            Some(JsonLines {
+                file,
+                phase: Mutex::new("starting"),
+                last: Mutex::new(None),
+            }),
+        )
+    }
+
+    fn with_json(total: u64, show: bool, talk: bool, json: Option<JsonLines>) -> Self {
         let bar = (show && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
             let style = ProgressStyle::with_template(
@@ -72,6 +100,7 @@ impl Progress {
         Self {
             inner: Arc::new(Inner {
                 bar,
+                json,
                 talk,
                 show,
                 total,
@@ -137,6 +166,7 @@ impl Progress {
                 part_size,
             }) => {
                 p.parts_total.store(*total_parts, Ordering::Relaxed);
+                self.phase("uploading");
                 *p.session
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(session_id.clone());
@@ -154,6 +184,9 @@ impl Progress {
             }) => {
                 p.parts_done.store(*parts_done, Ordering::Relaxed);
                 p.confirmed.store(*bytes_done, Ordering::Relaxed);
+                if *parts_done == p.parts_total.load(Ordering::Relaxed) {
+                    self.phase("committing");
+                }
                 if *how == Confirmation::Verified {
                     p.verified.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -171,6 +204,7 @@ impl Progress {
                 }
             }
             UploadEvent::Core(Event::CommitPending { retry_after, polls }) => {
+                self.phase("committing");
                 self.tell_verified();
                 let at = box_chunked_proto::Timestamp::from_system_time(
                     std::time::SystemTime::now() + *retry_after,
@@ -198,8 +232,80 @@ impl Progress {
         }
     }
 
+    /// A change of phase: a JSON line at once.
+    fn phase(&self, phase: &'static str) {
+        if let Some(j) = &self.inner.json {
+            let mut cur = j
+                .phase
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *cur != phase {
+                *cur = phase;
+                drop(cur);
+                self.json_line(true);
+            }
+        }
+    }
+
+    /// One JSON line, unless one went less than 500 ms ago (`force`: a
+    /// change of phase always goes).
+    fn json_line(&self, force: bool) {
+        let p = &self.inner;
+        let Some(j) = &p.json else { return };
+        {
+            let mut last = j
+                .last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !force && last.is_some_and(|t: Instant| t.elapsed() < Duration::from_millis(500)) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let causes = p
+            .causes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut line = serde_json::json!({
+            "phase": *j.phase.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+            "bytes_sent": p.sent.load(Ordering::Relaxed),
+            "bytes_confirmed": p.confirmed.load(Ordering::Relaxed),
+            "bytes_total": p.total,
+            "parts_done": p.parts_done.load(Ordering::Relaxed),
+            "parts_total": p.parts_total.load(Ordering::Relaxed),
+            "retries": {"count": p.retries.load(Ordering::Relaxed), "causes": causes},
+        });
+        if let (Some(f), Some(obj)) = (&j.file, line.as_object_mut()) {
+            obj.insert("file".into(), serde_json::json!(f));
+        }
+        eprintln!("{line}");
+    }
+
+    /// The end, for `--progress json`: `done` or `failed` (with the error).
+    pub(crate) fn end(&self, ok: bool, bytes: u64) {
+        let p = &self.inner;
+        if ok {
+            p.confirmed.store(
+                bytes.max(p.confirmed.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
+            p.sent.fetch_max(0, Ordering::Relaxed);
+            let total = p.parts_total.load(Ordering::Relaxed);
+            p.parts_done.fetch_max(total, Ordering::Relaxed);
+        }
+        if p.json.is_some() {
+            p.frozen.store(false, Ordering::Relaxed);
+            self.phase(if ok { "done" } else { "failed" });
+        }
+    }
+
     fn draw(&self) {
         let p = &self.inner;
+        if p.json.is_some() {
+            self.json_line(false);
+            return;
+        }
         if !p.show {
             return;
         }

@@ -31,21 +31,40 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
     )
     .await?;
     let hint = t.resume_hint(&args.checkpoint);
-    let uploader = t
+    let mut uploader = t
         .client
         .uploader()
         .parallelism(args.parallel)
         .keep_session_on_drop(true)
         .local_server(t.embedded.is_some());
-    let (uploader, progress) =
-        with_progress(uploader, size, !args.no_progress && !g.quiet, !g.quiet);
+    if let Some(rate) = args.bwlimit {
+        uploader = uploader.throttle(box_chunked_hyper::Throttle::new(rate));
+    }
+    let json_progress = args.progress.as_deref() == Some("json");
+    let show = !args.no_progress && !g.quiet && args.progress.as_deref() != Some("none");
+    let (uploader, progress) = if json_progress {
+        let p = crate::progress::Progress::json(size, None);
+        let sink = p.clone();
+        (
+            uploader.on_event(move |e: &box_chunked_hyper::UploadEvent| sink.on_event(e)),
+            p,
+        )
+    } else {
+        with_progress(uploader, size, show, !g.quiet)
+    };
     let started = Instant::now();
     let result = uploader.resume_from(cp.clone(), &args.checkpoint).await;
+    progress.end(result.is_ok(), size);
     progress.finish();
     let outcome = match result {
         Ok(file) => {
             let _ = std::fs::remove_file(&args.checkpoint);
-            report_rate(progress.sent(), size, started, g.quiet || args.json);
+            report_rate(
+                progress.sent(),
+                size,
+                started,
+                g.quiet || args.json || json_progress,
+            );
             print_file(&file, args.json, progress.session_id(), g.quiet);
             Ok(())
         }

@@ -6,8 +6,11 @@ use crate::connect::{connect, data_dir};
 use crate::failure::{exit, explain, explain_in, source_problem, Failure, Where};
 use crate::progress;
 use crate::resume::session_of;
+use box_chunked_core::one_shot;
 use box_chunked_core::Target;
-use box_chunked_hyper::{BoxClient, CheckpointFile, UploadEvent, UploadSource, Uploader};
+use box_chunked_hyper::{
+    BoxClient, CheckpointFile, Put, PutOutcome, Throttle, UploadEvent, UploadSource, Uploader,
+};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -19,15 +22,36 @@ pub(crate) fn print_file(
     session: Option<String>,
     quiet: bool,
 ) {
+    print_put(file, PutOutcome::Uploaded, json, session, quiet);
+}
+
+/// [`print_file`] with what was done: `outcome` in the JSON, and a line
+/// that says a version, a skip or a new name.
+pub(crate) fn print_put(
+    file: &box_chunked_proto::File,
+    outcome: PutOutcome,
+    json: bool,
+    session: Option<String>,
+    quiet: bool,
+) {
     if json {
         let mut v = serde_json::to_value(file).unwrap_or_default();
-        if let (Some(obj), Some(id)) = (v.as_object_mut(), session) {
-            obj.insert("upload_session_id".into(), serde_json::Value::String(id));
+        if let Some(obj) = v.as_object_mut() {
+            if let Some(id) = session {
+                obj.insert("upload_session_id".into(), serde_json::Value::String(id));
+            }
+            obj.insert("outcome".into(), serde_json::json!(outcome.as_str()));
         }
         println!("{}", serde_json::to_string(&v).unwrap_or_default());
     } else if !quiet {
+        let what = match outcome {
+            PutOutcome::Skipped => "skipped: the same content is already file",
+            PutOutcome::Version => "uploaded a new version of file",
+            PutOutcome::Renamed => "uploaded (the name was taken) file",
+            _ => "uploaded file",
+        };
         println!(
-            "uploaded file {} ({}, {}, SHA-1 {})",
+            "{what} {} ({}, {}, SHA-1 {})",
             file.id,
             file.name.as_deref().unwrap_or("?"),
             progress::human(file.size.unwrap_or(0)),
@@ -61,9 +85,9 @@ pub(crate) async fn run_interruptible(
     what: &str,
     at: &Where,
     display: &progress::Progress,
-) -> Result<box_chunked_proto::File, Failure> {
+) -> Result<Put, Failure> {
     let terminated = tokio::select! {
-        r = task.wait() => return r.map_err(|e| explain_in(&e, what, at)),
+        r = task.wait_put() => return r.map_err(|e| explain_in(&e, what, at)),
         _ = tokio::signal::ctrl_c() => false,
         () = sigterm() => true,
     };
@@ -116,36 +140,78 @@ pub(crate) fn with_progress(
 }
 
 pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> {
-    if let Some(f) = source_problem(&args.path) {
-        return Err(f);
-    }
-    let size = std::fs::metadata(&args.path).map(|m| m.len()).unwrap_or(0);
+    let stdin = args.path.as_os_str() == "-";
+    let size = if stdin {
+        if args.name.is_none() && args.file.is_none() {
+            return Err(Failure::new(
+                exit::USAGE,
+                "uploading standard input (-) needs --name NAME (or --file ID)",
+            ));
+        }
+        args.size.ok_or_else(|| {
+            Failure::new(
+                exit::USAGE,
+                "uploading standard input (-) needs --size BYTES: Box needs the size before the first byte",
+            )
+        })?
+    } else {
+        if let Some(f) = source_problem(&args.path) {
+            return Err(f);
+        }
+        std::fs::metadata(&args.path).map(|m| m.len()).unwrap_or(0)
+    };
     let target = target_of(&args)?;
-    let checkpoint = checkpoint_path(&args);
+    let one_shot = one_shot::is_one_shot(size, args.modes.one_shot_below);
+    // A checkpoint serves a resume, which needs a file and a session.
+    let checkpoint = (!stdin && !one_shot).then(|| checkpoint_path(&args));
     let t = connect(&args.conn.clone().or(&g.conn), args.json || g.quiet).await?;
-    let hint = t.resume_hint(&checkpoint);
-    if !g.quiet {
-        eprintln!(
-            "checkpoint: {} (if interrupted: {hint})",
-            checkpoint.display()
-        );
+    let hint = checkpoint
+        .as_ref()
+        .map(|c| t.resume_hint(c))
+        .unwrap_or_default();
+    let json_progress = args.progress.as_deref() == Some("json");
+    if let (false, Some(c)) = (g.quiet || json_progress, &checkpoint) {
+        eprintln!("checkpoint: {} (if interrupted: {hint})", c.display());
     }
-    let uploader = t
+    let mut uploader = t
         .client
         .uploader()
         .parallelism(args.parallel)
-        .checkpoint(&checkpoint)
         .keep_session(args.keep_session)
         .keep_session_on_drop(true)
-        .local_server(t.embedded.is_some());
-    let (uploader, progress) =
-        with_progress(uploader, size, !args.no_progress && !g.quiet, !g.quiet);
+        .local_server(t.embedded.is_some())
+        .on_conflict(args.on_conflict)
+        .one_shot_below(args.modes.one_shot_below)
+        .delta(!args.modes.no_delta);
+    if let Some(c) = &checkpoint {
+        uploader = uploader.checkpoint(c);
+    }
+    if let Some(rate) = args.bwlimit {
+        uploader = uploader.throttle(Throttle::new(rate));
+    }
+    let show = !args.no_progress && !g.quiet && args.progress.as_deref() != Some("none");
+    let (uploader, progress) = if json_progress {
+        let p = progress::Progress::json(size, None);
+        let sink = p.clone();
+        (
+            uploader.on_event(move |e: &UploadEvent| sink.on_event(e)),
+            p,
+        )
+    } else {
+        with_progress(uploader, size, show, !g.quiet)
+    };
     let started = Instant::now();
-    let task = uploader.spawn(target, UploadSource::Path(args.path.clone()));
+    let source = if stdin {
+        UploadSource::Reader(Box::new(tokio::io::stdin()), size)
+    } else {
+        UploadSource::Path(args.path.clone())
+    };
+    let task = uploader.spawn(target, source);
+    let no_checkpoint = PathBuf::new();
     let result = run_interruptible(
         &t.client,
         task,
-        &checkpoint,
+        checkpoint.as_ref().unwrap_or(&no_checkpoint),
         &hint,
         &args.path.display().to_string(),
         &Where {
@@ -159,15 +225,30 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
         &progress,
     )
     .await;
+    progress.end(result.is_ok(), size);
     progress.finish();
     let outcome = match result {
-        Ok(file) => {
-            let _ = std::fs::remove_file(&checkpoint);
-            report_rate(progress.sent(), size, started, g.quiet || args.json);
-            print_file(&file, args.json, progress.session_id(), g.quiet);
+        Ok(put) => {
+            if let Some(c) = &checkpoint {
+                let _ = std::fs::remove_file(c);
+            }
+            if put.outcome != PutOutcome::Skipped {
+                let sent = if one_shot { size } else { progress.sent() };
+                report_rate(sent, size, started, g.quiet || args.json || json_progress);
+            }
+            print_put(
+                &put.file,
+                put.outcome,
+                args.json,
+                progress.session_id(),
+                g.quiet,
+            );
             Ok(())
         }
-        Err(f) => Err(with_session_fate(f, &checkpoint, args.keep_session, &hint)),
+        Err(f) => Err(match &checkpoint {
+            Some(c) => with_session_fate(f, c, args.keep_session, &hint),
+            None => f,
+        }),
     };
     t.close().await;
     outcome
@@ -210,6 +291,7 @@ fn with_session_fate(f: Failure, checkpoint: &Path, keep: bool, hint: &str) -> F
 fn target_of(args: &UploadArgs) -> Result<Target, Failure> {
     let name = match &args.name {
         Some(n) => n.clone(),
+        None if args.path.as_os_str() == "-" => String::new(),
         None => args
             .path
             .file_name()

@@ -68,8 +68,11 @@ fn url_of(child: &mut Child) -> String {
 /// `box-chunked` with the server's URLs and token, and a private data directory.
 fn cli(s: &Serve, home: &Path) -> Command {
     let mut c = Command::new(BIN);
+    // The test server takes chunked uploads of any size: small files
+    // exercise the chunked path unless a test says otherwise.
     c.env("XDG_DATA_HOME", home)
         .env_remove("BOX_ACCESS_TOKEN")
+        .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
         .args([
             "--token",
             ALICE,

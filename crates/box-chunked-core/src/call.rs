@@ -1,5 +1,6 @@
 //! [`Call`]: one SDK-style request (create a session, upload a part, list,
-//! commit, abort, get) as a small sans-IO machine with its retries and `202`
+//! commit, abort, get, the check before upload, a one-shot upload, a plan)
+//! as a small sans-IO machine with its retries and `202`
 //! waits. The hyper crate's `SessionRef`, `FolderRef` and `FileRef` drive it,
 //! so they hold no Box rule. It reuses [`crate::ops`] for every request and
 //! answer and knows nothing of uploads as a whole.
@@ -7,11 +8,12 @@
 use crate::config::Target;
 use crate::error::UploadError;
 use crate::io::{RequestKind, TransportError};
+use crate::one_shot;
 use crate::ops::{self, Reply, Retry, SessionUrls, Verdict};
 use crate::retry::{FailureClass, Jitter, Owner, RetryPolicy};
 use box_chunked_proto::{
-    CommitAttributes, ContentRange, File, SessionEndpoints, Sha1Digest, UploadPart, UploadParts,
-    UploadSession,
+    CommitAttributes, ContentRange, File, PlanResponse, PlannedPart, SessionEndpoints, Sha1Digest,
+    UploadPart, UploadParts, UploadSession, UploadUrl,
 };
 use bytes::Bytes;
 use std::time::{Duration, Instant};
@@ -86,6 +88,42 @@ pub enum Operation {
         /// The content URL.
         url: String,
     },
+    /// The check before upload (`OPTIONS`): where the file would go, or the
+    /// conflict.
+    Preflight {
+        /// The API root.
+        api_root: String,
+        /// A new file in a folder, or a new version of a file.
+        target: Target,
+        /// The file's size.
+        size: u64,
+    },
+    /// A one-shot upload (`POST`, multipart; not repeated after an
+    /// ambiguous failure: a second file or version could be made). The
+    /// request's body is the form's head; its extensions carry the
+    /// [`MultipartTail`]: the driver sends the file's bytes, then the tail.
+    UploadFile {
+        /// The upload root.
+        upload_root: String,
+        /// A new file in a folder, or a new version of a file.
+        target: Target,
+        /// The file's size.
+        size: u64,
+        /// Its SHA-1 when known before sending (`Content-MD5`).
+        sha1: Option<Sha1Digest>,
+        /// Attributes to set.
+        attributes: Option<CommitAttributes>,
+        /// Makes the form's boundary (draw it at random).
+        boundary_seed: u64,
+    },
+    /// An upload session plan (`POST`; repeated safely: planning again
+    /// gives the same hits).
+    Plan {
+        /// The session's plan URL.
+        url: String,
+        /// The parts, by offset, size and SHA-512.
+        parts: Vec<PlannedPart>,
+    },
 }
 
 impl Operation {
@@ -114,11 +152,14 @@ impl Operation {
             Self::Commit { .. } => RequestKind::Commit,
             Self::Abort { .. } => RequestKind::Abort,
             Self::GetFile { .. } | Self::Download { .. } => RequestKind::GetFile,
+            Self::Preflight { .. } => RequestKind::Preflight,
+            Self::UploadFile { .. } => RequestKind::UploadFile,
+            Self::Plan { .. } => RequestKind::Plan,
         }
     }
 
     fn idempotent(&self) -> bool {
-        !matches!(self, Self::CreateSession { .. })
+        !matches!(self, Self::CreateSession { .. } | Self::UploadFile { .. })
     }
 
     fn request(&self) -> Result<http::Request<Bytes>, String> {
@@ -153,6 +194,31 @@ impl Operation {
                 if_match.as_deref(),
             ),
             Self::Abort { url } => ops::abort(url.clone()),
+            Self::Preflight {
+                api_root,
+                target,
+                size,
+            } => one_shot::preflight(api_root, target, *size),
+            Self::UploadFile {
+                upload_root,
+                target,
+                size,
+                sha1,
+                attributes,
+                boundary_seed,
+            } => {
+                let (mut req, tail) = one_shot::upload_file(
+                    upload_root,
+                    target,
+                    *size,
+                    sha1.as_ref(),
+                    attributes.as_ref(),
+                    *boundary_seed,
+                )?;
+                req.extensions_mut().insert(tail);
+                Ok(req)
+            }
+            Self::Plan { url, parts } => one_shot::plan(url.clone(), parts.clone()),
         }
     }
 
@@ -193,6 +259,12 @@ impl Operation {
                 Answer::File(Box::new(f))
             }),
             Self::Download { .. } => map(ops::download_reply(reply), Answer::Content),
+            Self::Preflight { .. } => map(one_shot::preflight_reply(reply), Answer::UploadUrl),
+            Self::UploadFile { sha1, size, .. } => map(
+                one_shot::upload_file_reply(reply, sha1.as_ref(), *size),
+                |f| Answer::File(Box::new(f)),
+            ),
+            Self::Plan { .. } => map(one_shot::plan_reply(reply), |p| Answer::Plan(Box::new(p))),
         }
     }
 }
@@ -213,6 +285,10 @@ pub enum Answer {
     Aborted,
     /// Download: the content.
     Content(Bytes),
+    /// The check before upload: where to send the file.
+    UploadUrl(UploadUrl),
+    /// An upload session plan: hits and misses.
+    Plan(Box<PlanResponse>),
 }
 
 /// Limits of a [`Call`].

@@ -53,6 +53,12 @@ pub enum RequestKind {
     GetSession,
     /// `GET` of a file or its content (SDK calls).
     GetFile,
+    /// `OPTIONS /files/content`: the check before upload.
+    Preflight,
+    /// `POST /files/content`: a one-shot upload.
+    UploadFile,
+    /// `POST .../plan`: the upload session plan.
+    Plan,
 }
 
 impl RequestKind {
@@ -66,6 +72,9 @@ impl RequestKind {
             Self::Abort => "abort".to_owned(),
             Self::GetSession => "get session".to_owned(),
             Self::GetFile => "get file".to_owned(),
+            Self::Preflight => "check before upload".to_owned(),
+            Self::UploadFile => "upload file".to_owned(),
+            Self::Plan => "plan upload session".to_owned(),
         }
     }
 }

@@ -89,6 +89,7 @@ mod config;
 mod error;
 mod event;
 mod io;
+pub mod one_shot;
 pub mod ops;
 pub mod retry;
 mod upload;

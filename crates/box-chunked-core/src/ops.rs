@@ -84,11 +84,14 @@ impl Reply {
         }
     }
 
-    fn class(&self, kind: RequestKind) -> Option<FailureClass> {
+    pub(crate) fn class(&self, kind: RequestKind) -> Option<FailureClass> {
         classify_status(kind, self.status, &self.code())
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(&self, kind: RequestKind) -> Result<T, UploadError> {
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: RequestKind,
+    ) -> Result<T, UploadError> {
         decode_json(&self.body).map_err(|e| UploadError::Protocol {
             kind,
             detail: e.to_string(),
@@ -181,7 +184,7 @@ pub enum Verdict<T> {
 
 impl<T> Verdict<T> {
     /// The verdict for a non-success answer, from its class alone.
-    fn refused(class: FailureClass, reply: &Reply, kind: RequestKind) -> Self {
+    pub(crate) fn refused(class: FailureClass, reply: &Reply, kind: RequestKind) -> Self {
         match class {
             FailureClass::SessionGone => Self::SessionGone(reply.failure(kind)),
             FailureClass::CommitPending => Self::Pending {
@@ -269,11 +272,14 @@ impl SessionUrls<'_> {
 
 // -------------------------------------------------------------- requests
 
-fn built(b: http::request::Builder, body: Bytes) -> Result<http::Request<Bytes>, String> {
+pub(crate) fn built(
+    b: http::request::Builder,
+    body: Bytes,
+) -> Result<http::Request<Bytes>, String> {
     b.body(body).map_err(|e| e.to_string())
 }
 
-fn json_post(url: String) -> http::request::Builder {
+pub(crate) fn json_post(url: String) -> http::request::Builder {
     http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json")
 }
 
@@ -547,7 +553,7 @@ pub fn download_reply(reply: &Reply) -> Verdict<Bytes> {
     }
 }
 
-fn name_conflict(api: ApiFailure) -> UploadError {
+pub(crate) fn name_conflict(api: ApiFailure) -> UploadError {
     let existing_id = api
         .error
         .as_deref()

@@ -32,6 +32,7 @@ pub struct ClientBuilder {
     http2_only: bool,
     http1_only: bool,
     extra_roots_pem: Vec<Vec<u8>>,
+    one_shot_below: u64,
     retry: RetryPolicy,
     connect_timeout: Duration,
     control_timeout: Duration,
@@ -60,6 +61,7 @@ impl Default for ClientBuilder {
             http2_only: false,
             http1_only: false,
             extra_roots_pem: Vec::new(),
+            one_shot_below: box_chunked_core::one_shot::DEFAULT_ONE_SHOT_BELOW,
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             control_timeout: Duration::from_secs(60),
@@ -175,6 +177,16 @@ impl ClientBuilder {
         self
     }
 
+    /// The default of [`crate::Uploader::one_shot_below`] for this client's
+    /// uploaders: files below it go up in one request (default 20,000,000
+    /// bytes, Box's chunked minimum). Lower it for a server that takes
+    /// chunked uploads of smaller files (`box-chunked serve --min-file-size`).
+    #[must_use]
+    pub fn one_shot_below(mut self, bytes: u64) -> Self {
+        self.one_shot_below = bytes;
+        self
+    }
+
     /// Trusts the certificates in `pem` (PEM, one or more) as roots beside
     /// Mozilla's: a company's CA, or the certificate of a local
     /// `box-chunked serve --tls-cert`. `build` fails when it holds none.
@@ -266,6 +278,7 @@ impl ClientBuilder {
                 control_timeout: self.control_timeout,
                 part_timeout: self.part_timeout,
                 commit_wait: self.commit_wait,
+                one_shot_below: self.one_shot_below,
             }),
         })
     }

@@ -9,6 +9,7 @@ use crate::builder::ClientBuilder;
 use crate::error::{Error, ErrorKind};
 use crate::transport::{BodySink, Failure, ReqBody, StreamTo, Transport};
 use box_chunked_core::call::{Answer, Call, CallConfig, CallOutput, Operation};
+use box_chunked_core::one_shot::MultipartTail;
 use box_chunked_core::ops::SessionUrls;
 use box_chunked_core::retry::RetryPolicy;
 use box_chunked_core::{RequestKind, Target};
@@ -21,6 +22,21 @@ use sha1::{Digest as _, Sha1};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How a streamed request body reports and paces itself.
+#[derive(Clone, Default)]
+pub(crate) struct BodyOptions {
+    /// Counts the bytes handed to the network.
+    pub(crate) progress: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// Paces the bytes (`--bwlimit`).
+    pub(crate) throttle: Option<Arc<crate::body::Throttle>>,
+}
+
+/// A one-shot upload's file, streamed between the form's head and tail.
+struct FileBody {
+    path: Arc<std::path::PathBuf>,
+    options: BodyOptions,
+}
+
 pub(crate) struct Inner {
     pub(crate) transport: Transport,
     pub(crate) api_url: String,
@@ -30,6 +46,7 @@ pub(crate) struct Inner {
     pub(crate) control_timeout: Duration,
     pub(crate) part_timeout: Duration,
     pub(crate) commit_wait: Duration,
+    pub(crate) one_shot_below: u64,
 }
 
 /// A Box client for chunked uploads. Cheap to clone; share one per process.
@@ -155,11 +172,82 @@ impl BoxClient {
         op: Operation,
         sink: Option<StreamTo>,
     ) -> Result<Answer, Error> {
+        self.run_with(op, sink, None).await
+    }
+
+    /// The check before upload (`OPTIONS /files/content`, or `/files/{id}/content`
+    /// for a version): `Ok` when the upload would be accepted; a name
+    /// conflict is an error that [`box_chunked_core::one_shot::conflict_of`] reads.
+    pub async fn check_upload(&self, target: &Target, size: u64) -> Result<(), Error> {
+        let op = Operation::Preflight {
+            api_root: self.inner.api_url.clone(),
+            target: target.clone(),
+            size,
+        };
+        match self.run(op).await? {
+            Answer::UploadUrl(_) => Ok(()),
+            other => Err(unexpected(RequestKind::Preflight, &other)),
+        }
+    }
+
+    /// A one-shot upload of the file at `path` (`POST /files/content`, or
+    /// `/files/{id}/content` for a version), streamed from the file with its
+    /// SHA-1 in `Content-MD5`. The answer's size and SHA-1 are checked.
+    pub(crate) async fn upload_one_shot(
+        &self,
+        target: &Target,
+        path: &std::path::Path,
+        size: u64,
+        sha1: Sha1Digest,
+        attributes: Option<CommitAttributes>,
+        body: BodyOptions,
+    ) -> Result<File, Error> {
+        let op = Operation::UploadFile {
+            upload_root: self.inner.upload_url.clone(),
+            target: target.clone(),
+            size,
+            sha1: Some(sha1),
+            attributes,
+            boundary_seed: crate::transport::os_seed(),
+        };
+        let file = FileBody {
+            path: Arc::new(path.to_path_buf()),
+            options: body,
+        };
+        match self.run_with(op, None, Some(file)).await? {
+            Answer::File(f) => Ok(*f),
+            other => Err(unexpected(RequestKind::UploadFile, &other)),
+        }
+    }
+
+    /// Plans a session (`POST` to its `plan` URL): the hits are recorded in
+    /// the session, the misses are to be sent.
+    pub(crate) async fn plan(
+        &self,
+        url: &str,
+        parts: Vec<box_chunked_proto::PlannedPart>,
+    ) -> Result<box_chunked_proto::PlanResponse, Error> {
+        let op = Operation::Plan {
+            url: url.to_owned(),
+            parts,
+        };
+        match self.run(op).await? {
+            Answer::Plan(p) => Ok(*p),
+            other => Err(unexpected(RequestKind::Plan, &other)),
+        }
+    }
+
+    async fn run_with(
+        &self,
+        op: Operation,
+        sink: Option<StreamTo>,
+        file: Option<FileBody>,
+    ) -> Result<Answer, Error> {
         let kind = op.kind();
         let cfg = CallConfig {
             retry: self.inner.retry.clone(),
             timeout: match kind {
-                RequestKind::UploadPart { .. } => self.inner.part_timeout,
+                RequestKind::UploadPart { .. } | RequestKind::UploadFile => self.inner.part_timeout,
                 _ => self.inner.control_timeout,
             },
             commit_wait: self.inner.commit_wait,
@@ -175,7 +263,20 @@ impl BoxClient {
                     deadline,
                 } => {
                     tracing::debug!(%kind, attempt, "sending");
-                    let mut req = request.map(|b| ReqBody::new(b, None));
+                    let tail = request.extensions().get::<MultipartTail>().cloned();
+                    let mut req = match (&file, tail) {
+                        (Some(f), Some(t)) => request.map(|head| {
+                            ReqBody::file(
+                                head,
+                                f.path.clone(),
+                                t.file_len,
+                                t.tail,
+                                f.options.progress.clone(),
+                            )
+                            .throttled(f.options.throttle.clone())
+                        }),
+                        _ => request.map(|b| ReqBody::new(b, None)),
+                    };
                     if let Some(s) = &sink {
                         req.extensions_mut().insert(s.clone());
                     }

@@ -72,6 +72,7 @@
 //! Tokens never appear in logs, errors or `Debug` output ([`Secret`]).
 
 mod auth;
+mod body;
 mod builder;
 mod client;
 mod error;
@@ -81,13 +82,15 @@ mod uploader;
 pub use auth::{
     BoxFuture, ClientCredentials, OriginPolicy, Secret, StaticToken, Subject, TokenProvider,
 };
+pub use body::Throttle;
 pub use box_chunked_core as core;
+pub use box_chunked_core::one_shot::OnConflict;
 pub use box_chunked_core::Target;
 pub use box_chunked_proto as proto;
 pub use builder::{ClientBuilder, DEFAULT_API_URL, DEFAULT_OAUTH_URL, DEFAULT_UPLOAD_URL};
 pub use client::{BoxClient, CommitOptions, FileRef, FolderRef, SessionRef};
 pub use error::{Error, ErrorKind};
 pub use uploader::{
-    fingerprint, CheckpointFile, CheckpointUrls, UploadControl, UploadEvent, UploadSource,
-    UploadTask, Uploader,
+    fingerprint, CheckpointFile, CheckpointUrls, Put, PutOutcome, UploadControl, UploadEvent,
+    UploadSource, UploadTask, Uploader,
 };

@@ -7,20 +7,18 @@
 //!
 //! Only connect errors are retried here ("not sent": the request never left),
 //! with the core's backoff arithmetic and a tower TPS budget; everything else
-//! is the core's to retry (docs/retries.md). Request bodies are `Bytes`, sent
-//! in slices without copying, counting the bytes handed to hyper.
+//! is the core's to retry (docs/retries.md). Request bodies are in `body`.
 
 use crate::auth::{OriginPolicy, TokenProvider};
+pub(crate) use crate::body::ReqBody;
 use box_chunked_core::retry::{Jitter, RetryPolicy};
 use box_chunked_core::{TransportError, TransportErrorKind};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use hyper::body::{Frame, SizeHint};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use std::convert::Infallible;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,63 +32,6 @@ use tower::{Service, ServiceExt};
 /// Attempts for a request whose connection cannot be made (about 2 to 4
 /// seconds of backoff in all): a refused connection rarely heals sooner.
 const CONNECT_ATTEMPTS: u32 = 5;
-
-/// Bytes handed to hyper per body frame.
-const FRAME: usize = 256 * 1024;
-
-/// A request body: `Bytes` sent in slices, counting what was handed over.
-pub(crate) struct ReqBody {
-    data: Bytes,
-    sent: usize,
-    progress: Option<Arc<AtomicU64>>,
-}
-
-impl ReqBody {
-    pub(crate) fn new(data: Bytes, progress: Option<Arc<AtomicU64>>) -> Self {
-        Self {
-            data,
-            sent: 0,
-            progress,
-        }
-    }
-}
-
-impl Clone for ReqBody {
-    /// A fresh body from the start (for a repeated attempt).
-    fn clone(&self) -> Self {
-        Self::new(self.data.clone(), self.progress.clone())
-    }
-}
-
-impl hyper::body::Body for ReqBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let len = self.data.len();
-        if self.sent >= len {
-            return Poll::Ready(None);
-        }
-        let n = FRAME.min(len - self.sent);
-        let chunk = self.data.slice(self.sent..self.sent + n);
-        self.sent += n;
-        if let Some(p) = &self.progress {
-            p.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        Poll::Ready(Some(Ok(Frame::data(chunk))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.sent >= self.data.len()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact((self.data.len() - self.sent) as u64)
-    }
-}
 
 /// The per-attempt deadline, carried in request extensions.
 #[derive(Debug, Clone, Copy)]

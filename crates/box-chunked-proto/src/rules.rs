@@ -82,6 +82,33 @@ pub fn names_conflict(a: &str, b: &str) -> bool {
     a == b || a.to_lowercase() == b.to_lowercase()
 }
 
+/// The `n`th alternative to a taken name, as desktop tools number copies:
+/// the number goes before the extension (`report.pdf` becomes
+/// `report (1).pdf`; a known double extension such as `.tar.gz` stays
+/// whole), or at the end of a name without one (or that starts with its
+/// only dot).
+///
+/// ```
+/// use box_chunked_proto::rules::numbered_name;
+/// assert_eq!(numbered_name("report.pdf", 1), "report (1).pdf");
+/// assert_eq!(numbered_name("notes", 2), "notes (2)");
+/// assert_eq!(numbered_name(".env", 3), ".env (3)");
+/// assert_eq!(numbered_name("backup.tar.gz", 1), "backup (1).tar.gz");
+/// ```
+pub fn numbered_name(name: &str, n: u32) -> String {
+    const DOUBLE: [&str; 4] = [".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst"];
+    let lower = name.to_lowercase();
+    let split = DOUBLE
+        .iter()
+        .find(|d| lower.ends_with(*d) && lower.len() > d.len())
+        .map(|d| name.len() - d.len())
+        .or_else(|| name.rfind('.').filter(|&i| i > 0));
+    match split {
+        Some(i) => format!("{} ({n}){}", &name[..i], &name[i..]),
+        None => format!("{name} ({n})"),
+    }
+}
+
 /// A file below the chunked minimum (`400 file_size_too_small`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("chunked uploads need at least {min} bytes; the file has {size}")]

@@ -66,7 +66,11 @@ impl Upload {
             RequestKind::Commit => self.on_commit(&reply),
             RequestKind::Abort => self.on_abort(ops::abort_reply(&reply)),
             // Never issued by the machine (single calls only).
-            RequestKind::GetSession | RequestKind::GetFile => {}
+            RequestKind::GetSession
+            | RequestKind::GetFile
+            | RequestKind::Preflight
+            | RequestKind::UploadFile
+            | RequestKind::Plan => {}
         }
     }
 

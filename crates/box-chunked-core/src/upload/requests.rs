@@ -88,9 +88,12 @@ impl Upload {
                 )
             }
             RequestKind::Abort => ops::abort(urls()?.abort()),
-            RequestKind::UploadPart { .. } | RequestKind::GetSession | RequestKind::GetFile => {
-                Err(format!("{kind} is not a control request"))
-            }
+            RequestKind::UploadPart { .. }
+            | RequestKind::GetSession
+            | RequestKind::GetFile
+            | RequestKind::Preflight
+            | RequestKind::UploadFile
+            | RequestKind::Plan => Err(format!("{kind} is not a control request")),
         }
     }
 

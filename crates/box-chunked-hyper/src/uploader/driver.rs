@@ -41,6 +41,8 @@ pub(super) struct Driver {
     /// Writes checkpoints off this loop, started at the first one.
     checkpoint_writer: Option<CheckpointWriter>,
     sent: Arc<AtomicU64>,
+    /// Paces part bodies (`--bwlimit`).
+    throttle: Option<Arc<crate::body::Throttle>>,
     /// The last "no token" failure: the core sees it as a final not-sent
     /// failure; the caller should see an auth error.
     auth_error: Option<Error>,
@@ -81,6 +83,7 @@ impl Driver {
             pool_reserved: false,
             checkpoint_writer: None,
             sent: Arc::new(AtomicU64::new(0)),
+            throttle: u.throttle.clone(),
             auth_error: None,
             confirmed: 0,
             finished: false,
@@ -319,7 +322,9 @@ impl Driver {
         let (parts, body) = r.request.into_parts();
         let progress = matches!(r.kind, box_chunked_core::RequestKind::UploadPart { .. })
             .then(|| self.sent.clone());
-        let req = http::Request::from_parts(parts, ReqBody::new(body, progress));
+        let throttle = progress.as_ref().and(self.throttle.clone());
+        let req =
+            http::Request::from_parts(parts, ReqBody::new(body, progress).throttled(throttle));
         let transport = self.client.inner.transport.clone();
         let deadline = tokio::time::Instant::from_std(r.deadline);
         let id = r.id;

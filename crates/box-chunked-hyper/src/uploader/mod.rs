@@ -7,13 +7,17 @@
 mod checkpoint;
 mod driver;
 mod pool;
+mod put;
 mod source;
 
 pub use checkpoint::{CheckpointFile, CheckpointUrls};
+pub use put::{Put, PutOutcome};
 pub use source::{fingerprint, UploadSource};
 
+use crate::body::Throttle;
 use crate::client::BoxClient;
 use crate::error::{Error, ErrorKind};
+use box_chunked_core::one_shot::OnConflict;
 use box_chunked_core::{Event, OnFailure, Target, Upload, UploadConfig};
 use box_chunked_proto::{CommitAttributes, File};
 use driver::Driver;
@@ -59,6 +63,10 @@ pub struct Uploader {
     attributes: Option<CommitAttributes>,
     on_event: Option<Callback>,
     config: UploadConfig,
+    on_conflict: OnConflict,
+    one_shot_below: u64,
+    delta: bool,
+    throttle: Option<Arc<Throttle>>,
 }
 
 impl std::fmt::Debug for Uploader {
@@ -93,6 +101,10 @@ impl BoxClient {
             attributes: None,
             on_event: None,
             config,
+            on_conflict: OnConflict::Error,
+            one_shot_below: self.inner.one_shot_below,
+            delta: true,
+            throttle: None,
         }
     }
 }
@@ -156,6 +168,51 @@ impl Uploader {
         self
     }
 
+    /// What to do when the name is taken (default [`OnConflict::Error`], as
+    /// Box): upload a new version, skip an identical file, or take a
+    /// numbered name. Decided at the check before upload, before any byte.
+    #[must_use]
+    pub fn on_conflict(mut self, policy: OnConflict) -> Self {
+        self.on_conflict = policy;
+        self
+    }
+
+    /// Files below this size go up in one request (default: the client's
+    /// [`crate::ClientBuilder::one_shot_below`], 20,000,000 bytes unless set);
+    /// 0-byte files always do.
+    #[must_use]
+    pub fn one_shot_below(mut self, bytes: u64) -> Self {
+        self.one_shot_below = bytes;
+        self
+    }
+
+    /// Plans new versions through the session's `plan` endpoint, sending
+    /// only the parts the server does not already have (default on; where
+    /// the endpoint is absent or fails, every part is sent).
+    #[must_use]
+    pub fn delta(mut self, yes: bool) -> Self {
+        self.delta = yes;
+        self
+    }
+
+    /// Paces every request body of this uploader (and of every upload that
+    /// shares the [`Throttle`]) to the throttle's rate; change the rate at
+    /// run time with [`Throttle::set_rate`].
+    ///
+    /// ```no_run
+    /// # fn demo(client: box_chunked_hyper::BoxClient) {
+    /// use box_chunked_hyper::Throttle;
+    /// let limit = Throttle::new(10 << 20); // 10 MiB/s across the job
+    /// let uploader = client.uploader().throttle(limit.clone());
+    /// limit.set_rate(20 << 20); // later, from anywhere
+    /// # let _ = uploader; }
+    /// ```
+    #[must_use]
+    pub fn throttle(mut self, throttle: Arc<Throttle>) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
     /// Tunes the state machine directly (retries, commit wait, expiry policy...).
     #[must_use]
     pub fn core_config(mut self, f: impl FnOnce(&mut UploadConfig)) -> Self {
@@ -175,15 +232,26 @@ impl Uploader {
         c
     }
 
-    /// Uploads `source` to `target` and returns the committed file.
+    /// Uploads `source` to `target` and returns the file: [`Uploader::put`]
+    /// without the outcome.
     ///
     /// Dropping the future stops the upload: in-flight requests end and,
     /// unless [`Uploader::keep_session`] is set, the session is deleted in
     /// the background within 10 seconds.
     pub async fn upload(&self, target: Target, source: UploadSource) -> Result<File, Error> {
+        Ok(self.put(target, source).await?.file)
+    }
+
+    /// The chunked machine alone, from a new session.
+    async fn upload_chunked(
+        &self,
+        target: Target,
+        source: UploadSource,
+        commands: Option<mpsc::UnboundedReceiver<Command>>,
+    ) -> Result<File, Error> {
         let (src, reader, path) = open_source(source).await?;
         let upload = Upload::new(target, src, self.core(), now())?;
-        self.drive(upload, reader, path, None).await
+        self.drive(upload, reader, path, commands).await
     }
 
     /// Uploads a file to a new file in a folder.
@@ -242,16 +310,12 @@ impl Uploader {
         this.drive(upload, reader, path, None).await
     }
 
-    /// Starts an upload on a background task, with a handle to abort it or
-    /// change its parallelism.
+    /// Starts an upload ([`Uploader::put`]) on a background task, with a
+    /// handle to abort it or change its parallelism.
     pub fn spawn(&self, target: Target, source: UploadSource) -> UploadTask {
         let (tx, rx) = mpsc::unbounded_channel();
         let this = self.clone();
-        let task = tokio::spawn(async move {
-            let (src, reader, path) = open_source(source).await?;
-            let upload = Upload::new(target, src, this.core(), now())?;
-            this.drive(upload, reader, path, Some(rx)).await
-        });
+        let task = tokio::spawn(async move { this.put_with(target, source, Some(rx)).await });
         UploadTask {
             task,
             control: UploadControl { tx },
@@ -273,7 +337,7 @@ impl Uploader {
 /// A running upload.
 #[derive(Debug)]
 pub struct UploadTask {
-    task: tokio::task::JoinHandle<Result<File, Error>>,
+    task: tokio::task::JoinHandle<Result<Put, Error>>,
     control: UploadControl,
 }
 
@@ -291,18 +355,24 @@ impl UploadTask {
         let _ = self.task.await;
     }
 
-    /// Waits for the outcome (cancel-safe: the task goes on if this future is dropped).
+    /// Waits for the file (cancel-safe: the task goes on if this future is dropped).
     pub async fn wait(&mut self) -> Result<File, Error> {
+        Ok(self.wait_put().await?.file)
+    }
+
+    /// Waits for the file and what was done (cancel-safe).
+    pub async fn wait_put(&mut self) -> Result<Put, Error> {
         (&mut self.task)
             .await
             .map_err(|e| Error::new(ErrorKind::Cancelled, format!("the upload task ended: {e}")))?
     }
 
-    /// Waits for the outcome, consuming the task.
+    /// Waits for the file, consuming the task.
     pub async fn join(self) -> Result<File, Error> {
         self.task
             .await
             .map_err(|e| Error::new(ErrorKind::Cancelled, format!("the upload task ended: {e}")))?
+            .map(|p| p.file)
     }
 }
 
@@ -313,7 +383,7 @@ pub struct UploadControl {
 }
 
 #[derive(Debug)]
-enum Command {
+pub(crate) enum Command {
     Abort,
     Parallelism(NonZeroUsize),
 }
