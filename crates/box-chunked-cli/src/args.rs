@@ -99,8 +99,10 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct UploadArgs {
-    /// The file to upload, or `-` for standard input (with --name and --size).
-    pub(crate) path: PathBuf,
+    /// The file to upload, or `-` for standard input (with --name and
+    /// --size); several paths, or a directory, make one resumable job.
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) conn: Conn,
     /// The folder to create the file in (default 0, the root).
@@ -145,6 +147,28 @@ pub(crate) struct UploadArgs {
     pub(crate) bwlimit: Option<u64>,
     #[command(flatten)]
     pub(crate) modes: UploadModes,
+    #[command(flatten)]
+    pub(crate) job: JobArgs,
+}
+
+/// Several files or directories as one job.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct JobArgs {
+    /// The job file that records every file's state (default: under the
+    /// user's data directory; printed at the start). `box-chunked resume
+    /// FILE` continues it.
+    #[arg(long = "job", value_name = "FILE")]
+    pub(crate) job_file: Option<PathBuf>,
+    /// Stop at the first file that fails (default: the others go on).
+    #[arg(long)]
+    pub(crate) fail_fast: bool,
+    /// Files uploaded at once in a job (parts in flight across them stay
+    /// within --parallel).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
+    pub(crate) files: usize,
+    /// Follow symbolic links in directories (default: skip them).
+    #[arg(long)]
+    pub(crate) follow_symlinks: bool,
 }
 
 /// How files go up (shared by `upload` and `resume`).

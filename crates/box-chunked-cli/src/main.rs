@@ -6,6 +6,7 @@ mod args;
 mod connect;
 mod demo;
 mod failure;
+mod job_run;
 mod jobs;
 mod progress;
 mod resume;

@@ -8,6 +8,9 @@ use box_chunked_hyper::{CheckpointFile, ErrorKind};
 use std::time::Instant;
 
 pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> {
+    if crate::job_run::is_job_file(&args.checkpoint) {
+        return crate::job_run::resume_job(g, args).await;
+    }
     let mut cp = CheckpointFile::read(&args.checkpoint).map_err(|e| {
         Failure::new(
             exit::USAGE,

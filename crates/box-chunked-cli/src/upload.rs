@@ -140,7 +140,12 @@ pub(crate) fn with_progress(
 }
 
 pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> {
-    let stdin = args.path.as_os_str() == "-";
+    let many = args.paths.len() > 1 || args.paths.iter().any(|p| p.is_dir());
+    if many {
+        return crate::job_run::upload_job(g, args).await;
+    }
+    let path = args.paths[0].clone();
+    let stdin = path.as_os_str() == "-";
     let size = if stdin {
         if args.name.is_none() && args.file.is_none() {
             return Err(Failure::new(
@@ -155,15 +160,15 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
             )
         })?
     } else {
-        if let Some(f) = source_problem(&args.path) {
+        if let Some(f) = source_problem(&path) {
             return Err(f);
         }
-        std::fs::metadata(&args.path).map(|m| m.len()).unwrap_or(0)
+        std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
     };
-    let target = target_of(&args)?;
+    let target = target_of(&args, &path)?;
     let one_shot = one_shot::is_one_shot(size, args.modes.one_shot_below);
     // A checkpoint serves a resume, which needs a file and a session.
-    let checkpoint = (!stdin && !one_shot).then(|| checkpoint_path(&args));
+    let checkpoint = (!stdin && !one_shot).then(|| checkpoint_path(&args, &path));
     let t = connect(&args.conn.clone().or(&g.conn), args.json || g.quiet).await?;
     let hint = checkpoint
         .as_ref()
@@ -204,7 +209,7 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
     let source = if stdin {
         UploadSource::Reader(Box::new(tokio::io::stdin()), size)
     } else {
-        UploadSource::Path(args.path.clone())
+        UploadSource::Path(path.clone())
     };
     let task = uploader.spawn(target, source);
     let no_checkpoint = PathBuf::new();
@@ -213,7 +218,7 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
         task,
         checkpoint.as_ref().unwrap_or(&no_checkpoint),
         &hint,
-        &args.path.display().to_string(),
+        &path.display().to_string(),
         &Where {
             target: Some(match &args.file {
                 Some(id) => format!("file {id}"),
@@ -288,12 +293,11 @@ fn with_session_fate(f: Failure, checkpoint: &Path, keep: bool, hint: &str) -> F
 
 /// Where the file goes: a new version of `--file`, or a new file in
 /// `--folder` (the root by default) named by `--name` or the path.
-fn target_of(args: &UploadArgs) -> Result<Target, Failure> {
+fn target_of(args: &UploadArgs, path: &Path) -> Result<Target, Failure> {
     let name = match &args.name {
         Some(n) => n.clone(),
-        None if args.path.as_os_str() == "-" => String::new(),
-        None => args
-            .path
+        None if path.as_os_str() == "-" => String::new(),
+        None => path
             .file_name()
             .and_then(|n| n.to_str())
             .map(str::to_owned)
@@ -319,13 +323,12 @@ fn target_of(args: &UploadArgs) -> Result<Target, Failure> {
 }
 
 /// `--checkpoint`, or a new file under the data directory named after the source.
-fn checkpoint_path(args: &UploadArgs) -> PathBuf {
+fn checkpoint_path(args: &UploadArgs, path: &Path) -> PathBuf {
     args.checkpoint.clone().unwrap_or_else(|| {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        let base = args
-            .path
+        let base = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("upload");

@@ -116,6 +116,16 @@ pub enum Operation {
         /// Makes the form's boundary (draw it at random).
         boundary_seed: u64,
     },
+    /// A folder (`POST /folders`; repeated safely: a folder of that name
+    /// already there is the answer).
+    CreateFolder {
+        /// The API root.
+        api_root: String,
+        /// The parent folder.
+        parent: String,
+        /// The folder's name.
+        name: String,
+    },
     /// An upload session plan (`POST`; repeated safely: planning again
     /// gives the same hits).
     Plan {
@@ -155,6 +165,7 @@ impl Operation {
             Self::Preflight { .. } => RequestKind::Preflight,
             Self::UploadFile { .. } => RequestKind::UploadFile,
             Self::Plan { .. } => RequestKind::Plan,
+            Self::CreateFolder { .. } => RequestKind::CreateFolder,
         }
     }
 
@@ -219,6 +230,11 @@ impl Operation {
                 Ok(req)
             }
             Self::Plan { url, parts } => one_shot::plan(url.clone(), parts.clone()),
+            Self::CreateFolder {
+                api_root,
+                parent,
+                name,
+            } => one_shot::create_folder(api_root, parent, name),
         }
     }
 
@@ -265,6 +281,7 @@ impl Operation {
                 |f| Answer::File(Box::new(f)),
             ),
             Self::Plan { .. } => map(one_shot::plan_reply(reply), |p| Answer::Plan(Box::new(p))),
+            Self::CreateFolder { .. } => map(one_shot::create_folder_reply(reply), Answer::Folder),
         }
     }
 }
@@ -289,6 +306,8 @@ pub enum Answer {
     UploadUrl(UploadUrl),
     /// An upload session plan: hits and misses.
     Plan(Box<PlanResponse>),
+    /// A folder created (or found by name): its id.
+    Folder(String),
 }
 
 /// Limits of a [`Call`].

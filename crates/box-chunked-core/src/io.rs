@@ -59,6 +59,8 @@ pub enum RequestKind {
     UploadFile,
     /// `POST .../plan`: the upload session plan.
     Plan,
+    /// `POST /folders`.
+    CreateFolder,
 }
 
 impl RequestKind {
@@ -75,6 +77,7 @@ impl RequestKind {
             Self::Preflight => "check before upload".to_owned(),
             Self::UploadFile => "upload file".to_owned(),
             Self::Plan => "plan upload session".to_owned(),
+            Self::CreateFolder => "create folder".to_owned(),
         }
     }
 }

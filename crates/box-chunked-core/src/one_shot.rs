@@ -343,6 +343,44 @@ pub fn upload_file_reply(reply: &Reply, sha1: Option<&Sha1Digest>, size: u64) ->
     }
 }
 
+/// `POST /folders` under the API root: a folder named `name` in `parent`.
+pub fn create_folder(
+    api_root: &str,
+    parent: &str,
+    name: &str,
+) -> Result<http::Request<Bytes>, String> {
+    let url = format!("{}/folders", api_root.trim_end_matches('/'));
+    let body = json!({"name": name, "parent": {"id": parent}});
+    built(json_post(url), Bytes::from(body.to_string()))
+}
+
+/// The answer to a folder's creation: its id, or (a folder of that name
+/// being there already) the existing folder's id, so a tree is created or
+/// reused by name. A *file* holding the name is a conflict.
+pub fn create_folder_reply(reply: &Reply) -> Verdict<String> {
+    let kind = RequestKind::CreateFolder;
+    match reply.class(kind) {
+        None => match reply.decode::<serde_json::Value>(kind) {
+            Ok(v) => match v["id"].as_str() {
+                Some(id) => Verdict::Success(id.to_owned()),
+                None => Verdict::Fail(UploadError::Protocol {
+                    kind,
+                    detail: "the folder has no id".into(),
+                }),
+            },
+            Err(e) => Verdict::Fail(e),
+        },
+        Some(FailureClass::Fatal) if reply.code() == ErrorCode::ItemNameInUse => {
+            let failure = reply.failure(kind);
+            match conflict_in(&failure) {
+                Some(c) if c.kind == "folder" => Verdict::Success(c.id),
+                _ => Verdict::Fail(name_conflict(failure)),
+            }
+        }
+        Some(class) => Verdict::refused(class, reply, kind),
+    }
+}
+
 /// Parts per plan request (Box takes at least one; batches keep each
 /// request and answer small).
 pub const PLAN_BATCH: usize = 1000;

@@ -237,6 +237,20 @@ impl BoxClient {
         }
     }
 
+    /// A folder named `name` in `parent`, created or (when one of that name
+    /// is there) reused: its id (`POST /folders`).
+    pub async fn ensure_folder(&self, parent: &str, name: &str) -> Result<String, Error> {
+        let op = Operation::CreateFolder {
+            api_root: self.inner.api_url.clone(),
+            parent: parent.to_owned(),
+            name: name.to_owned(),
+        };
+        match self.run(op).await? {
+            Answer::Folder(id) => Ok(id),
+            other => Err(unexpected(RequestKind::CreateFolder, &other)),
+        }
+    }
+
     async fn run_with(
         &self,
         op: Operation,

@@ -76,6 +76,7 @@ mod body;
 mod builder;
 mod client;
 mod error;
+pub mod job;
 mod transport;
 mod uploader;
 

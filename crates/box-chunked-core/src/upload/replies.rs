@@ -70,7 +70,8 @@ impl Upload {
             | RequestKind::GetFile
             | RequestKind::Preflight
             | RequestKind::UploadFile
-            | RequestKind::Plan => {}
+            | RequestKind::Plan
+            | RequestKind::CreateFolder => {}
         }
     }
 

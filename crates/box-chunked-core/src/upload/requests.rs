@@ -93,7 +93,8 @@ impl Upload {
             | RequestKind::GetFile
             | RequestKind::Preflight
             | RequestKind::UploadFile
-            | RequestKind::Plan => Err(format!("{kind} is not a control request")),
+            | RequestKind::Plan
+            | RequestKind::CreateFolder => Err(format!("{kind} is not a control request")),
         }
     }
 

@@ -43,6 +43,8 @@ pub(super) struct Driver {
     sent: Arc<AtomicU64>,
     /// Paces part bodies (`--bwlimit`).
     throttle: Option<Arc<crate::body::Throttle>>,
+    /// Parts in flight across uploads that share it (a job).
+    budget: Option<Arc<tokio::sync::Semaphore>>,
     /// The last "no token" failure: the core sees it as a final not-sent
     /// failure; the caller should see an auth error.
     auth_error: Option<Error>,
@@ -84,6 +86,7 @@ impl Driver {
             checkpoint_writer: None,
             sent: Arc::new(AtomicU64::new(0)),
             throttle: u.throttle.clone(),
+            budget: u.budget.clone(),
             auth_error: None,
             confirmed: 0,
             finished: false,
@@ -323,14 +326,20 @@ impl Driver {
         let progress = matches!(r.kind, box_chunked_core::RequestKind::UploadPart { .. })
             .then(|| self.sent.clone());
         let throttle = progress.as_ref().and(self.throttle.clone());
+        let budget = progress.as_ref().and(self.budget.clone());
         let req =
             http::Request::from_parts(parts, ReqBody::new(body, progress).throttled(throttle));
         let transport = self.client.inner.transport.clone();
         let deadline = tokio::time::Instant::from_std(r.deadline);
         let id = r.id;
-        let h = self
-            .requests
-            .spawn(async move { (id, transport.send(req, deadline).await) });
+        let h = self.requests.spawn(async move {
+            // A part waits for a place in the job's shared budget.
+            let _place = match budget {
+                Some(b) => b.acquire_owned().await.ok(),
+                None => None,
+            };
+            (id, transport.send(req, deadline).await)
+        });
         self.handles.insert(id, h);
     }
 
@@ -344,11 +353,22 @@ impl Driver {
                         upload: cp,
                         urls: Some(self.urls.clone()),
                     };
-                    self.checkpoint_writer
-                        .get_or_insert_with(|| {
-                            CheckpointWriter::spawn(path.clone(), self.on_event.clone())
-                        })
-                        .set(file);
+                    match &self.checkpoint_writer {
+                        Some(w) => w.set(file),
+                        None => {
+                            // The first checkpoint (the session, before any
+                            // part goes) is on disk before the loop goes on,
+                            // so that a crash from here on leaves a session
+                            // to resume; later ones are written in the background.
+                            let p = path.clone();
+                            let written = tokio::task::spawn_blocking(move || file.write(&p)).await;
+                            if !matches!(written, Ok(Ok(()))) {
+                                tracing::warn!(path = %path.display(), "first checkpoint not written");
+                            }
+                            self.checkpoint_writer =
+                                Some(CheckpointWriter::spawn(path.clone(), self.on_event.clone()));
+                        }
+                    }
                 }
             }
             Event::PartConfirmed { bytes_done, .. } => {

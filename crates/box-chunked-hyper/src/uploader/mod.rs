@@ -10,7 +10,9 @@ mod pool;
 mod put;
 mod source;
 
+pub(crate) use checkpoint::write_atomically;
 pub use checkpoint::{CheckpointFile, CheckpointUrls};
+pub(crate) use put::file_sha1;
 pub use put::{Put, PutOutcome};
 pub use source::{fingerprint, UploadSource};
 
@@ -67,6 +69,7 @@ pub struct Uploader {
     one_shot_below: u64,
     delta: bool,
     throttle: Option<Arc<Throttle>>,
+    budget: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for Uploader {
@@ -105,6 +108,7 @@ impl BoxClient {
             one_shot_below: self.inner.one_shot_below,
             delta: true,
             throttle: None,
+            budget: None,
         }
     }
 }
@@ -210,6 +214,24 @@ impl Uploader {
     #[must_use]
     pub fn throttle(mut self, throttle: Arc<Throttle>) -> Self {
         self.throttle = Some(throttle);
+        self
+    }
+
+    /// The client this uploader sends with.
+    pub fn client(&self) -> &BoxClient {
+        &self.client
+    }
+
+    /// Parts in flight at once, as set.
+    pub fn parallelism_now(&self) -> usize {
+        self.parallelism.get()
+    }
+
+    /// Shares a budget of parts in flight with other uploads (a job's
+    /// `--parallel` across all its files): each part waits for a permit.
+    #[must_use]
+    pub fn part_budget(mut self, budget: Arc<tokio::sync::Semaphore>) -> Self {
+        self.budget = Some(budget);
         self
     }
 

@@ -82,7 +82,7 @@ fn with_name(t: &Target, n: String) -> Target {
 }
 
 /// The SHA-1 of a file (one read pass, off the executor).
-async fn file_sha1(path: &Path) -> Result<(Sha1Digest, u64), Error> {
+pub(crate) async fn file_sha1(path: &Path) -> Result<(Sha1Digest, u64), Error> {
     let p = path.to_path_buf();
     tokio::task::spawn_blocking(move || -> std::io::Result<(Sha1Digest, u64)> {
         let mut f = std::fs::File::open(&p)?;

@@ -1,0 +1,213 @@
+//! `box-chunked upload PATH... --folder ID` with several paths or a
+//! directory, and `box-chunked resume JOB`: many files as one job (the
+//! library's `box_chunked_hyper::job`), with a line (or a JSON line) per
+//! file, a summary, and an exit code that says whether any file failed.
+
+use crate::args::{Global, ResumeArgs, UploadArgs};
+use crate::connect::{connect, data_dir, shell_quote};
+use crate::failure::{exit, explain, Failure};
+use crate::progress::{self, Progress};
+use box_chunked_hyper::job::{FileReport, Job, JobFile, JobSummary};
+use box_chunked_hyper::{Throttle, UploadEvent, Uploader};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Whether `path` is a job file (rather than a file's checkpoint).
+pub(crate) fn is_job_file(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v.get("entries").is_some() && v.get("folder_id").is_some())
+}
+
+/// How the job's files are shown.
+#[derive(Clone, Copy)]
+struct Show {
+    json: bool,
+    json_progress: bool,
+    quiet: bool,
+}
+
+pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failure> {
+    if args.paths.iter().any(|p| p.as_os_str() == "-") {
+        return Err(Failure::new(
+            exit::USAGE,
+            "standard input (-) cannot be part of a job; upload it alone",
+        ));
+    }
+    if args.file.is_some() {
+        return Err(Failure::new(exit::USAGE, "--file ID uploads one file as a new version; give one path, or --folder ID for several"));
+    }
+    for p in &args.paths {
+        if !p.exists() {
+            return Err(Failure::new(
+                exit::USAGE,
+                format!("{} does not exist; check the path", p.display()),
+            ));
+        }
+    }
+    let folder = args.folder.clone().unwrap_or_else(|| "0".to_owned());
+    let job = JobFile::plan(
+        &args.paths,
+        &folder,
+        args.on_conflict,
+        args.job.follow_symlinks,
+    )
+    .map_err(|e| explain(&e, "the paths"))?;
+    let path = args.job.job_file.clone().unwrap_or_else(|| {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        data_dir().join("jobs").join(format!("job-{stamp}.json"))
+    });
+    let t = connect(&args.conn.clone().or(&g.conn), args.json || g.quiet).await?;
+    let show = Show {
+        json: args.json,
+        json_progress: args.progress.as_deref() == Some("json"),
+        quiet: g.quiet,
+    };
+    if !g.quiet {
+        let files = job.entries.len();
+        let bytes: u64 = job.entries.iter().map(|e| e.size).sum();
+        eprintln!(
+            "job: {} ({files} files, {}; if interrupted: box-chunked resume {})",
+            path.display(),
+            progress::human(bytes),
+            shell_quote(&path.display().to_string())
+        );
+    }
+    let mut uploader = t
+        .client
+        .uploader()
+        .parallelism(args.parallel)
+        .keep_session(true)
+        .local_server(t.embedded.is_some())
+        .one_shot_below(args.modes.one_shot_below)
+        .delta(!args.modes.no_delta);
+    if let Some(rate) = args.bwlimit {
+        uploader = uploader.throttle(Throttle::new(rate));
+    }
+    let result = run(uploader, &path, job, &args.job, show).await;
+    t.close().await;
+    result
+}
+
+/// `box-chunked resume JOB`.
+pub(crate) async fn resume_job(g: &Global, args: ResumeArgs) -> Result<(), Failure> {
+    let job = JobFile::read(&args.checkpoint).map_err(|e| explain(&e, "the job file"))?;
+    let t = connect(&args.conn.clone().or(&g.conn), args.json || g.quiet).await?;
+    let show = Show {
+        json: args.json,
+        json_progress: args.progress.as_deref() == Some("json"),
+        quiet: g.quiet,
+    };
+    let mut uploader = t
+        .client
+        .uploader()
+        .parallelism(args.parallel)
+        .keep_session(true)
+        .local_server(t.embedded.is_some());
+    if let Some(rate) = args.bwlimit {
+        uploader = uploader.throttle(Throttle::new(rate));
+    }
+    let opts = crate::args::JobArgs {
+        job_file: Some(args.checkpoint.clone()),
+        fail_fast: false,
+        files: 4,
+        follow_symlinks: false,
+    };
+    let result = run(uploader, &args.checkpoint, job, &opts, show).await;
+    t.close().await;
+    result
+}
+
+async fn run(
+    uploader: Uploader,
+    path: &Path,
+    job: JobFile,
+    opts: &crate::args::JobArgs,
+    show: Show,
+) -> Result<(), Failure> {
+    let mut runner = Job::new(uploader, path.to_path_buf())
+        .files_at_once(opts.files)
+        .fail_fast(opts.fail_fast)
+        .on_file(move |r: &FileReport| print_report(r, show));
+    if show.json_progress {
+        let bars: Arc<Mutex<HashMap<String, Progress>>> = Arc::default();
+        runner = runner.on_event(move |entry, e: &UploadEvent| {
+            let mut map = bars
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.entry(entry.rel.clone())
+                .or_insert_with(|| Progress::json(entry.size, Some(entry.rel.clone())))
+                .on_event(e);
+        });
+    }
+    let summary = runner
+        .run(job)
+        .await
+        .map_err(|e| explain(&e, &path.display().to_string()))?;
+    print_summary(&summary, path, show);
+    if summary.failed > 0 {
+        return Err(Failure::new(
+            exit::FAILED,
+            format!(
+                "{} of the job's files failed (listed above); run `box-chunked resume {}` to try them again",
+                summary.failed,
+                shell_quote(&path.display().to_string())
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn print_report(r: &FileReport, show: Show) {
+    if show.json {
+        let line = serde_json::json!({
+            "path": r.path.display().to_string(),
+            "rel": r.rel,
+            "id": r.id,
+            "sha1": r.sha1,
+            "size": r.size,
+            "outcome": r.outcome,
+            "error": r.error,
+        });
+        println!("{line}");
+        return;
+    }
+    if show.quiet && r.outcome != "failed" {
+        return;
+    }
+    match (r.outcome, &r.error) {
+        ("failed", Some(e)) => eprintln!("failed: {}: {e}", r.rel),
+        ("skipped", Some(why)) => eprintln!("skipped: {} ({why})", r.rel),
+        (outcome, _) => eprintln!(
+            "{outcome}: {} (file {}, {})",
+            r.rel,
+            r.id.as_deref().unwrap_or("?"),
+            progress::human(r.size)
+        ),
+    }
+}
+
+fn print_summary(s: &JobSummary, path: &Path, show: Show) {
+    if show.quiet || show.json {
+        return;
+    }
+    let rate = s.bytes as f64 / 1048576.0 / s.secs.max(1e-9);
+    eprintln!(
+        "job done: {} uploaded, {} skipped, {} failed{}, {} in {:.2} s ({rate:.1} MiB/s); job file {}",
+        s.uploaded,
+        s.skipped,
+        s.failed,
+        if s.earlier > 0 {
+            format!(", {} finished in an earlier run", s.earlier)
+        } else {
+            String::new()
+        },
+        progress::human(s.bytes),
+        s.secs,
+        PathBuf::from(path).display()
+    );
+}

@@ -1,0 +1,643 @@
+//! Many files as one resumable job: paths and directories walked into a
+//! list of files (symlinks skipped unless followed), the folder tree created
+//! or reused by name, files uploaded a few at a time with one shared budget
+//! of parts in flight, and every file's state in a job file written
+//! atomically at each change, so that after Ctrl-C, a crash or `kill -9`
+//! [`Job::run`] on the same file continues without re-sending a confirmed
+//! part or a finished file.
+//!
+//! A file's session is in its checkpoint, and the job file names that
+//! checkpoint, before any of its parts is sent. On a later run a file that
+//! was in progress resumes from its checkpoint; one whose target already
+//! holds the same SHA-1 and size (committed just before the kill) is done.
+
+use crate::error::{Error, ErrorKind};
+use crate::uploader::{write_atomically, UploadEvent, UploadSource, Uploader};
+use box_chunked_core::one_shot::{self, OnConflict};
+use box_chunked_core::Target;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The job file format this version writes and reads.
+pub const JOB_FORMAT: u32 = 1;
+
+/// A job: where the files go and each file's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFile {
+    /// Format version ([`JOB_FORMAT`]).
+    pub format: u32,
+    /// The folder the files and directories go into.
+    pub folder_id: String,
+    /// What to do when a name is taken.
+    pub on_conflict: OnConflict,
+    /// The folders made (or found) for the job's directories: the relative
+    /// directory (`a/b`) and its folder id.
+    #[serde(default)]
+    pub folders: BTreeMap<String, String>,
+    /// The files, in the order they were found.
+    pub entries: Vec<JobEntry>,
+}
+
+/// One file of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobEntry {
+    /// The local file.
+    pub path: PathBuf,
+    /// Its place under the job's folder, `/`-separated (`photos/2026/a.jpg`).
+    pub rel: String,
+    /// Its size when the job was made.
+    pub size: u64,
+    /// Where it stands.
+    #[serde(flatten)]
+    pub state: EntryState,
+}
+
+/// Where a file of a job stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum EntryState {
+    /// Not started.
+    Pending,
+    /// Started: a chunked upload has this checkpoint (it may not exist yet
+    /// for a one-shot upload, which has none).
+    InProgress {
+        /// The file's checkpoint.
+        checkpoint: PathBuf,
+    },
+    /// On Box.
+    Done {
+        /// The file's id.
+        id: String,
+        /// Its SHA-1.
+        sha1: Option<String>,
+        /// `uploaded`, `version`, `skipped` or `renamed`.
+        outcome: String,
+    },
+    /// Not uploaded, on purpose.
+    Skipped {
+        /// Why (a symlink not followed, ...).
+        reason: String,
+    },
+    /// Failed; the next run tries again.
+    Failed {
+        /// The error, as a sentence.
+        error: String,
+    },
+}
+
+impl JobFile {
+    /// A job for `paths` (files and directories) into `folder_id`.
+    /// Directories are walked (their own name becomes a folder); symlinks
+    /// are followed only with `follow_symlinks` (otherwise listed as
+    /// skipped), and a directory met twice through links is walked once.
+    pub fn plan(
+        paths: &[PathBuf],
+        folder_id: &str,
+        on_conflict: OnConflict,
+        follow_symlinks: bool,
+    ) -> Result<Self, Error> {
+        let mut entries = Vec::new();
+        let mut seen = HashSet::new();
+        for p in paths {
+            let name = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_owned)
+                .or_else(|| {
+                    std::fs::canonicalize(p)
+                        .ok()
+                        .and_then(|c| c.file_name().and_then(|n| n.to_str()).map(str::to_owned))
+                })
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Config,
+                        format!("{} has no usable name", p.display()),
+                    )
+                })?;
+            walk(p, &name, follow_symlinks, &mut seen, &mut entries)?;
+        }
+        Ok(Self {
+            format: JOB_FORMAT,
+            folder_id: folder_id.to_owned(),
+            on_conflict,
+            folders: BTreeMap::new(),
+            entries,
+        })
+    }
+
+    /// Reads a job file.
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot read the job file {}: {e}", path.display()),
+            )
+        })?;
+        let job: Self = serde_json::from_slice(&text).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("{} is not a box-chunked job file: {e}", path.display()),
+            )
+        })?;
+        if job.format != JOB_FORMAT {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("job file format {} is not supported", job.format),
+            ));
+        }
+        Ok(job)
+    }
+
+    /// Writes it atomically (temporary file, fsync, rename).
+    pub fn write(&self, path: &Path) -> Result<(), Error> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        write_atomically(path, &json).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot write the job file {}: {e}", path.display()),
+            )
+        })
+    }
+
+    /// Whether the file is finished (done or skipped).
+    pub fn is_final(state: &EntryState) -> bool {
+        matches!(state, EntryState::Done { .. } | EntryState::Skipped { .. })
+    }
+}
+
+fn walk(
+    path: &Path,
+    rel: &str,
+    follow: bool,
+    seen: &mut HashSet<PathBuf>,
+    out: &mut Vec<JobEntry>,
+) -> Result<(), Error> {
+    let io = |e: std::io::Error| {
+        Error::new(
+            ErrorKind::Io,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    };
+    let link = std::fs::symlink_metadata(path).map_err(io)?;
+    if link.file_type().is_symlink() && !follow {
+        out.push(JobEntry {
+            path: path.to_path_buf(),
+            rel: rel.to_owned(),
+            size: 0,
+            state: EntryState::Skipped {
+                reason: "a symbolic link (not followed; --follow-symlinks follows them)".into(),
+            },
+        });
+        return Ok(());
+    }
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_dir() {
+        let real = std::fs::canonicalize(path).map_err(io)?;
+        if !seen.insert(real) {
+            return Ok(()); // a loop through links, or the same directory twice
+        }
+        let mut children: Vec<_> = std::fs::read_dir(path)
+            .map_err(io)?
+            .filter_map(Result::ok)
+            .collect();
+        children.sort_by_key(std::fs::DirEntry::file_name);
+        for c in children {
+            let Some(name) = c.file_name().to_str().map(str::to_owned) else {
+                out.push(JobEntry {
+                    path: c.path(),
+                    rel: format!("{rel}/{}", c.file_name().to_string_lossy()),
+                    size: 0,
+                    state: EntryState::Skipped {
+                        reason: "its name is not valid UTF-8".into(),
+                    },
+                });
+                continue;
+            };
+            walk(&c.path(), &format!("{rel}/{name}"), follow, seen, out)?;
+        }
+    } else if meta.is_file() {
+        out.push(JobEntry {
+            path: path.to_path_buf(),
+            rel: rel.to_owned(),
+            size: meta.len(),
+            state: EntryState::Pending,
+        });
+    } else {
+        out.push(JobEntry {
+            path: path.to_path_buf(),
+            rel: rel.to_owned(),
+            size: 0,
+            state: EntryState::Skipped {
+                reason: "not a regular file".into(),
+            },
+        });
+    }
+    Ok(())
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    /// The local file.
+    pub path: PathBuf,
+    /// Its place under the job's folder.
+    pub rel: String,
+    /// Its size.
+    pub size: u64,
+    /// `uploaded`, `version`, `skipped`, `renamed` or `failed`.
+    pub outcome: &'static str,
+    /// The file's id on Box.
+    pub id: Option<String>,
+    /// Its SHA-1.
+    pub sha1: Option<String>,
+    /// Why it failed (or was skipped).
+    pub error: Option<String>,
+}
+
+/// The end of a run.
+#[derive(Debug, Clone, Default)]
+pub struct JobSummary {
+    /// Files uploaded in this run (new files, versions, renamed).
+    pub uploaded: u64,
+    /// Files skipped (already there, or not regular files).
+    pub skipped: u64,
+    /// Files that failed.
+    pub failed: u64,
+    /// Files finished in an earlier run.
+    pub earlier: u64,
+    /// Bytes of the files uploaded in this run.
+    pub bytes: u64,
+    /// Seconds this run took.
+    pub secs: f64,
+}
+
+type Reporter = Arc<dyn Fn(&FileReport) + Send + Sync>;
+type EventSink = Arc<dyn Fn(&JobEntry, &UploadEvent) + Send + Sync>;
+
+/// Runs a [`JobFile`]: `Job::new(uploader, job_path)`.
+#[derive(Clone)]
+pub struct Job {
+    uploader: Uploader,
+    path: PathBuf,
+    files_at_once: usize,
+    fail_fast: bool,
+    on_file: Option<Reporter>,
+    on_event: Option<EventSink>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The job's state, shared by the files in flight.
+struct Shared {
+    job: Mutex<JobFile>,
+    path: PathBuf,
+}
+
+impl Shared {
+    fn update(&self, i: usize, state: EntryState) -> Result<(), Error> {
+        let mut job = self
+            .job
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        job.entries[i].state = state;
+        job.write(&self.path)
+    }
+}
+
+impl Job {
+    /// A job run by `uploader` (its parallelism is the job's budget of parts
+    /// in flight across all files), keeping its state in `path`.
+    pub fn new(uploader: Uploader, path: impl Into<PathBuf>) -> Self {
+        Self {
+            uploader,
+            path: path.into(),
+            files_at_once: 4,
+            fail_fast: false,
+            on_file: None,
+            on_event: None,
+        }
+    }
+
+    /// Files open at once (default 4).
+    #[must_use]
+    pub fn files_at_once(mut self, n: usize) -> Self {
+        self.files_at_once = n.max(1);
+        self
+    }
+
+    /// Stops at the first failed file (default: the others go on).
+    #[must_use]
+    pub fn fail_fast(mut self, yes: bool) -> Self {
+        self.fail_fast = yes;
+        self
+    }
+
+    /// Called once per file as it ends.
+    #[must_use]
+    pub fn on_file(mut self, f: impl Fn(&FileReport) + Send + Sync + 'static) -> Self {
+        self.on_file = Some(Arc::new(f));
+        self
+    }
+
+    /// Receives each file's upload events (progress, retries), with the file.
+    #[must_use]
+    pub fn on_event(mut self, f: impl Fn(&JobEntry, &UploadEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(f));
+        self
+    }
+
+    /// The uploader for one file: the job's, sharing its budget, reporting
+    /// events with the file.
+    fn uploader_for(&self, entry: &JobEntry, budget: Arc<tokio::sync::Semaphore>) -> Uploader {
+        let mut u = self.uploader.clone().part_budget(budget);
+        if let Some(f) = &self.on_event {
+            let (f, e) = (f.clone(), entry.clone());
+            u = u.on_event(move |ev: &UploadEvent| f(&e, ev));
+        }
+        u
+    }
+
+    /// Runs the job (a new one, or one a crash interrupted) to its end.
+    pub async fn run(&self, job: JobFile) -> Result<JobSummary, Error> {
+        let started = Instant::now();
+        job.write(&self.path)?;
+        let shared = Arc::new(Shared {
+            job: Mutex::new(job),
+            path: self.path.clone(),
+        });
+        self.make_folders(&shared).await?;
+        let budget = Arc::new(tokio::sync::Semaphore::new(
+            self.uploader.parallelism_now().max(1),
+        ));
+        let todo: Vec<usize> = {
+            let job = shared
+                .job
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            job.entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| !JobFile::is_final(&e.state))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let mut summary = JobSummary::default();
+        {
+            let job = shared
+                .job
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for e in &job.entries {
+                match &e.state {
+                    EntryState::Done { .. } => summary.earlier += 1,
+                    EntryState::Skipped { reason } => {
+                        summary.skipped += 1;
+                        self.report(FileReport {
+                            path: e.path.clone(),
+                            rel: e.rel.clone(),
+                            size: e.size,
+                            outcome: "skipped",
+                            id: None,
+                            sha1: None,
+                            error: Some(reason.clone()),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut set = tokio::task::JoinSet::new();
+        let mut queue = todo.into_iter();
+        let mut stop = false;
+        loop {
+            while !stop && set.len() < self.files_at_once {
+                let Some(i) = queue.next() else { break };
+                let (this, shared, budget) = (self.clone(), shared.clone(), budget.clone());
+                set.spawn(async move { this.one(&shared, i, budget).await });
+            }
+            let Some(done) = set.join_next().await else {
+                break;
+            };
+            let report = done.map_err(|e| Error::new(ErrorKind::Cancelled, e.to_string()))?;
+            match report.outcome {
+                "failed" => {
+                    summary.failed += 1;
+                    stop |= self.fail_fast;
+                }
+                "skipped" => summary.skipped += 1,
+                _ => {
+                    summary.uploaded += 1;
+                    summary.bytes += report.size;
+                }
+            }
+            self.report(report);
+        }
+        summary.secs = started.elapsed().as_secs_f64();
+        Ok(summary)
+    }
+
+    fn report(&self, r: FileReport) {
+        if let Some(f) = &self.on_file {
+            f(&r);
+        }
+    }
+
+    /// The folder of every directory, created or found by name, parents first.
+    async fn make_folders(&self, shared: &Shared) -> Result<(), Error> {
+        let (root, dirs) = {
+            let job = shared
+                .job
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut dirs: Vec<String> = job
+                .entries
+                .iter()
+                .filter(|e| !JobFile::is_final(&e.state))
+                .filter_map(|e| e.rel.rsplit_once('/').map(|(d, _)| d.to_owned()))
+                .flat_map(|d| {
+                    let parts: Vec<&str> = d.split('/').collect();
+                    (1..=parts.len())
+                        .map(|n| parts[..n].join("/"))
+                        .collect::<Vec<_>>()
+                })
+                .filter(|d| !job.folders.contains_key(d))
+                .collect();
+            dirs.sort_by_key(|d| (d.matches('/').count(), d.clone()));
+            dirs.dedup();
+            (job.folder_id.clone(), dirs)
+        };
+        for d in dirs {
+            let (parent_rel, name) = d.rsplit_once('/').unwrap_or(("", d.as_str()));
+            let parent = if parent_rel.is_empty() {
+                root.clone()
+            } else {
+                let job = shared
+                    .job
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                job.folders
+                    .get(parent_rel)
+                    .cloned()
+                    .unwrap_or_else(|| root.clone())
+            };
+            let id = self.uploader.client().ensure_folder(&parent, name).await?;
+            let mut job = shared
+                .job
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            job.folders.insert(d.clone(), id);
+            job.write(&shared.path)?;
+        }
+        Ok(())
+    }
+
+    /// One file to its end: resumed from its checkpoint, found already
+    /// there, or uploaded; its state recorded at each step.
+    async fn one(
+        &self,
+        shared: &Shared,
+        i: usize,
+        budget: Arc<tokio::sync::Semaphore>,
+    ) -> FileReport {
+        let (entry, folder, policy) = {
+            let job = shared
+                .job
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let e = job.entries[i].clone();
+            let folder = match e.rel.rsplit_once('/') {
+                Some((d, _)) => job
+                    .folders
+                    .get(d)
+                    .cloned()
+                    .unwrap_or_else(|| job.folder_id.clone()),
+                None => job.folder_id.clone(),
+            };
+            (e, folder, job.on_conflict)
+        };
+        let name = entry
+            .rel
+            .rsplit('/')
+            .next()
+            .unwrap_or(&entry.rel)
+            .to_owned();
+        let report = |outcome: &'static str,
+                      id: Option<String>,
+                      sha1: Option<String>,
+                      error: Option<String>| FileReport {
+            path: entry.path.clone(),
+            rel: entry.rel.clone(),
+            size: entry.size,
+            outcome,
+            id,
+            sha1,
+            error,
+        };
+        let checkpoint = self.path.with_extension(format!("file-{i}.json"));
+        let target = Target::NewFile {
+            folder_id: folder,
+            name,
+        };
+        let result = self
+            .upload_entry(shared, i, &entry, &target, policy, &checkpoint, budget)
+            .await;
+        let _ = std::fs::remove_file(&checkpoint);
+        match result {
+            Ok((file, outcome)) => {
+                let sha1 = file.sha1.map(|s| s.to_hex());
+                let state = EntryState::Done {
+                    id: file.id.clone(),
+                    sha1: sha1.clone(),
+                    outcome: outcome.to_owned(),
+                };
+                if let Err(e) = shared.update(i, state) {
+                    return report("failed", Some(file.id), sha1, Some(e.to_string()));
+                }
+                report(outcome, Some(file.id), sha1, None)
+            }
+            Err(e) => {
+                let _ = shared.update(
+                    i,
+                    EntryState::Failed {
+                        error: e.to_string(),
+                    },
+                );
+                report("failed", None, None, Some(e.to_string()))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_entry(
+        &self,
+        shared: &Shared,
+        i: usize,
+        entry: &JobEntry,
+        target: &Target,
+        policy: OnConflict,
+        checkpoint: &Path,
+        budget: Arc<tokio::sync::Semaphore>,
+    ) -> Result<(box_chunked_proto::File, &'static str), Error> {
+        // Interrupted earlier: resume the session, or find the file committed.
+        if let EntryState::InProgress { checkpoint: cp } = &entry.state {
+            if let Some(file) = self.already_there(target, &entry.path).await? {
+                return Ok((file, "uploaded"));
+            }
+            if cp.exists() {
+                let up = self.uploader_for(entry, budget.clone());
+                match up.resume(cp).await {
+                    Ok(file) => return Ok((file, "uploaded")),
+                    Err(e) if e.session_gone() || e.kind() == ErrorKind::Config => {
+                        tracing::info!(error = %e, "the file's session is gone; uploading it again");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        shared.update(
+            i,
+            EntryState::InProgress {
+                checkpoint: checkpoint.to_path_buf(),
+            },
+        )?;
+        let put = self
+            .uploader_for(entry, budget)
+            .on_conflict(policy)
+            .checkpoint(checkpoint)
+            .put(target.clone(), UploadSource::Path(entry.path.clone()))
+            .await?;
+        Ok((put.file, put.outcome.as_str()))
+    }
+
+    /// The file at `target` when it is the local file (same SHA-1 and size).
+    async fn already_there(
+        &self,
+        target: &Target,
+        path: &Path,
+    ) -> Result<Option<box_chunked_proto::File>, Error> {
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let client = self.uploader.client();
+        let Err(e) = client.check_upload(target, size).await else {
+            return Ok(None);
+        };
+        let Some(conflict) = e.api().and_then(one_shot::conflict_in) else {
+            return Err(e);
+        };
+        if conflict.kind != "file" {
+            return Ok(None);
+        }
+        let existing = client.file(&conflict.id).get().await?;
+        let local = crate::uploader::file_sha1(path).await?.0;
+        Ok(one_shot::is_same_file(&existing, &local, size).then_some(existing))
+    }
+}
