@@ -19,6 +19,7 @@
 
 mod page;
 mod procs;
+mod rows;
 
 use page::write_markdown;
 use procs::{run_json, summarize, timed, write_source, TlsFiles};
@@ -59,6 +60,7 @@ pub(crate) fn report(root: &Path) -> Result<(), String> {
         &of("peer:"),
         &of("scale"),
         &of("transport"),
+        &rows::markdown(of("many-files").first(), of("bwlimit").first()),
     )
 }
 
@@ -180,6 +182,10 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
     }
     let transport = transport_rows(root, &work, &bench_bin, &source, runs, size, sha1_rate)?;
     records.extend(transport.iter().cloned());
+    let many = rows::many_files(root, &work, &cli_bin, quick)?;
+    records.push(many.clone());
+    let bw = rows::bwlimit(root, &work, &cli_bin)?;
+    records.push(bw.clone());
     let mut ours = Vec::new();
     for (&(part_size, verify_only, parallel), runs_of) in ours_settings.iter().zip(&ours_runs) {
         let mut rec = summarize(runs_of, size, sha1_rate);
@@ -251,8 +257,9 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     eprintln!("==> wrote {}", out.display());
+    let extra = rows::markdown(Some(&many), Some(&bw));
     write_markdown(
-        root, &meta, quick, &limits, &ours, &peers, &scale, &transport,
+        root, &meta, quick, &limits, &ours, &peers, &scale, &transport, &extra,
     )?;
     Ok(())
 }

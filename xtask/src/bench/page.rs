@@ -41,6 +41,7 @@ pub(super) fn write_markdown(
     peers: &[Value],
     scale: &[Value],
     transport: &[Value],
+    extra: &str,
 ) -> Result<(), String> {
     let mut md = String::new();
     md.push_str(&format!(
@@ -152,6 +153,7 @@ pub(super) fn write_markdown(
             ));
         }
     }
+    md.push_str(extra);
     md.push_str(&format!("\n### Scale (generated source, verify-only server, parallelism 4, {} MiB parts at every size)\n\n| size | runs | seconds | seconds per GiB | client CPU s/GiB | client peak RSS |\n| --- | --- | --- | --- | --- | --- |\n", SCALE_PART >> 20));
     for r in scale {
         md.push_str(&format!(
