@@ -85,8 +85,14 @@ pub(crate) const SERVER_FREE_OF: &[&str] = &["box-chunked-core"];
 /// Files and folders of the hyper crate (under its `src/`) that must hold
 /// no Box rule. `auth.rs` is left out: the OAuth token endpoint's answer is
 /// the auth layer's own business.
-pub(crate) const HYPER_RULE_FREE: &[&str] =
-    &["client.rs", "builder.rs", "transport.rs", "uploader"];
+pub(crate) const HYPER_RULE_FREE: &[&str] = &[
+    "client.rs",
+    "builder.rs",
+    "transport.rs",
+    "body.rs",
+    "job.rs",
+    "uploader",
+];
 
 /// Code that decides what an answer means: status comparisons, Box's
 /// special statuses, `Retry-After`, reconciliation. Only the core may.

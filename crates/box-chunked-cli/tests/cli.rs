@@ -377,10 +377,16 @@ async fn every_failure_has_its_message_and_exit_code() {
         );
     };
     check(&run(&["upload", "/no/such/file"]), 2, "does not exist");
+    // A directory is a job into a folder; not a new version of one file.
     check(
-        &run(&["upload", home.path().to_str().unwrap()]),
+        &run(&["upload", home.path().to_str().unwrap(), "--file", "1"]),
         2,
-        "is a directory",
+        "uploads one file as a new version",
+    );
+    check(
+        &run(&["upload", "/no/such/file", home.path().to_str().unwrap()]),
+        2,
+        "does not exist",
     );
     let (small, _) = write_file(home.path(), "small.bin", 1000, 5);
     check(

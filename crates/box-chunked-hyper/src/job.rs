@@ -359,7 +359,15 @@ impl Job {
     /// The uploader for one file: the job's, sharing its budget, reporting
     /// events with the file.
     fn uploader_for(&self, entry: &JobEntry, budget: Arc<tokio::sync::Semaphore>) -> Uploader {
-        let mut u = self.uploader.clone().part_budget(budget);
+        // The budget bounds parts in flight across files; each file's own
+        // window (and so its part buffers, `parallelism + 2` of them) is its
+        // share of the budget, plus one so that a file alone keeps it busy.
+        let share = self.uploader.parallelism_now() / self.files_at_once + 1;
+        let mut u = self
+            .uploader
+            .clone()
+            .parallelism(share.min(self.uploader.parallelism_now()))
+            .part_budget(budget);
         if let Some(f) = &self.on_event {
             let (f, e) = (f.clone(), entry.clone());
             u = u.on_event(move |ev: &UploadEvent| f(&e, ev));

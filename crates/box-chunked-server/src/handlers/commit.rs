@@ -2,12 +2,14 @@
 //! whole-file SHA-1 (from the hashed prefix, `202` while it is not ready),
 //! and the new file or version in one transaction.
 
+use super::common::check_if_match;
 use super::common::{
     blocking, decode_body, empty_response, fail, header, json_response, not_found, now_unix,
     small_body, Body, Fail,
 };
 use super::items::file_json;
 use super::prefix::start_verification;
+use super::sessions::name_taken;
 use super::sessions::{check_not_expired, conflict_error, load_session};
 use crate::faults::FaultAction;
 use crate::store::{CommitOutcome, NewVersion, PartRow, SessionRow, SessionState};
@@ -203,15 +205,7 @@ async fn check_preconditions(
         let file = blocking(st, move |store| store.file(&o, &f))
             .await?
             .ok_or_else(not_found)?;
-        if let Some(etag) = header(headers, "if-match") {
-            if etag.trim().trim_matches('"') != file.etag.to_string() {
-                return Err(fail(
-                    412,
-                    ErrorCode::PreconditionFailed,
-                    "The resource has been modified. Please retrieve the resource again and retry",
-                ));
-            }
-        }
+        check_if_match(headers, file.etag)?;
     } else if let (Some(folder), Some(name)) = (s.folder_id.clone(), s.name.clone()) {
         let o = user.to_owned();
         let n = name.clone();
@@ -295,21 +289,7 @@ async fn write_commit(
             return Err(not_found());
         }
         CommitOutcome::NameInUse => {
-            let (o, f, n) = (user.to_owned(), s.folder_id.clone(), s.name.clone());
-            let taken = blocking(st, move |store| match (f, n) {
-                (Some(f), Some(n)) => store.item_named(&o, &f, &n),
-                _ => Ok(None),
-            })
-            .await?;
-            let name = s.name.clone().unwrap_or_default();
-            return Err(match taken {
-                Some((kind, id)) => conflict_error(kind, id, &name),
-                None => fail(
-                    409,
-                    ErrorCode::ItemNameInUse,
-                    "Item with the same name already exists",
-                ),
-            });
+            return Err(name_taken(st, user, s.folder_id.clone(), s.name.clone()).await);
         }
     };
     let owner = user.to_owned();

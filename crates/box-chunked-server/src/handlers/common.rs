@@ -153,6 +153,29 @@ pub(crate) fn decode_body<T: serde::de::DeserializeOwned>(
     decode_json(body).map_err(|e| fail(400, code_for(&e.path), format!("Invalid JSON body: {e}")))
 }
 
+/// A file or folder name Box accepts: `400 item_name_invalid` otherwise.
+pub(crate) fn valid_name(name: &str) -> Result<(), Fail> {
+    box_chunked_proto::rules::validate_file_name(name).map_err(|e| {
+        fail(
+            400,
+            ErrorCode::ItemNameInvalid,
+            format!("Item name invalid: {e}"),
+        )
+    })
+}
+
+/// `If-Match`, when sent, names the item's etag: `412` otherwise.
+pub(crate) fn check_if_match(headers: &HeaderMap, etag: i64) -> Result<(), Fail> {
+    match header(headers, "if-match") {
+        Some(v) if v.trim().trim_matches('"') != etag.to_string() => Err(fail(
+            412,
+            ErrorCode::PreconditionFailed,
+            "The resource has been modified. Please retrieve the resource again and retry",
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }

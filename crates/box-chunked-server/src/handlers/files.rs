@@ -3,8 +3,8 @@
 //! delete (`DELETE /files/{id}`), each with `If-Match` where Box has it.
 
 use super::common::{
-    blocking, decode_body, empty_response, fail, header, json_response, not_found, now_unix,
-    random_hex, small_body, Body, Fail,
+    blocking, check_if_match, decode_body, empty_response, fail, json_response, not_found,
+    now_unix, random_hex, small_body, valid_name, Body, Fail,
 };
 use super::fields::{requested, select};
 use super::items::{file_json, remove_sessions};
@@ -28,26 +28,8 @@ pub(crate) async fn file_for_change(
     let file = blocking(st, move |s| s.file(&o, &f))
         .await?
         .ok_or_else(not_found)?;
-    if let Some(etag) = header(headers, "if-match") {
-        if etag.trim().trim_matches('"') != file.etag.to_string() {
-            return Err(fail(
-                412,
-                ErrorCode::PreconditionFailed,
-                "The resource has been modified. Please retrieve the resource again and retry",
-            ));
-        }
-    }
+    check_if_match(headers, file.etag)?;
     Ok(file)
-}
-
-fn valid_name(name: &str) -> Result<(), Fail> {
-    rules::validate_file_name(name).map_err(|e| {
-        fail(
-            400,
-            ErrorCode::ItemNameInvalid,
-            format!("Item name invalid: {e}"),
-        )
-    })
 }
 
 /// The check before upload: would this upload be accepted? `200` with

@@ -2,6 +2,7 @@
 //! offset or marker paging and `fields`) and delete (`DELETE
 //! /folders/{id}`, with `recursive`).
 
+use super::common::valid_name;
 use super::common::{
     blocking, decode_body, empty_response, fail, json_response, not_found, now_unix, small_body,
     Body, Fail,
@@ -12,7 +13,6 @@ use super::sessions::check_free_name;
 use crate::store::DeleteFolder;
 use crate::State;
 use base64::Engine as _;
-use box_chunked_proto::rules;
 use box_chunked_proto::{CreateFolderFields, ErrorCode};
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -35,13 +35,7 @@ pub(crate) async fn create_folder(
     let name = v
         .name
         .ok_or_else(|| fail(400, ErrorCode::BadRequest, "name is required"))?;
-    rules::validate_file_name(&name).map_err(|e| {
-        fail(
-            400,
-            ErrorCode::ItemNameInvalid,
-            format!("Item name invalid: {e}"),
-        )
-    })?;
+    valid_name(&name)?;
     let parent = v
         .parent
         .and_then(|p| p.id)

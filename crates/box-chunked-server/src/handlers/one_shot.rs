@@ -6,19 +6,20 @@
 //! most one part, in one transaction with the file, so downloads, versions
 //! and plans treat it like a chunked upload.
 
+use super::common::valid_name;
 use super::common::{
     blocking, decode_body, fail, header, json_response, now_unix, random_hex, Body, Fail, FLUSH_AT,
 };
 use super::files::file_for_change;
 use super::items::file_json;
 use super::parts::{PartHasher, Writer};
-use super::sessions::{check_free_name, check_quota, check_rename, conflict_error};
+use super::sessions::name_taken;
+use super::sessions::{check_free_name, check_quota, check_rename};
 use crate::store::{
     io_err, new_part_id, persist, CommitOutcome, FileRow, NewVersion, PartRow, SessionRow,
     SessionState,
 };
 use crate::{Counters, State};
-use box_chunked_proto::rules;
 use box_chunked_proto::{ErrorCode, Sha1Digest, UploadAttributes};
 use bytes::Bytes;
 use http::{Request, Response};
@@ -139,13 +140,7 @@ async fn resolve_target(
     existing: Option<&FileRow>,
 ) -> Result<Target, Fail> {
     if let Some(n) = &attrs.name {
-        rules::validate_file_name(n).map_err(|e| {
-            fail(
-                400,
-                ErrorCode::ItemNameInvalid,
-                format!("Item name invalid: {e}"),
-            )
-        })?;
+        valid_name(n)?;
     }
     if let Some(file) = existing {
         if let Some(n) = &attrs.name {
@@ -338,21 +333,9 @@ async fn store_one_shot(
     let id = match outcome {
         CommitOutcome::Committed(id) => id,
         CommitOutcome::NameInUse | CommitOutcome::NotOpen => {
-            let name = session.name.clone().unwrap_or_default();
-            let (o, f, n) = (user.to_owned(), session.folder_id.clone(), name.clone());
-            let taken = blocking(st, move |store| match f {
-                Some(f) => store.item_named(&o, &f, &n),
-                None => Ok(None),
-            })
-            .await?;
-            return Err(match taken {
-                Some((kind, id)) => conflict_error(kind, id, &name),
-                None => fail(
-                    409,
-                    ErrorCode::ItemNameInUse,
-                    "Item with the same name already exists",
-                ),
-            });
+            return Err(
+                name_taken(st, user, session.folder_id.clone(), session.name.clone()).await,
+            );
         }
     };
     let owner = user.to_owned();

@@ -3,6 +3,7 @@
 //! Parts, commit, the plan and one-shot uploads have their own modules.
 
 use super::commit::commit;
+use super::common::valid_name;
 use super::common::{
     blocking, decode_body, empty_response, fail, json_response, not_found, now_unix, random_hex,
     small_body, timestamp, Body, Fail,
@@ -160,6 +161,32 @@ pub(crate) async fn check_free_name(
     }
 }
 
+/// The `409` for a commit that lost the name to another item meanwhile:
+/// with that item when it can be found.
+pub(crate) async fn name_taken(
+    st: &State,
+    owner: &str,
+    folder: Option<String>,
+    name: Option<String>,
+) -> Fail {
+    let shown = name.clone().unwrap_or_default();
+    let o = owner.to_owned();
+    let taken = blocking(st, move |store| match (folder, name) {
+        (Some(f), Some(n)) => store.item_named(&o, &f, &n),
+        _ => Ok(None),
+    })
+    .await;
+    match taken {
+        Ok(Some((kind, id))) => conflict_error(kind, id, &shown),
+        Ok(None) => fail(
+            409,
+            ErrorCode::ItemNameInUse,
+            "Item with the same name already exists",
+        ),
+        Err(e) => e,
+    }
+}
+
 pub(crate) fn conflict_error(kind: &str, id: i64, name: &str) -> Fail {
     let item =
         json!({"type": kind, "id": id.to_string(), "name": name, "etag": "0", "sequence_id": "0"});
@@ -191,13 +218,7 @@ pub(crate) async fn create_session(
         .ok_or_else(|| fail(400, ErrorCode::MissingFileSize, "file_size is required"))?;
     let name = v.file_name;
     if let Some(n) = &name {
-        rules::validate_file_name(n).map_err(|e| {
-            fail(
-                400,
-                ErrorCode::ItemNameInvalid,
-                format!("Item name invalid: {e}"),
-            )
-        })?;
+        valid_name(n)?;
     }
     if i64::try_from(size).is_err() {
         return Err(fail(
