@@ -101,7 +101,7 @@ pub enum Operation {
     /// A one-shot upload (`POST`, multipart; not repeated after an
     /// ambiguous failure: a second file or version could be made). The
     /// request's body is the form's head; its extensions carry the
-    /// [`MultipartTail`]: the driver sends the file's bytes, then the tail.
+    /// [`MultipartTail`](crate::one_shot::MultipartTail): the driver sends the file's bytes, then the tail.
     UploadFile {
         /// The upload root.
         upload_root: String,
