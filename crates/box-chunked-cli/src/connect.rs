@@ -265,20 +265,5 @@ impl Endpoint {
 
 /// Points a checkpoint of the embedded server at the embedded server now running.
 pub(crate) fn rebase_endpoints(cp: &mut CheckpointFile, base: &str) {
-    let e = &mut cp.upload.session.endpoints;
-    for url in [
-        &mut e.upload_part,
-        &mut e.commit,
-        &mut e.abort,
-        &mut e.list_parts,
-        &mut e.status,
-        &mut e.log_event,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if let Some(i) = url.find("/api/2.0/") {
-            *url = format!("{}{}", base.trim_end_matches('/'), &url[i..]);
-        }
-    }
+    cp.rebase_onto(base);
 }

@@ -4,7 +4,7 @@
 //! file, a summary, and an exit code that says whether any file failed.
 
 use crate::args::{Global, ResumeArgs, UploadArgs};
-use crate::connect::{connect, data_dir, shell_quote};
+use crate::connect::{connect, credentials_given, data_dir, urls_given};
 use crate::failure::{exit, explain, Failure};
 use crate::progress::{self, Progress};
 use box_chunked_hyper::job::{FileReport, Job, JobFile, JobSummary};
@@ -67,14 +67,14 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
         json_progress: args.progress.as_deref() == Some("json"),
         quiet: g.quiet,
     };
+    let hint = t.resume_hint(&path);
     if !g.quiet {
         let files = job.entries.len();
         let bytes: u64 = job.entries.iter().map(|e| e.size).sum();
         eprintln!(
-            "job: {} ({files} files, {}; if interrupted: box-chunked resume {})",
+            "job: {} ({files} files, {}; if interrupted: {hint})",
             path.display(),
             progress::human(bytes),
-            shell_quote(&path.display().to_string())
         );
     }
     let mut uploader = t
@@ -88,7 +88,7 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
     if let Some(rate) = args.bwlimit {
         uploader = uploader.throttle(Throttle::new(rate));
     }
-    let result = run(uploader, &path, job, &args.job, show).await;
+    let result = run(uploader, &path, job, &args.job, show, &hint).await;
     t.close().await;
     result
 }
@@ -96,7 +96,33 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
 /// `box-chunked resume JOB`.
 pub(crate) async fn resume_job(g: &Global, args: ResumeArgs) -> Result<(), Failure> {
     let job = JobFile::read(&args.checkpoint).map_err(|e| explain(&e, "the job file"))?;
-    let t = connect(&args.conn.clone().or(&g.conn), args.json || g.quiet).await?;
+    let given = args.conn.clone().or(&g.conn);
+    // The URLs the job recorded, unless flags give others.
+    let conn = match &job.urls {
+        Some(u) if !urls_given(&given) && !u.local_server => {
+            if !credentials_given(&given) {
+                return Err(Failure::new(
+                    exit::USAGE,
+                    format!(
+                        "resuming this job to {} needs the credential it used: pass --token, or set BOX_ACCESS_TOKEN (or BOX_CLIENT_ID and BOX_CLIENT_SECRET)",
+                        u.api
+                    ),
+                ));
+            }
+            crate::args::Conn {
+                api_url: Some(u.api.clone()),
+                upload_url: Some(u.upload.clone()),
+                oauth_url: Some(u.oauth.clone()),
+                ..given
+            }
+        }
+        Some(u) if u.local_server && !credentials_given(&given) && !urls_given(&given) => {
+            crate::args::Conn::default()
+        }
+        _ => given,
+    };
+    let t = connect(&conn, args.json || g.quiet).await?;
+    let hint = t.resume_hint(&args.checkpoint);
     let show = Show {
         json: args.json,
         json_progress: args.progress.as_deref() == Some("json"),
@@ -117,7 +143,7 @@ pub(crate) async fn resume_job(g: &Global, args: ResumeArgs) -> Result<(), Failu
         files: 4,
         follow_symlinks: false,
     };
-    let result = run(uploader, &args.checkpoint, job, &opts, show).await;
+    let result = run(uploader, &args.checkpoint, job, &opts, show, &hint).await;
     t.close().await;
     result
 }
@@ -128,6 +154,7 @@ async fn run(
     job: JobFile,
     opts: &crate::args::JobArgs,
     show: Show,
+    hint: &str,
 ) -> Result<(), Failure> {
     let mut runner = Job::new(uploader, path.to_path_buf())
         .files_at_once(opts.files)
@@ -153,9 +180,8 @@ async fn run(
         return Err(Failure::new(
             exit::FAILED,
             format!(
-                "{} of the job's files failed (listed above); run `box-chunked resume {}` to try them again",
+                "{} of the job's files failed (listed above); try them again with {hint}",
                 summary.failed,
-                shell_quote(&path.display().to_string())
             ),
         ));
     }

@@ -12,7 +12,9 @@
 //! holds the same SHA-1 and size (committed just before the kill) is done.
 
 use crate::error::{Error, ErrorKind};
-use crate::uploader::{write_atomically, UploadEvent, UploadSource, Uploader};
+use crate::uploader::{
+    write_atomically, CheckpointFile, CheckpointUrls, UploadEvent, UploadSource, Uploader,
+};
 use box_chunked_core::one_shot::{self, OnConflict};
 use box_chunked_core::Target;
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,10 @@ pub struct JobFile {
     pub folders: BTreeMap<String, String>,
     /// The files, in the order they were found.
     pub entries: Vec<JobEntry>,
+    /// The URLs the job uploads to (never a credential), so that a resume
+    /// needs only the credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls: Option<CheckpointUrls>,
 }
 
 /// One file of a job.
@@ -125,6 +131,7 @@ impl JobFile {
             on_conflict,
             folders: BTreeMap::new(),
             entries,
+            urls: None,
         })
     }
 
@@ -376,8 +383,9 @@ impl Job {
     }
 
     /// Runs the job (a new one, or one a crash interrupted) to its end.
-    pub async fn run(&self, job: JobFile) -> Result<JobSummary, Error> {
+    pub async fn run(&self, mut job: JobFile) -> Result<JobSummary, Error> {
         let started = Instant::now();
+        job.urls = Some(self.uploader.checkpoint_urls());
         job.write(&self.path)?;
         let shared = Arc::new(Shared {
             job: Mutex::new(job),
@@ -601,9 +609,19 @@ impl Job {
             if let Some(file) = self.already_there(target, &entry.path).await? {
                 return Ok((file, "uploaded"));
             }
-            if cp.exists() {
+            if let Ok(mut file) = CheckpointFile::read(cp) {
                 let up = self.uploader_for(entry, budget.clone());
-                match up.resume(cp).await {
+                // A local server embedded in the process listens on a new
+                // port each run: the session is at the same paths there.
+                if file.urls.as_ref().is_some_and(|u| u.local_server) {
+                    let base = up
+                        .client()
+                        .upload_url()
+                        .trim_end_matches("/api/2.0")
+                        .to_owned();
+                    file.rebase_onto(&base);
+                }
+                match up.resume_from(file, cp).await {
                     Ok(file) => return Ok((file, "uploaded")),
                     Err(e) if e.session_gone() || e.kind() == ErrorKind::Config => {
                         tracing::info!(error = %e, "the file's session is gone; uploading it again");

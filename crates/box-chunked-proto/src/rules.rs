@@ -94,14 +94,25 @@ pub fn names_conflict(a: &str, b: &str) -> bool {
 /// assert_eq!(numbered_name("notes", 2), "notes (2)");
 /// assert_eq!(numbered_name(".env", 3), ".env (3)");
 /// assert_eq!(numbered_name("backup.tar.gz", 1), "backup (1).tar.gz");
+/// assert_eq!(numbered_name("İİİ.TAR.GZ", 2), "İİİ (2).TAR.GZ");
 /// ```
 pub fn numbered_name(name: &str, n: u32) -> String {
     const DOUBLE: [&str; 4] = [".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst"];
-    let lower = name.to_lowercase();
+    // Compared on the name's own bytes (ASCII-case-insensitively), so the
+    // index is a character boundary of `name` whatever else it holds.
     let split = DOUBLE
         .iter()
-        .find(|d| lower.ends_with(*d) && lower.len() > d.len())
-        .map(|d| name.len() - d.len())
+        .filter_map(|d| {
+            name.len()
+                .checked_sub(d.len())
+                .filter(|&i| i > 0)
+                .map(|i| (i, d))
+        })
+        .find(|(i, d)| {
+            name.get(*i..)
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(d))
+        })
+        .map(|(i, _)| i)
         .or_else(|| name.rfind('.').filter(|&i| i > 0));
     match split {
         Some(i) => format!("{} ({n}){}", &name[..i], &name[i..]),
@@ -225,6 +236,14 @@ mod tests {
         #[test]
         fn name_check_never_panics(s in "\\PC{0,300}") {
             let _ = validate_file_name(&s);
+        }
+
+        #[test]
+        fn numbered_names_keep_the_name_and_never_panic(s in "\\PC{1,40}(\\.[tT][aA][rR]\\.[gG][zZ])?", n in 1u32..2000) {
+            let out = numbered_name(&s, n);
+            let mark = format!(" ({n})");
+            prop_assert!(out.contains(&mark));
+            prop_assert_eq!(out.replacen(&mark, "", 1), s);
         }
     }
 }

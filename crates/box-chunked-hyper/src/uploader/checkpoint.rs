@@ -64,6 +64,29 @@ impl CheckpointFile {
         Ok(cp)
     }
 
+    /// Points the session's URLs at a server's new base URL (`http://host:port`),
+    /// keeping their paths: for a checkpoint of a local server embedded in a
+    /// process, which listens on a new port each run.
+    pub fn rebase_onto(&mut self, base: &str) {
+        let e = &mut self.upload.session.endpoints;
+        for url in [
+            &mut e.upload_part,
+            &mut e.commit,
+            &mut e.abort,
+            &mut e.list_parts,
+            &mut e.status,
+            &mut e.log_event,
+            &mut e.plan,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(i) = url.find("/api/2.0/") {
+                *url = format!("{}{}", base.trim_end_matches('/'), &url[i..]);
+            }
+        }
+    }
+
     /// Writes it atomically: a temporary file, fsync, rename, fsync the directory.
     pub fn write(&self, path: &Path) -> Result<(), Error> {
         let io = |e: std::io::Error| {

@@ -91,12 +91,7 @@ impl Driver {
             confirmed: 0,
             finished: false,
             keep_session: u.keep_on_drop,
-            urls: CheckpointUrls {
-                api: u.client.inner.api_url.clone(),
-                upload: u.client.inner.upload_url.clone(),
-                oauth: u.client.inner.oauth_url.clone(),
-                local_server: u.local_server,
-            },
+            urls: u.checkpoint_urls(),
         }
     }
 

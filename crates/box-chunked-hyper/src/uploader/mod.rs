@@ -217,6 +217,16 @@ impl Uploader {
         self
     }
 
+    /// What checkpoints and job files record of the client's URLs.
+    pub fn checkpoint_urls(&self) -> CheckpointUrls {
+        CheckpointUrls {
+            api: self.client.inner.api_url.clone(),
+            upload: self.client.inner.upload_url.clone(),
+            oauth: self.client.inner.oauth_url.clone(),
+            local_server: self.local_server,
+        }
+    }
+
     /// The client this uploader sends with.
     pub fn client(&self) -> &BoxClient {
         &self.client
