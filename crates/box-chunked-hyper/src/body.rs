@@ -151,13 +151,6 @@ impl ReqBody {
         self
     }
 
-    fn total(&self) -> u64 {
-        match &self.kind {
-            Kind::Bytes { data, .. } => data.len() as u64,
-            Kind::File(f) => f.head.len() as u64 + f.len + f.tail.len() as u64,
-        }
-    }
-
     fn left(&self) -> u64 {
         match &self.kind {
             Kind::Bytes { data, sent } => (data.len() - sent) as u64,
@@ -322,7 +315,6 @@ impl hyper::body::Body for ReqBody {
 
     fn size_hint(&self) -> SizeHint {
         let held = self.held.as_ref().map_or(0, |(c, _)| c.len() as u64);
-        let _ = self.total();
         SizeHint::with_exact(self.left() + held)
     }
 }

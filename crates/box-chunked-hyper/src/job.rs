@@ -87,10 +87,14 @@ pub enum EntryState {
         /// Why (a symlink not followed, ...).
         reason: String,
     },
-    /// Failed; the next run tries again.
+    /// Failed; the next run tries again (from the checkpoint, when the
+    /// failure kept the session).
     Failed {
         /// The error, as a sentence.
         error: String,
+        /// The file's checkpoint, when its session was kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checkpoint: Option<PathBuf>,
     },
 }
 
@@ -567,9 +571,9 @@ impl Job {
         let result = self
             .upload_entry(shared, i, &entry, &target, policy, &checkpoint, budget)
             .await;
-        let _ = std::fs::remove_file(&checkpoint);
         match result {
             Ok((file, outcome)) => {
+                let _ = std::fs::remove_file(&checkpoint);
                 let sha1 = file.sha1.map(|s| s.to_hex());
                 let state = EntryState::Done {
                     id: file.id.clone(),
@@ -582,10 +586,16 @@ impl Job {
                 report(outcome, Some(file.id), sha1, None)
             }
             Err(e) => {
+                // A kept session stays resumable; one that is gone is not.
+                let kept = checkpoint.exists() && !e.session_gone();
+                if !kept {
+                    let _ = std::fs::remove_file(&checkpoint);
+                }
                 let _ = shared.update(
                     i,
                     EntryState::Failed {
                         error: e.to_string(),
+                        checkpoint: kept.then(|| checkpoint.clone()),
                     },
                 );
                 report("failed", None, None, Some(e.to_string()))
@@ -604,8 +614,16 @@ impl Job {
         checkpoint: &Path,
         budget: Arc<tokio::sync::Semaphore>,
     ) -> Result<(box_chunked_proto::File, &'static str), Error> {
-        // Interrupted earlier: resume the session, or find the file committed.
-        if let EntryState::InProgress { checkpoint: cp } = &entry.state {
+        // Interrupted or failed earlier: resume the session, or find the file committed.
+        let earlier = match &entry.state {
+            EntryState::InProgress { checkpoint } => Some(checkpoint),
+            EntryState::Failed {
+                checkpoint: Some(checkpoint),
+                ..
+            } => Some(checkpoint),
+            _ => None,
+        };
+        if let Some(cp) = earlier {
             if let Some(file) = self.already_there(target, &entry.path).await? {
                 return Ok((file, "uploaded"));
             }

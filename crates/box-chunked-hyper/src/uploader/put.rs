@@ -291,23 +291,18 @@ impl Uploader {
         source: UploadSource,
         commands: Option<Commands>,
     ) -> Result<(File, u64), Error> {
-        let delta_path = match (&target, &source) {
-            (Target::NewVersion { .. }, UploadSource::Path(p)) if self.delta => Some(p.clone()),
-            _ => None,
-        };
-        let Some(path) = delta_path else {
-            return Ok((self.upload_chunked(target, source, commands).await?, 0));
+        let (file_id, name, path) = match (&target, &source) {
+            (Target::NewVersion { file_id, name, .. }, UploadSource::Path(p)) if self.delta => {
+                (file_id.clone(), name.clone(), p.clone())
+            }
+            _ => return Ok((self.upload_chunked(target, source, commands).await?, 0)),
         };
         let (src, reader, spath) = open_source(UploadSource::Path(path.clone())).await?;
-        let session = match &target {
-            Target::NewVersion { file_id, name, .. } => {
-                self.client
-                    .file(file_id)
-                    .create_upload_session(src.size, name.as_deref())
-                    .await?
-            }
-            Target::NewFile { .. } => unreachable_target()?,
-        };
+        let session = self
+            .client
+            .file(&file_id)
+            .create_upload_session(src.size, name.as_deref())
+            .await?;
         let mut hits = 0;
         if let Some(url) = session.session_endpoints.plan.clone() {
             match self
@@ -366,13 +361,6 @@ impl Uploader {
         }
         Ok(hits)
     }
-}
-
-fn unreachable_target() -> Result<box_chunked_proto::UploadSession, Error> {
-    Err(Error::new(
-        ErrorKind::Config,
-        "a planned upload needs a new version's target",
-    ))
 }
 
 /// Each part's offset, size and SHA-512 (one read pass).
