@@ -159,6 +159,16 @@ impl Progress {
             } => {
                 p.sent.store(*bytes_sent, Ordering::Relaxed);
                 p.confirmed.store(*bytes_confirmed, Ordering::Relaxed);
+                // Bytes moving means uploading (a one-shot upload has no session).
+                let starting = p.json.as_ref().is_some_and(|j| {
+                    *j.phase
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        == "starting"
+                });
+                if starting {
+                    self.phase("uploading");
+                }
             }
             UploadEvent::Core(Event::SessionReady {
                 session_id,

@@ -347,3 +347,136 @@ fn standard_input_with_the_right_and_the_wrong_size() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("needs --size"));
 }
+
+/// Without credentials a job goes to the local server embedded in the
+/// command, which listens on a new port each run: after SIGKILL, `resume`
+/// starts it again and points the kept sessions at it, so a half-sent big
+/// file continues (it is not uploaded again) and every file has one version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_to_the_embedded_server_resumes_after_sigkill() {
+    let home = TempDir::new("job-embedded");
+    let tree = home.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    let mut files = Vec::new();
+    for (name, size) in [
+        ("a.bin", 45_000_000usize),
+        ("b.bin", 30_000_000),
+        ("c.txt", 1000),
+    ] {
+        let data = pseudo_random(size, size as u64);
+        std::fs::write(tree.join(name), &data).unwrap();
+        files.push((name, data));
+    }
+    let job = home.path().join("embedded.job");
+    let run = || {
+        let mut c = Command::new(BIN);
+        c.env("XDG_DATA_HOME", home.path())
+            .env_remove("BOX_ACCESS_TOKEN")
+            .env_remove("BOX_CLIENT_ID")
+            .env("BOX_CHUNKED_LOG", "box_chunked_hyper=info");
+        c
+    };
+    let mut first = run()
+        .args([
+            "upload",
+            "--parallel",
+            "1",
+            "--files",
+            "1",
+            "--bwlimit",
+            "40M",
+            "--job",
+        ])
+        .arg(&job)
+        .arg(&tree)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let under_way = std::fs::read_dir(home.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("embedded.file-")
+            })
+            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("part_id")));
+        if under_way {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job did not get going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    first.kill().unwrap();
+    let _ = first.wait();
+    let second = run().args(["resume"]).arg(&job).output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{err}");
+    assert!(
+        !err.contains("uploading it again"),
+        "the kept session was resumed: {err}"
+    );
+    let text: Value = serde_json::from_str(&std::fs::read_to_string(&job).unwrap()).unwrap();
+    // The server's data stays: serve it and check each file once, whole.
+    let data_dir = home.path().join("box-chunked/server");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--token",
+            &format!("{ALICE}=local"),
+        ])
+        .arg("--data")
+        .arg(&data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let http = Http::new();
+    for (name, data) in &files {
+        let e = text["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["rel"] == format!("tree/{name}"))
+            .unwrap();
+        assert_eq!(e["state"], "done", "{e}");
+        let id = e["id"].as_str().unwrap();
+        let meta = http
+            .call(
+                "GET",
+                &format!("{url}/2.0/files/{id}"),
+                ALICE,
+                &[],
+                Bytes::new(),
+            )
+            .await
+            .json();
+        assert_eq!(meta["etag"], "0", "{name}: one version");
+        let got = http
+            .call(
+                "GET",
+                &format!("{url}/2.0/files/{id}/content"),
+                ALICE,
+                &[],
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(sha1(&got.body), sha1(data), "{name}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -259,6 +259,15 @@ impl Uploader {
                 "it was modified during the upload".to_owned(),
             ));
         }
+        if sent.is_ok() {
+            if let Some(f) = &self.on_event {
+                f(&super::UploadEvent::Progress {
+                    bytes_sent: size,
+                    bytes_confirmed: size,
+                    bytes_total: size,
+                });
+            }
+        }
         match sent {
             Ok(f) => Ok(f),
             // The answer was lost and the upload may have happened: if the
