@@ -8,6 +8,7 @@ mod openapi;
 mod origins;
 mod outcomes;
 mod plan;
+mod proxy;
 mod put;
 mod server;
 mod storage;

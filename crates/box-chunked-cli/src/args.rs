@@ -43,6 +43,11 @@ pub(crate) struct Conn {
     /// roots (a company's CA, or a local `serve --tls-cert` certificate).
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_cert: Option<PathBuf>,
+    /// Send through this proxy (`http://[user:password@]host:port`; hosts in
+    /// NO_PROXY excepted). Default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and
+    /// NO_PROXY as curl reads them.
+    #[arg(long, value_name = "URL")]
+    pub(crate) proxy: Option<String>,
 }
 
 impl Conn {
@@ -55,6 +60,7 @@ impl Conn {
             oauth_url: self.oauth_url.or_else(|| before.oauth_url.clone()),
             base_url: self.base_url.or_else(|| before.base_url.clone()),
             ca_cert: self.ca_cert.or_else(|| before.ca_cert.clone()),
+            proxy: self.proxy.or_else(|| before.proxy.clone()),
         }
     }
 }

@@ -172,6 +172,9 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
     if let Some(u) = oauth {
         b = b.oauth_url(u);
     }
+    if let Some(p) = &g.proxy {
+        b = b.proxy(p.clone());
+    }
     if let Some(path) = &g.ca_cert {
         let pem = std::fs::read(path).map_err(|e| {
             Failure::new(

@@ -33,6 +33,7 @@ pub struct ClientBuilder {
     http1_only: bool,
     extra_roots_pem: Vec<Vec<u8>>,
     one_shot_below: u64,
+    proxy: crate::proxy::ProxyChoice,
     retry: RetryPolicy,
     connect_timeout: Duration,
     control_timeout: Duration,
@@ -62,6 +63,7 @@ impl Default for ClientBuilder {
             http1_only: false,
             extra_roots_pem: Vec::new(),
             one_shot_below: box_chunked_core::one_shot::DEFAULT_ONE_SHOT_BELOW,
+            proxy: crate::proxy::ProxyChoice::Env,
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             control_timeout: Duration::from_secs(60),
@@ -187,6 +189,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends through this proxy (`http://[user:password@]host:port`), a
+    /// `CONNECT` tunnel for each connection, except to the hosts of
+    /// `NO_PROXY`. The default reads `HTTPS_PROXY`, `HTTP_PROXY`,
+    /// `ALL_PROXY` and `NO_PROXY` as curl does (loopback hosts excepted).
+    #[must_use]
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = crate::proxy::ProxyChoice::Url(url.into());
+        self
+    }
+
+    /// Never uses a proxy, whatever the environment says.
+    #[must_use]
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = crate::proxy::ProxyChoice::Off;
+        self
+    }
+
     /// Trusts the certificates in `pem` (PEM, one or more) as roots beside
     /// Mozilla's: a company's CA, or the certificate of a local
     /// `box-chunked serve --tls-cert`. `build` fails when it holds none.
@@ -237,6 +256,17 @@ impl ClientBuilder {
                 ),
             ));
         }
+        if let crate::proxy::ProxyChoice::Url(p) = &self.proxy {
+            let ok = p.parse::<http::Uri>().is_ok_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+            });
+            if !ok {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    "the proxy must be an http URL with a host, like http://proxy.example.com:3128 (credentials, if any, as http://user:password@host:port)",
+                ));
+            }
+        }
         let mut retry = self.retry.clone();
         // The transport retries requests that were never sent; the core must not again.
         retry.delegated.not_sent = true;
@@ -247,6 +277,7 @@ impl ClientBuilder {
             http2_only: self.http2_only,
             http1_only: self.http1_only,
             extra_roots: parse_roots(&self.extra_roots_pem)?,
+            proxy: self.proxy.clone(),
         })?;
         for u in [&self.api_url, &self.upload_url, &self.oauth_url] {
             let uri: http::Uri = u

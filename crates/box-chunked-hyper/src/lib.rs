@@ -77,6 +77,7 @@ mod builder;
 mod client;
 mod error;
 pub mod job;
+mod proxy;
 mod transport;
 mod uploader;
 

@@ -90,6 +90,8 @@ pub(crate) struct TransportConfig {
     pub http1_only: bool,
     /// Roots trusted beside Mozilla's (a private CA, a local server's certificate).
     pub extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// Where the proxy settings come from.
+    pub proxy: crate::proxy::ProxyChoice,
 }
 
 /// The HTTP stack, cheap to clone.
@@ -130,6 +132,8 @@ impl Transport {
         .map_err(|e| crate::Error::new(crate::ErrorKind::Config, format!("TLS: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
+        let rules = crate::proxy::Rules::new(&cfg.proxy, |k| std::env::var(k).ok());
+        let http = crate::proxy::ProxyConnector::new(http, rules);
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http();
@@ -442,7 +446,7 @@ fn refused_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
 /// to `sink` when there is one, otherwise read into memory within
 /// [`MAX_ANSWER`].
 async fn exchange(
-    client: &Client<hyper_rustls::HttpsConnector<HttpConnector>, ReqBody>,
+    client: &Client<hyper_rustls::HttpsConnector<crate::proxy::ProxyConnector>, ReqBody>,
     req: Request<ReqBody>,
     sink: Option<Arc<dyn BodySink>>,
 ) -> Result<Response<Bytes>, Failure> {
