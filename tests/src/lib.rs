@@ -356,3 +356,65 @@ pub fn test_certificates() -> (String, String, String) {
     let cert = leaf.signed_by(&key, &ca).expect("leaf");
     (ca.pem(), cert.pem(), key.serialize_pem())
 }
+
+/// A `box-chunked serve` process (the built binary `bin`) on a free
+/// loopback port with its own data directory; killed when dropped.
+#[derive(Debug)]
+pub struct ServeProcess {
+    /// The process.
+    pub child: std::process::Child,
+    /// Its base URL.
+    pub url: String,
+    _dir: TempDir,
+}
+
+impl ServeProcess {
+    /// Starts `bin serve` with alice's token ([`ALICE`]), the admin token
+    /// ([`ADMIN`]) and `extra` arguments.
+    pub fn start(bin: &str, extra: &[&str]) -> Self {
+        let dir = TempDir::new("serve");
+        let mut child = std::process::Command::new(bin)
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--token",
+                &format!("{ALICE}=alice"),
+                "--admin-token",
+                ADMIN,
+            ])
+            .arg("--data")
+            .arg(dir.path())
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("box-chunked serve starts");
+        let url = url_of(&mut child);
+        Self {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The URL a `serve` process prints on its first line of stdout.
+pub fn url_of(child: &mut std::process::Child) -> String {
+    use std::io::BufRead as _;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+    }
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned()
+}

@@ -13,56 +13,10 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_box-chunked");
 const MIB: usize = 1 << 20;
 
-struct Serve {
-    child: Child,
-    url: String,
-    _dir: TempDir,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Serve = ServeProcess;
 
 fn serve(extra: &[&str]) -> Serve {
-    let dir = TempDir::new("cli-serve");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--token",
-            &format!("{ALICE}=alice"),
-            "--admin-token",
-            ADMIN,
-        ])
-        .arg("--data")
-        .arg(dir.path())
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = url_of(&mut child);
-    Serve {
-        child,
-        url,
-        _dir: dir,
-    }
-}
-
-/// The URL a `serve` process prints on its first line of stdout.
-fn url_of(child: &mut Child) -> String {
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    line.split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned()
+    ServeProcess::start(BIN, extra)
 }
 
 /// `box-chunked` with the server's URLs and token, and a private data directory.

@@ -8,59 +8,17 @@
 use box_chunked_tests::*;
 use bytes::Bytes;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_box-chunked");
 
-struct Serve {
-    child: Child,
-    url: String,
-    _dir: TempDir,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Serve = ServeProcess;
 
 fn serve(extra: &[&str]) -> Serve {
-    let dir = TempDir::new("job-serve");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--token",
-            &format!("{ALICE}=alice"),
-            "--admin-token",
-            ADMIN,
-        ])
-        .arg("--data")
-        .arg(dir.path())
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
-    Serve {
-        child,
-        url,
-        _dir: dir,
-    }
+    ServeProcess::start(BIN, extra)
 }
 
 fn cli(s: &Serve, home: &Path) -> Command {
@@ -436,15 +394,7 @@ async fn a_job_to_the_embedded_server_resumes_after_sigkill() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    let url = url_of(&mut child);
     let http = Http::new();
     for (name, data) in &files {
         let e = text["entries"]
