@@ -5,46 +5,6 @@
 use box_chunked_hyper::BoxClient;
 use box_chunked_server::ServerTls;
 use box_chunked_tests::*;
-use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-/// A CONNECT proxy on loopback: the request heads it saw.
-async fn proxy() -> (String, Arc<Mutex<Vec<String>>>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut c, _)) = l.accept().await else {
-                return;
-            };
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if c.read(&mut b).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(b[0]);
-                }
-                let text = String::from_utf8_lossy(&head).into_owned();
-                log.lock().unwrap().push(text.clone());
-                let target = text.split_whitespace().nth(1).unwrap_or("").to_owned();
-                let Ok(mut up) = TcpStream::connect(&target).await else {
-                    return;
-                };
-                let _ = c
-                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    .await;
-                let _ = tokio::io::copy_bidirectional(&mut c, &mut up).await;
-            });
-        }
-    });
-    (url, seen)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_go_through_the_proxy_with_its_credentials() {
@@ -56,7 +16,7 @@ async fn uploads_go_through_the_proxy_with_its_credentials() {
         });
     })
     .await;
-    let (purl, seen) = proxy().await;
+    let (purl, seen) = connect_proxy().await;
     let with_auth = purl.replace("http://", "http://user:s3cret@");
     let c = BoxClient::builder()
         .token(ALICE)

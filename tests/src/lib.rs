@@ -418,3 +418,79 @@ pub fn url_of(child: &mut std::process::Child) -> String {
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .to_owned()
 }
+
+/// The JWT test keys (`tests/fixtures/jwt`): Box console style (PKCS#8,
+/// PBES2, PBKDF2-HMAC-SHA1, DES-EDE3), and their passphrases.
+pub const CONSOLE_KEY: (&str, &str) = ("console-key.pem", "test-passphrase");
+/// A second key of the same kind, for wrong signatures.
+pub const OTHER_KEY: (&str, &str) = ("other-key.pem", "other-passphrase");
+
+/// The text of a fixture under `tests/fixtures/`.
+pub fn fixture(rel: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A Box app config file's JSON, as Box's developer console writes it:
+/// client `app-client`, secret `app-secret`, key id `kid-1`, enterprise
+/// `ent-1`, with `key` (a fixture name and its passphrase).
+pub fn box_app_config(key: (&str, &str)) -> String {
+    serde_json::json!({
+        "boxAppSettings": {
+            "clientID": "app-client",
+            "clientSecret": "app-secret",
+            "appAuth": {
+                "publicKeyID": "kid-1",
+                "privateKey": fixture(&format!("jwt/{}", key.0)),
+                "passphrase": key.1,
+            }
+        },
+        "enterpriseID": "ent-1"
+    })
+    .to_string()
+}
+
+/// A `CONNECT` proxy on loopback, started by the test: its URL, and the
+/// request heads it saw (one per tunnel).
+pub async fn connect_proxy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("proxy binds");
+    let url = format!("http://{}", l.local_addr().expect("proxy address"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut c, _)) = l.accept().await else {
+                return;
+            };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if c.read(&mut b).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let text = String::from_utf8_lossy(&head).into_owned();
+                log.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(text.clone());
+                let target = text.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let Ok(mut up) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                let _ = c
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await;
+                let _ = tokio::io::copy_bidirectional(&mut c, &mut up).await;
+            });
+        }
+    });
+    (url, seen)
+}

@@ -21,10 +21,27 @@ pub(crate) struct Cli {
 /// Where to connect; accepted before the subcommand and after it.
 #[derive(Debug, Args, Clone, Default)]
 pub(crate) struct Conn {
-    /// Box access token (or BOX_ACCESS_TOKEN; or BOX_CLIENT_ID, BOX_CLIENT_SECRET,
-    /// BOX_SUBJECT_TYPE, BOX_SUBJECT_ID for the client-credentials grant).
+    /// Box access token (or BOX_ACCESS_TOKEN). The other ways to sign in,
+    /// in the order they are tried: --box-config, --token-file, then
+    /// BOX_ACCESS_TOKEN, BOX_CONFIG or BOX_CONFIG_JSON, BOX_TOKEN_FILE, and
+    /// BOX_CLIENT_ID with BOX_CLIENT_SECRET (client credentials).
     #[arg(long)]
     pub(crate) token: Option<String>,
+    /// JWT server auth with this Box app config file, as Box's developer
+    /// console hands it out (or BOX_CONFIG; BOX_CONFIG_JSON holds the
+    /// file's contents). Tokens act as the enterprise's service account, or
+    /// as BOX_SUBJECT_ID with BOX_SUBJECT_TYPE=user.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) box_config: Option<PathBuf>,
+    /// OAuth 2.0 with the refresh token in this token file, as `box-chunked
+    /// login` writes it (or BOX_TOKEN_FILE), for the app BOX_CLIENT_ID and
+    /// BOX_CLIENT_SECRET. Each rotated pair is written back before use.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// Act as this managed user (`As-User` on every call), with a service
+    /// account's token (JWT or client credentials for the enterprise).
+    #[arg(long, value_name = "USER_ID")]
+    pub(crate) as_user: Option<String>,
     /// API root (default `https://api.box.com/2.0`, or the local server).
     #[arg(long, value_name = "URL")]
     pub(crate) api_url: Option<String>,
@@ -41,6 +58,7 @@ pub(crate) struct Conn {
     pub(crate) base_url: Option<String>,
     /// Trust the CA certificates in this PEM file beside the built-in
     /// roots (a company's CA, or a local `serve --tls-cert` certificate).
+    /// SSL_CERT_FILE adds its certificates too.
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_cert: Option<PathBuf>,
     /// Send through this proxy (`http://[user:password@]host:port`; hosts in
@@ -55,6 +73,9 @@ impl Conn {
     pub(crate) fn or(self, before: &Self) -> Self {
         Self {
             token: self.token.or_else(|| before.token.clone()),
+            box_config: self.box_config.or_else(|| before.box_config.clone()),
+            token_file: self.token_file.or_else(|| before.token_file.clone()),
+            as_user: self.as_user.or_else(|| before.as_user.clone()),
             api_url: self.api_url.or_else(|| before.api_url.clone()),
             upload_url: self.upload_url.or_else(|| before.upload_url.clone()),
             oauth_url: self.oauth_url.or_else(|| before.oauth_url.clone()),
@@ -99,8 +120,41 @@ pub(crate) enum Command {
     Jobs(JobsArgs),
     /// Run a durable, Box-compatible upload server (for tests, CI and offline work).
     Serve(ServeArgs),
+    /// Sign in to Box with OAuth 2.0 in a browser and write the token file
+    /// that --token-file (or BOX_TOKEN_FILE) then uses.
+    Login(LoginArgs),
     /// Show the whole system working: generate a file, upload it to the local server, download it back and compare.
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    /// The app's client id.
+    #[arg(long, value_name = "ID", env = "BOX_CLIENT_ID")]
+    pub(crate) client_id: String,
+    /// The app's client secret.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "BOX_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub(crate) client_secret: String,
+    /// The redirect URI registered for the app: a loopback `http://` URL
+    /// this command listens on (port 0 picks a free port).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:53682/")]
+    pub(crate) redirect_uri: String,
+    /// The authorize page (default Box's, or `<base-url>/oauth2/authorize`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) authorize_url: Option<String>,
+    /// Give up when the browser has not come back within this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub(crate) timeout: u64,
+    /// Where to write the tokens: --token-file (default: BOX_TOKEN_FILE,
+    /// else box-token.json under the user's data directory), and the URLs
+    /// of the server to sign in to.
+    #[command(flatten)]
+    pub(crate) conn: Conn,
 }
 
 #[derive(Debug, Args)]
@@ -259,9 +313,19 @@ pub(crate) struct ServeArgs {
         hide_env_values = true
     )]
     pub(crate) admin_token: Option<String>,
-    /// An OAuth client for the client-credentials grant, as ID:SECRET=USER. Repeatable.
+    /// An OAuth client, as ID:SECRET=USER: the client-credentials grant for
+    /// USER, and GET /oauth2/authorize approved at once for USER (then the
+    /// authorization_code and single-use refresh_token grants). Repeatable.
     #[arg(long = "client", value_name = "ID:SECRET=USER")]
     pub(crate) clients: Vec<String>,
+    /// A Box app for JWT server auth, from its config file (the one Box's
+    /// developer console hands out): assertions are checked with its public
+    /// key (`appAuth.publicKey`, or derived from the private key with the
+    /// passphrase); tokens for its enterprise act as the app's service
+    /// account, which may act as the users of --token and --client with
+    /// As-User. The client-credentials grant works for it too. Repeatable.
+    #[arg(long = "app", value_name = "FILE")]
+    pub(crate) apps: Vec<PathBuf>,
     /// Base URL for session_endpoints, when the server sits behind a proxy.
     #[arg(long)]
     pub(crate) public_url: Option<String>,
@@ -277,7 +341,7 @@ pub(crate) struct ServeArgs {
     /// How long sessions live.
     #[arg(long, value_name = "SECS", default_value_t = box_chunked_proto::rules::SESSION_LIFETIME_SECS)]
     pub(crate) session_lifetime: u64,
-    /// Lifetime of tokens issued by /oauth2/token.
+    /// Lifetime of the access tokens /oauth2/token issues, by every grant.
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     pub(crate) token_ttl: u64,
     /// How long a commit waits for the whole-file check before answering 202.

@@ -3,7 +3,7 @@
 
 use crate::args::Conn;
 use crate::failure::{exit, Failure};
-use box_chunked_hyper::{BoxClient, CheckpointFile, Subject};
+use box_chunked_hyper::{BoxClient, CheckpointFile, JwtAuth, RefreshTokenAuth, Subject};
 use box_chunked_server::{RunningServer, Server, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,12 +38,16 @@ pub(crate) struct Endpoint {
     pub(crate) embedded: Option<RunningServer>,
     /// Where the credential came from, for hints that work as printed.
     pub(crate) credential: Credential,
-    /// The extra CA file given, which a resume needs again.
-    pub(crate) ca_cert: Option<std::path::PathBuf>,
+    /// The flags a resume needs again to connect the same way: the extra CA
+    /// file, a credential file given as a flag, `--as-user`.
+    pub(crate) again: Again,
 }
 
+/// The ways to sign in, in the order they are tried, for messages.
+pub(crate) const SIGN_IN_CHOICES: &str = "pass --token, --box-config FILE or --token-file FILE, or set BOX_ACCESS_TOKEN, BOX_CONFIG (or BOX_CONFIG_JSON), BOX_TOKEN_FILE, or BOX_CLIENT_ID and BOX_CLIENT_SECRET";
+
 /// Where the credential came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Credential {
     /// The embedded server's own token.
     Embedded,
@@ -51,8 +55,49 @@ pub(crate) enum Credential {
     Flag,
     /// `BOX_ACCESS_TOKEN`.
     EnvToken,
+    /// A Box app config file (JWT): `--box-config FILE`, `BOX_CONFIG` or `BOX_CONFIG_JSON`.
+    BoxConfig(&'static str, Option<PathBuf>),
+    /// A token file (OAuth 2.0): `--token-file FILE` or `BOX_TOKEN_FILE`.
+    TokenFile(&'static str, PathBuf),
     /// `BOX_CLIENT_ID` and `BOX_CLIENT_SECRET`.
     ClientCredentials,
+}
+
+impl Credential {
+    /// Where the credential is, and what to check there, as a sentence.
+    pub(crate) fn advice(&self) -> String {
+        match self {
+            Self::Embedded => "the local server's own token was refused; run the command again".into(),
+            Self::Flag => "the token came from --token: get a new token and pass it with --token".into(),
+            Self::EnvToken => "the token came from BOX_ACCESS_TOKEN: get a new token and set BOX_ACCESS_TOKEN to it".into(),
+            Self::BoxConfig(from, path) => format!(
+                "the credential came from the Box app config file {}: check that the app is authorized in the enterprise's admin console, that the file is the app's current one, and that this machine's clock is right (for a user subject, BOX_SUBJECT_TYPE=user and BOX_SUBJECT_ID)",
+                match path {
+                    Some(p) => format!("{} ({from})", shell_quote(&p.display().to_string())),
+                    None => format!("in {from}"),
+                }
+            ),
+            Self::TokenFile(from, path) => {
+                let p = shell_quote(&path.display().to_string());
+                format!(
+                    "the credential came from the token file {p} ({from}) with BOX_CLIENT_ID and BOX_CLIENT_SECRET: sign in again with `box-chunked login --token-file {p}`"
+                )
+            }
+            Self::ClientCredentials => "the credential came from BOX_CLIENT_ID and BOX_CLIENT_SECRET (with BOX_SUBJECT_TYPE and BOX_SUBJECT_ID): check them and that the app is authorized in the enterprise".into(),
+        }
+    }
+}
+
+/// The credential this process signed in with, for the messages of a
+/// refused token (one command connects once).
+static SIGNED_IN_WITH: std::sync::OnceLock<Credential> = std::sync::OnceLock::new();
+
+/// What to do about a refused credential, naming where it came from.
+pub(crate) fn credential_advice() -> String {
+    SIGNED_IN_WITH.get().map_or_else(
+        || format!("get a new credential: {SIGN_IN_CHOICES}"),
+        Credential::advice,
+    )
 }
 
 impl Endpoint {
@@ -63,13 +108,13 @@ impl Endpoint {
             "box-chunked resume {}",
             shell_quote(&checkpoint.display().to_string())
         );
-        let cmd = match &self.ca_cert {
-            Some(ca) => format!("{cmd} --ca-cert {}", shell_quote(&ca.display().to_string())),
-            None => cmd,
-        };
+        let mut cmd = cmd;
+        for (flag, value) in &self.again {
+            cmd = format!("{cmd} {flag} {}", shell_quote(value));
+        }
         match self.credential {
-            Credential::Embedded | Credential::EnvToken | Credential::ClientCredentials => cmd,
             Credential::Flag => format!("{cmd} --token <the same token>"),
+            _ => cmd,
         }
     }
 }
@@ -88,8 +133,17 @@ pub(crate) fn shell_quote(s: &str) -> String {
 
 pub(crate) fn credentials_given(g: &Conn) -> bool {
     g.token.is_some()
-        || std::env::var("BOX_ACCESS_TOKEN").is_ok_and(|t| !t.is_empty())
-        || std::env::var("BOX_CLIENT_ID").is_ok_and(|t| !t.is_empty())
+        || g.box_config.is_some()
+        || g.token_file.is_some()
+        || [
+            "BOX_ACCESS_TOKEN",
+            "BOX_CONFIG",
+            "BOX_CONFIG_JSON",
+            "BOX_TOKEN_FILE",
+            "BOX_CLIENT_ID",
+        ]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|t| !t.is_empty()))
 }
 
 pub(crate) fn urls_given(g: &Conn) -> bool {
@@ -158,9 +212,99 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
             client,
             embedded: Some(server.spawn()),
             credential: Credential::Embedded,
-            ca_cert: None,
+            again: Vec::new(),
         });
     }
+    let (mut b, mut again) = transport_of(g)?;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(id) = &g.as_user {
+        b = b.as_user(id.clone());
+        again.push(("--as-user", id.clone()));
+    }
+    let subject = || {
+        let id = env("BOX_SUBJECT_ID");
+        match env("BOX_SUBJECT_TYPE").as_deref() {
+            Some("user") => Some(Subject::User(id.unwrap_or_default())),
+            _ => id.map(Subject::Enterprise),
+        }
+    };
+    let usage = |e: box_chunked_hyper::Error| Failure::new(exit::USAGE, e.to_string());
+    let jwt = |j: JwtAuth| match subject() {
+        Some(Subject::User(u)) => j.with_user_subject(u),
+        Some(Subject::Enterprise(e)) => j.with_enterprise_subject(e),
+        None => j,
+    };
+    let refresh = |path: &PathBuf, from: &'static str| -> Result<RefreshTokenAuth, Failure> {
+        let (Some(id), Some(secret)) = (env("BOX_CLIENT_ID"), env("BOX_CLIENT_SECRET")) else {
+            return Err(Failure::new(
+                exit::USAGE,
+                format!("the token file {} ({from}) needs the app's BOX_CLIENT_ID and BOX_CLIENT_SECRET", path.display()),
+            ));
+        };
+        RefreshTokenAuth::from_token_file(path, id, secret).map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!(
+                    "{e}; write it with `box-chunked login --token-file {}`",
+                    shell_quote(&path.display().to_string())
+                ),
+            )
+        })
+    };
+    let credential;
+    if let Some(t) = g.token.clone() {
+        b = b.token(t);
+        credential = Credential::Flag;
+    } else if let Some(path) = &g.box_config {
+        b = b.auth(jwt(JwtAuth::from_config_file(path).map_err(usage)?));
+        credential = Credential::BoxConfig("--box-config", Some(path.clone()));
+        again.push(("--box-config", path.display().to_string()));
+    } else if let Some(path) = &g.token_file {
+        b = b.auth(refresh(path, "--token-file")?);
+        credential = Credential::TokenFile("--token-file", path.clone());
+        again.push(("--token-file", path.display().to_string()));
+    } else if let Some(t) = env("BOX_ACCESS_TOKEN") {
+        b = b.token(t);
+        credential = Credential::EnvToken;
+    } else if let Some(path) = env("BOX_CONFIG").map(PathBuf::from) {
+        b = b.auth(jwt(JwtAuth::from_config_file(&path).map_err(usage)?));
+        credential = Credential::BoxConfig("BOX_CONFIG", Some(path));
+    } else if let Some(json) = env("BOX_CONFIG_JSON") {
+        let j = JwtAuth::from_config_json(&json)
+            .map_err(|e| Failure::new(exit::USAGE, format!("BOX_CONFIG_JSON: {e}")))?;
+        b = b.auth(jwt(j));
+        credential = Credential::BoxConfig("BOX_CONFIG_JSON", None);
+    } else if let Some(path) = env("BOX_TOKEN_FILE").map(PathBuf::from) {
+        b = b.auth(refresh(&path, "BOX_TOKEN_FILE")?);
+        credential = Credential::TokenFile("BOX_TOKEN_FILE", path);
+    } else if let (Some(id), Some(secret)) = (env("BOX_CLIENT_ID"), env("BOX_CLIENT_SECRET")) {
+        let subject = subject().unwrap_or(Subject::Enterprise(String::new()));
+        b = b.client_credentials(id, secret, subject);
+        credential = Credential::ClientCredentials;
+    } else {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!("no credentials for the given URL: {SIGN_IN_CHOICES}"),
+        ));
+    }
+    let client = b
+        .build()
+        .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    let _ = SIGNED_IN_WITH.set(credential.clone());
+    Ok(Endpoint {
+        client,
+        embedded: None,
+        credential,
+        again,
+    })
+}
+
+/// Flags a printed resume command repeats: (flag, value).
+pub(crate) type Again = Vec<(&'static str, String)>;
+
+/// A builder with the URLs, the proxy and the extra roots (`--ca-cert`,
+/// `SSL_CERT_FILE`) of `g`, and the flags among them a resume repeats.
+pub(crate) fn transport_of(g: &Conn) -> Result<(box_chunked_hyper::ClientBuilder, Again), Failure> {
     let mut b = BoxClient::builder();
     let (api, upload, oauth) = urls_of(g);
     if let Some(u) = api {
@@ -175,49 +319,30 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
     if let Some(p) = &g.proxy {
         b = b.proxy(p.clone());
     }
-    if let Some(path) = &g.ca_cert {
-        let pem = std::fs::read(path).map_err(|e| {
+    let mut again = Vec::new();
+    // Extra roots: --ca-cert, and SSL_CERT_FILE as OpenSSL and curl read it.
+    let roots = [
+        g.ca_cert.clone().map(|p| ("--ca-cert", p)),
+        std::env::var_os("SSL_CERT_FILE")
+            .filter(|v| !v.is_empty())
+            .map(|p| ("SSL_CERT_FILE", PathBuf::from(p))),
+    ];
+    for (from, path) in roots.into_iter().flatten() {
+        let pem = std::fs::read(&path).map_err(|e| {
             Failure::new(
                 exit::USAGE,
                 format!(
-                    "cannot read the CA certificate file {}: {e}",
+                    "cannot read the CA certificate file {} ({from}): {e}",
                     path.display()
                 ),
             )
         })?;
         b = b.root_certificates_pem(pem);
+        if from == "--ca-cert" {
+            again.push(("--ca-cert", path.display().to_string()));
+        }
     }
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let credential;
-    if let Some(t) = g.token.clone() {
-        b = b.token(t);
-        credential = Credential::Flag;
-    } else if let Some(t) = env("BOX_ACCESS_TOKEN") {
-        b = b.token(t);
-        credential = Credential::EnvToken;
-    } else if let (Some(id), Some(secret)) = (env("BOX_CLIENT_ID"), env("BOX_CLIENT_SECRET")) {
-        let subject_id = env("BOX_SUBJECT_ID").unwrap_or_default();
-        let subject = match env("BOX_SUBJECT_TYPE").as_deref() {
-            Some("user") => Subject::User(subject_id),
-            _ => Subject::Enterprise(subject_id),
-        };
-        b = b.client_credentials(id, secret, subject);
-        credential = Credential::ClientCredentials;
-    } else {
-        return Err(Failure::new(
-            exit::USAGE,
-            "no credentials for the given URL: pass --token, or set BOX_ACCESS_TOKEN (or BOX_CLIENT_ID and BOX_CLIENT_SECRET)",
-        ));
-    }
-    let client = b
-        .build()
-        .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-    Ok(Endpoint {
-        client,
-        embedded: None,
-        credential,
-        ca_cert: g.ca_cert.clone(),
-    })
+    Ok((b, again))
 }
 
 /// Connects for an upload recorded in a checkpoint: flags win; otherwise the
@@ -235,7 +360,7 @@ pub(crate) async fn connect_for(
                 return Err(Failure::new(
                     exit::USAGE,
                     format!(
-                        "resuming this upload to {} needs the credential it used: pass --token, or set BOX_ACCESS_TOKEN (or BOX_CLIENT_ID and BOX_CLIENT_SECRET)",
+                        "resuming this upload to {} needs the credential it used: {SIGN_IN_CHOICES}",
                         u.api
                     ),
                 ));

@@ -90,7 +90,7 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
             format!("a file with this name already exists in the folder (id {id}); choose another --name, upload a new version with --file {id}, or pass --on-conflict version, skip or rename")
         }
         (ErrorKind::Auth, _, _) | (_, _, Some(401)) => {
-            format!("Box rejected the access token ({e}); get a new token and pass it with --token or BOX_ACCESS_TOKEN")
+            format!("signing in failed: {e}; {}", crate::connect::credential_advice())
         }
         (_, Some("not_found"), _) | (_, _, Some(404)) if e.session_gone() => format!(
             "upload session {} no longer exists (it expired or was deleted) ({e}); upload {what} again",

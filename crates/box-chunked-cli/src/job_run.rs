@@ -104,8 +104,9 @@ pub(crate) async fn resume_job(g: &Global, args: ResumeArgs) -> Result<(), Failu
                 return Err(Failure::new(
                     exit::USAGE,
                     format!(
-                        "resuming this job to {} needs the credential it used: pass --token, or set BOX_ACCESS_TOKEN (or BOX_CLIENT_ID and BOX_CLIENT_SECRET)",
-                        u.api
+                        "resuming this job to {} needs the credential it used: {}",
+                        u.api,
+                        crate::connect::SIGN_IN_CHOICES
                     ),
                 ));
             }

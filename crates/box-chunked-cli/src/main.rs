@@ -8,6 +8,7 @@ mod demo;
 mod failure;
 mod job_run;
 mod jobs;
+mod login;
 mod progress;
 mod resume;
 mod serve;
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
             Command::Abort(args) => abort(&global, args).await,
             Command::Jobs(args) => jobs::jobs(&args),
             Command::Demo(args) => demo(args).await,
+            Command::Login(args) => login::login(&global, args).await,
         }
     });
     // Leave no task behind (an embedded server, a background abort) for long.

@@ -131,7 +131,21 @@ fn config_of(
             .clients
             .push((id.to_owned(), secret.to_owned(), user.to_owned()));
     }
-    if config.tokens.is_empty() && config.clients.is_empty() {
+    for path in &args.apps {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!(
+                    "cannot read the Box app config file {}: {e}",
+                    path.display()
+                ),
+            )
+        })?;
+        let app = box_chunked_server::ServerApp::from_config_json(&text)
+            .map_err(|e| Failure::new(exit::USAGE, format!("--app {}: {e}", path.display())))?;
+        config.apps.push(app);
+    }
+    if config.tokens.is_empty() && config.clients.is_empty() && config.apps.is_empty() {
         let token = random_token();
         config.tokens.push((token.clone(), "user".to_owned()));
         generated = Some(token);

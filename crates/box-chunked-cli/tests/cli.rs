@@ -363,7 +363,7 @@ async fn every_failure_has_its_message_and_exit_code() {
         .arg(&big)
         .output()
         .unwrap();
-    check(&o, 3, "rejected the access token");
+    check(&o, 3, "the token came from --token");
     let o = Command::new(BIN)
         .env("XDG_DATA_HOME", home.path())
         .args([

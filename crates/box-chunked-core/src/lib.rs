@@ -83,6 +83,7 @@
 //! nothing; failures of the upload end in [`Outcome::Failed`] with an
 //! [`UploadError`].
 
+pub mod auth;
 pub mod call;
 mod checkpoint;
 mod config;

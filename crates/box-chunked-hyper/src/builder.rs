@@ -2,7 +2,10 @@
 //! once when the client is built. It holds no Box rule beyond Box's default
 //! URLs.
 
-use crate::auth::{ClientCredentials, OriginPolicy, Secret, StaticToken, Subject, TokenProvider};
+use crate::auth::{
+    Bind, ClientCredentials, JwtAuth, OriginPolicy, RefreshTokenAuth, StaticToken, Subject,
+    TokenProvider,
+};
 use crate::client::{BoxClient, Inner};
 use crate::error::{Error, ErrorKind};
 use crate::transport::{Transport, TransportConfig};
@@ -19,12 +22,37 @@ pub const DEFAULT_OAUTH_URL: &str = "https://api.box.com/oauth2/token";
 
 enum AuthChoice {
     Provider(Arc<dyn TokenProvider>),
-    ClientCredentials(String, Secret, Subject),
+    Grant(Arc<dyn Bind>),
+}
+
+/// A way to sign in that fetches its tokens from the token endpoint, for
+/// [`ClientBuilder::auth`]: [`ClientCredentials`], [`JwtAuth`] or
+/// [`RefreshTokenAuth`]. The client gives it its transport (proxies, extra
+/// roots) and its OAuth URL.
+pub struct Auth(Arc<dyn Bind>);
+
+impl From<ClientCredentials> for Auth {
+    fn from(p: ClientCredentials) -> Self {
+        Self(Arc::new(p))
+    }
+}
+
+impl From<JwtAuth> for Auth {
+    fn from(p: JwtAuth) -> Self {
+        Self(Arc::new(p))
+    }
+}
+
+impl From<RefreshTokenAuth> for Auth {
+    fn from(p: RefreshTokenAuth) -> Self {
+        Self(Arc::new(p))
+    }
 }
 
 /// Builds a [`BoxClient`].
 pub struct ClientBuilder {
     auth: Option<AuthChoice>,
+    as_user: Option<String>,
     api_url: String,
     upload_url: String,
     oauth_url: String,
@@ -55,6 +83,7 @@ impl Default for ClientBuilder {
     fn default() -> Self {
         Self {
             auth: None,
+            as_user: None,
             api_url: DEFAULT_API_URL.to_owned(),
             upload_url: DEFAULT_UPLOAD_URL.to_owned(),
             oauth_url: DEFAULT_OAUTH_URL.to_owned(),
@@ -84,16 +113,27 @@ impl ClientBuilder {
     /// Box's client-credentials grant.
     #[must_use]
     pub fn client_credentials(
-        mut self,
+        self,
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
         subject: Subject,
     ) -> Self {
-        self.auth = Some(AuthChoice::ClientCredentials(
-            client_id.into(),
-            Secret::new(client_secret),
-            subject,
-        ));
+        self.auth(ClientCredentials::new(client_id, client_secret, subject))
+    }
+
+    /// Sign in with a grant: JWT server auth ([`JwtAuth`]), a refresh-token
+    /// file ([`RefreshTokenAuth`]) or client credentials ([`ClientCredentials`]).
+    #[must_use]
+    pub fn auth(mut self, auth: impl Into<Auth>) -> Self {
+        self.auth = Some(AuthChoice::Grant(auth.into().0));
+        self
+    }
+
+    /// Act as this managed user: `As-User: ID` on every call (for a service
+    /// account's token; Box refuses it on a user's own token).
+    #[must_use]
+    pub fn as_user(mut self, user_id: impl Into<String>) -> Self {
+        self.as_user = Some(user_id.into());
         self
     }
 
@@ -288,9 +328,11 @@ impl ClientBuilder {
         }
         let provider: Arc<dyn TokenProvider> = match self.auth {
             Some(AuthChoice::Provider(p)) => p,
-            Some(AuthChoice::ClientCredentials(id, secret, subject)) => Arc::new(
-                ClientCredentials::new(id, secret, subject, self.oauth_url.clone(), raw.clone()),
-            ),
+            Some(AuthChoice::Grant(g)) => {
+                g.bind(&raw, &self.oauth_url);
+                let p: Arc<dyn TokenProvider> = g;
+                p
+            }
             None => {
                 return Err(Error::new(
                     ErrorKind::Config,
@@ -301,7 +343,8 @@ impl ClientBuilder {
         let origins = OriginPolicy::for_urls(&[&self.api_url, &self.upload_url, &self.oauth_url]);
         Ok(BoxClient {
             inner: Arc::new(Inner {
-                transport: raw.with_auth(provider, origins),
+                transport: raw.with_auth(provider.clone(), origins, self.as_user.clone())?,
+                provider,
                 api_url: self.api_url,
                 upload_url: self.upload_url,
                 oauth_url: self.oauth_url,

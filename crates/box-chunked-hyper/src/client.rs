@@ -39,6 +39,8 @@ struct FileBody {
 
 pub(crate) struct Inner {
     pub(crate) transport: Transport,
+    /// Where the tokens come from (also inside `transport`'s auth layer).
+    pub(crate) provider: std::sync::Arc<dyn crate::TokenProvider>,
     pub(crate) api_url: String,
     pub(crate) upload_url: String,
     pub(crate) oauth_url: String,
@@ -82,6 +84,14 @@ impl BoxClient {
     /// A builder with Box's URLs.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// Gets a token now, as the first call would: a refused credential
+    /// shows before any upload starts, and a first sign-in with
+    /// [`RefreshTokenAuth::from_authorization_code`](crate::RefreshTokenAuth::from_authorization_code)
+    /// writes its token file.
+    pub async fn sign_in(&self) -> Result<(), Error> {
+        self.inner.provider.token().await.map(|_| ())
     }
 
     /// The API root this client uses.

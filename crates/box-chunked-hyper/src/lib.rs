@@ -82,14 +82,15 @@ mod transport;
 mod uploader;
 
 pub use auth::{
-    BoxFuture, ClientCredentials, OriginPolicy, Secret, StaticToken, Subject, TokenProvider,
+    BoxFuture, ClientCredentials, JwtAuth, OriginPolicy, RefreshTokenAuth, Secret, StaticToken,
+    Subject, TokenProvider,
 };
 pub use body::Throttle;
 pub use box_chunked_core as core;
 pub use box_chunked_core::one_shot::OnConflict;
 pub use box_chunked_core::Target;
 pub use box_chunked_proto as proto;
-pub use builder::{ClientBuilder, DEFAULT_API_URL, DEFAULT_OAUTH_URL, DEFAULT_UPLOAD_URL};
+pub use builder::{Auth, ClientBuilder, DEFAULT_API_URL, DEFAULT_OAUTH_URL, DEFAULT_UPLOAD_URL};
 pub use client::{BoxClient, CommitOptions, FileRef, FolderRef, SessionRef};
 pub use error::{Error, ErrorKind};
 pub use uploader::{

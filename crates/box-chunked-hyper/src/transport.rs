@@ -183,15 +183,27 @@ impl Transport {
         &self,
         provider: Arc<dyn TokenProvider>,
         origins: OriginPolicy,
-    ) -> Self {
-        Self {
+        as_user: Option<String>,
+    ) -> Result<Self, crate::Error> {
+        let as_user = as_user
+            .map(|id| {
+                http::HeaderValue::from_str(&id).map_err(|_| {
+                    crate::Error::new(
+                        crate::ErrorKind::Config,
+                        format!("the As-User id {id:?} is not a valid header value"),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Self {
             svc: BoxCloneSyncService::new(AuthService {
                 inner: self.svc.clone(),
                 provider,
                 origins: Arc::new(origins),
+                as_user,
             }),
             allow_http: self.allow_http,
-        }
+        })
     }
 
     /// Whether plain `http://` may be used for this URL: always for loopback
@@ -366,6 +378,8 @@ struct AuthService {
     inner: Inner,
     provider: Arc<dyn TokenProvider>,
     origins: Arc<OriginPolicy>,
+    /// `As-User`, sent with the token (so only to the same origins).
+    as_user: Option<http::HeaderValue>,
 }
 
 impl Service<Request<ReqBody>> for AuthService {
@@ -381,6 +395,9 @@ impl Service<Request<ReqBody>> for AuthService {
         let inner = self.inner.clone();
         let provider = self.provider.clone();
         let origins = self.origins.clone();
+        if let Some(id) = &self.as_user {
+            req.headers_mut().insert("as-user", id.clone());
+        }
         Box::pin(async move {
             if !origins.allows(req.uri()) {
                 let to = crate::auth::origin(req.uri()).unwrap_or_else(|| req.uri().to_string());
@@ -456,7 +473,7 @@ async fn exchange(
             Failure::Final(crate::Error::new(
                 crate::ErrorKind::Config,
                 format!(
-                    "the server's TLS certificate is not trusted ({}); give its CA with --ca-cert (or ClientBuilder::root_certificates_pem)",
+                    "the server's TLS certificate is not trusted ({}); give its CA with --ca-cert or SSL_CERT_FILE (or ClientBuilder::root_certificates_pem)",
                     chain(&e)
                 ),
             ))

@@ -5,7 +5,8 @@
 //! [`CommitRequest`], [`Files`], [`BoxError`]), part math ([`PartPlan`]),
 //! header codecs ([`ContentRange`], [`DigestHeader`], [`RetryAfter`]), the
 //! SHA-1 value type ([`Sha1Digest`]), Box's validation rules ([`rules`]) and
-//! the endpoint table ([`endpoints`]).
+//! the endpoint table ([`endpoints`]), and sign-in: OAuth grants and token
+//! files ([`oauth`]), Box app config files and RS256 assertions ([`jwt`]).
 //!
 //! It **is not** a client or a server: it does no IO, has no async code and
 //! never reads a clock. Time-dependent helpers take the time as an argument
@@ -45,6 +46,8 @@ mod folder;
 mod headers;
 mod items;
 mod json;
+pub mod jwt;
+pub mod oauth;
 mod part;
 pub mod plan;
 pub mod rules;

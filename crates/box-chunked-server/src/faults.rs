@@ -7,7 +7,8 @@
 //! SPEC   := RULE (',' RULE)*              (whitespace ignored; empty = no faults)
 //! RULE   := 'seed=' N                     (seeds the probabilities; default 0)
 //!         | TARGET ':' ACTION '@' WHEN
-//! TARGET := create | part | list | commit | abort | get | any
+//! TARGET := create | part | list | commit | abort | get | plan | upload | token | any
+//!                                         (token: POST /oauth2/token, which `any` leaves out)
 //! ACTION := 500 | 502 | 503 | 504         (Box error body, request not applied)
 //!         | 429[=SECS]                    (rate_limit_exceeded with Retry-After, default 1)
 //!         | reset                         (the connection drops; for parts, half way through the body)
@@ -48,6 +49,9 @@ pub enum FaultTarget {
     Plan,
     /// One-shot uploads (`POST /files/content`, `POST /files/{id}/content`).
     Upload,
+    /// The OAuth token endpoint (`POST /oauth2/token`); `any` does not
+    /// include it.
+    Token,
     /// Every request of the upload root.
     Any,
 }
@@ -204,10 +208,11 @@ fn parse_target(t: &str) -> Result<FaultTarget, &'static str> {
         "get" => FaultTarget::Get,
         "plan" => FaultTarget::Plan,
         "upload" => FaultTarget::Upload,
+        "token" => FaultTarget::Token,
         "any" => FaultTarget::Any,
         _ => {
             return Err(
-                "target must be create, part, list, commit, abort, get, plan, upload or any",
+                "target must be create, part, list, commit, abort, get, plan, upload, token or any",
             )
         }
     })
@@ -248,6 +253,7 @@ impl fmt::Display for FaultTarget {
             Self::Get => "get",
             Self::Plan => "plan",
             Self::Upload => "upload",
+            Self::Token => "token",
             Self::Any => "any",
         })
     }
@@ -293,7 +299,8 @@ impl Faults {
         let State { spec, rng, counts } = &mut *s;
         let mut fired = None;
         for (i, rule) in spec.rules.iter().enumerate() {
-            if rule.target != target && rule.target != FaultTarget::Any {
+            let any = rule.target == FaultTarget::Any && target != FaultTarget::Token;
+            if rule.target != target && !any {
                 continue;
             }
             let n = {

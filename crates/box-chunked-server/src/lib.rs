@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod auth;
 pub mod faults;
 mod handlers;
 mod store;
@@ -45,10 +46,11 @@ use store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use auth::ServerApp;
 pub use store::StoreError;
 
-/// How to run the server.
-#[derive(Debug, Clone)]
+/// How to run the server. Its `Debug` shows no token or secret.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
     /// Where to listen (default `127.0.0.1:8080`; port 0 picks a free port).
@@ -57,14 +59,22 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Accepted bearer tokens and the user each stands for.
     pub tokens: Vec<(String, String)>,
-    /// OAuth clients for the client-credentials grant: (client id, secret, user).
+    /// OAuth clients: (client id, secret, user). Each gets the
+    /// client-credentials grant for its user, and `GET /oauth2/authorize`
+    /// approves it at once for that user (then the `authorization_code` and
+    /// single-use `refresh_token` grants).
     pub clients: Vec<(String, String, String)>,
+    /// Box apps for JWT server auth (and the client-credentials grant),
+    /// from their config files ([`ServerApp::from_config_json`]). The users
+    /// of `tokens` and `clients` are their enterprise's managed users.
+    pub apps: Vec<ServerApp>,
     /// The bearer token of the server's own routes (`/__box-chunked/*`:
     /// counters, fault rules). It is no user's token, and a user's token is
     /// refused there (`403`). Without one, those routes answer `403` to
     /// everyone; `faults` still applies from the start.
     pub admin_token: Option<String>,
-    /// Lifetime of tokens issued by `/oauth2/token` (default 1 hour).
+    /// Lifetime of access tokens issued by `/oauth2/token`, by every grant
+    /// (default 1 hour).
     pub token_ttl: Duration,
     /// The base URL that `session_endpoints` use (default: the listening address).
     pub public_url: Option<String>,
@@ -111,6 +121,11 @@ pub struct ServerConfig {
     /// taken as sent; committed files have no content to download). It
     /// isolates a client's speed from this server's disk.
     pub verify_only: bool,
+    /// Test aid: this server's clock runs this many seconds ahead of the
+    /// machine's (behind when negative), in its `Date` headers and when it
+    /// checks a JWT assertion's `exp`, as a Box whose clock differs from a
+    /// client's. Default 0.
+    pub clock_offset_secs: i64,
 }
 
 impl ServerConfig {
@@ -121,6 +136,7 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             tokens: Vec::new(),
             clients: Vec::new(),
+            apps: Vec::new(),
             admin_token: None,
             token_ttl: Duration::from_secs(3600),
             public_url: None,
@@ -138,6 +154,7 @@ impl ServerConfig {
             faults: FaultSpec::default(),
             tls: None,
             verify_only: false,
+            clock_offset_secs: 0,
         }
     }
 
@@ -275,6 +292,12 @@ pub(crate) struct Counters {
     pub plan_misses: AtomicU64,
     /// Files (and versions) stored by one-shot uploads.
     pub files_uploaded_one_shot: AtomicU64,
+    /// Access tokens issued, by every grant.
+    pub tokens_issued: AtomicU64,
+    /// `refresh_token` grants that gave a new pair.
+    pub tokens_refreshed: AtomicU64,
+    /// Token requests refused (`invalid_grant`, `invalid_client`, ...).
+    pub grants_refused: AtomicU64,
 }
 
 impl Counters {
@@ -305,6 +328,9 @@ impl Counters {
             "plan_hits": g(&self.plan_hits),
             "plan_misses": g(&self.plan_misses),
             "files_uploaded_one_shot": g(&self.files_uploaded_one_shot),
+            "tokens_issued": g(&self.tokens_issued),
+            "tokens_refreshed": g(&self.tokens_refreshed),
+            "grants_refused": g(&self.grants_refused),
         })
     }
 }
@@ -315,14 +341,49 @@ pub(crate) enum Verification {
     Running(watch::Receiver<Option<Result<box_chunked_proto::Sha1Digest, String>>>),
 }
 
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let users: Vec<&str> = self.tokens.iter().map(|(_, u)| u.as_str()).collect();
+        let clients: Vec<&str> = self.clients.iter().map(|(id, _, _)| id.as_str()).collect();
+        f.debug_struct("ServerConfig")
+            .field("addr", &self.addr)
+            .field("data_dir", &self.data_dir)
+            .field("token_users", &users)
+            .field("client_ids", &clients)
+            .field("apps", &self.apps)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("token_ttl", &self.token_ttl)
+            .field("public_url", &self.public_url)
+            .field("part_size", &self.part_size)
+            .field("quota", &self.quota)
+            .field("min_file_size", &self.min_file_size)
+            .field("tls", &self.tls.is_some())
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerConfig {
+    /// The server's time: the machine's, moved by [`Self::clock_offset_secs`].
+    pub(crate) fn now(&self) -> SystemTime {
+        let now = SystemTime::now();
+        let by = Duration::from_secs(self.clock_offset_secs.unsigned_abs());
+        if self.clock_offset_secs >= 0 {
+            now + by
+        } else {
+            now - by
+        }
+    }
+}
+
 pub(crate) struct State {
     pub cfg: ServerConfig,
     pub url: String,
     pub store: Arc<Store>,
     pub faults: Faults,
     pub counters: Counters,
-    /// Tokens issued by the OAuth endpoint: token -> (user, expiry).
-    pub issued: Mutex<HashMap<String, (String, SystemTime)>>,
+    /// Tokens, codes and assertion ids issued or seen by the OAuth endpoint.
+    pub book: auth::Book,
     pub verifications: Mutex<HashMap<String, Verification>>,
     /// Whole-file SHA-1 of each open session's stored prefix, advanced in the
     /// background as consecutive parts arrive (lost on restart: then rebuilt).
@@ -383,7 +444,7 @@ impl Server {
             store: Arc::new(store),
             faults,
             counters: Counters::default(),
-            issued: Mutex::new(HashMap::new()),
+            book: auth::Book::default(),
             verifications: Mutex::new(HashMap::new()),
             prefixes: Mutex::new(HashMap::new()),
             cfg: config,

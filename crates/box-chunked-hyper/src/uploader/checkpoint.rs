@@ -104,6 +104,12 @@ impl CheckpointFile {
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync,
 /// rename, fsync the directory. A crash leaves the old file or the new one.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_mode(path, bytes, 0o644)
+}
+
+/// [`write_atomically`] with the new file's permission bits on Unix (`0o600`
+/// for a file of secrets: it is never readable by others, not even briefly).
+pub(crate) fn write_atomically_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -115,7 +121,16 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
     ));
     {
         use std::io::Write as _;
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut open = std::fs::OpenOptions::new();
+        open.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            open.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut f = open.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }

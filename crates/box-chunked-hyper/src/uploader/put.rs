@@ -14,7 +14,7 @@ use box_chunked_core::one_shot::{self, Conflict, Resolution, PLAN_BATCH};
 use box_chunked_core::{Checkpoint, SessionInfo, Target, Upload, CHECKPOINT_FORMAT};
 use box_chunked_proto::{File, PartPlan, PlannedPart, Sha1Digest, Sha512Digest};
 use sha1::{Digest as _, Sha1};
-use sha2::Sha512;
+use sha2::{Digest as _, Sha512};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 

@@ -35,7 +35,7 @@ pub(crate) enum Fail {
     /// Drop the connection without an answer (injected faults).
     Drop(&'static str),
     /// An OAuth-style error (`{"error": .., "error_description": ..}`).
-    OAuth(u16, &'static str, &'static str),
+    OAuth(u16, &'static str, String),
 }
 
 /// Box's answer for an item that does not exist or that this user cannot see.

@@ -4,6 +4,7 @@
 //! in `common`.
 
 mod admin;
+mod authorize;
 mod commit;
 mod common;
 mod conns;

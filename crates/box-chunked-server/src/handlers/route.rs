@@ -3,6 +3,7 @@
 //! [`Fail`] into Box's error answer with `BOX-REQUEST-ID` and `Date`.
 
 use super::admin::admin;
+use super::authorize::authorize;
 use super::common::{error_response, fail, json_response, request_id, Body, Dropped, Fail};
 use super::items::api;
 use super::oauth::oauth_token;
@@ -14,7 +15,7 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 pub(crate) async fn handle(
     st: Arc<State>,
@@ -84,7 +85,7 @@ pub(crate) async fn handle(
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("box-request-id", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(SystemTime::now())) {
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(st.cfg.now())) {
         resp.headers_mut().insert("date", v);
     }
     tracing::info!(
@@ -102,6 +103,9 @@ pub(crate) async fn route(st: &Arc<State>, req: Request<Incoming>) -> Result<Res
     let path = req.uri().path().to_owned();
     if path == "/oauth2/token" {
         return oauth_token(st, req).await;
+    }
+    if path == "/oauth2/authorize" || path == "/api/oauth2/authorize" {
+        return authorize(st, &req);
     }
     check_box_version(req.headers())?;
     if let Some(rest) = path.strip_prefix("/__box-chunked/") {
@@ -181,15 +185,26 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 pub(crate) fn authenticate(st: &State, headers: &HeaderMap) -> Result<String, Fail> {
     let unauthorized = || fail(401, ErrorCode::Unauthorized, "Unauthorized");
     let token = bearer(headers).ok_or_else(unauthorized)?;
-    if let Some((_, user)) = st.cfg.tokens.iter().find(|(t, _)| t == token) {
-        return Ok(user.clone());
+    let who = st.principal(token).ok_or_else(unauthorized)?;
+    let Some(as_user) = headers.get("as-user") else {
+        return Ok(who.user);
+    };
+    // As-User: an app's service account acts as one of its enterprise's
+    // managed users; anyone else, or an unknown user, gets Box's 403.
+    let target = as_user.to_str().unwrap_or("").trim();
+    if !who.service_account {
+        return Err(fail(
+            403,
+            ErrorCode::AccessDeniedInsufficientPermissions,
+            "As-User needs the token of an app's service account; this token is a user's",
+        ));
     }
-    let issued = st
-        .issued
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match issued.get(token) {
-        Some((user, expires)) if *expires > SystemTime::now() => Ok(user.clone()),
-        _ => Err(unauthorized()),
+    if !st.is_managed_user(target) {
+        return Err(fail(
+            403,
+            ErrorCode::AccessDeniedInsufficientPermissions,
+            format!("As-User names {target:?}, who is not a managed user of this enterprise"),
+        ));
     }
+    Ok(target.to_owned())
 }

@@ -1,12 +1,26 @@
-//! Tokens: where they come from, and how they are kept out of logs.
+//! Tokens: where they come from, and how they are kept out of logs and
+//! away from origins they do not belong to.
+//!
+//! Rooms: this module holds the [`Secret`] type, the [`TokenProvider`]
+//! trait, fixed tokens and the [`OriginPolicy`]; `grant.rs` the token
+//! endpoint and the one-refresh-at-a-time cache every grant shares;
+//! `ccg.rs`, `jwt.rs` and `refresh.rs` the three grants.
+
+mod ccg;
+mod grant;
+mod jwt;
+mod refresh;
+
+pub use ccg::{ClientCredentials, Subject};
+pub(crate) use grant::Bind;
+pub use jwt::JwtAuth;
+pub use refresh::RefreshTokenAuth;
 
 use crate::error::{Error, ErrorKind};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
 
 /// A secret string (a token or a client secret). Its `Debug` and `Display`
 /// never show it.
@@ -80,148 +94,8 @@ impl TokenProvider for StaticToken {
         Box::pin(async {
             Err(Error::new(
                 ErrorKind::Auth,
-                "the access token was refused (401) and a fixed token cannot be refreshed; get a new token",
+                "the access token was refused (401), and a fixed token cannot be refreshed",
             ))
-        })
-    }
-}
-
-/// Who a client-credentials token acts as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Subject {
-    /// The enterprise's service account.
-    Enterprise(String),
-    /// A managed or app user.
-    User(String),
-}
-
-/// Box's client-credentials grant: a token is fetched from the OAuth URL,
-/// cached, refreshed a minute before it expires and once after a `401`.
-pub struct ClientCredentials {
-    client_id: String,
-    client_secret: Secret,
-    subject: Subject,
-    token_url: String,
-    transport: crate::transport::Transport,
-    cached: Mutex<Option<(Secret, Instant)>>,
-}
-
-impl fmt::Debug for ClientCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCredentials")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret)
-            .field("subject", &self.subject)
-            .field("token_url", &self.token_url)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ClientCredentials {
-    pub(crate) fn new(
-        client_id: String,
-        client_secret: Secret,
-        subject: Subject,
-        token_url: String,
-        transport: crate::transport::Transport,
-    ) -> Self {
-        Self {
-            client_id,
-            client_secret,
-            subject,
-            token_url,
-            transport,
-            cached: Mutex::new(None),
-        }
-    }
-
-    async fn fetch(&self) -> Result<(Secret, Instant), Error> {
-        let (subject_type, subject_id) = match &self.subject {
-            Subject::Enterprise(id) => ("enterprise", id.as_str()),
-            Subject::User(id) => ("user", id.as_str()),
-        };
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "client_credentials")
-            .append_pair("client_id", &self.client_id)
-            .append_pair("client_secret", self.client_secret.expose())
-            .append_pair("box_subject_type", subject_type)
-            .append_pair("box_subject_id", subject_id)
-            .finish();
-        let req = http::Request::post(&self.token_url)
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(bytes::Bytes::from(body))
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Config,
-                    format!("the OAuth URL {}: {e}", self.token_url),
-                )
-            })?;
-        let started = Instant::now();
-        let resp = self
-            .transport
-            .send_unauthenticated(req, Duration::from_secs(30))
-            .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Auth,
-                    format!("cannot reach the OAuth endpoint: {e}"),
-                )
-            })?;
-        let json: serde_json::Value = serde_json::from_slice(resp.body()).unwrap_or_default();
-        if resp.status() != 200 {
-            let why = json["error_description"]
-                .as_str()
-                .or(json["error"].as_str())
-                .unwrap_or("no details");
-            return Err(Error::new(
-                ErrorKind::Auth,
-                format!(
-                    "Box refused the client credentials ({}): {why}",
-                    resp.status()
-                ),
-            ));
-        }
-        let token = json["access_token"]
-            .as_str()
-            .ok_or_else(|| Error::new(ErrorKind::Auth, "the OAuth answer has no access_token"))?;
-        let ttl = json["expires_in"].as_u64().unwrap_or(3600);
-        // Refresh a minute early (or at half-life for short tokens).
-        let margin = Duration::from_secs(60).min(Duration::from_secs(ttl) / 2);
-        let valid_until = started + Duration::from_secs(ttl).saturating_sub(margin);
-        Ok((Secret::new(token), valid_until))
-    }
-}
-
-impl TokenProvider for ClientCredentials {
-    fn token(&self) -> BoxFuture<'_, Result<Secret, Error>> {
-        Box::pin(async move {
-            let mut cached = self.cached.lock().await;
-            if let Some((t, until)) = cached.as_ref() {
-                if Instant::now() < *until {
-                    return Ok(t.clone());
-                }
-            }
-            let (t, until) = self.fetch().await?;
-            *cached = Some((t.clone(), until));
-            Ok(t)
-        })
-    }
-
-    fn refresh<'a>(&'a self, stale: &'a Secret) -> BoxFuture<'a, Result<Secret, Error>> {
-        Box::pin(async move {
-            let mut cached = self.cached.lock().await;
-            // Someone else may have refreshed already.
-            if let Some((t, until)) = cached.as_ref() {
-                if t != stale && Instant::now() < *until {
-                    return Ok(t.clone());
-                }
-            }
-            let (t, until) = self.fetch().await?;
-            *cached = Some((t.clone(), until));
-            Ok(t)
         })
     }
 }

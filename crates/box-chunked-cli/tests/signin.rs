@@ -1,0 +1,398 @@
+//! Signing in with the built binary against `box-chunked serve`: `login`
+//! through its loopback redirect, then uploads with the token file it
+//! wrote (and the printed hint, run as printed, once that file is used
+//! up); JWT from `--box-config`, `BOX_CONFIG_JSON` and with `--as-user`;
+//! refused credentials named in the message; and a proxy that `NO_PROXY`
+//! bypasses.
+
+use box_chunked_tests::*;
+use bytes::Bytes;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_box-chunked");
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `box-chunked` with no credential in its environment but the app's id
+/// and secret, and a private data directory.
+fn cli(home: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env("XDG_DATA_HOME", home)
+        .env_remove("BOX_CHUNKED_ONE_SHOT_BELOW")
+        .env("BOX_CLIENT_ID", "cid")
+        .env("BOX_CLIENT_SECRET", "csecret");
+    for k in [
+        "BOX_ACCESS_TOKEN",
+        "BOX_CONFIG",
+        "BOX_CONFIG_JSON",
+        "BOX_TOKEN_FILE",
+        "BOX_SUBJECT_TYPE",
+        "BOX_SUBJECT_ID",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "all_proxy",
+        "no_proxy",
+        "SSL_CERT_FILE",
+    ] {
+        c.env_remove(k);
+    }
+    c
+}
+
+/// Runs `login` as `args` say, plays the browser (follows the authorize
+/// URL it prints to the redirect it names) and waits for it to end.
+async fn login(home: &Path, args: &[String]) -> Output {
+    let mut child = cli(home)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut printed = String::new();
+    let url = loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "no URL in {printed}");
+        printed.push_str(&line);
+        if let Some(u) = line.trim().strip_prefix("http") {
+            break format!("http{u}");
+        }
+    };
+    let http = Http::new();
+    let approve = http.send("GET", &url, &[], Bytes::new()).await.unwrap();
+    assert_eq!(
+        approve.status,
+        302,
+        "{}",
+        String::from_utf8_lossy(&approve.body)
+    );
+    let back = approve.header("location").unwrap().to_owned();
+    let page = http.send("GET", &back, &[], Bytes::new()).await.unwrap();
+    assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    let status = child.wait().unwrap();
+    Output {
+        status,
+        stdout: Vec::new(),
+        stderr: (printed + &rest).into_bytes(),
+    }
+}
+
+fn upload(home: &Path, base: &str, file: &Path, extra: &[&str]) -> Output {
+    cli(home)
+        .args(["upload", "--json", "--base-url", base])
+        .args(extra)
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+fn owner(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let j: serde_json::Value =
+        serde_json::from_str(out.lines().last().unwrap_or("")).unwrap_or_default();
+    j["file"]["owned_by"]["id"]
+        .as_str()
+        .or(j["owned_by"]["id"].as_str())
+        .unwrap_or_else(|| panic!("no owner in {out}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_writes_a_token_file_that_uploads_use_and_its_hint_works() {
+    let s = ServeProcess::start(BIN, &["--client", "cid:csecret=alice", "--token-ttl", "3"]);
+    let home = TempDir::new("login");
+    let tokens = home.path().join("my tokens.json");
+    let args: Vec<String> = vec![
+        "login".into(),
+        "--base-url".into(),
+        s.url.clone(),
+        "--redirect-uri".into(),
+        "http://127.0.0.1:0/callback".into(),
+        "--token-file".into(),
+        tokens.display().to_string(),
+    ];
+    let o = login(home.path(), &args).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("Signed in"), "{}", stderr(&o));
+    let first = std::fs::read_to_string(&tokens).unwrap();
+    let data = pseudo_random(300_000, 5);
+    let file = home.path().join("a.bin");
+    std::fs::write(&file, &data).unwrap();
+    let t = tokens.display().to_string();
+    let o = upload(home.path(), &s.url, &file, &["--token-file", &t]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(owner(&o), "alice");
+    // Wait out the access token: the next run refreshes and rotates the file.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let o = cli(home.path())
+        .env("BOX_TOKEN_FILE", &tokens)
+        .args([
+            "upload",
+            "--json",
+            "--on-conflict",
+            "version",
+            "--base-url",
+            &s.url,
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rotated = std::fs::read_to_string(&tokens).unwrap();
+    assert_ne!(first, rotated, "the refresh wrote the new pair");
+    // Someone else uses the refresh token up: the message names the file and
+    // the command that signs in again, and that command works as printed.
+    let pair: serde_json::Value = serde_json::from_str(&rotated).unwrap();
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={}&client_id=cid&client_secret=csecret",
+        pair["refresh_token"].as_str().unwrap()
+    );
+    let stolen = Http::new()
+        .send(
+            "POST",
+            &format!("{}/oauth2/token", s.url),
+            &[("content-type", "application/x-www-form-urlencoded".into())],
+            form,
+        )
+        .await
+        .unwrap();
+    assert_eq!(stolen.status, 200);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let o = upload(
+        home.path(),
+        &s.url,
+        &file,
+        &["--token-file", &t, "--on-conflict", "version"],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let msg = stderr(&o);
+    assert!(msg.contains("invalid_grant"), "{msg}");
+    let hint = msg
+        .split('`')
+        .find(|p| p.starts_with("box-chunked login"))
+        .unwrap_or_else(|| panic!("no login hint in {msg}"));
+    assert!(!msg.contains("csecret"), "{msg}");
+    let words: Vec<String> = shell_words(hint.trim_start_matches("box-chunked "));
+    let mut again = words.clone();
+    again.extend([
+        "--base-url".to_owned(),
+        s.url.clone(),
+        "--redirect-uri".to_owned(),
+        "http://127.0.0.1:0/callback".to_owned(),
+    ]);
+    let o = login(home.path(), &again).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = upload(
+        home.path(),
+        &s.url,
+        &file,
+        &["--token-file", &t, "--on-conflict", "version"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Splits a command line as a POSIX shell would, for the quoting our hints use.
+fn shell_words(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for ch in s.chars() {
+        match ch {
+            '\'' => {
+                quoted = !quoted;
+                any = true;
+            }
+            ' ' if !quoted => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                any = false;
+            }
+            c => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_from_the_config_file_or_its_contents_and_as_user() {
+    let home = TempDir::new("jwt");
+    let config = home.path().join("config.json");
+    std::fs::write(&config, box_app_config(CONSOLE_KEY)).unwrap();
+    let app = config.display().to_string();
+    let s = ServeProcess::start(BIN, &["--app", &app]);
+    let (file, _) = {
+        let p = home.path().join("j.bin");
+        std::fs::write(&p, pseudo_random(200_000, 8)).unwrap();
+        (p, ())
+    };
+    let o = upload(home.path(), &s.url, &file, &["--box-config", &app]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(owner(&o), "AutomationUser_app-client");
+    let o = cli(home.path())
+        .env("BOX_CONFIG_JSON", box_app_config(CONSOLE_KEY))
+        .env("BOX_SUBJECT_TYPE", "user")
+        .env("BOX_SUBJECT_ID", "alice")
+        .args(["upload", "--json", "--base-url", &s.url])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(owner(&o), "alice");
+    let o = upload(
+        home.path(),
+        &s.url,
+        &file,
+        &[
+            "--box-config",
+            &app,
+            "--as-user",
+            "alice",
+            "--on-conflict",
+            "rename",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(owner(&o), "alice");
+    // A config file the server does not know: refused, and the message names the file.
+    let wrong = home.path().join("other app.json");
+    std::fs::write(
+        &wrong,
+        box_app_config(OTHER_KEY).replace("app-secret", "old-secret"),
+    )
+    .unwrap();
+    let o = upload(
+        home.path(),
+        &s.url,
+        &file,
+        &["--box-config", &wrong.display().to_string()],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let msg = stderr(&o);
+    assert!(msg.contains("invalid_client"), "{msg}");
+    assert!(msg.contains("other app.json' (--box-config)"), "{msg}");
+    for secret in ["old-secret", "other-passphrase", "PRIVATE KEY"] {
+        assert!(!msg.contains(secret), "{msg}");
+    }
+    // A legacy key gets the command that converts it.
+    let legacy = home.path().join("legacy.json");
+    let mut j: serde_json::Value = serde_json::from_str(&box_app_config(CONSOLE_KEY)).unwrap();
+    j["boxAppSettings"]["appAuth"]["privateKey"] = fixture("jwt/legacy-key.pem").into();
+    std::fs::write(&legacy, j.to_string()).unwrap();
+    let o = upload(
+        home.path(),
+        &s.url,
+        &file,
+        &["--box-config", &legacy.display().to_string()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("openssl pkcs8 -topk8 -in old.pem -out new.pem"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_sees_the_requests_unless_no_proxy_names_the_host() {
+    let s = ServeProcess::start(BIN, &[]);
+    let home = TempDir::new("proxy");
+    let file = home.path().join("p.bin");
+    std::fs::write(&file, pseudo_random(100_000, 2)).unwrap();
+    let (proxy, seen) = connect_proxy().await;
+    let run = |no_proxy: Option<&str>, name: &str| {
+        let mut c = cli(home.path());
+        if let Some(n) = no_proxy {
+            c.env("NO_PROXY", n);
+        }
+        c.args([
+            "--token",
+            ALICE,
+            "upload",
+            "--base-url",
+            &s.url,
+            "--proxy",
+            &proxy,
+            "--name",
+            name,
+        ])
+        .arg(&file)
+        .output()
+        .unwrap()
+    };
+    let o = run(None, "via-proxy.bin");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let host = s.url.trim_start_matches("http://").to_owned();
+    let through = seen.lock().unwrap().clone();
+    assert!(!through.is_empty());
+    assert!(
+        through
+            .iter()
+            .all(|h| h.starts_with(&format!("CONNECT {host} "))),
+        "{through:?}"
+    );
+    let o = run(Some("127.0.0.1"), "direct.bin");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        through.len(),
+        "NO_PROXY bypassed the proxy"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssl_cert_file_adds_a_root_as_ca_cert_does() {
+    let home = TempDir::new("roots");
+    let (ca, cert, key) = test_certificates();
+    let write = |name: &str, text: &str| {
+        let p = home.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let (ca, cert, key) = (
+        write("ca.pem", &ca),
+        write("cert.pem", &cert),
+        write("key.pem", &key),
+    );
+    let s = ServeProcess::start(BIN, &["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(s.url.starts_with("https://"), "{}", s.url);
+    let file = home.path().join("tls.bin");
+    std::fs::write(&file, pseudo_random(50_000, 4)).unwrap();
+    let run = |env: Option<&str>, name: &str| {
+        let mut c = cli(home.path());
+        if let Some(ca) = env {
+            c.env("SSL_CERT_FILE", ca);
+        }
+        c.args([
+            "--token",
+            ALICE,
+            "upload",
+            "--base-url",
+            &s.url,
+            "--name",
+            name,
+        ])
+        .arg(&file)
+        .output()
+        .unwrap()
+    };
+    let o = run(None, "untrusted.bin");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("SSL_CERT_FILE"), "{}", stderr(&o));
+    let o = run(Some(&ca), "trusted.bin");
+    assert!(o.status.success(), "{}", stderr(&o));
+}

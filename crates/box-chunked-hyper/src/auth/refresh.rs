@@ -1,0 +1,250 @@
+//! OAuth 2.0 with a refresh token kept in a token file. Box's refresh
+//! tokens are single use, so the rotated pair is written to the file
+//! (temporary file, fsync, rename) before the new access token is used: a
+//! crash at any point leaves a file with a refresh token that still works.
+//! The file is read again before each refresh, so that another process
+//! that rotated it is followed instead of fought.
+
+use super::grant::{Bind, Fresh, GrantFailure, TokenCache, TokenEndpoint};
+use super::{BoxFuture, Secret, TokenProvider};
+use crate::error::{Error, ErrorKind};
+use crate::transport::Transport;
+use box_chunked_core::auth::REFRESH_MARGIN;
+use box_chunked_proto::oauth::{Grant, TokenFile};
+use box_chunked_proto::Timestamp;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+/// What the next token request trades.
+enum Held {
+    /// A code from the authorize redirect (a first sign-in).
+    Code { code: String, redirect_uri: String },
+    /// The token file's newest pair.
+    File(TokenFile),
+}
+
+/// OAuth 2.0 with a rotating refresh token in a token file (JSON:
+/// `access_token`, `refresh_token`, `expires_at` in RFC 3339), as
+/// `box-chunked login` writes it. The access token is renewed before it
+/// expires and once after a `401`, one refresh at a time however many
+/// requests are in flight; each rotated pair is on disk before it is used.
+///
+/// ```no_run
+/// use box_chunked_hyper::{BoxClient, RefreshTokenAuth};
+/// let auth = RefreshTokenAuth::from_token_file("box-token.json", "CLIENT_ID", "CLIENT_SECRET")?;
+/// let client = BoxClient::builder().auth(auth).build()?;
+/// # let _ = client;
+/// # Ok::<(), box_chunked_hyper::Error>(())
+/// ```
+pub struct RefreshTokenAuth {
+    path: PathBuf,
+    client_id: String,
+    client_secret: Secret,
+    held: Mutex<Held>,
+    endpoint: TokenEndpoint,
+    cache: TokenCache,
+}
+
+impl fmt::Debug for RefreshTokenAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshTokenAuth")
+            .field("token_file", &self.path)
+            .field("client_id", &self.client_id)
+            .field("token_url", &self.endpoint.url())
+            .finish_non_exhaustive()
+    }
+}
+
+fn read_file(path: &Path) -> Result<TokenFile, Error> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::new(
+            ErrorKind::Config,
+            format!("cannot read the token file {}: {e}", path.display()),
+        )
+    })?;
+    TokenFile::from_json(&bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::Config,
+            format!("the token file {}: {e}", path.display()),
+        )
+    })
+}
+
+impl RefreshTokenAuth {
+    /// Signs in with the token file at `path`, for the app `client_id`.
+    pub fn from_token_file(
+        path: impl Into<PathBuf>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Result<Self, Error> {
+        let path = path.into();
+        let file = read_file(&path)?;
+        Ok(Self::with(path, client_id, client_secret, Held::File(file)))
+    }
+
+    /// A first sign-in: the first token request trades `code` (from the
+    /// authorize redirect to `redirect_uri`) and writes the token file at
+    /// `path`.
+    pub fn from_authorization_code(
+        path: impl Into<PathBuf>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        code: impl Into<String>,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        Self::with(
+            path.into(),
+            client_id,
+            client_secret,
+            Held::Code {
+                code: code.into(),
+                redirect_uri: redirect_uri.into(),
+            },
+        )
+    }
+
+    fn with(
+        path: PathBuf,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        held: Held,
+    ) -> Self {
+        Self {
+            path,
+            client_id: client_id.into(),
+            client_secret: Secret::new(client_secret),
+            held: Mutex::new(held),
+            endpoint: TokenEndpoint::default(),
+            cache: TokenCache::default(),
+        }
+    }
+
+    /// The token file.
+    pub fn token_file(&self) -> &Path {
+        &self.path
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A new access token; `stale` is the one a `401` refused, if any.
+    /// Runs under the cache's lock: one at a time.
+    async fn fetch(&self, stale: Option<&Secret>) -> Result<Fresh, Error> {
+        // Follow a rotation another process made (its pair is newer than ours).
+        let disk = tokio::fs::read(&self.path)
+            .await
+            .ok()
+            .and_then(|b| TokenFile::from_json(&b).ok());
+        let grant = {
+            let mut held = self.held();
+            if let (Held::File(mine), Some(disk)) = (&*held, disk) {
+                if disk.refresh_token != mine.refresh_token && disk.expires() >= mine.expires() {
+                    *held = Held::File(disk);
+                }
+            }
+            match &*held {
+                Held::File(f) => {
+                    let left = f
+                        .expires()
+                        .duration_since(SystemTime::now())
+                        .unwrap_or_default();
+                    let refused = stale.is_some_and(|s| s.expose() == f.access_token);
+                    if !refused && left > REFRESH_MARGIN.min(left / 2) + Duration::from_secs(1) {
+                        return Ok(Fresh {
+                            token: Secret::new(f.access_token.clone()),
+                            renew_at: Instant::now() + left - REFRESH_MARGIN.min(left / 2),
+                        });
+                    }
+                    Grant::RefreshToken {
+                        refresh_token: f.refresh_token.clone(),
+                        client_id: self.client_id.clone(),
+                        client_secret: self.client_secret.expose().to_owned(),
+                    }
+                }
+                Held::Code { code, redirect_uri } => Grant::AuthorizationCode {
+                    code: code.clone(),
+                    client_id: self.client_id.clone(),
+                    client_secret: self.client_secret.expose().to_owned(),
+                    redirect_uri: Some(redirect_uri.clone()),
+                },
+            }
+        };
+        let first = matches!(grant, Grant::AuthorizationCode { .. });
+        // A 429 or 5xx is asked again with the same refresh token: if the
+        // endpoint had used it, the answer is the same refusal as not asking.
+        let granted = self
+            .endpoint
+            .request(|| Ok(grant.clone()))
+            .await
+            .map_err(|f| match f {
+                GrantFailure::Refused { status, error, .. } if !first => Error::new(
+                    ErrorKind::Auth,
+                    format!(
+                        "the token endpoint refused the refresh token in {} ({status} {}: {}); it was used already or has expired, so sign in again to write a new token file",
+                        self.path.display(),
+                        error.error,
+                        error.error_description.as_deref().unwrap_or("no details")
+                    ),
+                ),
+                other => other.into_error(&format!("the authorization code of app {}", self.client_id)),
+            })?;
+        let refresh_token = match (&granted.answer.refresh_token, &*self.held()) {
+            (Some(r), _) => r.clone(),
+            // No new refresh token: the one we have stays valid.
+            (None, Held::File(old)) => old.refresh_token.clone(),
+            (None, Held::Code { .. }) => {
+                return Err(Error::new(
+                    ErrorKind::Auth,
+                    "the token endpoint gave no refresh token for the authorization code",
+                ))
+            }
+        };
+        let file = TokenFile {
+            access_token: granted.answer.access_token.clone(),
+            refresh_token,
+            expires_at: Timestamp::from_system_time(
+                SystemTime::now() + Duration::from_secs(granted.answer.expires_in),
+            ),
+        };
+        let json = file.to_json();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::uploader::write_atomically_mode(&path, json.as_bytes(), 0o600)
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("the token file writer failed: {e}")))?
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!(
+                    "cannot write the new tokens to {}: {e}; the refresh token there was used and no longer works, so free the disk or fix its permissions and sign in again",
+                    self.path.display()
+                ),
+            )
+        })?;
+        tracing::debug!(file = %self.path.display(), "token file rotated");
+        *self.held() = Held::File(file);
+        Ok(granted.fresh())
+    }
+}
+
+impl TokenProvider for RefreshTokenAuth {
+    fn token(&self) -> BoxFuture<'_, Result<Secret, Error>> {
+        Box::pin(self.cache.token(|| self.fetch(None)))
+    }
+
+    fn refresh<'a>(&'a self, stale: &'a Secret) -> BoxFuture<'a, Result<Secret, Error>> {
+        Box::pin(self.cache.refresh(stale, || self.fetch(Some(stale))))
+    }
+}
+
+impl Bind for RefreshTokenAuth {
+    fn bind(&self, transport: &Transport, token_url: &str) {
+        self.endpoint.bind(transport, token_url);
+    }
+}

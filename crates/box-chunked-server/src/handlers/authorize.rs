@@ -1,0 +1,66 @@
+//! `GET /oauth2/authorize` (also at Box's path `/api/oauth2/authorize`):
+//! the user's approval of an app, granted at once for the user of a
+//! `--client ID:SECRET=USER` (there is no login page), answered with a
+//! redirect to `redirect_uri` carrying a single-use `code` and the `state`.
+
+use super::common::{empty_response, random_hex, Body, Fail};
+use crate::State;
+use box_chunked_proto::oauth::parse_form;
+use http::{HeaderValue, Request, Response};
+
+pub(crate) fn authorize<B>(st: &State, req: &Request<B>) -> Result<Response<Body>, Fail> {
+    if req.method() != http::Method::GET {
+        return Err(super::common::fail(
+            405,
+            box_chunked_proto::ErrorCode::MethodNotAllowed,
+            "Method Not Allowed",
+        ));
+    }
+    let query = parse_form(req.uri().query().unwrap_or("").as_bytes());
+    let get = |k: &str| {
+        query
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let bad = |e: &'static str, why: &str| Fail::OAuth(400, e, why.to_owned());
+    let client_id =
+        get("client_id").ok_or_else(|| bad("invalid_request", "client_id is required"))?;
+    let Some((_, _, user)) = st.cfg.clients.iter().find(|(id, _, _)| id == client_id) else {
+        return Err(bad(
+            "invalid_client",
+            "The client_id is not a client of this server (serve --client ID:SECRET=USER)",
+        ));
+    };
+    if get("response_type") != Some("code") {
+        return Err(bad(
+            "unsupported_response_type",
+            "response_type must be code",
+        ));
+    }
+    let redirect = get("redirect_uri")
+        .filter(|r| r.starts_with("http://") || r.starts_with("https://"))
+        .ok_or_else(|| {
+            bad(
+                "invalid_request",
+                "redirect_uri is required, as an http:// or https:// URL",
+            )
+        })?;
+    let code = random_hex(16, false);
+    st.book.issue_code(&code, client_id, user, Some(redirect));
+    let mut back = form_urlencoded::Serializer::new(String::new());
+    back.append_pair("code", &code);
+    if let Some(state) = get("state") {
+        back.append_pair("state", state);
+    }
+    let sep = if redirect.contains('?') { '&' } else { '?' };
+    let location = format!("{redirect}{sep}{}", back.finish());
+    let mut r = empty_response(302);
+    r.headers_mut().insert(
+        http::header::LOCATION,
+        HeaderValue::from_str(&location)
+            .map_err(|_| bad("invalid_request", "redirect_uri is not a valid URL"))?,
+    );
+    Ok(r)
+}
