@@ -88,16 +88,22 @@ impl Credential {
     }
 }
 
-/// The credential this process signed in with, for the messages of a
-/// refused token (one command connects once).
-static SIGNED_IN_WITH: std::sync::OnceLock<Credential> = std::sync::OnceLock::new();
+/// The credential this process signed in with and the user it acts as
+/// (`--as-user`), for the messages of a refusal (one command connects once).
+static SIGNED_IN_WITH: std::sync::OnceLock<(Credential, Option<String>)> =
+    std::sync::OnceLock::new();
 
 /// What to do about a refused credential, naming where it came from.
 pub(crate) fn credential_advice() -> String {
     SIGNED_IN_WITH.get().map_or_else(
         || format!("get a new credential: {SIGN_IN_CHOICES}"),
-        Credential::advice,
+        |(c, _)| c.advice(),
     )
+}
+
+/// The `--as-user` of this command, if any.
+pub(crate) fn acting_as() -> Option<&'static str> {
+    SIGNED_IN_WITH.get().and_then(|(_, a)| a.as_deref())
 }
 
 impl Endpoint {
@@ -290,7 +296,7 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
     let client = b
         .build()
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-    let _ = SIGNED_IN_WITH.set(credential.clone());
+    let _ = SIGNED_IN_WITH.set((credential.clone(), g.as_user.clone()));
     Ok(Endpoint {
         client,
         embedded: None,

@@ -89,6 +89,10 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
                 .unwrap_or_default();
             format!("a file with this name already exists in the folder (id {id}); choose another --name, upload a new version with --file {id}, or pass --on-conflict version, skip or rename")
         }
+        (_, Some("access_denied_insufficient_permissions"), _) if crate::connect::acting_as().is_some() => {
+            let id = crate::connect::acting_as().unwrap_or_default();
+            format!("Box refused to act as user {id} (--as-user {id}) ({e}); As-User needs the token of an app's service account (JWT or client credentials for the enterprise) and a managed user of that enterprise: check the user id, or drop --as-user")
+        }
         (ErrorKind::Auth, _, _) | (_, _, Some(401)) => {
             format!("signing in failed: {e}; {}", crate::connect::credential_advice())
         }

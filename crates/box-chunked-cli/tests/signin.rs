@@ -268,6 +268,15 @@ async fn jwt_from_the_config_file_or_its_contents_and_as_user() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(owner(&o), "alice");
+    // A user the enterprise does not have: the message names --as-user.
+    let o = upload(
+        home.path(),
+        &s.url,
+        &file,
+        &["--box-config", &app, "--as-user", "mallory"],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("(--as-user mallory)"), "{}", stderr(&o));
     // A config file the server does not know: refused, and the message names the file.
     let wrong = home.path().join("other app.json");
     std::fs::write(
