@@ -241,6 +241,91 @@ async fn the_client_credentials_grant_works_for_an_app() {
     );
 }
 
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+/// A first sign-in of client `cid` (alice): authorize, approved at once,
+/// then the code traded by the library, which writes `file`. Returns the
+/// file's pair and the (used) code.
+async fn first_sign_in(
+    http: &Http,
+    ts: &TestServer,
+    file: &std::path::Path,
+) -> (TokenFile, String) {
+    let url = authorize_url(
+        &format!("{}/oauth2/authorize", ts.url),
+        "cid",
+        REDIRECT,
+        "s7",
+    );
+    let r = http.send("GET", &url, &[], Bytes::new()).await.unwrap();
+    assert_eq!(r.status, 302);
+    let location = r.header("location").unwrap().to_owned();
+    let (to, query) = location.split_once('?').unwrap();
+    assert_eq!(to, REDIRECT);
+    let query = parse_form(query.as_bytes());
+    assert!(query.contains(&("state".into(), "s7".into())), "{location}");
+    let code = query.iter().find(|(k, _)| k == "code").unwrap().1.clone();
+    let first = BoxClient::builder()
+        .auth(RefreshTokenAuth::from_authorization_code(
+            file, "cid", "csecret", &code, REDIRECT,
+        ))
+        .base_url(&ts.url)
+        .build()
+        .unwrap();
+    first.sign_in().await.unwrap();
+    (
+        TokenFile::from_json(&std::fs::read(file).unwrap()).unwrap(),
+        code,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_file_that_cannot_be_written_keeps_the_new_pair_until_it_can() {
+    let ts = TestServer::start(|c| {
+        c.clients = vec![("cid".into(), "csecret".into(), "alice".into())];
+        c.token_ttl = Duration::from_secs(4);
+    })
+    .await;
+    let http = Http::new();
+    let dir = TempDir::new("unwritable");
+    let sub = dir.path().join("tokens");
+    let file = sub.join("box-token.json");
+    std::fs::create_dir(&sub).unwrap();
+    first_sign_in(&http, &ts, &file).await;
+    let c = BoxClient::builder()
+        .auth(RefreshTokenAuth::from_token_file(&file, "cid", "csecret").unwrap())
+        .base_url(&ts.url)
+        .build()
+        .unwrap();
+    c.sign_in().await.unwrap();
+    // The token file's directory becomes a file: nothing can be written
+    // there (whoever runs the test, root included).
+    std::fs::remove_dir_all(&sub).unwrap();
+    std::fs::write(&sub, b"not a directory").unwrap();
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let e = c.sign_in().await.unwrap_err();
+    assert!(e.to_string().contains("cannot write the new tokens"), "{e}");
+    assert_eq!(ts.counters(&http).await["tokens_refreshed"], 1);
+    // Once it can be written, the pair kept in memory is written and used:
+    // no second refresh (the first one used the file's refresh token up).
+    std::fs::remove_file(&sub).unwrap();
+    std::fs::create_dir(&sub).unwrap();
+    c.sign_in().await.unwrap();
+    assert_eq!(ts.counters(&http).await["tokens_refreshed"], 1);
+    let kept = TokenFile::from_json(&std::fs::read(&file).unwrap()).unwrap();
+    let r = token_request(
+        &http,
+        &ts,
+        &Grant::RefreshToken {
+            refresh_token: kept.refresh_token,
+            client_id: "cid".into(),
+            client_secret: "csecret".into(),
+        },
+    )
+    .await;
+    assert_eq!(r.status, 200, "the written refresh token is the live one");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_token_file_rotates_under_a_short_ttl_with_four_parts_in_flight() {
     let ts = TestServer::start(|c| {
@@ -254,33 +339,9 @@ async fn a_refresh_token_file_rotates_under_a_short_ttl_with_four_parts_in_fligh
     })
     .await;
     let http = Http::new();
-    // The first sign-in: authorize (approved at once), then the code.
-    let redirect = "http://127.0.0.1:9/callback";
-    let url = authorize_url(
-        &format!("{}/oauth2/authorize", ts.url),
-        "cid",
-        redirect,
-        "s7",
-    );
-    let r = http.send("GET", &url, &[], Bytes::new()).await.unwrap();
-    assert_eq!(r.status, 302);
-    let location = r.header("location").unwrap().to_owned();
-    let (to, query) = location.split_once('?').unwrap();
-    assert_eq!(to, redirect);
-    let query = parse_form(query.as_bytes());
-    assert!(query.contains(&("state".into(), "s7".into())), "{location}");
-    let code = query.iter().find(|(k, _)| k == "code").unwrap().1.clone();
     let dir = TempDir::new("refresh");
     let file = dir.path().join("box-token.json");
-    let first = BoxClient::builder()
-        .auth(RefreshTokenAuth::from_authorization_code(
-            &file, "cid", "csecret", &code, redirect,
-        ))
-        .base_url(&ts.url)
-        .build()
-        .unwrap();
-    first.sign_in().await.unwrap();
-    let initial = TokenFile::from_json(&std::fs::read(&file).unwrap()).unwrap();
+    let (initial, code) = first_sign_in(&http, &ts, &file).await;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -292,7 +353,7 @@ async fn a_refresh_token_file_rotates_under_a_short_ttl_with_four_parts_in_fligh
         code,
         client_id: "cid".into(),
         client_secret: "csecret".into(),
-        redirect_uri: Some(redirect.into()),
+        redirect_uri: Some(REDIRECT.into()),
     };
     assert_eq!(token_request(&http, &ts, &again).await.status, 400);
 

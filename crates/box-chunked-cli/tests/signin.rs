@@ -96,6 +96,32 @@ fn upload(home: &Path, base: &str, file: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `upload FILE --name NAME` with alice's token, `env` and `extra` arguments.
+fn upload_as_alice(
+    home: &Path,
+    base: &str,
+    file: &Path,
+    name: &str,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> Output {
+    cli(home)
+        .envs(env.iter().copied())
+        .args([
+            "--token",
+            ALICE,
+            "upload",
+            "--base-url",
+            base,
+            "--name",
+            name,
+        ])
+        .args(extra)
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
 fn owner(o: &Output) -> String {
     let out = String::from_utf8_lossy(&o.stdout);
     let j: serde_json::Value =
@@ -324,24 +350,8 @@ async fn the_proxy_sees_the_requests_unless_no_proxy_names_the_host() {
     std::fs::write(&file, pseudo_random(100_000, 2)).unwrap();
     let (proxy, seen) = connect_proxy().await;
     let run = |no_proxy: Option<&str>, name: &str| {
-        let mut c = cli(home.path());
-        if let Some(n) = no_proxy {
-            c.env("NO_PROXY", n);
-        }
-        c.args([
-            "--token",
-            ALICE,
-            "upload",
-            "--base-url",
-            &s.url,
-            "--proxy",
-            &proxy,
-            "--name",
-            name,
-        ])
-        .arg(&file)
-        .output()
-        .unwrap()
+        let env: Vec<_> = no_proxy.map(|n| ("NO_PROXY", n)).into_iter().collect();
+        upload_as_alice(home.path(), &s.url, &file, name, &env, &["--proxy", &proxy])
     };
     let o = run(None, "via-proxy.bin");
     assert!(o.status.success(), "{}", stderr(&o));
@@ -381,23 +391,9 @@ async fn ssl_cert_file_adds_a_root_as_ca_cert_does() {
     assert!(s.url.starts_with("https://"), "{}", s.url);
     let file = home.path().join("tls.bin");
     std::fs::write(&file, pseudo_random(50_000, 4)).unwrap();
-    let run = |env: Option<&str>, name: &str| {
-        let mut c = cli(home.path());
-        if let Some(ca) = env {
-            c.env("SSL_CERT_FILE", ca);
-        }
-        c.args([
-            "--token",
-            ALICE,
-            "upload",
-            "--base-url",
-            &s.url,
-            "--name",
-            name,
-        ])
-        .arg(&file)
-        .output()
-        .unwrap()
+    let run = |ca: Option<&str>, name: &str| {
+        let env: Vec<_> = ca.map(|c| ("SSL_CERT_FILE", c)).into_iter().collect();
+        upload_as_alice(home.path(), &s.url, &file, name, &env, &[])
     };
     let o = run(None, "untrusted.bin");
     assert!(!o.status.success());

@@ -95,6 +95,22 @@ pub fn refresh_after(expires_in: u64) -> Duration {
     life.saturating_sub(REFRESH_MARGIN.min(life / 2))
 }
 
+/// How long a token with `left` to live may still be used before it is
+/// renewed, when its whole life is unknown (a token file's): `None` when it
+/// should be renewed now.
+///
+/// ```
+/// use box_chunked_core::auth::renew_in;
+/// use std::time::Duration;
+/// assert_eq!(renew_in(Duration::from_secs(3600)), Some(Duration::from_secs(3480)));
+/// assert_eq!(renew_in(Duration::from_secs(10)), Some(Duration::from_secs(5)));
+/// assert_eq!(renew_in(Duration::from_secs(1)), None);
+/// ```
+pub fn renew_in(left: Duration) -> Option<Duration> {
+    let usable = left.saturating_sub(REFRESH_MARGIN.min(left / 2));
+    (usable >= Duration::from_secs(1)).then_some(usable)
+}
+
 /// The server's clock minus ours, in seconds, from an answer's `Date`
 /// header read at `local_now`: what to add to the local time so that an
 /// assertion's `exp` is right on the server. Differences under 2 s are

@@ -9,11 +9,12 @@ use super::grant::{Bind, Fresh, GrantFailure, TokenCache, TokenEndpoint};
 use super::{BoxFuture, Secret, TokenProvider};
 use crate::error::{Error, ErrorKind};
 use crate::transport::Transport;
-use box_chunked_core::auth::REFRESH_MARGIN;
+use box_chunked_core::auth::renew_in;
 use box_chunked_proto::oauth::{Grant, TokenFile};
 use box_chunked_proto::Timestamp;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -43,6 +44,8 @@ pub struct RefreshTokenAuth {
     client_id: String,
     client_secret: Secret,
     held: Mutex<Held>,
+    /// The held pair is newer than the file (its write failed).
+    unsaved: AtomicBool,
     endpoint: TokenEndpoint,
     cache: TokenCache,
 }
@@ -116,6 +119,7 @@ impl RefreshTokenAuth {
             client_id: client_id.into(),
             client_secret: Secret::new(client_secret),
             held: Mutex::new(held),
+            unsaved: AtomicBool::new(false),
             endpoint: TokenEndpoint::default(),
             cache: TokenCache::default(),
         }
@@ -135,6 +139,14 @@ impl RefreshTokenAuth {
     /// A new access token; `stale` is the one a `401` refused, if any.
     /// Runs under the cache's lock: one at a time.
     async fn fetch(&self, stale: Option<&Secret>) -> Result<Fresh, Error> {
+        // A pair that could not be written is written before anything else.
+        let unsaved = match &*self.held() {
+            Held::File(f) if self.unsaved.load(Ordering::Acquire) => Some(f.clone()),
+            _ => None,
+        };
+        if let Some(file) = unsaved {
+            self.save(&file).await?;
+        }
         // Follow a rotation another process made (its pair is newer than ours).
         let disk = tokio::fs::read(&self.path)
             .await
@@ -154,10 +166,10 @@ impl RefreshTokenAuth {
                         .duration_since(SystemTime::now())
                         .unwrap_or_default();
                     let refused = stale.is_some_and(|s| s.expose() == f.access_token);
-                    if !refused && left > REFRESH_MARGIN.min(left / 2) + Duration::from_secs(1) {
+                    if let Some(usable) = renew_in(left).filter(|_| !refused) {
                         return Ok(Fresh {
                             token: Secret::new(f.access_token.clone()),
-                            renew_at: Instant::now() + left - REFRESH_MARGIN.min(left / 2),
+                            renew_at: Instant::now() + usable,
                         });
                     }
                     Grant::RefreshToken {
@@ -211,6 +223,18 @@ impl RefreshTokenAuth {
                 SystemTime::now() + Duration::from_secs(granted.answer.expires_in),
             ),
         };
+        // Kept in memory even if the write fails: the old refresh token is
+        // used up, and this pair is then written before the next use.
+        *self.held() = Held::File(file.clone());
+        self.unsaved.store(true, Ordering::Release);
+        self.save(&file).await?;
+        Ok(granted.fresh())
+    }
+}
+
+impl RefreshTokenAuth {
+    /// Writes `file` to the token file (temporary file, fsync, rename; mode 0600).
+    async fn save(&self, file: &TokenFile) -> Result<(), Error> {
         let json = file.to_json();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -222,14 +246,14 @@ impl RefreshTokenAuth {
             Error::new(
                 ErrorKind::Io,
                 format!(
-                    "cannot write the new tokens to {}: {e}; the refresh token there was used and no longer works, so free the disk or fix its permissions and sign in again",
+                    "cannot write the new tokens to {}: {e}; the refresh token the file held is used up, and the new pair is kept in memory and written at the next attempt, so free the disk or fix the path and its permissions",
                     self.path.display()
                 ),
             )
         })?;
+        self.unsaved.store(false, Ordering::Release);
         tracing::debug!(file = %self.path.display(), "token file rotated");
-        *self.held() = Held::File(file);
-        Ok(granted.fresh())
+        Ok(())
     }
 }
 
