@@ -323,6 +323,21 @@ async fn jwt_from_the_config_file_or_its_contents_and_as_user() {
     for secret in ["old-secret", "other-passphrase", "PRIVATE KEY"] {
         assert!(!msg.contains(secret), "{msg}");
     }
+    // Client credentials this server does not know: the message names the variables.
+    let o = cli(home.path())
+        .env("BOX_SUBJECT_ID", "ent-1")
+        .args(["upload", "--base-url", &s.url])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("invalid_client"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("came from BOX_CLIENT_ID and BOX_CLIENT_SECRET"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("csecret"), "{}", stderr(&o));
     // A legacy key gets the command that converts it.
     let legacy = home.path().join("legacy.json");
     let mut j: serde_json::Value = serde_json::from_str(&box_app_config(CONSOLE_KEY)).unwrap();
@@ -400,4 +415,104 @@ async fn ssl_cert_file_adds_a_root_as_ca_cert_does() {
     assert!(stderr(&o).contains("SSL_CERT_FILE"), "{}", stderr(&o));
     let o = run(Some(&ca), "trusted.bin");
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_logs_even_at_trace_level() {
+    let home = TempDir::new("secrets");
+    let config = home.path().join("config.json");
+    std::fs::write(&config, box_app_config(CONSOLE_KEY)).unwrap();
+    let app = config.display().to_string();
+    let s = ServeProcess::start(
+        BIN,
+        &[
+            "--app",
+            &app,
+            "--client",
+            "cid:csecret=alice",
+            "--token-ttl",
+            "2",
+        ],
+    );
+    let tokens = home.path().join("tokens.json");
+    let t = tokens.display().to_string();
+    let mut logs = String::new();
+    let login_args: Vec<String> = [
+        "-vvv",
+        "login",
+        "--base-url",
+        &s.url,
+        "--redirect-uri",
+        "http://127.0.0.1:0/",
+        "--token-file",
+        &t,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let o = login(home.path(), &login_args).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    logs.push_str(&stderr(&o));
+    let mut seen_tokens = vec![std::fs::read_to_string(&tokens).unwrap()];
+    let file = home.path().join("s.bin");
+    std::fs::write(&file, pseudo_random(30_000, 1)).unwrap();
+    for (i, extra) in [
+        vec!["--box-config", app.as_str()],
+        vec!["--token-file", t.as_str()],
+        vec!["--box-config", app.as_str(), "--as-user", "alice"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Past the access token's life, so the file is refreshed too.
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        let o = cli(home.path())
+            .arg("-vvv")
+            .args([
+                "upload",
+                "--base-url",
+                &s.url,
+                "--name",
+                &format!("s{i}.bin"),
+            ])
+            .args(&extra)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        logs.push_str(&stderr(&o));
+        seen_tokens.push(std::fs::read_to_string(&tokens).unwrap());
+    }
+    assert!(
+        logs.contains("TRACE") || logs.contains("trace"),
+        "trace logs were on"
+    );
+    let mut secrets: Vec<String> = [
+        "app-secret",
+        "test-passphrase",
+        "csecret",
+        "PRIVATE KEY",
+        "eyJhbGciOi",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    // A line of the key's body, and every token the file held.
+    secrets.push(
+        fixture("jwt/console-key.pem")
+            .lines()
+            .nth(3)
+            .unwrap()
+            .to_owned(),
+    );
+    for t in &seen_tokens {
+        let pair: serde_json::Value = serde_json::from_str(t).unwrap();
+        secrets.push(pair["access_token"].as_str().unwrap().to_owned());
+        secrets.push(pair["refresh_token"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        seen_tokens.windows(2).any(|w| w[0] != w[1]),
+        "the file was rotated"
+    );
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "{secret:?} is in the logs");
+    }
 }

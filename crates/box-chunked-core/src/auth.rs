@@ -150,6 +150,38 @@ pub fn retry_with_server_time(error: &OAuthError, skew: Option<i64>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A token is renewed within its life, never before half of it, and
+        /// a token file's token is used while it has at least 1 s to go.
+        #[test]
+        fn renewal_falls_in_the_token_life(expires_in in 0u64..10_000_000, left_ms in 0u64..10_000_000_000) {
+            let at = refresh_after(expires_in);
+            prop_assert!(at <= Duration::from_secs(expires_in));
+            prop_assert!(at >= Duration::from_secs(expires_in) / 2);
+            let left = Duration::from_millis(left_ms);
+            match renew_in(left) {
+                Some(usable) => prop_assert!(usable <= left && usable >= Duration::from_secs(1)),
+                None => prop_assert!(left < Duration::from_secs(2)),
+            }
+        }
+
+        /// Any answer of the token endpoint is read without a panic, and only
+        /// 429 and 5xx are asked again, a bounded number of times.
+        #[test]
+        fn every_answer_has_one_meaning(status in 100u16..600, body in proptest::collection::vec(any::<u8>(), 0..200), attempt in 0u32..10) {
+            match token_reply(status, &body, None, None, attempt) {
+                TokenReply::Repeat { after, .. } => {
+                    prop_assert!(status == 429 || status >= 500);
+                    prop_assert!(attempt + 1 < TOKEN_ATTEMPTS);
+                    prop_assert!(after <= Duration::from_secs(60));
+                }
+                TokenReply::Granted(_) => prop_assert_eq!(status, 200),
+                TokenReply::Refused { .. } => {}
+            }
+        }
+    }
 
     #[test]
     fn throttled_token_requests_wait_and_stop() {

@@ -388,6 +388,72 @@ impl Assertion {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn config_with(key_file: &str, passphrase: &str) -> AppConfig {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/jwt/");
+        let pem = std::fs::read_to_string(format!("{dir}{key_file}")).unwrap();
+        let json = serde_json::json!({"boxAppSettings": {"clientID": "a", "clientSecret": "s",
+            "appAuth": {"publicKeyID": "k", "privateKey": pem, "passphrase": passphrase}},
+            "enterpriseID": "e"});
+        AppConfig::from_json(&json.to_string()).unwrap()
+    }
+
+    #[test]
+    fn console_and_openssl3_keys_open_and_a_wrong_passphrase_is_named() {
+        let console = config_with("console-key.pem", "test-passphrase");
+        let aes = config_with("aes-key.pem", "aes-passphrase");
+        for cfg in [&console, &aes] {
+            let key = cfg.private_key().unwrap();
+            let c = claims(2_000_000_000, "0123456789abcdef");
+            let jwt = Assertion::sign(&key, "k", &c);
+            let parsed = Assertion::parse(&jwt).unwrap();
+            assert_eq!(parsed.claims, c);
+            parsed.verify(&cfg.public_key().unwrap()).unwrap();
+        }
+        // One app's key does not verify another's assertions.
+        let jwt = Assertion::sign(
+            &aes.private_key().unwrap(),
+            "k",
+            &claims(1, "0123456789abcdef"),
+        );
+        assert_eq!(
+            Assertion::parse(&jwt)
+                .unwrap()
+                .verify(&console.public_key().unwrap()),
+            Err(JwtError::Signature)
+        );
+        assert_eq!(
+            config_with("console-key.pem", "wrong")
+                .private_key()
+                .unwrap_err(),
+            AppConfigError::Passphrase
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Whatever arrives as an assertion is an answer, never a panic.
+        #[test]
+        fn any_text_parses_or_is_refused(text in ".{0,200}", parts in proptest::collection::vec("[A-Za-z0-9_=-]{0,60}", 0..5)) {
+            let _ = Assertion::parse(&text);
+            let _ = Assertion::parse(&parts.join("."));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        /// Signed claims come back as they were, whatever their text.
+        #[test]
+        fn signed_claims_round_trip(sub in ".{1,40}", jti in "[ -~]{16,128}", exp in 0u64..4_000_000_000) {
+            let cfg = config_with("console-key.pem", "test-passphrase");
+            let key = cfg.private_key().unwrap();
+            let c = Claims::for_subject(&cfg, &sub, "user", &jti, exp);
+            let parsed = Assertion::parse(&Assertion::sign(&key, "kid", &c)).unwrap();
+            prop_assert_eq!(&parsed.claims, &c);
+            prop_assert!(parsed.verify(&key.public_key()).is_ok());
+        }
+    }
 
     fn claims(exp: u64, jti: &str) -> Claims {
         Claims {
