@@ -69,6 +69,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Signing in: a fixed token ([`ClientBuilder::token`]), or a grant given to
+//! [`ClientBuilder::auth`]: JWT server auth from a Box app config file
+//! ([`JwtAuth`]), OAuth 2.0 with a rotating refresh token in a token file
+//! ([`RefreshTokenAuth`]), or client credentials ([`ClientCredentials`]);
+//! [`ClientBuilder::as_user`] acts as a managed user. Grants renew their
+//! token before it expires and once after a `401`, one renewal at a time.
+//!
 //! Tokens never appear in logs, errors or `Debug` output ([`Secret`]).
 
 mod auth;
