@@ -1,7 +1,8 @@
 """Box's Node SDK (npm `box-node-sdk` 10, installed by scripts/node-env.sh)
 against box-chunked-server: `uploadBigFile` streams every part
 (`Transfer-Encoding: chunked`), then a new version goes up by the manual
-calls; both are downloaded back and compared by SHA-1.
+calls; both are downloaded back and compared by SHA-1. And `BoxJwtAuth` from
+a Box app config file, whose assertions carry no `kid`.
 """
 import json
 import os
@@ -38,3 +39,33 @@ def test_node_sdk_upload_big_file_and_a_manual_new_version(server, big_file):
     after = server.counters()
     # 4 parts of the first upload and 4 of the version, all stored.
     assert after["parts_stored"] - before["parts_stored"] == 8
+
+
+@pytest.mark.skipif(not node_ready() and not os.environ.get("CI"),
+                    reason="box-node-sdk not installed (run scripts/node-env.sh)")
+def test_node_sdk_box_jwt_auth_from_the_config_file(tmp_path, big_file):
+    """`BoxJwtAuth` with the console-style encrypted key, for the service account and a user."""
+    import tempfile
+    from conftest import start_server
+    from test_sign_in import app_config
+    path, size, sha = big_file
+    config = tmp_path / "config.json"
+    config.write_text(app_config())
+    with tempfile.TemporaryDirectory(prefix="box-chunked-interop-node-jwt-") as data:
+        s = start_server(data, ["--app", str(config)])
+        try:
+            out = subprocess.run(
+                ["node", os.path.join(NODE_DIR, "jwt.js"), s.url, str(config), path, "alice"],
+                capture_output=True, text=True, timeout=300, cwd=NODE_DIR)
+            assert out.returncode == 0, out.stderr
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            assert r["service"]["owner"] == "AutomationUser_app-client", r
+            assert r["user"]["owner"] == "alice", r
+            for f in r.values():
+                assert f["sha1"] == sha and f["size"] == size, r
+            # alice's file, downloaded with her own token, is the source.
+            assert s.download_sha1(r["user"]["id"]) == sha
+            assert s.counters()["grants_refused"] == 0
+        finally:
+            s.proc.terminate()
+            s.proc.wait(timeout=20)

@@ -149,6 +149,9 @@ async fn assertions_box_refuses_get_invalid_grant() {
     own_aud.aud = format!("{}/oauth2/token", ts.url);
     let r = token_request(&http, &ts, &grant(Assertion::sign(&key, "kid-1", &own_aud))).await;
     assert_eq!(r.status, 200, "the server's own token URL is a good aud");
+    // Without a kid (as Box's Node SDK signs), the app's key is tried.
+    let no_kid = Assertion::sign(&key, "", &claims(now() + 30));
+    assert_eq!(token_request(&http, &ts, &grant(no_kid)).await.status, 200);
     let mut wrong_aud = claims(now() + 30);
     wrong_aud.aud = "https://example.com/oauth2/token".into();
     let mut wrong_sub = claims(now() + 30);
@@ -173,6 +176,11 @@ async fn assertions_box_refuses_get_invalid_grant() {
         (
             "a wrong signature",
             Assertion::sign(&other, "kid-1", &claims(now() + 30)),
+            "signature",
+        ),
+        (
+            "a wrong signature without a kid",
+            Assertion::sign(&other, "", &claims(now() + 30)),
             "signature",
         ),
         (
@@ -206,7 +214,7 @@ async fn assertions_box_refuses_get_invalid_grant() {
         (400, "invalid_client".into())
     );
     let n = ts.counters(&http).await;
-    assert_eq!(n["grants_refused"], 9, "{n}");
+    assert_eq!(n["grants_refused"], 10, "{n}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

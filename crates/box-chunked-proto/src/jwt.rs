@@ -240,8 +240,9 @@ pub struct Header {
     /// `JWT`.
     #[serde(default)]
     pub typ: String,
-    /// The app's `publicKeyID`.
-    #[serde(default)]
+    /// The app's `publicKeyID`; empty when the header has none (Box's Node
+    /// SDK sends none, and Box then tries the app's keys).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kid: String,
 }
 
@@ -423,6 +424,16 @@ mod tests {
                 .verify(&console.public_key().unwrap()),
             Err(JwtError::Signature)
         );
+        // Without a kid, the header has none (as Box's Node SDK signs).
+        let jwt = Assertion::sign(
+            &aes.private_key().unwrap(),
+            "",
+            &claims(1, "0123456789abcdef"),
+        );
+        let header = URL_SAFE_NO_PAD
+            .decode(jwt.split('.').next().unwrap())
+            .unwrap();
+        assert_eq!(header, br#"{"alg":"RS256","typ":"JWT"}"#);
         assert_eq!(
             config_with("console-key.pem", "wrong")
                 .private_key()
