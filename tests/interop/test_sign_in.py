@@ -112,3 +112,21 @@ def test_box_oauth_with_single_use_refresh_tokens(auth_server, big_file):
         "grant_type": "refresh_token", "refresh_token": first,
         "client_id": "cid", "client_secret": "csecret"}, timeout=10)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+
+
+def test_legacy_boxsdk_jwt_auth_and_as_user(auth_server, big_file):
+    """The older `boxsdk`: `JWTAuth` from the config file, then `client.as_user`."""
+    from boxsdk import Client, JWTAuth
+    from boxsdk.config import API
+    url = auth_server.url
+    API.BASE_API_URL = url + "/2.0"
+    API.UPLOAD_URL = url + "/api/2.0"
+    API.OAUTH2_API_URL = url + "/oauth2"
+    path, size, sha = big_file
+    client = Client(JWTAuth.from_settings_dictionary(json.loads(app_config())))
+    uploaded = client.folder("0").get_chunked_uploader(str(path), file_name="legacy-jwt.bin").start()
+    assert uploaded.sha1 == sha
+    alice = client.as_user(client.user(user_id="alice"))
+    mine = alice.folder("0").get_chunked_uploader(str(path), file_name="legacy-as-alice.bin").start()
+    assert alice.file(mine.id).get(fields=["owned_by"]).owned_by.id == "alice"
+    assert auth_server.download_sha1(mine.id) == sha
