@@ -283,10 +283,10 @@ impl Claims {
     /// Box's checks of the times and the `jti`, at `now` (seconds since the
     /// epoch) with `leeway` seconds for clocks that differ a little.
     pub fn check(&self, now: u64, leeway: u64) -> Result<(), ClaimError> {
-        if self.exp + leeway < now {
+        if self.exp.saturating_add(leeway) < now {
             return Err(ClaimError::Expired);
         }
-        if self.exp > now + MAX_LIFETIME_SECS + leeway {
+        if self.exp > now.saturating_add(MAX_LIFETIME_SECS + leeway) {
             return Err(ClaimError::TooFarAhead);
         }
         if !JTI_LENGTH.contains(&self.jti.chars().count()) {
@@ -489,6 +489,12 @@ mod tests {
         );
         assert_eq!(claims(994, jti).check(1000, 5), Err(ClaimError::Expired));
         assert_eq!(claims(1030, "short").check(1000, 5), Err(ClaimError::Jti));
+        // An exp from the wire at the edge of u64 is refused, never an overflow.
+        assert_eq!(
+            claims(u64::MAX, jti).check(1000, 5),
+            Err(ClaimError::TooFarAhead)
+        );
+        assert_eq!(claims(0, jti).check(u64::MAX, 5), Err(ClaimError::Expired));
         assert!(ClaimError::Expired.to_string().contains("'exp'"));
     }
 
