@@ -85,7 +85,7 @@ async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -
 /// room: 60 idle connections against a cap of 50 do not lock a client out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_cap_the_longest_idle_connection_makes_room() {
-    let ts = TestServer::start(|c| c.max_connections = 50).await;
+    let ts = TestServer::start(|c| c.max_connections = Some(50)).await;
     let http = Http::new();
     let mut idle = Vec::new();
     for _ in 0..60 {

@@ -1,6 +1,8 @@
 //! Helpers for the cross-crate tests: a raw HTTP client, a server on a free
 //! loopback port with its own data directory, and test data.
 
+pub mod api;
+
 use box_chunked_proto::{DigestHeader, Sha1Digest};
 use box_chunked_server::{RunningServer, Server, ServerConfig};
 use bytes::Bytes;

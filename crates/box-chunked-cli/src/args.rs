@@ -287,7 +287,8 @@ pub(crate) struct ServeArgs {
     /// Address to listen on (loopback by default; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) addr: SocketAddr,
-    /// Data directory (default: box-chunked/server under the user's data directory).
+    /// Data directory (default: box-chunked/server under the user's data
+    /// directory). One server at a time may use a directory.
     #[arg(long)]
     pub(crate) data: Option<PathBuf>,
     /// An accepted bearer token, as TOKEN=USER or TOKEN (a user of its own). Repeatable.
@@ -300,10 +301,16 @@ pub(crate) struct ServeArgs {
     /// them): one TOKEN[=USER] per line; blank lines and `#` comments are skipped.
     #[arg(long, value_name = "FILE", env = "BOX_CHUNKED_TOKENS_FILE")]
     pub(crate) tokens_file: Option<PathBuf>,
-    /// Bytes each user may store (`500M`, `10G`, or a number of bytes); a
-    /// file that does not fit is refused at create (403 storage_limit_exceeded).
+    /// Bytes each user may hold (`500M`, `10G`, or a number of bytes): every
+    /// version of their files plus the size of each open upload session,
+    /// reserved from create to commit or abort. What does not fit is refused
+    /// (403 storage_limit_exceeded).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub(crate) quota: Option<u64>,
+    /// Upload sessions each user may have open at once; one more is refused
+    /// with 429 rate_limit_exceeded (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub(crate) max_open_sessions: u64,
     /// The token of the server's own routes (`/__box-chunked/counters` and
     /// `/__box-chunked/faults`); no user token opens them. Without it they are closed.
     #[arg(
@@ -318,6 +325,12 @@ pub(crate) struct ServeArgs {
     /// authorization_code and single-use refresh_token grants). Repeatable.
     #[arg(long = "client", value_name = "ID:SECRET=USER")]
     pub(crate) clients: Vec<String>,
+    /// A redirect URI registered for a --client, as ID=URI; the authorize
+    /// route redirects only to its client's registered URIs (exact match).
+    /// A client with none may use loopback http URIs (http://127.0.0.1:PORT/...,
+    /// http://localhost:PORT/...). Repeatable.
+    #[arg(long = "redirect-uri", value_name = "ID=URI")]
+    pub(crate) redirect_uris: Vec<String>,
     /// A Box app for JWT server auth, from its config file (the one Box's
     /// developer console hands out): assertions are checked with its public
     /// key (`appAuth.publicKey`, or derived from the private key with the
@@ -358,7 +371,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = positive_secs)]
     pub(crate) json_body_timeout: f64,
     /// Connections open at once; at the cap the one idle longest is closed
-    /// to make room (default: three quarters of the file-descriptor limit).
+    /// to make room (default: three quarters of the open-files limit, which
+    /// the server first raises to its hard limit).
     #[arg(long, value_name = "N")]
     pub(crate) max_connections: Option<usize>,
     /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this certificate chain (PEM);

@@ -191,16 +191,25 @@ pub(crate) fn urls_of(g: &Conn) -> (Option<String>, Option<String>, Option<Strin
 
 pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, Failure> {
     if !credentials_given(g) && !urls_given(g) {
-        let dir = data_dir().join("server");
+        // Its own directory: `box-chunked serve` keeps `server/`, and one
+        // server at a time may use a directory.
+        let dir = data_dir().join("embedded");
         let token = random_token();
         let mut cfg = ServerConfig::new(dir.clone());
         cfg.addr = SocketAddr::from(([127, 0, 0, 1], 0));
         cfg.tokens = vec![(token.clone(), "local".to_owned())];
         let server = Server::bind(cfg).await.map_err(|e| {
-            Failure::new(
-                exit::FAILED,
-                format!("cannot start the local server in {}: {e}", dir.display()),
-            )
+            let message = match &e {
+                box_chunked_server::ServerError::Store(
+                    box_chunked_server::StoreError::Locked { pid, .. },
+                ) => format!(
+                    "the local server's data directory {} is in use by another box-chunked command ({}); wait for it to finish, or run `box-chunked serve --token TOKEN` once and give each command --base-url URL --token TOKEN",
+                    dir.display(),
+                    pid.map_or_else(|| "process unknown".to_owned(), |p| format!("process {p}"))
+                ),
+                _ => format!("cannot start the local server in {}: {e}", dir.display()),
+            };
+            Failure::new(exit::FAILED, message)
         })?;
         if !quiet_embedded {
             eprintln!(

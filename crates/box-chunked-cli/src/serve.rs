@@ -13,9 +13,14 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .clone()
         .unwrap_or_else(|| data_dir().join("server"));
     let (config, generated) = config_of(args, data.clone())?;
-    let server = Server::bind(config)
-        .await
-        .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
+    let server = Server::bind(config).await.map_err(|e| {
+        let hint = if is_locked(&e) {
+            " (or start this one with --data DIR)"
+        } else {
+            ""
+        };
+        Failure::new(exit::FAILED, format!("{e}{hint}"))
+    })?;
     println!(
         "box-chunked server listening on {} (data in {})",
         server.url(),
@@ -48,6 +53,7 @@ fn config_of(
     config.commit_wait = Duration::from_millis(args.commit_wait_ms);
     config.verify_only = args.verify_only;
     config.quota = args.quota;
+    config.max_open_sessions = (args.max_open_sessions > 0).then_some(args.max_open_sessions);
     config.header_timeout = Duration::from_secs_f64(args.header_timeout);
     config.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
     config.json_body_timeout = Duration::from_secs_f64(args.json_body_timeout);
@@ -58,7 +64,7 @@ fn config_of(
                 "--max-connections must be at least 1",
             ));
         }
-        config.max_connections = n;
+        config.max_connections = Some(n);
     }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let read = |p: &std::path::Path, what: &str| {
@@ -131,6 +137,23 @@ fn config_of(
             .clients
             .push((id.to_owned(), secret.to_owned(), user.to_owned()));
     }
+    for r in &args.redirect_uris {
+        let Some((id, uri)) = r.split_once('=').filter(|(id, uri)| {
+            !id.is_empty() && (uri.starts_with("http://") || uri.starts_with("https://"))
+        }) else {
+            return Err(Failure::new(
+                exit::USAGE,
+                format!("--redirect-uri must be CLIENT_ID=URI with an http:// or https:// URI, not {r:?}"),
+            ));
+        };
+        if !config.clients.iter().any(|(c, _, _)| c == id) {
+            return Err(Failure::new(
+                exit::USAGE,
+                format!("--redirect-uri names client {id:?}, which no --client gives"),
+            ));
+        }
+        config.redirect_uris.push((id.to_owned(), uri.to_owned()));
+    }
     for path in &args.apps {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Failure::new(
@@ -151,6 +174,14 @@ fn config_of(
         generated = Some(token);
     }
     Ok((config, generated))
+}
+
+/// Whether another server holds the data directory.
+pub(crate) fn is_locked(e: &box_chunked_server::ServerError) -> bool {
+    matches!(
+        e,
+        box_chunked_server::ServerError::Store(box_chunked_server::StoreError::Locked { .. })
+    )
 }
 
 pub(crate) async fn shutdown_signal() {

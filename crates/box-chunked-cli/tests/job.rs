@@ -379,7 +379,7 @@ async fn a_job_to_the_embedded_server_resumes_after_sigkill() {
     );
     let text: Value = serde_json::from_str(&std::fs::read_to_string(&job).unwrap()).unwrap();
     // The server's data stays: serve it and check each file once, whole.
-    let data_dir = home.path().join("box-chunked/server");
+    let data_dir = home.path().join("box-chunked/embedded");
     let mut child = Command::new(BIN)
         .args([
             "serve",

@@ -63,7 +63,11 @@ pub use headers::{
     format_http_date, names as header_names, parse_http_date, ContentRange, ContentRangeError,
     DigestEntry, DigestError, DigestHeader, RetryAfter, RetryAfterError,
 };
-pub use items::{PreflightFields, UpdateFileFields, UploadAttributes, UploadUrl};
+pub use items::{
+    PreflightFields, SharedLinkFields, SharedLinkPermissionFields, UpdateFileFields,
+    UpdateFolderFields, UploadAttributes, UploadUrl, BOX_FILE_UPDATE_FIELDS,
+    BOX_FOLDER_UPDATE_FIELDS,
+};
 pub use json::{decode_json, encode_json, DecodeError};
 pub use part::{PageOrder, PartError, PartPlan, PartRange, UploadPart, UploadParts, UploadedPart};
 pub use plan::{PlanHit, PlanRequest, PlanResponse, PlannedPart, Sha512Digest};

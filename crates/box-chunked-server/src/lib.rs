@@ -31,9 +31,12 @@
 
 mod auth;
 pub mod faults;
+mod fdlimit;
 mod handlers;
 mod store;
 mod writeback;
+
+pub use fdlimit::raise_open_files_limit;
 
 use faults::{FaultSpec, Faults};
 use std::collections::HashMap;
@@ -64,6 +67,12 @@ pub struct ServerConfig {
     /// approves it at once for that user (then the `authorization_code` and
     /// single-use `refresh_token` grants).
     pub clients: Vec<(String, String, String)>,
+    /// Registered redirect URIs: (client id, URI). `GET /oauth2/authorize`
+    /// redirects only to one of its client's, compared exactly; a client
+    /// with none registered may use loopback `http` URIs
+    /// (`http://127.0.0.1:PORT/...`, `http://localhost:PORT/...`, any port
+    /// and path). Any other `redirect_uri` is a `400`, with no code issued.
+    pub redirect_uris: Vec<(String, String)>,
     /// Box apps for JWT server auth (and the client-credentials grant),
     /// from their config files ([`ServerApp::from_config_json`]). The users
     /// of `tokens` and `clients` are their enterprise's managed users.
@@ -81,10 +90,16 @@ pub struct ServerConfig {
     /// A fixed part size; `None` uses Box's observed policy
     /// ([`box_chunked_proto::rules::default_part_size`]).
     pub part_size: Option<u64>,
-    /// Bytes each user may store (the current versions of their files);
-    /// a session for a file that does not fit is refused at create with
-    /// `403 storage_limit_exceeded`. Default: no limit.
+    /// Bytes each user may hold: every version of their files, and the
+    /// size of each open upload session (reserved from create until its
+    /// commit, abort or expiry). A session, a commit or a one-shot upload
+    /// that does not fit is refused with `403 storage_limit_exceeded`, the
+    /// check made in the transaction that adds the bytes. Default: no limit.
     pub quota: Option<u64>,
+    /// Upload sessions each user may have open at once; one more is
+    /// refused with `429 rate_limit_exceeded` (`Retry-After: 60`).
+    /// Default 1,000; `None`: no limit.
+    pub max_open_sessions: Option<u64>,
     /// The smallest file a session accepts (default 20,000,000 bytes).
     pub min_file_size: u64,
     /// How long sessions live (default 7 days).
@@ -105,11 +120,12 @@ pub struct ServerConfig {
     /// How long a JSON body (create, commit, folders, OAuth) may take to
     /// arrive whole (default 30 s); then `408 request_timeout`.
     pub json_body_timeout: Duration,
-    /// Connections open at once (default: three quarters of the process's
-    /// file-descriptor limit, at most 10,000). At the cap, the connection
-    /// idle longest is closed to make room, so idle or slow clients cannot
-    /// lock others out.
-    pub max_connections: usize,
+    /// Connections open at once (default `None`: three quarters of the
+    /// process's open-files limit, which the server first raises to its
+    /// hard limit, at most 10,000). At the cap, the connection idle longest
+    /// is closed to make room, so idle or slow clients cannot lock others
+    /// out.
+    pub max_connections: Option<usize>,
     /// Faults to inject (default none).
     pub faults: FaultSpec,
     /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this certificate and
@@ -136,12 +152,14 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             tokens: Vec::new(),
             clients: Vec::new(),
+            redirect_uris: Vec::new(),
             apps: Vec::new(),
             admin_token: None,
             token_ttl: Duration::from_secs(3600),
             public_url: None,
             part_size: None,
             quota: None,
+            max_open_sessions: Some(1000),
             min_file_size: box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE,
             session_lifetime: Duration::from_secs(box_chunked_proto::rules::SESSION_LIFETIME_SECS),
             collect_every: Duration::from_secs(60),
@@ -150,7 +168,7 @@ impl ServerConfig {
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             json_body_timeout: Duration::from_secs(30),
-            max_connections: handlers::default_cap(),
+            max_connections: None,
             faults: FaultSpec::default(),
             tls: None,
             verify_only: false,
@@ -238,7 +256,7 @@ impl ServerTls {
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// The data directory could not be opened.
+    /// The data directory could not be opened, or another server holds it.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The address could not be bound.
@@ -356,6 +374,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("public_url", &self.public_url)
             .field("part_size", &self.part_size)
             .field("quota", &self.quota)
+            .field("max_open_sessions", &self.max_open_sessions)
             .field("min_file_size", &self.min_file_size)
             .field("tls", &self.tls.is_some())
             .field("faults", &self.faults)
@@ -378,6 +397,8 @@ impl ServerConfig {
 
 pub(crate) struct State {
     pub cfg: ServerConfig,
+    /// The connection cap in force (from the config, or the open-files limit).
+    pub max_connections: usize,
     pub url: String,
     pub store: Arc<Store>,
     pub faults: Faults,
@@ -408,12 +429,21 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Opens the data directory (recovering from any crash) and binds.
+    /// Takes the data directory (refused, changing nothing, when another
+    /// server holds it), recovers it from any crash, raises the open-files
+    /// limit and binds.
     pub async fn bind(config: ServerConfig) -> Result<Self, ServerError> {
         let dir = config.data_dir.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+        let limits = store::Limits {
+            quota: config.quota,
+            max_open_sessions: config.max_open_sessions,
+        };
+        let store = tokio::task::spawn_blocking(move || Store::open(&dir, limits))
             .await
             .map_err(|e| ServerError::Task(e.to_string()))??;
+        let max_connections = config
+            .max_connections
+            .unwrap_or_else(|| handlers::cap_for(raise_open_files_limit().unwrap_or(1024)));
         let listener =
             TcpListener::bind(config.addr)
                 .await
@@ -440,6 +470,7 @@ impl Server {
         let tls = config.tls.as_ref().map(ServerTls::acceptor).transpose()?;
         let faults = Faults::new(config.faults.clone());
         let state = Arc::new(State {
+            max_connections,
             url,
             store: Arc::new(store),
             faults,
@@ -467,8 +498,10 @@ impl Server {
         &self.state.url
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and lets
-    /// requests in progress finish (for at most 10 seconds).
+    /// Serves until `shutdown` completes, then stops accepting, lets
+    /// requests in progress finish (connections get at most 10 seconds; a
+    /// request whose body was read always runs to its end) and releases
+    /// the data directory.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()>,

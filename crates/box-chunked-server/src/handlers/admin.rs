@@ -1,6 +1,10 @@
-//! The server's own routes (`/__box-chunked/*`): counters and fault rules.
+//! The server's own routes (`/__box-chunked/*`): counters, fault rules,
+//! and the open upload sessions (all, or `?owner=USER`'s), which Box has no
+//! route to list.
 
-use super::common::{empty_response, fail, json_response, now_unix, small_body, Body, Fail};
+use super::common::{
+    blocking, empty_response, fail, json_response, now_unix, small_body, Body, Fail,
+};
 use crate::faults::FaultSpec;
 use crate::store::{Store, StoreError};
 use crate::State;
@@ -16,6 +20,13 @@ pub(crate) async fn admin(
 ) -> Result<Response<Body>, Fail> {
     match (req.method().as_str(), rest) {
         ("GET", "counters") => Ok(json_response(200, &st.counters.snapshot())),
+        ("GET", "sessions") => {
+            let owner = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                .find(|(k, _)| k == "owner")
+                .map(|(_, v)| v.into_owned());
+            let open = blocking(st, move |s| s.open_sessions(owner.as_deref())).await?;
+            Ok(json_response(200, &serde_json::json!({ "entries": open })))
+        }
         ("PUT", "faults") => {
             let body = small_body(st, req, 64 * 1024).await?;
             let text = String::from_utf8_lossy(&body);

@@ -2,17 +2,17 @@
 //! whole-file SHA-1 (from the hashed prefix, `202` while it is not ready),
 //! and the new file or version in one transaction.
 
-use super::common::check_if_match;
+use super::checks::{conflict_error, refused};
 use super::common::{
     blocking, decode_body, empty_response, fail, header, json_response, not_found, now_unix,
     small_body, Body, Fail,
 };
+use super::common::{check_if_match, if_match};
 use super::items::file_json;
 use super::prefix::start_verification;
-use super::sessions::name_taken;
-use super::sessions::{check_not_expired, conflict_error, load_session};
+use super::sessions::{check_not_expired, load_session};
 use crate::faults::FaultAction;
-use crate::store::{CommitOutcome, NewVersion, PartRow, SessionRow, SessionState};
+use crate::store::{NewVersion, PartRow, Refusal, SessionRow, SessionState};
 use crate::{Counters, State};
 use box_chunked_proto::{
     CommitAttributes, CommitFields, CommitPartFields, DigestHeader, ErrorCode, Sha1Digest,
@@ -99,7 +99,7 @@ async fn commit_open(
     if actual != digest {
         return Err(digest_mismatch(Some(actual), digest));
     }
-    write_commit(st, user, s, actual, v.attributes).await
+    write_commit(st, user, s, actual, v.attributes, if_match(headers)).await
 }
 
 /// A commit of a session committed already: the same file when the digest
@@ -193,7 +193,9 @@ async fn check_sha512(
     Ok(())
 }
 
-/// `If-Match` on versions; the name still free for new files.
+/// `If-Match` on versions; the name still free for new files. These
+/// answer early, before the whole-file check; the commit's transaction
+/// checks them again with everything else.
 async fn check_preconditions(
     st: &Arc<State>,
     user: &str,
@@ -261,13 +263,16 @@ async fn verified_digest(
     }
 }
 
-/// The new file or version, in one transaction, and Box's answer with it.
+/// The new file or version, in one transaction that checks again that its
+/// folder or file is there and the user's (with `if_match`, at that etag),
+/// that the name is free and that the quota holds; Box's answer with it.
 async fn write_commit(
     st: &Arc<State>,
     user: &str,
     s: &SessionRow,
     sha1: Sha1Digest,
     attributes: Option<CommitAttributes>,
+    if_match: Option<i64>,
 ) -> Result<Response<Body>, Fail> {
     let attrs = attributes.unwrap_or_default();
     let nv = NewVersion {
@@ -276,26 +281,18 @@ async fn write_commit(
         content_created_at: attrs.content_created_at.map(|t| t.as_str().to_owned()),
         content_modified_at: attrs.content_modified_at.map(|t| t.as_str().to_owned()),
         now: now_unix(),
+        if_match,
     };
     let row = s.clone();
-    let id = match blocking(st, move |store| store.commit(&row, &nv)).await? {
-        CommitOutcome::Committed(id) => id,
-        // Another commit, an abort or the expiry won: answer as after it.
-        CommitOutcome::NotOpen => {
+    let file = match blocking(st, move |store| store.commit(&row, &nv)).await? {
+        Ok(file) => file,
+        // Another commit won: answer as after it.
+        Err(Refusal::SessionClosed(true)) => {
             let s = load_session(st, user, &s.id).await?;
-            if s.state == SessionState::Committed {
-                return repeated_commit(st, user, &s, sha1).await;
-            }
-            return Err(not_found());
+            return repeated_commit(st, user, &s, sha1).await;
         }
-        CommitOutcome::NameInUse => {
-            return Err(name_taken(st, user, s.folder_id.clone(), s.name.clone()).await);
-        }
+        Err(r) => return Err(refused(r, s.name.as_deref().unwrap_or(""))),
     };
-    let owner = user.to_owned();
-    let file = blocking(st, move |store| store.file(&owner, &id.to_string()))
-        .await?
-        .ok_or_else(|| fail(500, ErrorCode::InternalServerError, "Internal server error"))?;
     st.prefixes
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

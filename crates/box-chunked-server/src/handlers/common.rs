@@ -13,7 +13,6 @@ use hyper::body::Incoming;
 use serde_json::Value;
 use sha1::{Digest as _, Sha1};
 use std::io;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 pub(crate) type Body = BoxBody<Bytes, io::Error>;
@@ -164,16 +163,21 @@ pub(crate) fn valid_name(name: &str) -> Result<(), Fail> {
     })
 }
 
+/// The etag `If-Match` names, when it is sent (one that is not an etag of
+/// this server is `-1`, which no item has).
+pub(crate) fn if_match(headers: &HeaderMap) -> Option<i64> {
+    header(headers, "if-match").map(|v| v.trim().trim_matches('"').parse().unwrap_or(-1))
+}
+
 /// `If-Match`, when sent, names the item's etag: `412` otherwise.
 pub(crate) fn check_if_match(headers: &HeaderMap, etag: i64) -> Result<(), Fail> {
-    match header(headers, "if-match") {
-        Some(v) if v.trim().trim_matches('"') != etag.to_string() => Err(fail(
-            412,
-            ErrorCode::PreconditionFailed,
-            "The resource has been modified. Please retrieve the resource again and retry",
-        )),
-        _ => Ok(()),
+    if if_match(headers).is_some_and(|e| e != etag) {
+        return Err(super::checks::refused(
+            crate::store::Refusal::EtagChanged,
+            "",
+        ));
     }
+    Ok(())
 }
 
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -181,9 +185,7 @@ pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 }
 
 pub(crate) fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    crate::store::unix_now()
 }
 
 pub(crate) fn timestamp(unix: i64) -> String {
@@ -191,22 +193,9 @@ pub(crate) fn timestamp(unix: i64) -> String {
     Timestamp::from_system_time(t).as_str().to_owned()
 }
 
+/// `bytes` random bytes as hex (see [`crate::store::random_hex`]).
 pub(crate) fn random_hex(bytes: usize, upper: bool) -> String {
-    let mut buf = vec![0u8; bytes];
-    if getrandom::fill(&mut buf).is_err() {
-        // No OS randomness: fall back to the clock and a counter (ids stay unique).
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let seed = format!(
-            "{:?}{}",
-            SystemTime::now(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let h = Sha1::digest(seed.as_bytes());
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = h[i % 20];
-        }
-    }
-    let s: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+    let s = crate::store::random_hex(bytes);
     if upper {
         s.to_uppercase()
     } else {

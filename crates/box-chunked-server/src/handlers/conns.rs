@@ -115,29 +115,24 @@ impl Activity {
     }
 }
 
-/// The default cap: three quarters of the process's file-descriptor limit
-/// (the rest is for the store, logs and blobs being read), at most 10,000.
-pub(crate) fn default_cap() -> usize {
-    let limit = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3))
-                .and_then(|v| v.parse::<usize>().ok())
-        })
-        .unwrap_or(1024);
-    (limit / 4 * 3).clamp(16, 10_000)
+/// The default cap for an open-files limit of `limit`: three quarters of
+/// it (the rest is for the store, logs and blobs being read), at most 10,000.
+pub(crate) fn cap_for(limit: u64) -> usize {
+    usize::try_from(limit / 4 * 3)
+        .unwrap_or(usize::MAX)
+        .clamp(16, 10_000)
 }
 
 /// A socket that records its activity and fails a read or a write once no
-/// byte has moved for `idle`.
+/// byte has moved for `idle`, or when bytes it expects do not come in time.
 pub(crate) struct Watched<S> {
     inner: S,
     conns: Arc<Conns>,
     activity: Arc<Activity>,
     idle: Duration,
     timer: Pin<Box<tokio::time::Sleep>>,
+    /// When bytes must have been read by (see [`Watched::expect_bytes_within`]).
+    first_by: Option<tokio::time::Instant>,
 }
 
 impl<S> Watched<S> {
@@ -148,6 +143,19 @@ impl<S> Watched<S> {
             activity: slot.activity.clone(),
             idle,
             timer: Box::pin(tokio::time::sleep(idle)),
+            first_by: None,
+        }
+    }
+
+    /// The next read must bring bytes within `within`, or the connection
+    /// fails: the header timeout of a new connection (hyper's own header
+    /// clock starts only once it has bytes, and its protocol detection
+    /// waits for them without one).
+    pub(crate) fn expect_bytes_within(&mut self, within: Duration) {
+        let by = tokio::time::Instant::now() + within;
+        self.first_by = Some(by);
+        if self.timer.deadline() > by {
+            self.timer.as_mut().reset(by);
         }
     }
 
@@ -183,7 +191,15 @@ impl<S> Watched<S> {
             if self.timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            // The timer fired: idle for real, or there was activity since it was armed.
+            // The timer fired: idle for real, expected bytes late, or there
+            // was activity since it was armed.
+            let now = tokio::time::Instant::now();
+            if self.first_by.is_some_and(|by| now >= by) {
+                return Poll::Ready(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no request within the header timeout",
+                ));
+            }
             let last = self.activity.last.load(Ordering::Relaxed);
             let idle_ms = u64::try_from(self.idle.as_millis()).unwrap_or(u64::MAX);
             let since = self.conns.now_ms().saturating_sub(last);
@@ -193,7 +209,10 @@ impl<S> Watched<S> {
                     "no byte moved within the idle timeout",
                 ));
             }
-            let at = tokio::time::Instant::now() + Duration::from_millis(idle_ms - since);
+            let mut at = now + Duration::from_millis(idle_ms - since);
+            if let Some(by) = self.first_by {
+                at = at.min(by);
+            }
             self.timer.as_mut().reset(at);
         }
     }
@@ -210,6 +229,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
             Poll::Ready(r) => {
                 if buf.filled().len() > before {
                     self.touched();
+                    self.first_by = None;
                 }
                 Poll::Ready(r)
             }

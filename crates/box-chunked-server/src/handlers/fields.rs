@@ -1,8 +1,31 @@
-//! The `fields` query parameter: which fields of an item an answer
-//! carries. Box always includes `type`, `id` and `etag`; without `fields`,
-//! an item in a folder listing is its mini form, and a single item is whole.
+//! Fields of items: which an answer carries (the `fields` query parameter;
+//! Box always includes `type`, `id` and `etag`; without `fields`, an item
+//! in a folder listing is its mini form, and a single item is whole), and
+//! which an update may set.
 
+use super::common::{fail, Fail};
+use box_chunked_proto::ErrorCode;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// An update's fields beyond those the server applies: one that Box's
+/// `route` takes (`known`) is a `400` naming it, since answering `200`
+/// would claim a change that was not made; one Box does not know is
+/// ignored, as Box ignores it.
+pub(crate) fn not_modelled(
+    other: &BTreeMap<String, Value>,
+    known: &[&str],
+    route: &str,
+) -> Result<(), Fail> {
+    match other.keys().find(|k| known.contains(&k.as_str())) {
+        Some(k) => Err(fail(
+            400,
+            ErrorCode::BadRequest,
+            format!("This server does not model the field {k:?} of {route}; send the request without it"),
+        )),
+        None => Ok(()),
+    }
+}
 
 /// The fields asked for (`?fields=a,b`), if any.
 pub(crate) fn requested(query: Option<&str>) -> Option<Vec<String>> {

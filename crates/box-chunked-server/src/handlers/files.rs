@@ -1,18 +1,22 @@
 //! Changing files: the check before upload (`OPTIONS /files/content`,
-//! `OPTIONS /files/{id}/content`), rename and move (`PUT /files/{id}`) and
-//! delete (`DELETE /files/{id}`), each with `If-Match` where Box has it.
+//! `OPTIONS /files/{id}/content`), the update (`PUT /files/{id}`: name,
+//! folder, description, content modification time, shared link) and
+//! delete (`DELETE /files/{id}`), each with `If-Match` where Box has it,
+//! checked in the transaction that writes.
 
+use super::checks::{check_free_name, check_quota, check_rename, refused};
 use super::common::{
-    blocking, check_if_match, decode_body, empty_response, fail, json_response, not_found,
-    now_unix, random_hex, small_body, valid_name, Body, Fail,
+    blocking, check_if_match, decode_body, empty_response, fail, if_match, json_response,
+    not_found, now_unix, random_hex, small_body, valid_name, Body, Fail,
 };
-use super::fields::{requested, select};
+use super::fields::{not_modelled, requested, select};
 use super::items::{file_json, remove_sessions};
-use super::sessions::{check_free_name, check_quota, check_rename, conflict_error};
-use crate::store::{FileRow, Update};
+use super::links;
+use crate::store::{FileChanges, FileRow};
 use crate::State;
-use box_chunked_proto::rules;
-use box_chunked_proto::{ErrorCode, PreflightFields, UpdateFileFields, UploadUrl};
+use box_chunked_proto::{
+    ErrorCode, PreflightFields, Timestamp, UpdateFileFields, UploadUrl, BOX_FILE_UPDATE_FIELDS,
+};
 use http::{HeaderMap, Request, Response};
 use hyper::body::Incoming;
 use std::sync::Arc;
@@ -86,7 +90,8 @@ pub(crate) async fn preflight(
     ))
 }
 
-/// `PUT /files/{id}`: a new name, folder or description.
+/// `PUT /files/{id}`: every field it takes is applied, in one transaction
+/// that checks the file, the folder, the name and `If-Match`.
 pub(crate) async fn update_file(
     st: &Arc<State>,
     user: &str,
@@ -95,76 +100,84 @@ pub(crate) async fn update_file(
 ) -> Result<Response<Body>, Fail> {
     let headers = req.headers().clone();
     let fields = requested(req.uri().query());
-    let file = file_for_change(st, user, id, &headers).await?;
+    let fid = id.parse::<i64>().map_err(|_| not_found())?;
     let body = small_body(st, req, 64 * 1024).await?;
     let v: UpdateFileFields = decode_body(&body, |_| ErrorCode::BadRequest)?;
+    not_modelled(&v.other, BOX_FILE_UPDATE_FIELDS, "PUT /files/{id}")?;
     if let Some(n) = &v.name {
         valid_name(n)?;
     }
-    let folder = v.parent.and_then(|p| p.id);
-    let name = v.name.clone().unwrap_or_else(|| file.name.clone());
-    let moving = folder.as_deref().is_some_and(|f| f != file.folder_id);
-    if moving || !rules::names_conflict(&name, &file.name) {
-        let target = folder.clone().unwrap_or_else(|| file.folder_id.clone());
-        let (o, t, n) = (user.to_owned(), target.clone(), name.clone());
-        let (exists, taken) = blocking(st, move |s| {
-            Ok((s.folder_exists(&o, &t)?, s.item_named(&o, &t, &n)?))
-        })
-        .await?;
-        if !exists {
-            return Err(not_found());
+    check_description(v.description.as_deref())?;
+    let shared_link = match &v.shared_link {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(asked)) => {
+            let (o, f) = (user.to_owned(), id.to_owned());
+            let current = blocking(st, move |s| s.file(&o, &f))
+                .await?
+                .ok_or_else(not_found)?;
+            Some(Some(links::apply(
+                current.shared_link.as_deref(),
+                asked,
+                true,
+            )?))
         }
-        if let Some((kind, other)) = taken {
-            if kind != "file" || other != file.id {
-                return Err(conflict_error(kind, other, &name));
-            }
-        }
-    }
-    let (o, fid) = (user.to_owned(), file.id);
-    let (n, f, d) = (v.name, folder, v.description);
-    let updated = blocking(st, move |s| {
-        s.update_file(
-            &o,
-            fid,
-            n.as_deref(),
-            f.as_deref(),
-            d.as_deref(),
-            now_unix(),
-        )
-    })
-    .await?;
-    match updated {
-        Update::NotFound => return Err(not_found()),
-        Update::NameInUse => {
-            return Err(fail(
-                409,
-                ErrorCode::ItemNameInUse,
-                "Item with the same name already exists",
-            ))
-        }
-        Update::Updated => {}
-    }
-    let (o, f) = (user.to_owned(), file.id.to_string());
-    let file = blocking(st, move |s| s.file(&o, &f))
+    };
+    let changes = FileChanges {
+        name: v.name.clone(),
+        folder_id: v.parent.and_then(|p| p.id),
+        description: v.description,
+        content_modified_at: v.content_modified_at.map(checked_time).transpose()?,
+        shared_link,
+        if_match: if_match(&headers),
+        now: now_unix(),
+    };
+    let o = user.to_owned();
+    let file = blocking(st, move |s| s.update_file(&o, fid, &changes))
         .await?
-        .ok_or_else(not_found)?;
+        .map_err(|r| refused(r, v.name.as_deref().unwrap_or("")))?;
     let json = file_json(st, &file).await?;
     Ok(json_response(200, &select(json, fields.as_deref(), false)))
 }
 
-/// `DELETE /files/{id}`: the file and every version. Box moves it to the
-/// trash; this server deletes it.
+/// A description Box takes: at most 256 characters.
+pub(crate) fn check_description(d: Option<&str>) -> Result<(), Fail> {
+    match d {
+        Some(d) if d.chars().count() > 256 => Err(fail(
+            400,
+            ErrorCode::BadRequest,
+            "description must be at most 256 characters",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A timestamp Box takes, kept as it was sent.
+fn checked_time(t: Timestamp) -> Result<String, Fail> {
+    t.to_system_time().map_err(|e| {
+        fail(
+            400,
+            ErrorCode::BadRequest,
+            format!("content_modified_at is not a date and time: {e}"),
+        )
+    })?;
+    Ok(t.as_str().to_owned())
+}
+
+/// `DELETE /files/{id}`: the file and every version (`If-Match` checked
+/// in the same transaction). Box moves it to the trash; this server
+/// deletes it.
 pub(crate) async fn delete_file(
     st: &Arc<State>,
     user: &str,
     id: &str,
     headers: &HeaderMap,
 ) -> Result<Response<Body>, Fail> {
-    let file = file_for_change(st, user, id, headers).await?;
-    let (o, fid) = (user.to_owned(), file.id);
-    let sessions = blocking(st, move |s| s.delete_file(&o, fid))
+    let fid = id.parse::<i64>().map_err(|_| not_found())?;
+    let (o, etag) = (user.to_owned(), if_match(headers));
+    let sessions = blocking(st, move |s| s.delete_file(&o, fid, etag))
         .await?
-        .ok_or_else(not_found)?;
+        .map_err(|r| refused(r, ""))?;
     remove_sessions(st, sessions).await;
     Ok(empty_response(204))
 }

@@ -1,19 +1,26 @@
 //! Folders: create (`POST /folders`), list (`GET /folders/{id}/items`, with
-//! offset or marker paging and `fields`) and delete (`DELETE
-//! /folders/{id}`, with `recursive`).
+//! offset or marker paging and `fields`), update (`PUT /folders/{id}`:
+//! name, parent, description, shared link) and delete (`DELETE
+//! /folders/{id}`, with `recursive`); every change checked in the
+//! transaction that makes it.
 
+use super::checks::refused;
 use super::common::valid_name;
 use super::common::{
-    blocking, decode_body, empty_response, fail, json_response, not_found, now_unix, small_body,
-    Body, Fail,
+    blocking, decode_body, empty_response, fail, if_match, json_response, not_found, now_unix,
+    small_body, Body, Fail,
 };
-use super::fields::{requested, select};
-use super::items::{folder_json, item_json, remove_sessions};
-use super::sessions::check_free_name;
-use crate::store::DeleteFolder;
+use super::fields::{not_modelled, requested, select};
+use super::files::check_description;
+use super::items::{folder_json, folder_row_json, item_json, remove_sessions};
+use super::links;
+use crate::store::FolderChanges;
 use crate::State;
 use base64::Engine as _;
-use box_chunked_proto::{CreateFolderFields, ErrorCode};
+use box_chunked_proto::{
+    CreateFolderFields, ErrorCode, UpdateFolderFields, BOX_FOLDER_UPDATE_FIELDS,
+};
+use http::HeaderMap;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use serde_json::json;
@@ -40,13 +47,71 @@ pub(crate) async fn create_folder(
         .parent
         .and_then(|p| p.id)
         .ok_or_else(|| fail(400, ErrorCode::BadRequest, "parent.id is required"))?;
-    check_free_name(st, user, &parent, &name).await?;
-    let (o, p, n) = (user.to_owned(), parent, name);
-    let row = blocking(st, move |s| s.create_folder(&o, &p, &n, now_unix())).await?;
+    let (o, p, n) = (user.to_owned(), parent, name.clone());
+    let id = blocking(st, move |s| s.create_folder(&o, &p, &n, now_unix()))
+        .await?
+        .map_err(|r| refused(r, &name))?;
     Ok(json_response(
         201,
-        &folder_json(st, user, &row.id.to_string()).await?,
+        &folder_json(st, user, &id.to_string()).await?,
     ))
+}
+
+/// `PUT /folders/{id}`: every field it takes is applied, in one
+/// transaction that checks the folder, its new parent (never itself or
+/// below itself), the name and `If-Match`. The root cannot change.
+pub(crate) async fn update_folder(
+    st: &Arc<State>,
+    user: &str,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Fail> {
+    let headers = req.headers().clone();
+    let fields = requested(req.uri().query());
+    if id == "0" {
+        return Err(fail(
+            403,
+            ErrorCode::AccessDeniedInsufficientPermissions,
+            "The root folder (All Files) cannot be renamed, moved or shared",
+        ));
+    }
+    let fid = id.parse::<i64>().map_err(|_| not_found())?;
+    let body = small_body(st, req, 64 * 1024).await?;
+    let v: UpdateFolderFields = decode_body(&body, |_| ErrorCode::BadRequest)?;
+    not_modelled(&v.other, BOX_FOLDER_UPDATE_FIELDS, "PUT /folders/{id}")?;
+    if let Some(n) = &v.name {
+        valid_name(n)?;
+    }
+    check_description(v.description.as_deref())?;
+    let shared_link = match &v.shared_link {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(asked)) => {
+            let (o, f) = (user.to_owned(), id.to_owned());
+            let current = blocking(st, move |s| s.folder(&o, &f))
+                .await?
+                .ok_or_else(not_found)?;
+            Some(Some(links::apply(
+                current.shared_link.as_deref(),
+                asked,
+                false,
+            )?))
+        }
+    };
+    let changes = FolderChanges {
+        name: v.name.clone(),
+        parent_id: v.parent.and_then(|p| p.id),
+        description: v.description,
+        shared_link,
+        if_match: if_match(&headers),
+        now: now_unix(),
+    };
+    let o = user.to_owned();
+    let folder = blocking(st, move |s| s.update_folder(&o, fid, &changes))
+        .await?
+        .map_err(|r| refused(r, v.name.as_deref().unwrap_or("")))?;
+    let json = folder_row_json(st, user, &folder).await?;
+    Ok(json_response(200, &select(json, fields.as_deref(), false)))
 }
 
 /// How a listing pages.
@@ -151,13 +216,15 @@ pub(crate) async fn list_items(
     Ok(json_response(200, &page))
 }
 
-/// `DELETE /folders/{id}`: only an empty folder unless `recursive=true`.
-/// Box moves it to the trash; this server deletes it.
+/// `DELETE /folders/{id}`: only an empty folder unless `recursive=true`
+/// (`If-Match` checked in the same transaction). Box moves it to the
+/// trash; this server deletes it.
 pub(crate) async fn delete_folder(
     st: &Arc<State>,
     user: &str,
     id: &str,
     query: Option<&str>,
+    headers: &HeaderMap,
 ) -> Result<Response<Body>, Fail> {
     let recursive = form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .any(|(k, v)| k == "recursive" && (v.eq_ignore_ascii_case("true") || v == "1"));
@@ -168,21 +235,19 @@ pub(crate) async fn delete_folder(
             "The root folder (All Files) cannot be deleted",
         ));
     }
-    let Ok(n) = id.parse::<i64>() else {
-        return Err(not_found());
-    };
-    let owner = user.to_owned();
-    match blocking(st, move |s| s.delete_folder(&owner, n, recursive)).await? {
-        DeleteFolder::NotFound => Err(not_found()),
-        DeleteFolder::NotEmpty => Err(fail(
+    let n = id.parse::<i64>().map_err(|_| not_found())?;
+    let (owner, etag) = (user.to_owned(), if_match(headers));
+    match blocking(st, move |s| s.delete_folder(&owner, n, recursive, etag)).await? {
+        Ok(sessions) => {
+            remove_sessions(st, sessions).await;
+            Ok(empty_response(204))
+        }
+        Err(Some(r)) => Err(refused(r, "")),
+        Err(None) => Err(fail(
             400,
             ErrorCode::Other("folder_not_empty".into()),
             "The folder is not empty; delete it with recursive=true",
         )),
-        DeleteFolder::Deleted(sessions) => {
-            remove_sessions(st, sessions).await;
-            Ok(empty_response(204))
-        }
     }
 }
 

@@ -1,14 +1,15 @@
 //! The API root (`/2.0`): its routes (`405` for a known path with another
-//! method, `404` for an unknown one), files and folders as Box describes
-//! them, and `/users/me`. Changes to files are in `files`, folders in
-//! `folders`, downloads in `download`.
+//! method, `404` for an unknown one), files, versions and folders as Box
+//! describes them, and `/users/me`. Changes to files are in `files`,
+//! folders in `folders`, downloads in `download`.
 
 use super::common::{blocking, fail, json_response, not_found, timestamp, Body, Fail};
 use super::download::download;
 use super::fields::{requested, select};
 use super::files::{delete_file, preflight, update_file};
-use super::folders::{create_folder, delete_folder, list_items};
-use crate::store::ItemRow;
+use super::folders::{create_folder, delete_folder, list_items, update_folder};
+use super::links;
+use crate::store::{FolderRow, ItemRow};
 use crate::State;
 use box_chunked_proto::ErrorCode;
 use http::{Request, Response};
@@ -43,6 +44,7 @@ pub(crate) async fn api(
         ("PUT", ["files", id]) => update_file(st, user, id, req).await,
         ("DELETE", ["files", id]) => delete_file(st, user, id, req.headers()).await,
         ("GET", ["files", id, "content"]) => download(st, user, id, req.headers()).await,
+        ("GET", ["files", id, "versions"]) => versions(st, user, id).await,
         ("POST", ["folders"]) => create_folder(st, user, req).await,
         ("GET", ["folders", id]) => {
             let mut folder = folder_json(st, user, id).await?;
@@ -58,13 +60,15 @@ pub(crate) async fn api(
             ))
         }
         ("GET", ["folders", id, "items"]) => list_items(st, user, id, query).await,
-        ("DELETE", ["folders", id]) => delete_folder(st, user, id, query).await,
+        ("PUT", ["folders", id]) => update_folder(st, user, id, req).await,
+        ("DELETE", ["folders", id]) => delete_folder(st, user, id, query, req.headers()).await,
         ("GET", ["users", "me"]) => users_me(st, user).await,
         (
             _,
             ["files", "content"]
             | ["files", _]
             | ["files", _, "content"]
+            | ["files", _, "versions"]
             | ["folders"]
             | ["folders", _]
             | ["folders", _, "items"]
@@ -124,7 +128,8 @@ pub(crate) async fn path_collection(
         let Some(f) = blocking(st, move |s| s.folder(&o, &c)).await? else {
             break;
         };
-        chain.push(json!({"type": "folder", "id": f.id.to_string(), "sequence_id": "0", "etag": "0", "name": f.name}));
+        let etag = f.etag.to_string();
+        chain.push(json!({"type": "folder", "id": f.id.to_string(), "sequence_id": etag, "etag": etag, "name": f.name}));
         cur = f.parent_id;
     }
     chain.push(root_folder_mini());
@@ -164,35 +169,73 @@ pub(crate) async fn file_json(st: &State, f: &crate::store::FileRow) -> Result<V
         "created_by": user_json(&f.owner),
         "modified_by": user_json(&f.owner),
         "owned_by": user_json(&f.owner),
-        "shared_link": null,
+        "shared_link": links::render(f.shared_link.as_deref(), &st.url, true),
         "item_status": "active",
     }))
+}
+
+/// `GET /files/{id}/versions`: the file's earlier versions, newest first
+/// (the current one is the file itself, as on Box).
+async fn versions(st: &Arc<State>, user: &str, id: &str) -> Result<Response<Body>, Fail> {
+    let fid = id.parse::<i64>().map_err(|_| not_found())?;
+    let (o, f) = (user.to_owned(), id.to_owned());
+    let (file, rows) = blocking(st, move |s| Ok((s.file(&o, &f)?, s.versions(&o, fid)?))).await?;
+    let (Some(file), Some(rows)) = (file, rows) else {
+        return Err(not_found());
+    };
+    let entries: Vec<Value> = rows
+        .iter()
+        .map(|v| {
+            json!({
+                "type": "file_version", "id": v.id.to_string(), "sha1": v.sha1,
+                "name": file.name, "size": v.size,
+                "created_at": timestamp(v.created_at), "modified_at": timestamp(v.created_at),
+                "modified_by": user_json(&file.owner), "uploader_display_name": file.owner,
+                "trashed_at": null, "trashed_by": null, "restored_at": null,
+                "restored_by": null, "purged_at": null,
+            })
+        })
+        .collect();
+    Ok(json_response(
+        200,
+        &json!({"total_count": entries.len(), "entries": entries, "offset": 0, "limit": 1000}),
+    ))
 }
 
 pub(crate) async fn folder_json(st: &State, user: &str, id: &str) -> Result<Value, Fail> {
     if id == "0" {
         return Ok(
             json!({"type": "folder", "id": "0", "sequence_id": null, "etag": null, "name": "All Files",
-                         "path_collection": {"total_count": 0, "entries": []}, "owned_by": user_json(user)}),
+                         "path_collection": {"total_count": 0, "entries": []}, "owned_by": user_json(user),
+                         "shared_link": null, "description": ""}),
         );
     }
     let (o, i) = (user.to_owned(), id.to_owned());
     let f = blocking(st, move |s| s.folder(&o, &i))
         .await?
         .ok_or_else(not_found)?;
+    folder_row_json(st, user, &f).await
+}
+
+/// A folder's row as Box describes the folder.
+pub(crate) async fn folder_row_json(st: &State, user: &str, f: &FolderRow) -> Result<Value, Fail> {
     let path = path_collection(st, user, &f.parent_id).await?;
     let parent = path.last().cloned().unwrap_or_else(root_folder_mini);
-    Ok(
-        json!({"type": "folder", "id": f.id.to_string(), "sequence_id": "0", "etag": "0", "name": f.name,
-              "created_at": timestamp(f.created_at), "modified_at": timestamp(f.created_at),
-              "path_collection": {"total_count": path.len(), "entries": path}, "parent": parent,
-              "owned_by": user_json(user), "item_status": "active"}),
-    )
+    let etag = f.etag.to_string();
+    Ok(json!({
+        "type": "folder", "id": f.id.to_string(), "sequence_id": etag, "etag": etag,
+        "name": f.name, "description": f.description,
+        "created_at": timestamp(f.created_at), "modified_at": timestamp(f.modified_at.max(f.created_at)),
+        "path_collection": {"total_count": path.len(), "entries": path}, "parent": parent,
+        "owned_by": user_json(user), "item_status": "active",
+        "shared_link": links::render(f.shared_link.as_deref(), &st.url, false),
+    }))
 }
 
 /// `GET /users/me`: the user, with the space Box reports (`space_amount`:
-/// the quota, or Box's "unlimited" value without one; `space_used`: the
-/// current versions of the user's files; `max_upload_size`).
+/// the quota, or Box's "unlimited" value without one; `space_used`: every
+/// version of the user's files and the sizes reserved by open upload
+/// sessions; `max_upload_size`).
 async fn users_me(st: &Arc<State>, user: &str) -> Result<Response<Body>, Fail> {
     let owner = user.to_owned();
     let used = blocking(st, move |s| s.space_used(&owner)).await?;

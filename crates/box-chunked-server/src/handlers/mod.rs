@@ -1,10 +1,12 @@
 //! HTTP: the accept loop, routing, and every handler, a module per subject.
 //! Handlers speak to the store (`crate::store`) and to proto's wire types;
-//! none of them knows another handler's internals beyond the shared helpers
-//! in `common`.
+//! the store's transactions decide every write (a handler's early check
+//! only answers sooner), and `checks` turns their refusals into Box's
+//! answers.
 
 mod admin;
 mod authorize;
+mod checks;
 mod commit;
 mod common;
 mod conns;
@@ -13,6 +15,7 @@ mod fields;
 mod files;
 mod folders;
 mod items;
+mod links;
 mod oauth;
 mod one_shot;
 mod parts;
@@ -23,6 +26,6 @@ mod serve;
 mod sessions;
 
 pub(crate) use common::short_hash;
-pub(crate) use conns::default_cap;
+pub(crate) use conns::cap_for;
 pub(crate) use prefix::PrefixHandle;
 pub(crate) use serve::serve;

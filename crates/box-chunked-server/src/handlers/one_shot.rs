@@ -6,18 +6,17 @@
 //! most one part, in one transaction with the file, so downloads, versions
 //! and plans treat it like a chunked upload.
 
+use super::checks::{check_free_name, check_rename, refused};
 use super::common::valid_name;
 use super::common::{
-    blocking, decode_body, fail, header, json_response, now_unix, random_hex, Body, Fail, FLUSH_AT,
+    blocking, decode_body, fail, header, if_match, json_response, now_unix, random_hex, Body, Fail,
+    FLUSH_AT,
 };
 use super::files::file_for_change;
 use super::items::file_json;
 use super::parts::{PartHasher, Writer};
-use super::sessions::name_taken;
-use super::sessions::{check_free_name, check_quota, check_rename};
 use crate::store::{
-    io_err, new_part_id, persist, CommitOutcome, FileRow, NewVersion, PartRow, SessionRow,
-    SessionState,
+    io_err, persist, FileRow, NewVersion, PartRow, Refusal, SessionRow, SessionState,
 };
 use crate::{Counters, State};
 use box_chunked_proto::{ErrorCode, Sha1Digest, UploadAttributes};
@@ -76,6 +75,10 @@ pub(crate) async fn upload_file(
         Some(id) => Some(file_for_change(st, user, id, &headers).await?),
         None => None,
     };
+    // No more than the room left under the quota is ever written; the
+    // commit's transaction checks the quota again with what it adds.
+    let owner = user.to_owned();
+    let room = blocking(st, move |s| s.room(&owner)).await?;
     let constraints = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().for_field("attributes", 64 * 1024));
     let mut form = multer::Multipart::with_constraints(
@@ -108,7 +111,7 @@ pub(crate) async fn upload_file(
             )
         })?;
         let target = resolve_target(st, user, &attrs, existing.as_ref()).await?;
-        let received = receive_field(st, &mut field).await?;
+        let received = receive_field(st, &mut field, room).await?;
         break (target, attrs, received);
     };
     if let Some(expected) = expected {
@@ -125,11 +128,7 @@ pub(crate) async fn upload_file(
             ));
         }
     }
-    if let Err(e) = check_quota(st, user, received.size).await {
-        let _ = std::fs::remove_file(&received.tmp);
-        return Err(e);
-    }
-    store_one_shot(st, user, target, attrs, received).await
+    store_one_shot(st, user, target, attrs, received, if_match(&headers)).await
 }
 
 /// Checks the name and the folder before any byte of the file is stored.
@@ -228,8 +227,13 @@ async fn field_bytes(
 }
 
 /// Streams the file part to a temporary file, hashing it, one batch on
-/// the blocking pool while the next arrives.
-async fn receive_field(st: &State, field: &mut multer::Field<'_>) -> Result<Received, Fail> {
+/// the blocking pool while the next arrives; more than `room` bytes (the
+/// quota's room left) is `403 storage_limit_exceeded` at once.
+async fn receive_field(
+    st: &State,
+    field: &mut multer::Field<'_>,
+    room: Option<u64>,
+) -> Result<Received, Fail> {
     let tmp = st
         .store
         .tmp_dir()
@@ -241,9 +245,19 @@ async fn receive_field(st: &State, field: &mut multer::Field<'_>) -> Result<Rece
         .map_err(|e| Fail::from(io_err("creating", &tmp)(e)))?;
     let result = async {
         let mut writer = Writer::Idle(Some(file), PartHasher::Single(Sha1::new()), 0);
-        let (mut pending, mut pending_len) = (Vec::new(), 0usize);
+        let (mut pending, mut pending_len, mut total) = (Vec::new(), 0usize, 0u64);
         while let Some(c) = next_chunk(st, field).await? {
             Counters::add(&st.counters.bytes_received, c.len() as u64);
+            total += c.len() as u64;
+            if let Some(room) = room.filter(|r| total > *r) {
+                let quota = st.cfg.quota.unwrap_or(0);
+                let over = Refusal::OverQuota {
+                    size: total,
+                    used: quota.saturating_sub(room),
+                    quota,
+                };
+                return Err(refused(over, ""));
+            }
             pending_len += c.len();
             pending.push(c);
             if pending_len >= FLUSH_AT {
@@ -274,16 +288,18 @@ async fn receive_field(st: &State, field: &mut multer::Field<'_>) -> Result<Rece
 }
 
 /// Makes the file durable and commits it with its session in one
-/// transaction; Box's answer with the file.
+/// transaction, which checks again that the folder or file is there and
+/// the user's, the name free and the quota kept; Box's answer with the file.
 async fn store_one_shot(
     st: &Arc<State>,
     user: &str,
     target: Target,
     attrs: UploadAttributes,
     r: Received,
+    if_match: Option<i64>,
 ) -> Result<Response<Body>, Fail> {
-    let session = SessionRow {
-        id: random_hex(16, true),
+    let mut session = SessionRow {
+        id: String::new(),
         owner: user.to_owned(),
         folder_id: target.folder_id.clone(),
         file_id: target.file_id,
@@ -291,57 +307,53 @@ async fn store_one_shot(
         file_size: r.size,
         part_size: r.size.max(1),
         total_parts: u64::from(r.size > 0),
-        expires_at: now_unix(),
+        // Claimed in the transaction that opens it.
+        expires_at: now_unix().saturating_add(60),
         state: SessionState::Open,
         committed_file_id: None,
         committed_sha1: None,
     };
-    let part = (r.size > 0).then(|| PartRow {
-        index: 0,
-        offset: 0,
-        size: r.size,
-        part_id: new_part_id(),
-        sha1: r.sha1,
-    });
     let version = NewVersion {
         sha1: r.sha1,
         description: attrs.description,
         content_created_at: attrs.content_created_at.map(|t| t.as_str().to_owned()),
         content_modified_at: attrs.content_modified_at.map(|t| t.as_str().to_owned()),
         now: now_unix(),
+        if_match,
     };
-    let s = session.clone();
     let outcome = blocking(st, move |store| {
         let stored = (|| {
+            session.id = store.new_session_id()?;
+            let part = match r.size {
+                0 => None,
+                size => Some(PartRow {
+                    index: 0,
+                    offset: 0,
+                    size,
+                    part_id: store.new_part_id()?,
+                    sha1: r.sha1,
+                }),
+            };
             r.file.sync_all().map_err(io_err("syncing", &r.tmp))?;
             match &part {
-                Some(p) => persist(&r.tmp, &store.blob_path(&s.id, &p.part_id))?,
+                Some(p) => persist(&r.tmp, &store.blob_path(&session.id, &p.part_id))?,
                 None => {
                     let _ = std::fs::remove_file(&r.tmp);
                 }
             }
-            store.commit_one_shot(&s, part.as_ref(), &version)
+            store.commit_one_shot(&session, part.as_ref(), &version)
         })();
         // Nothing of a refused or failed upload stays behind.
-        if !matches!(stored, Ok(CommitOutcome::Committed(_))) {
+        if !matches!(stored, Ok(Ok(_))) {
             let _ = std::fs::remove_file(&r.tmp);
-            let _ = std::fs::remove_dir_all(store.session_dir(&s.id));
+            if !session.id.is_empty() {
+                let _ = std::fs::remove_dir_all(store.session_dir(&session.id));
+            }
         }
         stored
     })
     .await?;
-    let id = match outcome {
-        CommitOutcome::Committed(id) => id,
-        CommitOutcome::NameInUse | CommitOutcome::NotOpen => {
-            return Err(
-                name_taken(st, user, session.folder_id.clone(), session.name.clone()).await,
-            );
-        }
-    };
-    let owner = user.to_owned();
-    let file = blocking(st, move |store| store.file(&owner, &id.to_string()))
-        .await?
-        .ok_or_else(|| fail(500, ErrorCode::InternalServerError, "Internal server error"))?;
+    let file = outcome.map_err(|e| refused(e, target.name.as_deref().unwrap_or("")))?;
     Counters::add(&st.counters.files_uploaded_one_shot, 1);
     Ok(json_response(
         201,

@@ -3,12 +3,15 @@
 //! hashed prefix when it continues it), fsync, rename and the row. The prefix
 //! itself is in `prefix`.
 
-use super::common::{blocking, fail, header, io_fail, json_response, Body, Fail, FLUSH_AT};
+use super::checks::refused;
+use super::common::{
+    blocking, fail, header, io_fail, json_response, random_hex, Body, Fail, FLUSH_AT,
+};
 use super::prefix::{
     advance_prefix, prefix_of, prefix_patience, wait_for_prefix, Prefix, PrefixHandle,
 };
-use super::sessions::{check_open, closed, load_session};
-use crate::store::{io_err, new_part_id, persist_new, InsertPart, PartRow, SessionRow};
+use super::sessions::{check_open, load_session};
+use crate::store::{io_err, persist_new, InsertPart, PartRow, SessionRow};
 use crate::{Counters, State};
 use box_chunked_proto::{
     ContentRange, DigestHeader, ErrorCode, PartPlan, PartRange, Sha1Digest, UploadedPart,
@@ -48,12 +51,11 @@ pub(crate) async fn upload_part(
     if let Some(existing) = blocking(st, move |store| store.part(&id, index)).await? {
         return Err(overlap(st, &existing));
     }
-    let part_id = new_part_id();
     if st.cfg.verify_only {
-        return verify_only_part(st, &s, req.into_body(), part, digest, part_id, fault).await;
+        return verify_only_part(st, &s, req.into_body(), part, digest, fault).await;
     }
-    let received = receive_to_file(st, &s, req.into_body(), part, digest, &part_id, fault).await?;
-    store_part(st, &s, part, part_id, received).await
+    let received = receive_to_file(st, &s, req.into_body(), part, digest, fault).await?;
+    store_part(st, &s, part, received).await
 }
 
 /// The part a request's headers describe, checked against the session's
@@ -162,10 +164,12 @@ async fn receive_to_file(
     body: Incoming,
     part: PartRange,
     digest: Sha1Digest,
-    part_id: &str,
     fault: BodyFault,
 ) -> Result<Received, Fail> {
-    let tmp = st.store.tmp_dir().join(format!("{}-{}", s.id, part_id));
+    let tmp = st
+        .store
+        .tmp_dir()
+        .join(format!("{}-{}", s.id, random_hex(8, false)));
     let t = tmp.clone();
     let file = tokio::task::spawn_blocking(move || std::fs::File::create(&t))
         .await
@@ -225,40 +229,49 @@ async fn receive_to_file(
     })
 }
 
-/// Makes a received part durable (fsync, rename, row) and answers with it;
-/// a prefix that took it in is rebuilt if it could not be stored.
+/// Makes a received part durable (fsync, a new part id, rename, row) and
+/// answers with it; a prefix that took it in is rebuilt if it could not be
+/// stored.
 async fn store_part(
     st: &Arc<State>,
     s: &SessionRow,
     part: PartRange,
-    part_id: String,
     r: Received,
 ) -> Result<Response<Body>, Fail> {
     let mut row = PartRow {
         index: part.index,
         offset: part.offset,
         size: part.len,
-        part_id,
+        part_id: String::new(),
         sha1: r.sha1,
     };
     let (sid2, file, tmp) = (s.id.clone(), r.file, r.tmp);
     let inserted = blocking(st, move |store| {
-        file.sync_all().map_err(io_err("syncing", &tmp))?;
-        drop(file);
-        // A part id already used in this session is drawn again: a blob is
-        // never replaced.
-        let dest = loop {
-            let dest = store.blob_path(&sid2, &row.part_id);
-            if persist_new(&tmp, &dest)? {
-                break dest;
+        let stored = (|| {
+            file.sync_all().map_err(io_err("syncing", &tmp))?;
+            drop(file);
+            // Part ids are never handed out twice, so no blob is replaced;
+            // `persist_new` makes sure of it all the same.
+            loop {
+                row.part_id = store.new_part_id()?;
+                let dest = store.blob_path(&sid2, &row.part_id);
+                if persist_new(&tmp, &dest)? {
+                    return Ok(dest);
+                }
             }
-            row.part_id = new_part_id();
+        })();
+        let dest = match stored {
+            Ok(dest) => dest,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
         };
         let r = store.insert_part(&sid2, &row);
         if !matches!(r, Ok(InsertPart::Inserted)) {
             let _ = std::fs::remove_file(&dest);
         }
-        if matches!(r, Ok(InsertPart::Closed { .. })) {
+        if matches!(r, Ok(InsertPart::Refused(_))) {
             // Aborted or expired while the part arrived: leave no trace (the
             // directory goes too unless the session's file still needs it).
             let _ = std::fs::remove_dir(store.session_dir(&sid2));
@@ -306,7 +319,7 @@ fn part_answer(st: &State, row: &PartRow, inserted: InsertPart) -> Result<Respon
             ))
         }
         InsertPart::Conflict(existing) => Err(overlap(st, &existing)),
-        InsertPart::Closed { committed } => Err(closed(committed)),
+        InsertPart::Refused(r) => Err(refused(r, "")),
     }
 }
 
@@ -317,7 +330,6 @@ pub(crate) async fn verify_only_part(
     body: Incoming,
     part: box_chunked_proto::PartRange,
     digest: Sha1Digest,
-    part_id: String,
     fault: BodyFault,
 ) -> Result<Response<Body>, Fail> {
     let (_, hasher) = receive_body(
@@ -337,15 +349,19 @@ pub(crate) async fn verify_only_part(
             "The Digest header does not match the part's SHA-1",
         ));
     }
-    let row = PartRow {
+    let mut row = PartRow {
         index: part.index,
         offset: part.offset,
         size: part.len,
-        part_id,
+        part_id: String::new(),
         sha1: sha,
     };
-    let (sid, r) = (s.id.clone(), row.clone());
-    let inserted = blocking(st, move |store| store.insert_part(&sid, &r)).await?;
+    let sid = s.id.clone();
+    let (inserted, row) = blocking(st, move |store| {
+        row.part_id = store.new_part_id()?;
+        Ok((store.insert_part(&sid, &row)?, row))
+    })
+    .await?;
     part_answer(st, &row, inserted)
 }
 

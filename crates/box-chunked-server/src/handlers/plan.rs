@@ -6,10 +6,11 @@
 //! commit treat it like an uploaded part. Everything else is a miss. Parts'
 //! SHA-512 are computed when a plan first asks for them, never on ingest.
 
+use super::checks::refused;
 use super::common::{blocking, decode_body, fail, json_response, small_body, Body, Fail};
 use super::prefix::advance_prefix;
-use super::sessions::{check_open, closed, load_session};
-use crate::store::{InsertPart, PartRow, SessionRow};
+use super::sessions::{check_open, load_session};
+use crate::store::{InsertPart, PartRow, Refusal, SessionRow};
 use crate::{Counters, State};
 use box_chunked_proto::rules::MAX_PARTS;
 use box_chunked_proto::{ErrorCode, PartPlan, PlanHit, PlanRequest, PlanResponse, PlannedPart};
@@ -66,13 +67,13 @@ pub(crate) async fn plan(
                     part_id,
                 }),
                 Planned::Miss => answer.misses.push(p),
-                Planned::Closed(committed) => return Ok(Err(committed)),
+                Planned::Refused(r) => return Ok(Err(r)),
             }
         }
         Ok(Ok(answer))
     })
     .await?;
-    let answer = outcome.map_err(closed)?;
+    let answer = outcome.map_err(|r| refused(r, ""))?;
     Counters::add(&st.counters.plan_hits, answer.hits.len() as u64);
     Counters::add(&st.counters.plan_misses, answer.misses.len() as u64);
     if !answer.hits.is_empty() {
@@ -89,8 +90,8 @@ enum Planned {
     /// The session has it now, under this part id.
     Hit(String),
     Miss,
-    /// The session closed meanwhile (committed or not).
-    Closed(bool),
+    /// The session closed or expired meanwhile.
+    Refused(Refusal),
 }
 
 type Previous = (String, HashMap<(u64, u64), PartRow>);
@@ -146,6 +147,6 @@ fn plan_part(
                 Planned::Miss
             })
         }
-        (InsertPart::Closed { committed }, _) => Ok(Planned::Closed(committed)),
+        (InsertPart::Refused(r), _) => Ok(Planned::Refused(r)),
     }
 }

@@ -39,7 +39,19 @@ pub(crate) async fn handle(
                 .headers()
                 .get(http::header::CONTENT_LENGTH)
                 .is_some_and(|v| v.as_bytes() != b"0"));
-    let result = route(&st, req).await;
+    // The request runs on a task of its own, so that a client that goes
+    // away (hyper then drops this future) cannot stop it halfway: once its
+    // body is read, a request's effect and its counters happen whole.
+    let st2 = st.clone();
+    let result = tokio::spawn(async move { route(&st2, req).await })
+        .await
+        .unwrap_or_else(|_| {
+            Err(fail(
+                500,
+                ErrorCode::InternalServerError,
+                "Internal server error",
+            ))
+        });
     let mut resp = match result {
         Ok(r) => r,
         Err(Fail::Drop(why)) => {

@@ -1,5 +1,8 @@
 //! The accept loop with graceful shutdown, and the background collection of
-//! expired sessions. It knows connections, not routes.
+//! expired sessions. It knows connections, not routes. A connection must
+//! send its first byte within the header timeout, as it must send its
+//! headers; at shutdown, the server waits for every request under way before
+//! it lets go of the data directory.
 
 use super::common::now_unix;
 use super::conns::{Conns, Watched};
@@ -39,12 +42,14 @@ pub(crate) async fn serve(
         .initial_stream_window_size(8 << 20)
         .initial_connection_window_size(32 << 20)
         .max_frame_size(1 << 20);
-    let conns = Conns::new(state.cfg.max_connections);
+    let conns = Conns::new(state.max_connections);
     let collector = tokio::spawn(collect_expired(state.clone()));
+    let mut tasks = tokio::task::JoinSet::new();
     let mut backoff = ACCEPT_BACKOFF_MIN;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => {
                 let stream = match accepted {
                     Ok((stream, _peer)) => {
@@ -68,24 +73,28 @@ pub(crate) async fn serve(
                 }
                 let st = state.clone();
                 let svc = service_fn(move |req| handle(st.clone(), req));
-                let io = Watched::new(stream, &slot, state.cfg.idle_timeout);
+                let mut io = Watched::new(stream, &slot, state.cfg.idle_timeout);
                 let (builder, watcher) = (builder.clone(), graceful.watcher());
                 let (tls, handshake_timeout) = (tls.clone(), state.cfg.header_timeout);
-                tokio::spawn(async move {
+                tasks.spawn(async move {
                     let served = async {
                         match tls {
                             None => {
+                                // The header clock starts at accept.
+                                io.expect_bytes_within(handshake_timeout);
                                 let conn = builder.serve_connection(TokioIo::new(io), svc);
                                 let _ = watcher.watch(conn.into_owned()).await;
                             }
                             Some(tls) => {
                                 // A client that does not finish the handshake
                                 // in time is dropped, like one slow to send headers.
-                                let Ok(Ok(io)) =
+                                let Ok(Ok(mut io)) =
                                     tokio::time::timeout(handshake_timeout, tls.accept(io)).await
                                 else {
                                     return;
                                 };
+                                // And again once the handshake is done.
+                                io.get_mut().0.expect_bytes_within(handshake_timeout);
                                 let conn = builder.serve_connection(TokioIo::new(io), svc);
                                 let _ = watcher.watch(conn.into_owned()).await;
                             }
@@ -101,9 +110,27 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         }
     }
-    collector.abort();
     drop(listener);
     let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    collector.abort();
+    let _ = collector.await;
+    released(&state).await;
+}
+
+/// Waits until nothing but the caller holds the server's state and store:
+/// requests whose body was read run to their end on tasks of their own,
+/// and the data directory is let go only after them.
+async fn released(state: &Arc<State>) {
+    let started = std::time::Instant::now();
+    while Arc::strong_count(state) > 1 || Arc::strong_count(&state.store) > 1 {
+        if started.elapsed() > Duration::from_secs(60) {
+            tracing::warn!("requests still running 60 s after shutdown; stopping without them");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// The first and the longest wait after a failed accept.

@@ -2,17 +2,18 @@
 //! root, create (new file and new version), get, list parts and abort.
 //! Parts, commit, the plan and one-shot uploads have their own modules.
 
+use super::checks::refused;
 use super::commit::commit;
 use super::common::valid_name;
 use super::common::{
-    blocking, decode_body, empty_response, fail, json_response, not_found, now_unix, random_hex,
-    small_body, timestamp, Body, Fail,
+    blocking, decode_body, empty_response, fail, json_response, not_found, now_unix, small_body,
+    timestamp, Body, Fail,
 };
 use super::one_shot::upload_file;
 use super::parts::{upload_part, BodyFault};
 use super::plan::plan;
 use crate::faults::{FaultAction, FaultTarget};
-use crate::store::{fsync_dir, FileRow, PartRow, SessionRow, SessionState};
+use crate::store::{fsync_dir, PartRow, Refusal, SessionRow, SessionState};
 use crate::{Counters, State};
 use box_chunked_proto::endpoints::Endpoint;
 use box_chunked_proto::rules::{
@@ -24,7 +25,6 @@ use box_chunked_proto::{
 };
 use http::{Request, Response};
 use hyper::body::Incoming;
-use serde_json::json;
 use std::sync::Arc;
 
 pub(crate) fn valid_session_id(id: &str) -> bool {
@@ -139,68 +139,6 @@ pub(crate) fn session_json(st: &State, s: &SessionRow, processed: u64) -> Upload
     }
 }
 
-/// The folder exists for this user and has no item named like `name`
-/// (compared case-insensitively): `404` or `409 item_name_in_use` otherwise.
-pub(crate) async fn check_free_name(
-    st: &State,
-    owner: &str,
-    folder: &str,
-    name: &str,
-) -> Result<(), Fail> {
-    let (o, f, n) = (owner.to_owned(), folder.to_owned(), name.to_owned());
-    let (exists, conflict) = blocking(st, move |s| {
-        Ok((s.folder_exists(&o, &f)?, s.item_named(&o, &f, &n)?))
-    })
-    .await?;
-    if !exists {
-        return Err(not_found());
-    }
-    match conflict {
-        Some((kind, id)) => Err(conflict_error(kind, id, name)),
-        None => Ok(()),
-    }
-}
-
-/// The `409` for a commit that lost the name to another item meanwhile:
-/// with that item when it can be found.
-pub(crate) async fn name_taken(
-    st: &State,
-    owner: &str,
-    folder: Option<String>,
-    name: Option<String>,
-) -> Fail {
-    let shown = name.clone().unwrap_or_default();
-    let o = owner.to_owned();
-    let taken = blocking(st, move |store| match (folder, name) {
-        (Some(f), Some(n)) => store.item_named(&o, &f, &n),
-        _ => Ok(None),
-    })
-    .await;
-    match taken {
-        Ok(Some((kind, id))) => conflict_error(kind, id, &shown),
-        Ok(None) => fail(
-            409,
-            ErrorCode::ItemNameInUse,
-            "Item with the same name already exists",
-        ),
-        Err(e) => e,
-    }
-}
-
-pub(crate) fn conflict_error(kind: &str, id: i64, name: &str) -> Fail {
-    let item =
-        json!({"type": kind, "id": id.to_string(), "name": name, "etag": "0", "sequence_id": "0"});
-    // Box sends a single object for a file and an array for a folder.
-    let conflicts = if kind == "file" { item } else { json!([item]) };
-    Fail::Api {
-        status: 409,
-        code: ErrorCode::ItemNameInUse,
-        message: "Item with the same name already exists".into(),
-        context: Some(json!({ "conflicts": conflicts })),
-        retry_after: None,
-    }
-}
-
 pub(crate) async fn create_session(
     st: &Arc<State>,
     user: &str,
@@ -228,80 +166,40 @@ pub(crate) async fn create_session(
         ));
     }
     let (part_size, plan) = session_plan(st, size)?;
-    check_quota(st, user, size).await?;
-    let owner = user.to_owned();
-    let row = match file_id {
+    let (folder_id, file_id) = match file_id {
         None => {
-            let folder_id = v
+            let folder = v
                 .folder_id
                 .ok_or_else(|| fail(400, ErrorCode::MissingDestination, "folder_id is required"))?;
-            let name =
-                name.ok_or_else(|| fail(400, ErrorCode::MissingFileName, "file_name is required"))?;
-            check_free_name(st, &owner, &folder_id, &name).await?;
-            new_session_row(
-                st,
-                owner,
-                Some(folder_id),
-                None,
-                Some(name),
-                size,
-                part_size,
-                &plan,
-            )
-        }
-        Some(fid) => {
-            let (o, f) = (owner.clone(), fid.clone());
-            let file = blocking(st, move |s| s.file(&o, &f))
-                .await?
-                .ok_or_else(not_found)?;
-            if let Some(n) = &name {
-                check_rename(st, &owner, &file, n).await?;
+            if name.is_none() {
+                return Err(fail(
+                    400,
+                    ErrorCode::MissingFileName,
+                    "file_name is required",
+                ));
             }
-            new_session_row(st, owner, None, Some(file.id), name, size, part_size, &plan)
+            (Some(folder), None)
         }
+        // An id that is no number names no file.
+        Some(fid) => (None, Some(fid.parse::<i64>().map_err(|_| not_found())?)),
     };
-    let r = row.clone();
-    blocking(st, move |s| s.create_session(&r)).await?;
+    let row = new_session_row(
+        st,
+        user,
+        folder_id,
+        file_id,
+        name.clone(),
+        size,
+        part_size,
+        &plan,
+    );
+    // The folder or file, the name, the open-session limit and the quota
+    // are checked in the transaction that opens the session.
+    let row = blocking(st, move |s| s.create_session(row))
+        .await?
+        .map_err(|r| refused(r, name.as_deref().unwrap_or("")))?;
     Counters::add(&st.counters.sessions_created, 1);
     Ok(json_response(201, &session_json(st, &row, 0)))
-}
-
-/// A new version may rename its file to `name` when no other item in the
-/// folder has that name: `409 item_name_in_use` otherwise.
-pub(crate) async fn check_rename(
-    st: &State,
-    owner: &str,
-    file: &FileRow,
-    name: &str,
-) -> Result<(), Fail> {
-    if rules::names_conflict(name, &file.name) {
-        return Ok(());
-    }
-    let (o, folder, n) = (owner.to_owned(), file.folder_id.clone(), name.to_owned());
-    match blocking(st, move |s| s.item_named(&o, &folder, &n)).await? {
-        Some((kind, id)) if id != file.id || kind != "file" => Err(conflict_error(kind, id, name)),
-        _ => Ok(()),
-    }
-}
-
-/// The user's quota has room for a file of `size` bytes:
-/// `403 storage_limit_exceeded` otherwise.
-pub(crate) async fn check_quota(st: &State, user: &str, size: u64) -> Result<(), Fail> {
-    let Some(quota) = st.cfg.quota else {
-        return Ok(());
-    };
-    let owner = user.to_owned();
-    let used = blocking(st, move |s| s.space_used(&owner)).await?;
-    if used.saturating_add(size) > quota {
-        return Err(fail(
-            403,
-            ErrorCode::StorageLimitExceeded,
-            format!(
-                "The file ({size} bytes) does not fit in the user's storage: {used} of {quota} bytes are used"
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// The part size and plan this server gives a file of `size` bytes, or
@@ -327,10 +225,11 @@ fn session_plan(st: &State, size: u64) -> Result<(u64, PartPlan), Fail> {
     Ok((part_size, plan))
 }
 
+/// A session row for the store to open (it gives the id).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn new_session_row(
     st: &State,
-    owner: String,
+    owner: &str,
     folder_id: Option<String>,
     file_id: Option<i64>,
     name: Option<String>,
@@ -340,8 +239,8 @@ pub(crate) fn new_session_row(
 ) -> SessionRow {
     let lifetime = i64::try_from(st.cfg.session_lifetime.as_secs()).unwrap_or(i64::MAX);
     SessionRow {
-        id: random_hex(16, true),
-        owner,
+        id: String::new(),
+        owner: owner.to_owned(),
         folder_id,
         file_id,
         name,
@@ -391,23 +290,9 @@ pub(crate) fn check_not_expired(s: &SessionRow) -> Result<(), Fail> {
 pub(crate) fn check_open(s: &SessionRow) -> Result<(), Fail> {
     check_not_expired(s)?;
     if s.state == SessionState::Committed {
-        return Err(closed(true));
+        return Err(refused(Refusal::SessionClosed(true), ""));
     }
     Ok(())
-}
-
-/// The answer for a session that is no longer open: `409` when it was
-/// committed, `404` when it was aborted or collected after its expiry.
-pub(crate) fn closed(committed: bool) -> Fail {
-    if committed {
-        fail(
-            409,
-            ErrorCode::Other("upload_session_committed".into()),
-            "The upload session has already been committed",
-        )
-    } else {
-        not_found()
-    }
 }
 
 pub(crate) async fn get_session(

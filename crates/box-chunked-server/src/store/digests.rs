@@ -3,7 +3,7 @@
 //! for it); and recording a planned hit by linking a stored blob into
 //! another session, so no byte is copied.
 
-use super::{fsync_dir, io_err, new_part_id, InsertPart, PartRow, Store, StoreError};
+use super::{fsync_dir, io_err, InsertPart, PartRow, Store, StoreError};
 use box_chunked_proto::Sha512Digest;
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest as _, Sha512};
@@ -62,7 +62,7 @@ impl Store {
         let dir = self.session_dir(to_sid);
         std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
         let dest = loop {
-            to.part_id = new_part_id();
+            to.part_id = self.new_part_id()?;
             let dest = self.blob_path(to_sid, &to.part_id);
             match std::fs::hard_link(&src, &dest) {
                 Ok(()) => break dest,

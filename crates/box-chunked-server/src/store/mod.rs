@@ -4,8 +4,9 @@
 //! Layout under the data directory:
 //!
 //! ```text
+//! lock                   held (flock) by the one server using the directory; its pid inside
 //! meta.sqlite            users' folders, files, versions, sessions, parts,
-//!                        and parts' SHA-512 once a plan has asked for them
+//!                        id counters, and parts' SHA-512 once a plan has asked for them
 //! blobs/<session>/<part> the bytes of each stored part (fsynced before the row is written)
 //! tmp/                   parts being received; emptied at start
 //! ```
@@ -13,9 +14,14 @@
 //! A part is acknowledged only after its bytes are fsynced, renamed into
 //! place (directory fsynced) and its row committed. A file version points at
 //! its session's blobs, so a commit is a single transaction: readers see the
-//! whole file or none of it. At start, rows win: blobs without a row are
-//! deleted, and a commit that was being verified starts over when the client
-//! repeats it.
+//! whole file or none of it. At start (holding the lock, so nothing here is
+//! another server's), rows win: blobs without a row are deleted, and a
+//! commit that was being verified starts over when the client repeats it.
+//!
+//! Every write checks what it depends on inside its own transaction (the
+//! file or folder still there and the caller's, the name still free, the
+//! etag, the quota, the session still open) and answers a [`Refusal`]
+//! instead of writing when one does not hold.
 
 use rusqlite::{Connection, OptionalExtension};
 use std::fs;
@@ -29,6 +35,14 @@ pub enum StoreError {
     /// The metadata database failed.
     #[error("metadata store: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// Another server holds the data directory.
+    #[error("the data directory {} is in use by another server ({}); stop that server, or give this one another data directory", dir.display(), holder(*pid))]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+        /// The holder's process id, when it wrote one.
+        pid: Option<u32>,
+    },
     /// A file operation failed.
     #[error("{what} {}: {source}", path.display())]
     Io {
@@ -41,6 +55,10 @@ pub enum StoreError {
     },
 }
 
+fn holder(pid: Option<u32>) -> String {
+    pid.map_or_else(|| "process unknown".to_owned(), |p| format!("process {p}"))
+}
+
 impl StoreError {
     /// Whether the disk (or the user's disk quota) is full.
     pub fn is_out_of_space(&self) -> bool {
@@ -49,9 +67,51 @@ impl StoreError {
             Self::Sql(rusqlite::Error::SqliteFailure(e, _)) => {
                 e.code == rusqlite::ErrorCode::DiskFull
             }
-            Self::Sql(_) => false,
+            Self::Sql(_) | Self::Locked { .. } => false,
         }
     }
+}
+
+/// Why a write was not made: a precondition checked in its transaction did
+/// not hold. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The file, folder or parent folder is gone, or is not the caller's.
+    NotFound,
+    /// Another item of the folder has the name: its kind and id.
+    NameInUse(&'static str, i64),
+    /// `If-Match` names another etag.
+    EtagChanged,
+    /// The bytes do not fit the owner's quota.
+    OverQuota {
+        /// The bytes the write adds.
+        size: u64,
+        /// Bytes held already: files, and sessions' reservations.
+        used: u64,
+        /// The quota.
+        quota: u64,
+    },
+    /// The owner has as many open sessions as allowed.
+    TooManySessions {
+        /// The limit.
+        limit: u64,
+    },
+    /// The session is not open: committed (`true`), or aborted or
+    /// collected (`false`).
+    SessionClosed(bool),
+    /// The session is past its expiry (not yet collected).
+    SessionExpired,
+    /// A folder would move into itself or below itself.
+    IntoItself,
+}
+
+/// The limits the store applies in its transactions.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Limits {
+    /// Bytes each user may hold (files and open sessions).
+    pub quota: Option<u64>,
+    /// Open sessions each user may have.
+    pub max_open_sessions: Option<u64>,
 }
 
 /// `ENOSPC` or `EDQUOT`: no space left.
@@ -73,50 +133,39 @@ pub(crate) fn io_err<'a>(
     }
 }
 
+mod changes;
+mod commit;
 mod digests;
+mod ids;
 mod items;
+mod lock;
+mod schema;
 mod sessions;
+mod space;
 
-pub(crate) use items::{DeleteFolder, FileRow, ItemRow, Update};
-pub(crate) use sessions::{
-    CommitOutcome, InsertPart, NewVersion, PartRow, SessionRow, SessionState,
-};
+pub(crate) use changes::{FileChanges, FolderChanges};
+pub(crate) use commit::NewVersion;
+pub(crate) use ids::random_hex;
+pub(crate) use items::{FileRow, FolderRow, ItemRow};
+pub(crate) use sessions::{InsertPart, PartRow, SessionRow, SessionState};
 
 /// The store. Every method blocks; callers run them off the async executor.
 pub(crate) struct Store {
     dir: PathBuf,
     conn: Mutex<Connection>,
+    limits: Limits,
+    part_ids: ids::Sequence,
+    session_ids: ids::Sequence,
+    /// Held while the store is open; released when it is dropped.
+    _lock: lock::DirLock,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS folders(
-    id INTEGER PRIMARY KEY, owner TEXT NOT NULL, parent_id TEXT NOT NULL,
-    name TEXT NOT NULL, name_key TEXT NOT NULL, created_at INTEGER NOT NULL,
-    UNIQUE(owner, parent_id, name_key));
-CREATE TABLE IF NOT EXISTS files(
-    id INTEGER PRIMARY KEY, owner TEXT NOT NULL, folder_id TEXT NOT NULL,
-    name TEXT NOT NULL, name_key TEXT NOT NULL, etag INTEGER NOT NULL,
-    version_id INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '',
-    content_created_at TEXT, content_modified_at TEXT,
-    created_at INTEGER NOT NULL, modified_at INTEGER NOT NULL,
-    UNIQUE(owner, folder_id, name_key));
-CREATE TABLE IF NOT EXISTS versions(
-    id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, session_id TEXT NOT NULL,
-    size INTEGER NOT NULL, sha1 TEXT NOT NULL, part_size INTEGER NOT NULL,
-    created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions(
-    id TEXT PRIMARY KEY, owner TEXT NOT NULL, folder_id TEXT, file_id INTEGER,
-    name TEXT, file_size INTEGER NOT NULL, part_size INTEGER NOT NULL,
-    total_parts INTEGER NOT NULL, expires_at INTEGER NOT NULL, state TEXT NOT NULL,
-    committed_file_id INTEGER, committed_sha1 TEXT);
-CREATE TABLE IF NOT EXISTS parts(
-    session_id TEXT NOT NULL, idx INTEGER NOT NULL, offset INTEGER NOT NULL,
-    size INTEGER NOT NULL, part_id TEXT NOT NULL, sha1 TEXT NOT NULL,
-    PRIMARY KEY(session_id, idx));
-CREATE TABLE IF NOT EXISTS part_digests(
-    session_id TEXT NOT NULL, part_id TEXT NOT NULL, sha512 TEXT NOT NULL,
-    PRIMARY KEY(session_id, part_id));
-";
+/// Now, in Unix seconds: the clock sessions expire by.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
 
 pub(crate) fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -127,21 +176,29 @@ pub(crate) fn i(v: u64) -> i64 {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir` and recovers from a crash.
-    pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
+    /// Opens (or creates) the store in `dir`: takes the directory's lock
+    /// (refused, changing nothing, when another server holds it), brings
+    /// the schema up to date and recovers from a crash.
+    pub(crate) fn open(dir: &Path, limits: Limits) -> Result<Self, StoreError> {
+        fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+        let lock = lock::DirLock::take(dir)?;
         for sub in ["blobs", "tmp"] {
             let p = dir.join(sub);
             fs::create_dir_all(&p).map_err(io_err("creating", &p))?;
         }
         let db = dir.join("meta.sqlite");
-        let conn = Connection::open(&db)?;
+        let mut conn = Connection::open(&db)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.execute_batch(SCHEMA)?;
+        schema::migrate(&mut conn)?;
         let store = Self {
             dir: dir.to_path_buf(),
             conn: Mutex::new(conn),
+            limits,
+            part_ids: ids::Sequence::new("part_id", 1024),
+            session_ids: ids::Sequence::new("session_id", 64),
+            _lock: lock,
         };
         store.recover()?;
         Ok(store)
@@ -217,20 +274,6 @@ pub(crate) fn persist(tmp: &Path, dest: &Path) -> Result<(), StoreError> {
     fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
     fs::rename(tmp, dest).map_err(io_err("renaming into", dest))?;
     fsync_dir(dir)
-}
-
-/// A new part id: eight upper-case hex digits, as Box's. Unique within a
-/// session because its blob is linked with [`persist_new`], which never
-/// replaces a blob; on a clash the caller draws again.
-pub(crate) fn new_part_id() -> String {
-    let mut b = [0u8; 4];
-    if getrandom::fill(&mut b).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        b = t.to_be_bytes();
-    }
-    b.iter().map(|x| format!("{x:02X}")).collect()
 }
 
 /// Like [`persist`], but never replaces a file already at `dest`: `Ok(false)`

@@ -1,8 +1,11 @@
-//! Upload sessions and their parts: create, look up, list, record a part
-//! (only while the session is open), delete an open session, and the commit
-//! that turns a session into a file or a new version in one transaction.
+//! Upload sessions and their parts: create (the target, the name, the open
+//! session limit and the quota checked in the same transaction), look up,
+//! list, record a part (only while the session is open), delete an open
+//! session. The commit is in `commit`.
 
-use super::{i, u, Store, StoreError};
+use super::items::{file_live, folder_live, named_except};
+use super::space::fits;
+use super::{i, u, Refusal, Store, StoreError};
 use box_chunked_proto::{Sha1Digest, UploadPart};
 use rusqlite::{params, OptionalExtension};
 
@@ -72,46 +75,51 @@ impl PartRow {
     }
 }
 
-/// What a commit writes.
-#[derive(Debug, Clone)]
-pub(crate) struct NewVersion {
-    pub sha1: Sha1Digest,
-    pub description: Option<String>,
-    pub content_created_at: Option<String>,
-    pub content_modified_at: Option<String>,
-    pub now: i64,
-}
-
 /// Why a part row could not be inserted.
 #[derive(Debug)]
 pub(crate) enum InsertPart {
     Inserted,
     /// Another upload stored this index first.
     Conflict(PartRow),
-    /// The session is no longer open: aborted or expired (`committed: false`),
-    /// or committed. Nothing was recorded.
-    Closed {
-        committed: bool,
-    },
-}
-
-/// What a commit did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CommitOutcome {
-    /// The file (or its new version) exists: its id.
-    Committed(i64),
-    /// The session was not open any more (another commit, an abort or the
-    /// expiry got there first); nothing was written.
-    NotOpen,
-    /// Another file took the name first; nothing was written.
-    NameInUse,
+    /// The session is no longer open (aborted, collected or committed) or
+    /// has expired. Nothing was recorded.
+    Refused(Refusal),
 }
 
 impl Store {
     // -------------------------------------------------------------- sessions
 
-    pub(crate) fn create_session(&self, s: &SessionRow) -> Result<(), StoreError> {
-        insert_session(&self.conn(), s)
+    /// Opens a session for `s` (its `id` is given here) when, in one
+    /// transaction: the folder (new files) or the file (versions) is there
+    /// and the owner's, the name is free, the owner has fewer open sessions
+    /// than allowed, and the file's size fits the quota (it stays reserved
+    /// until the session is committed, aborted or collected).
+    pub(crate) fn create_session(
+        &self,
+        mut s: SessionRow,
+    ) -> Result<Result<SessionRow, Refusal>, StoreError> {
+        s.id = self.new_session_id()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if let Err(r) = target_holds(&tx, &s, None)? {
+            return Ok(Err(r));
+        }
+        if let Some(limit) = self.limits.max_open_sessions {
+            let open: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM sessions WHERE owner = ?1 AND state = 'open'",
+                [&s.owner],
+                |r| r.get(0),
+            )?;
+            if u(open) >= limit {
+                return Ok(Err(Refusal::TooManySessions { limit }));
+            }
+        }
+        if let Err(r) = fits(&tx, self.limits.quota, &s.owner, s.file_size, None)? {
+            return Ok(Err(r));
+        }
+        insert_session(&tx, &s)?;
+        tx.commit()?;
+        Ok(Ok(s))
     }
 
     pub(crate) fn session(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {
@@ -181,8 +189,9 @@ impl Store {
     }
 
     /// Records a part whose blob is already durable, if its session is
-    /// still open (checked in the same transaction, so an abort, an expiry
-    /// or a commit either happens before, and the part is refused, or after).
+    /// still open and not expired (checked in the same transaction, so an
+    /// abort, an expiry or a commit either happens before, and the part is
+    /// refused, or after).
     pub(crate) fn insert_part(
         &self,
         session_id: &str,
@@ -190,20 +199,8 @@ impl Store {
     ) -> Result<InsertPart, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let state: Option<String> = tx
-            .query_row(
-                "SELECT state FROM sessions WHERE id = ?1",
-                [session_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match state.as_deref() {
-            Some("open") => {}
-            other => {
-                return Ok(InsertPart::Closed {
-                    committed: other == Some("committed"),
-                })
-            }
+        if let Err(r) = still_open(&tx, session_id, super::unix_now())? {
+            return Ok(InsertPart::Refused(r));
         }
         let inserted = insert_part_row(&tx, session_id, p)?;
         if inserted {
@@ -246,17 +243,6 @@ impl Store {
         Ok(())
     }
 
-    /// Bytes a user's files take (their current versions), for the quota.
-    pub(crate) fn space_used(&self, owner: &str) -> Result<u64, StoreError> {
-        let used: i64 = self.conn().query_row(
-            "SELECT COALESCE(SUM(v.size), 0) FROM files f JOIN versions v ON v.id = f.version_id
-             WHERE f.owner = ?1",
-            [owner],
-            |r| r.get(0),
-        )?;
-        Ok(u(used))
-    }
-
     /// Open sessions that expired before `now`.
     pub(crate) fn expired_sessions(&self, now: i64) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
@@ -267,79 +253,62 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ids)
     }
-
-    /// Commits a session: claims it (`open` -> `committed`), creates the
-    /// file (or its new version) and records it, in one transaction, so that
-    /// of a commit, an abort and the expiry exactly one wins, and a second
-    /// commit writes nothing. A name taken meanwhile writes nothing either.
-    pub(crate) fn commit(
-        &self,
-        s: &SessionRow,
-        v: &NewVersion,
-    ) -> Result<CommitOutcome, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let outcome = claim_and_write(&tx, s, v)?;
-        if matches!(outcome, CommitOutcome::Committed(_)) {
-            tx.commit()?;
-        }
-        Ok(outcome)
-    }
-
-    /// A one-shot upload: its session (at most one part, whose blob is
-    /// already durable) and the file or version, in one transaction, so a
-    /// crash leaves either the whole file or nothing but an orphan blob.
-    pub(crate) fn commit_one_shot(
-        &self,
-        s: &SessionRow,
-        part: Option<&PartRow>,
-        v: &NewVersion,
-    ) -> Result<CommitOutcome, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        insert_session(&tx, s)?;
-        if let Some(p) = part {
-            insert_part_row(&tx, &s.id, p)?;
-        }
-        let outcome = claim_and_write(&tx, s, v)?;
-        if matches!(outcome, CommitOutcome::Committed(_)) {
-            tx.commit()?;
-        }
-        Ok(outcome)
-    }
 }
 
-/// Claims an open session (`open` -> `committed`) and writes its file or
-/// version; the caller commits the transaction when it says `Committed`.
-fn claim_and_write(
-    tx: &rusqlite::Transaction<'_>,
+/// Where a session's file goes still holds: a new file's folder is there
+/// and the owner's, with the name free; a new version's file is there, the
+/// owner's and (with `if_match`) at that etag, with its new name (if any)
+/// free in its folder.
+pub(super) fn target_holds(
+    c: &rusqlite::Connection,
     s: &SessionRow,
-    v: &NewVersion,
-) -> Result<CommitOutcome, StoreError> {
-    let claimed = tx.execute(
-        "UPDATE sessions SET state = 'committed' WHERE id = ?1 AND state = 'open'",
-        [&s.id],
-    )?;
-    if claimed != 1 {
-        return Ok(CommitOutcome::NotOpen);
-    }
-    let file_id = match write_file(tx, s, v) {
-        Ok(id) => id,
-        Err(StoreError::Sql(rusqlite::Error::SqliteFailure(e, _)))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            return Ok(CommitOutcome::NameInUse);
-        }
-        Err(e) => return Err(e),
+    if_match: Option<i64>,
+) -> Result<Result<(), Refusal>, StoreError> {
+    let (folder, except) = match (s.file_id, &s.folder_id) {
+        (Some(id), _) => match file_live(c, &s.owner, id)? {
+            Some(f) if if_match.is_some_and(|e| e != f.etag) => {
+                return Ok(Err(Refusal::EtagChanged))
+            }
+            Some(f) => (f.folder_id, Some(("file", id))),
+            None => return Ok(Err(Refusal::NotFound)),
+        },
+        (None, Some(folder)) if folder_live(c, &s.owner, folder)? => (folder.clone(), None),
+        (None, _) => return Ok(Err(Refusal::NotFound)),
     };
-    tx.execute(
-        "UPDATE sessions SET committed_file_id = ?2, committed_sha1 = ?3 WHERE id = ?1",
-        params![s.id, file_id, v.sha1.to_hex()],
-    )?;
-    Ok(CommitOutcome::Committed(file_id))
+    if let Some(name) = &s.name {
+        if let Some((kind, id)) = named_except(c, &s.owner, &folder, name, except)? {
+            return Ok(Err(Refusal::NameInUse(kind, id)));
+        }
+    }
+    Ok(Ok(()))
 }
 
-fn insert_session(conn: &rusqlite::Connection, s: &SessionRow) -> Result<(), StoreError> {
+/// The session is open and not expired at `now`: `SessionClosed` (with
+/// whether it was committed) or `SessionExpired` otherwise.
+pub(super) fn still_open(
+    c: &rusqlite::Connection,
+    id: &str,
+    now: i64,
+) -> Result<Result<(), Refusal>, StoreError> {
+    let row: Option<(String, i64)> = c
+        .query_row(
+            "SELECT state, expires_at FROM sessions WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        Some((state, _)) if state != "open" => Err(Refusal::SessionClosed(state == "committed")),
+        None => Err(Refusal::SessionClosed(false)),
+        Some((_, expires)) if expires <= now => Err(Refusal::SessionExpired),
+        Some(_) => Ok(()),
+    })
+}
+
+pub(super) fn insert_session(
+    conn: &rusqlite::Connection,
+    s: &SessionRow,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO sessions(id, owner, folder_id, file_id, name, file_size, part_size,
                               total_parts, expires_at, state)
@@ -361,7 +330,7 @@ fn insert_session(conn: &rusqlite::Connection, s: &SessionRow) -> Result<(), Sto
 }
 
 /// Inserts a part row unless its index is taken; whether it was inserted.
-fn insert_part_row(
+pub(super) fn insert_part_row(
     conn: &rusqlite::Connection,
     session_id: &str,
     p: &PartRow,
@@ -379,88 +348,6 @@ fn insert_part_row(
         ],
     )?;
     Ok(n == 1)
-}
-
-/// The file row (new, or its new version) of a commit; the file's id.
-fn write_file(
-    tx: &rusqlite::Transaction<'_>,
-    s: &SessionRow,
-    v: &NewVersion,
-) -> Result<i64, StoreError> {
-    {
-        let file_id = match (s.file_id, &s.folder_id) {
-            (Some(file_id), _) => {
-                let version = insert_version(tx, file_id, s, v)?;
-                tx.execute(
-                    "UPDATE files SET version_id = ?2, etag = etag + 1, modified_at = ?3,
-                         name = COALESCE(?4, name), name_key = COALESCE(?5, name_key),
-                         description = COALESCE(?6, description),
-                         content_created_at = COALESCE(?7, content_created_at),
-                         content_modified_at = COALESCE(?8, content_modified_at)
-                     WHERE id = ?1",
-                    params![
-                        file_id,
-                        version,
-                        v.now,
-                        s.name,
-                        s.name.as_ref().map(|n| n.to_lowercase()),
-                        v.description,
-                        v.content_created_at,
-                        v.content_modified_at
-                    ],
-                )?;
-                file_id
-            }
-            (None, folder) => {
-                let name = s.name.clone().unwrap_or_default();
-                tx.execute(
-                    "INSERT INTO files(owner, folder_id, name, name_key, etag, version_id, description,
-                                       content_created_at, content_modified_at, created_at, modified_at)
-                     VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?6, ?7, ?8, ?8)",
-                    params![
-                        s.owner,
-                        folder.clone().unwrap_or_else(|| "0".to_owned()),
-                        name,
-                        name.to_lowercase(),
-                        v.description.clone().unwrap_or_default(),
-                        v.content_created_at,
-                        v.content_modified_at,
-                        v.now
-                    ],
-                )?;
-                let file_id = tx.last_insert_rowid();
-                let version = insert_version(tx, file_id, s, v)?;
-                tx.execute(
-                    "UPDATE files SET version_id = ?2 WHERE id = ?1",
-                    params![file_id, version],
-                )?;
-                file_id
-            }
-        };
-        Ok(file_id)
-    }
-}
-
-/// The version row of a commit: the session's parts are its content.
-fn insert_version(
-    tx: &rusqlite::Transaction<'_>,
-    file_id: i64,
-    s: &SessionRow,
-    v: &NewVersion,
-) -> Result<i64, StoreError> {
-    tx.execute(
-        "INSERT INTO versions(file_id, session_id, size, sha1, part_size, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            file_id,
-            s.id,
-            i(s.file_size),
-            v.sha1.to_hex(),
-            i(s.part_size),
-            v.now
-        ],
-    )?;
-    Ok(tx.last_insert_rowid())
 }
 
 fn part_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PartRow> {
