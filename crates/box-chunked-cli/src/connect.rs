@@ -4,6 +4,7 @@
 use crate::args::Conn;
 use crate::failure::{exit, Failure};
 use box_chunked_hyper::{BoxClient, CheckpointFile, JwtAuth, RefreshTokenAuth, Subject};
+use box_chunked_proto::urls::BaseUrls;
 use box_chunked_server::{RunningServer, Server, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -161,31 +162,23 @@ pub(crate) fn urls_given(g: &Conn) -> bool {
 /// `<base>/api/2.0`) on the same origin; Box's own for the rest only when
 /// every given URL is Box's (the client refuses a mix).
 pub(crate) fn urls_of(g: &Conn) -> (Option<String>, Option<String>, Option<String>) {
-    let trim = |u: &String| u.trim_end_matches('/').to_owned();
-    let base = g.base_url.as_ref().map(trim).or_else(|| {
-        let api = g.api_url.as_ref().map(trim);
-        let upload = g.upload_url.as_ref().map(trim);
-        let is_box = |u: &str| {
-            u.starts_with("https://")
-                && u.split('/')
-                    .nth(2)
-                    .is_some_and(|h| h == "box.com" || h.ends_with(".box.com"))
-        };
-        match (api, upload) {
-            (Some(a), _) if !is_box(&a) && a.ends_with("/2.0") && !a.ends_with("/api/2.0") => {
-                Some(a.trim_end_matches("/2.0").to_owned())
-            }
-            (_, Some(u)) if !is_box(&u) && u.ends_with("/api/2.0") => {
-                Some(u.trim_end_matches("/api/2.0").to_owned())
-            }
-            _ => None,
-        }
-    });
-    let from_base = |path: &str| base.as_ref().map(|b| format!("{b}{path}"));
+    let base = g
+        .base_url
+        .as_ref()
+        .map(|b| b.trim_end_matches('/').to_owned())
+        .or_else(|| g.api_url.as_deref().and_then(BaseUrls::base_of))
+        .or_else(|| g.upload_url.as_deref().and_then(BaseUrls::base_of));
+    let from_base = base.as_deref().map(BaseUrls::from_base);
     (
-        g.api_url.clone().or_else(|| from_base("/2.0")),
-        g.upload_url.clone().or_else(|| from_base("/api/2.0")),
-        g.oauth_url.clone().or_else(|| from_base("/oauth2/token")),
+        g.api_url
+            .clone()
+            .or_else(|| Some(from_base.as_ref()?.api.clone())),
+        g.upload_url
+            .clone()
+            .or_else(|| Some(from_base.as_ref()?.upload.clone())),
+        g.oauth_url
+            .clone()
+            .or_else(|| Some(from_base.as_ref()?.token.clone())),
     )
 }
 

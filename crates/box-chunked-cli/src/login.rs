@@ -8,7 +8,8 @@ use crate::args::{Global, LoginArgs};
 use crate::connect::{data_dir, shell_quote, transport_of};
 use crate::failure::{exit, Failure};
 use box_chunked_hyper::RefreshTokenAuth;
-use box_chunked_proto::oauth::{authorize_url, parse_form, BOX_AUTHORIZE_URL};
+use box_chunked_proto::oauth::{authorize_url, parse_form};
+use box_chunked_proto::urls::BaseUrls;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -57,10 +58,10 @@ pub(crate) async fn login(g: &Global, args: LoginArgs) -> Result<(), Failure> {
     };
     let redirect_uri = format!("http://{host}:{port}{redirect_path}");
     let authorize_base = args.authorize_url.clone().unwrap_or_else(|| {
-        conn.base_url.as_ref().map_or_else(
-            || BOX_AUTHORIZE_URL.to_owned(),
-            |b| format!("{}/oauth2/authorize", b.trim_end_matches('/')),
-        )
+        conn.base_url
+            .as_deref()
+            .map_or_else(BaseUrls::box_com, BaseUrls::from_base)
+            .authorize_url()
     });
     let state = crate::connect::random_token();
     let url = authorize_url(&authorize_base, &args.client_id, &redirect_uri, &state);

@@ -122,7 +122,7 @@ pub struct UploadConfig {
 impl Default for UploadConfig {
     fn default() -> Self {
         Self {
-            upload_root: "https://upload.box.com/api/2.0".to_owned(),
+            upload_root: box_chunked_proto::urls::BOX_UPLOAD_URL.to_owned(),
             parallelism: NonZeroUsize::new(4).unwrap_or(NonZeroUsize::MIN),
             retry: RetryPolicy::default(),
             timeouts: Timeouts::default(),

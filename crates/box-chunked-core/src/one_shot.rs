@@ -156,10 +156,9 @@ pub fn preflight(
     target: &Target,
     size: u64,
 ) -> Result<http::Request<Bytes>, String> {
-    let root = api_root.trim_end_matches('/');
     let (url, body) = match target {
         Target::NewFile { folder_id, name } => (
-            format!("{root}/files/content"),
+            Endpoint::Preflight.url(api_root),
             json!({"name": name, "parent": {"id": folder_id}, "size": size}),
         ),
         Target::NewVersion { file_id, name, .. } => {
@@ -167,7 +166,8 @@ pub fn preflight(
             if let Some(n) = name {
                 b["name"] = json!(n);
             }
-            (format!("{root}/files/{file_id}/content"), b)
+            let file_id = file_id.clone();
+            (Endpoint::PreflightVersion { file_id }.url(api_root), b)
         }
     };
     built(
@@ -349,7 +349,7 @@ pub fn create_folder(
     parent: &str,
     name: &str,
 ) -> Result<http::Request<Bytes>, String> {
-    let url = format!("{}/folders", api_root.trim_end_matches('/'));
+    let url = Endpoint::CreateFolder.url(api_root);
     let body = json!({"name": name, "parent": {"id": parent}});
     built(json_post(url), Bytes::from(body.to_string()))
 }

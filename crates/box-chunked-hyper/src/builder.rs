@@ -13,12 +13,11 @@ use box_chunked_core::retry::RetryPolicy;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Box's API root.
-pub const DEFAULT_API_URL: &str = "https://api.box.com/2.0";
-/// Box's upload root.
-pub const DEFAULT_UPLOAD_URL: &str = "https://upload.box.com/api/2.0";
-/// Box's OAuth token endpoint.
-pub const DEFAULT_OAUTH_URL: &str = "https://api.box.com/oauth2/token";
+use box_chunked_proto::urls::{host_of, is_box_host, BaseUrls};
+pub use box_chunked_proto::urls::{
+    BOX_API_URL as DEFAULT_API_URL, BOX_TOKEN_URL as DEFAULT_OAUTH_URL,
+    BOX_UPLOAD_URL as DEFAULT_UPLOAD_URL,
+};
 
 enum AuthChoice {
     Provider(Arc<dyn TokenProvider>),
@@ -53,9 +52,7 @@ impl From<RefreshTokenAuth> for Auth {
 pub struct ClientBuilder {
     auth: Option<AuthChoice>,
     as_user: Option<String>,
-    api_url: String,
-    upload_url: String,
-    oauth_url: String,
+    urls: BaseUrls,
     allow_http: bool,
     http2_only: bool,
     http1_only: bool,
@@ -72,9 +69,7 @@ pub struct ClientBuilder {
 impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("api_url", &self.api_url)
-            .field("upload_url", &self.upload_url)
-            .field("oauth_url", &self.oauth_url)
+            .field("urls", &self.urls)
             .finish_non_exhaustive()
     }
 }
@@ -84,9 +79,7 @@ impl Default for ClientBuilder {
         Self {
             auth: None,
             as_user: None,
-            api_url: DEFAULT_API_URL.to_owned(),
-            upload_url: DEFAULT_UPLOAD_URL.to_owned(),
-            oauth_url: DEFAULT_OAUTH_URL.to_owned(),
+            urls: BaseUrls::box_com(),
             allow_http: false,
             http2_only: false,
             http1_only: false,
@@ -147,32 +140,30 @@ impl ClientBuilder {
     /// The API root (default `https://api.box.com/2.0`).
     #[must_use]
     pub fn api_url(mut self, url: impl Into<String>) -> Self {
-        self.api_url = url.into().trim_end_matches('/').to_owned();
+        self.urls.api = url.into().trim_end_matches('/').to_owned();
         self
     }
 
     /// The upload root (default `https://upload.box.com/api/2.0`).
     #[must_use]
     pub fn upload_url(mut self, url: impl Into<String>) -> Self {
-        self.upload_url = url.into().trim_end_matches('/').to_owned();
+        self.urls.upload = url.into().trim_end_matches('/').to_owned();
         self
     }
 
     /// The OAuth token URL (default `https://api.box.com/oauth2/token`).
     #[must_use]
     pub fn oauth_url(mut self, url: impl Into<String>) -> Self {
-        self.oauth_url = url.into();
+        self.urls.token = url.into();
         self
     }
 
     /// Points all three URLs at a box-chunked server (or any Box-compatible
     /// server) at `base`: `<base>/2.0`, `<base>/api/2.0`, `<base>/oauth2/token`.
     #[must_use]
-    pub fn base_url(self, base: &str) -> Self {
-        let b = base.trim_end_matches('/');
-        self.api_url(format!("{b}/2.0"))
-            .upload_url(format!("{b}/api/2.0"))
-            .oauth_url(format!("{b}/oauth2/token"))
+    pub fn base_url(mut self, base: &str) -> Self {
+        self.urls = BaseUrls::from_base(base);
+        self
     }
 
     /// Allows plain `http://` to hosts other than loopback (loopback is always allowed).
@@ -268,7 +259,7 @@ impl ClientBuilder {
     /// Builds the client. Fails without credentials or with a URL that is
     /// not absolute, or plain http to a non-loopback host when not allowed.
     pub fn build(self) -> Result<BoxClient, Error> {
-        for u in [&self.api_url, &self.upload_url, &self.oauth_url] {
+        for u in self.urls.all() {
             let uri: http::Uri = u
                 .parse()
                 .map_err(|_| Error::new(ErrorKind::Config, format!("{u} is not a URL")))?;
@@ -279,20 +270,14 @@ impl ClientBuilder {
                 ));
             }
         }
-        let is_box = |u: &str| {
-            u.parse::<http::Uri>().is_ok_and(|u| {
-                u.scheme_str() == Some("https")
-                    && u.host()
-                        .is_some_and(|h| h == "box.com" || h.ends_with(".box.com"))
-            })
-        };
-        let urls = [&self.api_url, &self.upload_url, &self.oauth_url];
+        let is_box = |u: &str| u.starts_with("https://") && host_of(u).is_some_and(is_box_host);
+        let urls = self.urls.all();
         if urls.iter().any(|u| is_box(u)) && !urls.iter().all(|u| is_box(u)) {
+            let BaseUrls { api, upload, token } = &self.urls;
             return Err(Error::new(
                 ErrorKind::Config,
                 format!(
-                    "the URLs mix Box's hosts with another server (API {}, upload {}, OAuth {}), so the file and the token could go to Box unintended; give all three, or base_url for a server with box-chunked's layout",
-                    self.api_url, self.upload_url, self.oauth_url
+                    "the URLs mix Box's hosts with another server (API {api}, upload {upload}, OAuth {token}), so the file and the token could go to Box unintended; give all three, or base_url for a server with box-chunked's layout"
                 ),
             ));
         }
@@ -319,7 +304,7 @@ impl ClientBuilder {
             extra_roots: parse_roots(&self.extra_roots_pem)?,
             proxy: self.proxy.clone(),
         })?;
-        for u in [&self.api_url, &self.upload_url, &self.oauth_url] {
+        for u in self.urls.all() {
             let uri: http::Uri = u
                 .parse()
                 .map_err(|_| Error::new(ErrorKind::Config, "bad URL"))?;
@@ -329,7 +314,7 @@ impl ClientBuilder {
         let provider: Arc<dyn TokenProvider> = match self.auth {
             Some(AuthChoice::Provider(p)) => p,
             Some(AuthChoice::Grant(g)) => {
-                g.bind(&raw, &self.oauth_url);
+                g.bind(&raw, &self.urls.token);
                 let p: Arc<dyn TokenProvider> = g;
                 p
             }
@@ -340,14 +325,12 @@ impl ClientBuilder {
                 ))
             }
         };
-        let origins = OriginPolicy::for_urls(&[&self.api_url, &self.upload_url, &self.oauth_url]);
+        let origins = OriginPolicy::for_urls(&self.urls.all());
         Ok(BoxClient {
             inner: Arc::new(Inner {
                 transport: raw.with_auth(provider.clone(), origins, self.as_user.clone())?,
                 provider,
-                api_url: self.api_url,
-                upload_url: self.upload_url,
-                oauth_url: self.oauth_url,
+                urls: self.urls,
                 retry,
                 control_timeout: self.control_timeout,
                 part_timeout: self.part_timeout,

@@ -13,6 +13,7 @@ use box_chunked_core::one_shot::MultipartTail;
 use box_chunked_core::ops::SessionUrls;
 use box_chunked_core::retry::RetryPolicy;
 use box_chunked_core::{RequestKind, Target};
+use box_chunked_proto::endpoints::Endpoint;
 use box_chunked_proto::{
     CommitAttributes, ContentRange, File, SessionEndpoints, Sha1Digest, UploadPart, UploadParts,
     UploadSession,
@@ -41,9 +42,7 @@ pub(crate) struct Inner {
     pub(crate) transport: Transport,
     /// Where the tokens come from (also inside `transport`'s auth layer).
     pub(crate) provider: std::sync::Arc<dyn crate::TokenProvider>,
-    pub(crate) api_url: String,
-    pub(crate) upload_url: String,
-    pub(crate) oauth_url: String,
+    pub(crate) urls: box_chunked_proto::urls::BaseUrls,
     pub(crate) retry: RetryPolicy,
     pub(crate) control_timeout: Duration,
     pub(crate) part_timeout: Duration,
@@ -70,8 +69,7 @@ pub struct BoxClient {
 impl std::fmt::Debug for BoxClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BoxClient")
-            .field("api_url", &self.inner.api_url)
-            .field("upload_url", &self.inner.upload_url)
+            .field("urls", &self.inner.urls)
             .finish_non_exhaustive()
     }
 }
@@ -96,12 +94,12 @@ impl BoxClient {
 
     /// The API root this client uses.
     pub fn api_url(&self) -> &str {
-        &self.inner.api_url
+        &self.inner.urls.api
     }
 
     /// The upload root this client uses.
     pub fn upload_url(&self) -> &str {
-        &self.inner.upload_url
+        &self.inner.urls.upload
     }
 
     /// Operations on a folder.
@@ -144,7 +142,8 @@ impl BoxClient {
 
     /// The file object (`GET /files/{id}`).
     pub async fn get_file(&self, id: &str) -> Result<File, Error> {
-        let url = format!("{}/files/{id}", self.inner.api_url);
+        let file_id = id.to_owned();
+        let url = Endpoint::GetFile { file_id }.url(&self.inner.urls.api);
         match self.run(Operation::GetFile { url }).await? {
             Answer::File(f) => Ok(*f),
             other => Err(unexpected(RequestKind::GetFile, &other)),
@@ -155,7 +154,8 @@ impl BoxClient {
     /// (`GET /files/{id}/content`; for checking an upload end to end). The
     /// content is hashed as it arrives, never held whole.
     pub async fn download_sha1(&self, id: &str) -> Result<(u64, Sha1Digest), Error> {
-        let url = format!("{}/files/{id}/content", self.inner.api_url);
+        let file_id = id.to_owned();
+        let url = Endpoint::Download { file_id }.url(&self.inner.urls.api);
         let sink = Arc::new(HashSink::default());
         match self
             .run_streamed(Operation::Download { url }, Some(StreamTo(sink.clone())))
@@ -190,7 +190,7 @@ impl BoxClient {
     /// conflict is an error that [`box_chunked_core::one_shot::conflict_of`] reads.
     pub async fn check_upload(&self, target: &Target, size: u64) -> Result<(), Error> {
         let op = Operation::Preflight {
-            api_root: self.inner.api_url.clone(),
+            api_root: self.inner.urls.api.clone(),
             target: target.clone(),
             size,
         };
@@ -213,7 +213,7 @@ impl BoxClient {
         body: BodyOptions,
     ) -> Result<File, Error> {
         let op = Operation::UploadFile {
-            upload_root: self.inner.upload_url.clone(),
+            upload_root: self.inner.urls.upload.clone(),
             target: target.clone(),
             size,
             sha1: Some(sha1),
@@ -251,7 +251,7 @@ impl BoxClient {
     /// is there) reused: its id (`POST /folders`).
     pub async fn ensure_folder(&self, parent: &str, name: &str) -> Result<String, Error> {
         let op = Operation::CreateFolder {
-            api_root: self.inner.api_url.clone(),
+            api_root: self.inner.urls.api.clone(),
             parent: parent.to_owned(),
             name: name.to_owned(),
         };
@@ -433,7 +433,7 @@ async fn create(
     file_size: u64,
 ) -> Result<UploadSession, Error> {
     let op = Operation::CreateSession {
-        upload_root: client.inner.upload_url.clone(),
+        upload_root: client.inner.urls.upload.clone(),
         target,
         file_size,
     };
@@ -481,7 +481,7 @@ impl SessionRef {
         which(&SessionUrls {
             id: &self.id,
             endpoints: &k.endpoints,
-            upload_root: &self.client.inner.upload_url,
+            upload_root: &self.client.inner.urls.upload,
         })
     }
 

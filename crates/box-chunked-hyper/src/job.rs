@@ -17,6 +17,7 @@ use crate::uploader::{
 };
 use box_chunked_core::one_shot::{self, OnConflict};
 use box_chunked_core::Target;
+use box_chunked_proto::urls::BaseUrls;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -632,12 +633,9 @@ impl Job {
                 // A local server embedded in the process listens on a new
                 // port each run: the session is at the same paths there.
                 if file.urls.as_ref().is_some_and(|u| u.local_server) {
-                    let base = up
-                        .client()
-                        .upload_url()
-                        .trim_end_matches("/api/2.0")
-                        .to_owned();
-                    file.rebase_onto(&base);
+                    if let Some(base) = BaseUrls::base_of(up.client().upload_url()) {
+                        file.rebase_onto(&base);
+                    }
                 }
                 match up.resume_from(file, cp).await {
                     Ok(file) => return Ok((file, "uploaded")),

@@ -1,11 +1,16 @@
-//! The chunked upload endpoints: their methods and paths, for building URLs
-//! in a client and for routing in a server.
+//! Every operation of Box's API this project uses or serves, in one table:
+//! its root (the upload root, the API root or OAuth), method and path. A
+//! client builds URLs from it ([`Endpoint::url`]); a server routes with it
+//! ([`Endpoint::route`], [`Endpoint::route_path`]) and answers `405` with
+//! the methods the table gives a path.
 //!
-//! Paths are relative to the upload API root (`https://upload.box.com/api/2.0`).
+//! Where the three roots are, for Box and for a server that serves them all
+//! under one base URL (this project's server), is [`crate::urls::BaseUrls`].
 
+use crate::urls::{API_PREFIX, OAUTH_PREFIX, UPLOAD_PREFIX};
 use std::fmt;
 
-/// HTTP methods used by the chunked upload API.
+/// HTTP methods of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
     /// `GET`
@@ -16,6 +21,8 @@ pub enum Method {
     Put,
     /// `DELETE`
     Delete,
+    /// `OPTIONS` (Box's check before upload)
+    Options,
 }
 
 impl Method {
@@ -26,6 +33,7 @@ impl Method {
             Self::Post => "POST",
             Self::Put => "PUT",
             Self::Delete => "DELETE",
+            Self::Options => "OPTIONS",
         }
     }
 
@@ -36,67 +44,190 @@ impl Method {
             "POST" => Some(Self::Post),
             "PUT" => Some(Self::Put),
             "DELETE" => Some(Self::Delete),
+            "OPTIONS" => Some(Self::Options),
             _ => None,
         }
     }
 }
 
-/// One of the operations of the upload root: the seven chunked upload
-/// operations, the upload session plan, and the one-shot uploads.
+/// The root an operation's path is under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Root {
+    /// `https://upload.box.com/api/2.0`: sessions, parts, one-shot uploads.
+    Upload,
+    /// `https://api.box.com/2.0`: files, folders, users.
+    Api,
+    /// `https://api.box.com/oauth2`: tokens (and, on a local server, the
+    /// authorize page Box serves at `https://account.box.com/api/oauth2`).
+    OAuth,
+}
+
+/// One operation, with the ids its path carries. Not `non_exhaustive`: a
+/// server matches every endpoint, and a new one should not compile until
+/// it has its handler.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Endpoint {
-    /// `POST /files/upload_sessions`
+    /// `POST /files/upload_sessions` (upload root)
     CreateSession,
-    /// `POST /files/{file_id}/upload_sessions`
+    /// `POST /files/{file_id}/upload_sessions` (upload root)
     CreateVersionSession {
         /// The file that gets a new version.
         file_id: String,
     },
-    /// `GET /files/upload_sessions/{id}`
+    /// `GET /files/upload_sessions/{id}` (upload root)
     GetSession {
         /// Session id.
         session_id: String,
     },
-    /// `PUT /files/upload_sessions/{id}`
+    /// `PUT /files/upload_sessions/{id}` (upload root)
     UploadPart {
         /// Session id.
         session_id: String,
     },
-    /// `GET /files/upload_sessions/{id}/parts`
+    /// `GET /files/upload_sessions/{id}/parts` (upload root)
     ListParts {
         /// Session id.
         session_id: String,
     },
-    /// `POST /files/upload_sessions/{id}/commit`
+    /// `POST /files/upload_sessions/{id}/commit` (upload root)
     Commit {
         /// Session id.
         session_id: String,
     },
-    /// `DELETE /files/upload_sessions/{id}`
+    /// `DELETE /files/upload_sessions/{id}` (upload root)
     Abort {
         /// Session id.
         session_id: String,
     },
-    /// `POST /files/upload_sessions/{id}/plan`: which parts the server
-    /// already has (the upload session plan).
+    /// `POST /files/upload_sessions/{id}/plan` (upload root): which parts
+    /// the server already has (the upload session plan).
     Plan {
         /// Session id.
         session_id: String,
     },
-    /// `POST /files/content`: a small file in one multipart request.
+    /// `POST /files/content` (upload root): a small file in one multipart request.
     UploadFile,
-    /// `POST /files/{file_id}/content`: a new version in one multipart request.
+    /// `POST /files/{file_id}/content` (upload root): a new version in one request.
     UploadFileVersion {
         /// The file that gets a new version.
         file_id: String,
     },
+    /// `OPTIONS /files/content` (API root): the check before upload.
+    Preflight,
+    /// `OPTIONS /files/{file_id}/content` (API root): the check before a new version.
+    PreflightVersion {
+        /// The file.
+        file_id: String,
+    },
+    /// `GET /files/{file_id}` (API root)
+    GetFile {
+        /// The file.
+        file_id: String,
+    },
+    /// `PUT /files/{file_id}` (API root)
+    UpdateFile {
+        /// The file.
+        file_id: String,
+    },
+    /// `DELETE /files/{file_id}` (API root)
+    DeleteFile {
+        /// The file.
+        file_id: String,
+    },
+    /// `GET /files/{file_id}/content` (API root)
+    Download {
+        /// The file.
+        file_id: String,
+    },
+    /// `GET /files/{file_id}/versions` (API root)
+    ListVersions {
+        /// The file.
+        file_id: String,
+    },
+    /// `POST /folders` (API root)
+    CreateFolder,
+    /// `GET /folders/{folder_id}` (API root)
+    GetFolder {
+        /// The folder (`0`: the root, "All Files").
+        folder_id: String,
+    },
+    /// `PUT /folders/{folder_id}` (API root)
+    UpdateFolder {
+        /// The folder.
+        folder_id: String,
+    },
+    /// `DELETE /folders/{folder_id}` (API root)
+    DeleteFolder {
+        /// The folder.
+        folder_id: String,
+    },
+    /// `GET /folders/{folder_id}/items` (API root)
+    ListItems {
+        /// The folder.
+        folder_id: String,
+    },
+    /// `GET /users/me` (API root)
+    GetCurrentUser,
+    /// `POST /token` (OAuth root)
+    Token,
+    /// `GET /authorize` (OAuth root; Box serves it on `account.box.com`)
+    Authorize,
 }
 
-/// A method and path that is not one of the chunked upload endpoints.
+/// One row of the table: root, method, path (`{}` is an id), and how the
+/// endpoint is made from the path's ids.
+struct Row {
+    root: Root,
+    method: Method,
+    path: &'static str,
+    make: fn(&[&str]) -> Endpoint,
+}
+
+fn id(ids: &[&str], i: usize) -> String {
+    ids.get(i).copied().unwrap_or_default().to_owned()
+}
+
+macro_rules! rows {
+    ($( $root:ident $method:ident $path:literal => $make:expr ),+ $(,)?) => {
+        &[ $( Row { root: Root::$root, method: Method::$method, path: $path, make: $make } ),+ ]
+    };
+}
+
+/// The table. Its order is the order of [`RouteError::MethodNotAllowed`]'s
+/// methods for a path.
+const TABLE: &[Row] = rows! {
+    Upload Post "/files/upload_sessions" => |_| Endpoint::CreateSession,
+    Upload Post "/files/{}/upload_sessions" => |i| Endpoint::CreateVersionSession { file_id: id(i, 0) },
+    Upload Get "/files/upload_sessions/{}" => |i| Endpoint::GetSession { session_id: id(i, 0) },
+    Upload Put "/files/upload_sessions/{}" => |i| Endpoint::UploadPart { session_id: id(i, 0) },
+    Upload Delete "/files/upload_sessions/{}" => |i| Endpoint::Abort { session_id: id(i, 0) },
+    Upload Get "/files/upload_sessions/{}/parts" => |i| Endpoint::ListParts { session_id: id(i, 0) },
+    Upload Post "/files/upload_sessions/{}/commit" => |i| Endpoint::Commit { session_id: id(i, 0) },
+    Upload Post "/files/upload_sessions/{}/plan" => |i| Endpoint::Plan { session_id: id(i, 0) },
+    Upload Post "/files/content" => |_| Endpoint::UploadFile,
+    Upload Post "/files/{}/content" => |i| Endpoint::UploadFileVersion { file_id: id(i, 0) },
+    Api Options "/files/content" => |_| Endpoint::Preflight,
+    Api Options "/files/{}/content" => |i| Endpoint::PreflightVersion { file_id: id(i, 0) },
+    Api Get "/files/{}" => |i| Endpoint::GetFile { file_id: id(i, 0) },
+    Api Put "/files/{}" => |i| Endpoint::UpdateFile { file_id: id(i, 0) },
+    Api Delete "/files/{}" => |i| Endpoint::DeleteFile { file_id: id(i, 0) },
+    Api Get "/files/{}/content" => |i| Endpoint::Download { file_id: id(i, 0) },
+    Api Get "/files/{}/versions" => |i| Endpoint::ListVersions { file_id: id(i, 0) },
+    Api Post "/folders" => |_| Endpoint::CreateFolder,
+    Api Get "/folders/{}" => |i| Endpoint::GetFolder { folder_id: id(i, 0) },
+    Api Put "/folders/{}" => |i| Endpoint::UpdateFolder { folder_id: id(i, 0) },
+    Api Delete "/folders/{}" => |i| Endpoint::DeleteFolder { folder_id: id(i, 0) },
+    Api Get "/folders/{}/items" => |i| Endpoint::ListItems { folder_id: id(i, 0) },
+    Api Get "/users/me" => |_| Endpoint::GetCurrentUser,
+    OAuth Post "/token" => |_| Endpoint::Token,
+    OAuth Get "/authorize" => |_| Endpoint::Authorize,
+};
+
+/// A method and path that is not in the table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
     /// No endpoint has this path.
-    #[error("no chunked upload endpoint at this path")]
+    #[error("no endpoint at this path")]
     NotFound,
     /// The path exists but not with this method.
     #[error("method not allowed; allowed: {}", allowed.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "))]
@@ -106,132 +237,156 @@ pub enum RouteError {
     },
 }
 
-impl Endpoint {
-    /// The HTTP method of this operation.
-    pub const fn method(&self) -> Method {
-        match self {
-            Self::CreateSession
-            | Self::CreateVersionSession { .. }
-            | Self::Commit { .. }
-            | Self::Plan { .. }
-            | Self::UploadFile
-            | Self::UploadFileVersion { .. } => Method::Post,
-            Self::GetSession { .. } | Self::ListParts { .. } => Method::Get,
-            Self::UploadPart { .. } => Method::Put,
-            Self::Abort { .. } => Method::Delete,
+/// Whether `path`'s segments fit `pattern`'s (`{}` takes one non-empty
+/// segment, a literal is a literal, and `{}` never takes a literal the same
+/// position has in another row: `upload_sessions` and `content` are not ids).
+fn fits<'a>(pattern: &str, segs: &[&'a str]) -> Option<Vec<&'a str>> {
+    let want: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
+    if want.len() != segs.len() {
+        return None;
+    }
+    let mut ids = Vec::new();
+    for (w, s) in want.iter().zip(segs) {
+        match *w {
+            "{}" if !s.is_empty() && !matches!(*s, "upload_sessions" | "content") => ids.push(*s),
+            "{}" => return None,
+            lit if lit == *s => {}
+            _ => return None,
         }
     }
+    Some(ids)
+}
 
-    /// The path below the upload API root, ids percent-encoded where needed.
-    pub fn path(&self) -> String {
+impl Endpoint {
+    fn row(&self) -> &'static Row {
+        let ids = self.ids();
+        // Every variant has exactly one row: the one whose maker gives it back.
+        TABLE
+            .iter()
+            .find(|r| (r.make)(&ids) == *self)
+            .unwrap_or(&TABLE[0])
+    }
+
+    /// The ids the path carries, in order.
+    fn ids(&self) -> Vec<&str> {
         match self {
-            Self::CreateSession => "/files/upload_sessions".to_owned(),
-            Self::CreateVersionSession { file_id } => {
-                format!("/files/{}/upload_sessions", encode_segment(file_id))
-            }
+            Self::CreateVersionSession { file_id }
+            | Self::UploadFileVersion { file_id }
+            | Self::PreflightVersion { file_id }
+            | Self::GetFile { file_id }
+            | Self::UpdateFile { file_id }
+            | Self::DeleteFile { file_id }
+            | Self::Download { file_id }
+            | Self::ListVersions { file_id } => vec![file_id],
             Self::GetSession { session_id }
             | Self::UploadPart { session_id }
-            | Self::Abort { session_id } => {
-                format!("/files/upload_sessions/{}", encode_segment(session_id))
-            }
-            Self::ListParts { session_id } => {
-                format!(
-                    "/files/upload_sessions/{}/parts",
-                    encode_segment(session_id)
-                )
-            }
-            Self::Commit { session_id } => {
-                format!(
-                    "/files/upload_sessions/{}/commit",
-                    encode_segment(session_id)
-                )
-            }
-            Self::Plan { session_id } => {
-                format!("/files/upload_sessions/{}/plan", encode_segment(session_id))
-            }
-            Self::UploadFile => "/files/content".to_owned(),
-            Self::UploadFileVersion { file_id } => {
-                format!("/files/{}/content", encode_segment(file_id))
-            }
+            | Self::ListParts { session_id }
+            | Self::Commit { session_id }
+            | Self::Abort { session_id }
+            | Self::Plan { session_id } => vec![session_id],
+            Self::GetFolder { folder_id }
+            | Self::UpdateFolder { folder_id }
+            | Self::DeleteFolder { folder_id }
+            | Self::ListItems { folder_id } => vec![folder_id],
+            Self::CreateSession
+            | Self::UploadFile
+            | Self::Preflight
+            | Self::CreateFolder
+            | Self::GetCurrentUser
+            | Self::Token
+            | Self::Authorize => vec![],
         }
     }
 
-    /// The absolute URL of this operation under `upload_root`
-    /// (e.g. `https://upload.box.com/api/2.0`; a trailing `/` is ignored).
-    pub fn url(&self, upload_root: &str) -> String {
-        format!("{}{}", upload_root.trim_end_matches('/'), self.path())
+    /// The root its path is under.
+    pub fn root(&self) -> Root {
+        self.row().root
     }
 
-    /// Routes a request: `path` is relative to the upload API root, without
-    /// the query string. Ids must be non-empty and free of `/`.
+    /// Its HTTP method.
+    pub fn method(&self) -> Method {
+        self.row().method
+    }
+
+    /// The path below its root, ids percent-encoded where needed.
+    pub fn path(&self) -> String {
+        let mut ids = self.ids().into_iter();
+        self.row()
+            .path
+            .split('/')
+            .map(|seg| match seg {
+                "{}" => encode_segment(ids.next().unwrap_or_default()),
+                lit => lit.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// The absolute URL under `root_url`, the URL of its [`Root`] (e.g.
+    /// `https://upload.box.com/api/2.0`; a trailing `/` is ignored).
+    pub fn url(&self, root_url: &str) -> String {
+        format!("{}{}", root_url.trim_end_matches('/'), self.path())
+    }
+
+    /// Routes a request: `path` is below `root`'s URL, without the query
+    /// string. Ids must be non-empty and free of `/`.
+    ///
+    /// ```
+    /// use box_chunked_proto::endpoints::{Endpoint, Method, Root};
+    /// assert_eq!(
+    ///     Endpoint::route(Root::Upload, Method::Put, "/files/upload_sessions/ABC").unwrap(),
+    ///     Endpoint::UploadPart { session_id: "ABC".into() },
+    /// );
+    /// ```
+    pub fn route(root: Root, method: Method, path: &str) -> Result<Self, RouteError> {
+        let path = path.strip_suffix('/').unwrap_or(path);
+        let segs: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+        let mut allowed = Vec::new();
+        for row in TABLE.iter().filter(|r| r.root == root) {
+            let Some(ids) = fits(row.path, &segs) else {
+                continue;
+            };
+            if row.method == method {
+                return Ok((row.make)(&ids));
+            }
+            allowed.push(row.method);
+        }
+        if allowed.is_empty() {
+            Err(RouteError::NotFound)
+        } else {
+            Err(RouteError::MethodNotAllowed { allowed })
+        }
+    }
+
+    /// Routes a request to a server that serves the three roots under one
+    /// base URL ([`crate::urls::BaseUrls::from_base`]): `path` is the whole
+    /// path (`/api/2.0/...`, `/2.0/...`, `/oauth2/...`; Box's authorize path
+    /// `/api/oauth2/authorize` too). `None` for a path under none of them.
     ///
     /// ```
     /// use box_chunked_proto::endpoints::{Endpoint, Method};
     /// assert_eq!(
-    ///     Endpoint::route(Method::Put, "/files/upload_sessions/ABC").unwrap(),
-    ///     Endpoint::UploadPart { session_id: "ABC".into() },
+    ///     Endpoint::route_path(Method::Get, "/2.0/users/me"),
+    ///     Some(Ok(Endpoint::GetCurrentUser)),
     /// );
     /// ```
-    pub fn route(method: Method, path: &str) -> Result<Self, RouteError> {
-        let path = path.strip_suffix('/').unwrap_or(path);
-        let segs: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-        let id = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-        let (allowed, ep): (&[Method], Option<Self>) = match segs.as_slice() {
-            ["files", "upload_sessions"] => (&[Method::Post], Some(Self::CreateSession)),
-            ["files", "upload_sessions", sid] => {
-                let Some(session_id) = id(sid) else {
-                    return Err(RouteError::NotFound);
-                };
-                let ep = match method {
-                    Method::Get => Some(Self::GetSession { session_id }),
-                    Method::Put => Some(Self::UploadPart { session_id }),
-                    Method::Delete => Some(Self::Abort { session_id }),
-                    Method::Post => None,
-                };
-                (&[Method::Get, Method::Put, Method::Delete], ep)
-            }
-            ["files", "upload_sessions", sid, "parts"] => {
-                let Some(session_id) = id(sid) else {
-                    return Err(RouteError::NotFound);
-                };
-                (&[Method::Get], Some(Self::ListParts { session_id }))
-            }
-            ["files", "upload_sessions", sid, "commit"] => {
-                let Some(session_id) = id(sid) else {
-                    return Err(RouteError::NotFound);
-                };
-                (&[Method::Post], Some(Self::Commit { session_id }))
-            }
-            ["files", "upload_sessions", sid, "plan"] => {
-                let Some(session_id) = id(sid) else {
-                    return Err(RouteError::NotFound);
-                };
-                (&[Method::Post], Some(Self::Plan { session_id }))
-            }
-            ["files", "content"] => (&[Method::Post], Some(Self::UploadFile)),
-            ["files", fid, "content"] => {
-                let Some(file_id) = id(fid) else {
-                    return Err(RouteError::NotFound);
-                };
-                (&[Method::Post], Some(Self::UploadFileVersion { file_id }))
-            }
-            ["files", fid, "upload_sessions"] => {
-                let Some(file_id) = id(fid) else {
-                    return Err(RouteError::NotFound);
-                };
-                (
-                    &[Method::Post],
-                    Some(Self::CreateVersionSession { file_id }),
-                )
-            }
-            _ => return Err(RouteError::NotFound),
+    pub fn route_path(method: Method, path: &str) -> Option<Result<Self, RouteError>> {
+        // Box's authorize page is `/api/oauth2/authorize` on its account host.
+        let oauth = path.strip_prefix(OAUTH_PREFIX).or_else(|| {
+            path.strip_prefix("/api")
+                .and_then(|p| p.strip_prefix(OAUTH_PREFIX))
+        });
+        let (root, rest) = if let Some(rest) = oauth {
+            (Root::OAuth, rest)
+        } else if let Some(rest) = path.strip_prefix(UPLOAD_PREFIX) {
+            (Root::Upload, rest)
+        } else {
+            (Root::Api, path.strip_prefix(API_PREFIX)?)
         };
-        match ep {
-            Some(ep) if allowed.contains(&method) && ep.method() == method => Ok(ep),
-            _ => Err(RouteError::MethodNotAllowed {
-                allowed: allowed.to_vec(),
-            }),
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return None;
         }
+        Some(Self::route(root, method, rest))
     }
 }
 
@@ -264,67 +419,68 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn all(sid: &str) -> Vec<Endpoint> {
-        let s = sid.to_owned();
-        vec![
-            Endpoint::CreateSession,
-            Endpoint::CreateVersionSession {
-                file_id: "12345".into(),
-            },
-            Endpoint::GetSession {
-                session_id: s.clone(),
-            },
-            Endpoint::UploadPart {
-                session_id: s.clone(),
-            },
-            Endpoint::ListParts {
-                session_id: s.clone(),
-            },
-            Endpoint::Commit {
-                session_id: s.clone(),
-            },
-            Endpoint::Abort {
-                session_id: s.clone(),
-            },
-            Endpoint::Plan { session_id: s },
-            Endpoint::UploadFile,
-            Endpoint::UploadFileVersion {
-                file_id: "12345".into(),
-            },
-        ]
+    fn all() -> Vec<Endpoint> {
+        let ids: &[&str] = &["F971964745A5CD0C001BBE4E58196BFD"];
+        TABLE.iter().map(|r| (r.make)(ids)).collect()
     }
 
     #[test]
     fn every_endpoint_routes_back_to_itself() {
-        for ep in all("F971964745A5CD0C001BBE4E58196BFD") {
+        let all = all();
+        assert_eq!(all.len(), TABLE.len());
+        for ep in all {
+            let (root, method, path) = (ep.root(), ep.method(), ep.path());
+            assert_eq!(Endpoint::route(root, method, &path), Ok(ep.clone()), "{ep}");
             assert_eq!(
-                Endpoint::route(ep.method(), &ep.path()),
-                Ok(ep.clone()),
-                "{ep}"
-            );
-            assert_eq!(
-                Endpoint::route(ep.method(), &format!("{}/", ep.path())),
+                Endpoint::route(root, method, &format!("{path}/")),
                 Ok(ep.clone())
             );
+            let prefix = match root {
+                Root::Upload => UPLOAD_PREFIX,
+                Root::Api => API_PREFIX,
+                Root::OAuth => OAUTH_PREFIX,
+            };
+            let whole = format!("{prefix}{path}");
+            assert_eq!(Endpoint::route_path(method, &whole), Some(Ok(ep.clone())));
         }
         assert_eq!(
             Endpoint::CreateSession.url("https://upload.box.com/api/2.0/"),
             "https://upload.box.com/api/2.0/files/upload_sessions"
         );
+        assert_eq!(
+            Endpoint::route_path(Method::Get, "/api/oauth2/authorize"),
+            Some(Ok(Endpoint::Authorize))
+        );
+        assert_eq!(Endpoint::route_path(Method::Get, "/2.0x/users/me"), None);
+        assert_eq!(Endpoint::route_path(Method::Get, "/favicon.ico"), None);
     }
 
     #[test]
     fn wrong_method_and_unknown_paths() {
+        let r = |root, m, p| Endpoint::route(root, m, p);
         assert_eq!(
-            Endpoint::route(Method::Post, "/files/upload_sessions/X"),
+            r(Root::Upload, Method::Post, "/files/upload_sessions/X"),
             Err(RouteError::MethodNotAllowed {
                 allowed: vec![Method::Get, Method::Put, Method::Delete]
             })
         );
         assert_eq!(
-            Endpoint::route(Method::Get, "/files/upload_sessions"),
+            r(Root::Upload, Method::Get, "/files/upload_sessions"),
             Err(RouteError::MethodNotAllowed {
                 allowed: vec![Method::Post]
+            })
+        );
+        assert_eq!(
+            r(Root::Api, Method::Post, "/files/7"),
+            Err(RouteError::MethodNotAllowed {
+                allowed: vec![Method::Get, Method::Put, Method::Delete]
+            })
+        );
+        // `content` and `upload_sessions` are never ids.
+        assert_eq!(
+            r(Root::Api, Method::Get, "/files/content"),
+            Err(RouteError::MethodNotAllowed {
+                allowed: vec![Method::Options]
             })
         );
         for p in [
@@ -336,19 +492,26 @@ mod tests {
             "/folders/0",
         ] {
             assert_eq!(
-                Endpoint::route(Method::Get, p),
+                r(Root::Upload, Method::Get, p),
                 Err(RouteError::NotFound),
                 "{p}"
             );
         }
+        assert_eq!(
+            r(Root::Api, Method::Get, "/folders//items"),
+            Err(RouteError::NotFound)
+        );
         assert_eq!(Method::parse("PATCH"), None);
     }
 
     proptest! {
         #[test]
-        fn router_never_panics(path in "[/a-z_0-9A-Z%]{0,60}") {
-            for m in [Method::Get, Method::Post, Method::Put, Method::Delete] {
-                let _ = Endpoint::route(m, &path);
+        fn router_never_panics(path in "[/a-z_0-9A-Z%.]{0,60}") {
+            for m in [Method::Get, Method::Post, Method::Put, Method::Delete, Method::Options] {
+                for root in [Root::Upload, Root::Api, Root::OAuth] {
+                    let _ = Endpoint::route(root, m, &path);
+                }
+                let _ = Endpoint::route_path(m, &path);
             }
         }
 

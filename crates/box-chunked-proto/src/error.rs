@@ -61,6 +61,19 @@ impl BoxError {
         }
     }
 
+    /// An error body for a listed code, with the status Box gives it (`500`
+    /// for a code not listed), so that the two cannot disagree.
+    ///
+    /// ```
+    /// use box_chunked_proto::{BoxError, ErrorCode};
+    /// let e = BoxError::of(ErrorCode::ItemNameInUse, "taken");
+    /// assert_eq!((e.status, e.code.as_deref()), (Some(409), Some("item_name_in_use")));
+    /// ```
+    pub fn of(code: ErrorCode, message: impl Into<String>) -> Self {
+        let status = code.status().unwrap_or(500);
+        Self::new(status, code, message)
+    }
+
     /// Sets `context_info`.
     #[must_use]
     pub fn with_context(mut self, context: serde_json::Value) -> Self {
@@ -145,7 +158,7 @@ pub struct ConflictItem {
 }
 
 macro_rules! error_codes {
-    ($( $(#[$doc:meta])* $variant:ident = $text:literal ),+ $(,)?) => {
+    ($( $(#[$doc:meta])* $variant:ident = $text:literal => $status:literal ),+ $(,)?) => {
         /// Box error codes that change what a client or server does. Any other
         /// code is kept as [`ErrorCode::Other`]; Box's OpenAPI enum leaves most
         /// real codes out, so none is ever rejected.
@@ -165,6 +178,15 @@ macro_rules! error_codes {
                     Self::Other(s) => s,
                 }
             }
+
+            /// The status Box answers with this code (`None` for a code not
+            /// listed), so that a server cannot give a code with another status.
+            pub const fn status(&self) -> Option<u16> {
+                match self {
+                    $( Self::$variant => Some($status), )+
+                    Self::Other(_) => None,
+                }
+            }
         }
 
         impl From<&str> for ErrorCode {
@@ -180,67 +202,79 @@ macro_rules! error_codes {
 
 error_codes! {
     /// `416`: the part's range overlaps a stored part (also a repeated range).
-    RangeOverlapsExistingPart = "range_overlaps_existing_part",
+    RangeOverlapsExistingPart = "range_overlaps_existing_part" => 416,
     /// `409`: an item with that name exists in the folder.
-    ItemNameInUse = "item_name_in_use",
+    ItemNameInUse = "item_name_in_use" => 409,
     /// `400` at commit: the whole-file digest is wrong.
-    DigestMismatch = "digest_mismatch",
+    DigestMismatch = "digest_mismatch" => 400,
     /// `400` at commit: the parts listed are not the parts stored.
-    PartsMismatch = "parts_mismatch",
+    PartsMismatch = "parts_mismatch" => 400,
     /// `410`: the session has expired.
-    SessionExpired = "session_expired",
+    SessionExpired = "session_expired" => 410,
     /// `410`: the session is in an unrecoverable state.
-    UploadFailed = "upload_failed",
+    UploadFailed = "upload_failed" => 410,
     /// `429`: too many requests.
-    RateLimitExceeded = "rate_limit_exceeded",
+    RateLimitExceeded = "rate_limit_exceeded" => 429,
     /// `400`: the file is below the chunked upload minimum.
-    FileSizeTooSmall = "file_size_too_small",
+    FileSizeTooSmall = "file_size_too_small" => 400,
     /// `400`: the name is not allowed.
-    ItemNameInvalid = "item_name_invalid",
+    ItemNameInvalid = "item_name_invalid" => 400,
     /// `403`: not allowed (for sessions: not the user who created it).
-    Forbidden = "forbidden",
+    Forbidden = "forbidden" => 403,
     /// `404`: no such item, or not visible to this user.
-    NotFound = "not_found",
+    NotFound = "not_found" => 404,
     /// `401`: missing, invalid or expired token.
-    Unauthorized = "unauthorized",
+    Unauthorized = "unauthorized" => 401,
     /// `412`: `If-Match` / `If-None-Match` failed.
-    PreconditionFailed = "precondition_failed",
+    PreconditionFailed = "precondition_failed" => 412,
     /// `400`: the request is malformed.
-    BadRequest = "bad_request",
+    BadRequest = "bad_request" => 400,
     /// `400`: the session id in the URL is malformed.
-    InvalidUploadSessionId = "invalid_upload_session_id",
+    InvalidUploadSessionId = "invalid_upload_session_id" => 400,
     /// `411`: no `Content-Length`.
-    LengthRequired = "length_required",
+    LengthRequired = "length_required" => 411,
     /// `413`: the body is larger than allowed.
-    RequestEntityTooLarge = "request_entity_too_large",
+    RequestEntityTooLarge = "request_entity_too_large" => 413,
     /// `416`: the `Content-Range` does not fit the session (alignment, size, total).
-    RequestedRangeNotSatisfiable = "requested_range_not_satisfiable",
+    RequestedRangeNotSatisfiable = "requested_range_not_satisfiable" => 416,
     /// `400`: the part body does not match its `Digest`.
-    BadDigest = "bad_digest",
+    BadDigest = "bad_digest" => 400,
     /// `400`: the create request names no folder.
-    MissingDestination = "missing_destination",
+    MissingDestination = "missing_destination" => 400,
     /// `400`: `file_size` is not a valid size.
-    InvalidFileSize = "invalid_file_size",
+    InvalidFileSize = "invalid_file_size" => 400,
     /// `400`: `file_size` is missing.
-    MissingFileSize = "missing_file_size",
+    MissingFileSize = "missing_file_size" => 400,
     /// `400`: `file_name` is missing.
-    MissingFileName = "missing_file_name",
+    MissingFileName = "missing_file_name" => 400,
     /// `403`: the account's storage is full.
-    StorageLimitExceeded = "storage_limit_exceeded",
+    StorageLimitExceeded = "storage_limit_exceeded" => 403,
     /// `403`: the file is larger than the owner's per-file limit.
-    FileSizeLimitExceeded = "file_size_limit_exceeded",
+    FileSizeLimitExceeded = "file_size_limit_exceeded" => 403,
     /// `403`: no upload rights in the folder.
-    AccessDeniedInsufficientPermissions = "access_denied_insufficient_permissions",
+    AccessDeniedInsufficientPermissions = "access_denied_insufficient_permissions" => 403,
     /// `405`: the method is not allowed on this path.
-    MethodNotAllowed = "method_not_allowed",
+    MethodNotAllowed = "method_not_allowed" => 405,
     /// `500`: the server failed.
-    InternalServerError = "internal_server_error",
+    InternalServerError = "internal_server_error" => 500,
     /// `503`: the server is temporarily unavailable.
-    Unavailable = "unavailable",
+    Unavailable = "unavailable" => 503,
     /// `507`: the server has no space left to store what was sent.
-    InsufficientStorage = "insufficient_storage",
+    InsufficientStorage = "insufficient_storage" => 507,
     /// `408`: the request did not arrive in time.
-    RequestTimeout = "request_timeout",
+    RequestTimeout = "request_timeout" => 408,
+    /// `409`: the session was committed already (a part or commit after it).
+    UploadSessionCommitted = "upload_session_committed" => 409,
+    /// `400`: a one-shot upload's file part came before its `attributes`.
+    MetadataAfterFileContents = "metadata_after_file_contents" => 400,
+    /// `400`: a folder to delete has items and `recursive` was not given.
+    FolderNotEmpty = "folder_not_empty" => 400,
+    /// `400`: the `box-version` header names a version the server does not speak.
+    InvalidApiVersion = "invalid_api_version" => 400,
+    /// `502`: a server behind Box's front failed.
+    BadGateway = "bad_gateway" => 502,
+    /// `504`: a server behind Box's front did not answer in time.
+    GatewayTimeout = "gateway_timeout" => 504,
 }
 
 impl fmt::Display for ErrorCode {

@@ -34,8 +34,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::fmt;
 
-/// The `aud` every Box SDK sends, whatever the base URL.
-pub const BOX_AUDIENCE: &str = "https://api.box.com/oauth2/token";
+/// The `aud` Box expects: its token URL.
+pub const BOX_AUDIENCE: &str = crate::urls::BOX_TOKEN_URL;
 /// Box refuses an assertion whose `exp` is more than this far ahead.
 pub const MAX_LIFETIME_SECS: u64 = 60;
 /// How far ahead Box's SDKs set `exp` (rclone uses 45 s).

@@ -54,6 +54,7 @@ pub mod rules;
 mod session;
 mod sha1;
 mod timestamp;
+pub mod urls;
 
 pub use commit::{CommitAttributes, CommitFields, CommitPartFields, CommitRequest};
 pub use error::{BoxError, ConflictItem, ErrorCode, HELP_URL};

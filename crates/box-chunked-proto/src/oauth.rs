@@ -35,8 +35,7 @@ pub const GRANT_JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 /// `grant_type` that trades a refresh token for a new pair.
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
-/// Box's authorize page (the user approves the app there).
-pub const BOX_AUTHORIZE_URL: &str = "https://account.box.com/api/oauth2/authorize";
+pub use crate::urls::BOX_AUTHORIZE_URL;
 
 /// Who a client-credentials or JWT token acts as (`box_subject_type`,
 /// `box_sub_type`).

@@ -30,228 +30,30 @@
 //! ```
 
 mod auth;
+mod config;
 pub mod faults;
 mod fdlimit;
 mod handlers;
+mod net;
+mod routes;
+mod state;
 mod store;
 mod writeback;
 
+pub use auth::ServerApp;
+pub use config::{ServerConfig, ServerTls};
 pub use fdlimit::raise_open_files_limit;
+pub use store::StoreError;
 
-use faults::{FaultSpec, Faults};
+pub(crate) use state::{Counters, State, Verification};
+
+use faults::Faults;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
 use store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-
-pub use auth::ServerApp;
-pub use store::StoreError;
-
-/// How to run the server. Its `Debug` shows no token or secret.
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct ServerConfig {
-    /// Where to listen (default `127.0.0.1:8080`; port 0 picks a free port).
-    pub addr: SocketAddr,
-    /// The data directory (created if missing).
-    pub data_dir: PathBuf,
-    /// Accepted bearer tokens and the user each stands for.
-    pub tokens: Vec<(String, String)>,
-    /// OAuth clients: (client id, secret, user). Each gets the
-    /// client-credentials grant for its user, and `GET /oauth2/authorize`
-    /// approves it at once for that user (then the `authorization_code` and
-    /// single-use `refresh_token` grants).
-    pub clients: Vec<(String, String, String)>,
-    /// Registered redirect URIs: (client id, URI). `GET /oauth2/authorize`
-    /// redirects only to one of its client's, compared exactly; a client
-    /// with none registered may use loopback `http` URIs
-    /// (`http://127.0.0.1:PORT/...`, `http://localhost:PORT/...`, any port
-    /// and path). Any other `redirect_uri` is a `400`, with no code issued.
-    pub redirect_uris: Vec<(String, String)>,
-    /// Box apps for JWT server auth (and the client-credentials grant),
-    /// from their config files ([`ServerApp::from_config_json`]). The users
-    /// of `tokens` and `clients` are their enterprise's managed users.
-    pub apps: Vec<ServerApp>,
-    /// The bearer token of the server's own routes (`/__box-chunked/*`:
-    /// counters, fault rules). It is no user's token, and a user's token is
-    /// refused there (`403`). Without one, those routes answer `403` to
-    /// everyone; `faults` still applies from the start.
-    pub admin_token: Option<String>,
-    /// Lifetime of access tokens issued by `/oauth2/token`, by every grant
-    /// (default 1 hour).
-    pub token_ttl: Duration,
-    /// The base URL that `session_endpoints` use (default: the listening address).
-    pub public_url: Option<String>,
-    /// A fixed part size; `None` uses Box's observed policy
-    /// ([`box_chunked_proto::rules::default_part_size`]).
-    pub part_size: Option<u64>,
-    /// Bytes each user may hold: every version of their files, and the
-    /// size of each open upload session (reserved from create until its
-    /// commit, abort or expiry). A session, a commit or a one-shot upload
-    /// that does not fit is refused with `403 storage_limit_exceeded`, the
-    /// check made in the transaction that adds the bytes. Default: no limit.
-    pub quota: Option<u64>,
-    /// Upload sessions each user may have open at once; one more is
-    /// refused with `429 rate_limit_exceeded` (`Retry-After: 60`).
-    /// Default 1,000; `None`: no limit.
-    pub max_open_sessions: Option<u64>,
-    /// The smallest file a session accepts (default 20,000,000 bytes).
-    pub min_file_size: u64,
-    /// How long sessions live (default 7 days).
-    pub session_lifetime: Duration,
-    /// How often expired sessions are collected (default 60 s).
-    pub collect_every: Duration,
-    /// How long a commit waits for verification before answering `202` (default 5 s).
-    pub commit_wait: Duration,
-    /// How long a part body may go without a byte before its connection is
-    /// dropped (default 60 s).
-    pub body_idle: Duration,
-    /// How long a client may take to send a request's headers, and to start
-    /// the next request on a kept-alive HTTP/1.1 connection (default 30 s).
-    pub header_timeout: Duration,
-    /// A connection on which no byte moves either way for this long is
-    /// closed, HTTP/1.1 or HTTP/2 (default 120 s).
-    pub idle_timeout: Duration,
-    /// How long a JSON body (create, commit, folders, OAuth) may take to
-    /// arrive whole (default 30 s); then `408 request_timeout`.
-    pub json_body_timeout: Duration,
-    /// Connections open at once (default `None`: three quarters of the
-    /// process's open-files limit, which the server first raises to its
-    /// hard limit, at most 10,000). At the cap, the connection idle longest
-    /// is closed to make room, so idle or slow clients cannot lock others
-    /// out.
-    pub max_connections: Option<usize>,
-    /// Faults to inject (default none).
-    pub faults: FaultSpec,
-    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this certificate and
-    /// key instead of plain HTTP; `session_endpoints` then carry `https://`
-    /// URLs. Default: plain HTTP.
-    pub tls: Option<ServerTls>,
-    /// Benchmark aid: verify each part's `Digest` but keep no bytes (nothing
-    /// is written or fsynced; the whole-file digest cannot be checked and is
-    /// taken as sent; committed files have no content to download). It
-    /// isolates a client's speed from this server's disk.
-    pub verify_only: bool,
-    /// Test aid: this server's clock runs this many seconds ahead of the
-    /// machine's (behind when negative), in its `Date` headers and when it
-    /// checks a JWT assertion's `exp`, as a Box whose clock differs from a
-    /// client's. Default 0.
-    pub clock_offset_secs: i64,
-}
-
-impl ServerConfig {
-    /// Defaults, with data in `data_dir`.
-    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            data_dir: data_dir.into(),
-            tokens: Vec::new(),
-            clients: Vec::new(),
-            redirect_uris: Vec::new(),
-            apps: Vec::new(),
-            admin_token: None,
-            token_ttl: Duration::from_secs(3600),
-            public_url: None,
-            part_size: None,
-            quota: None,
-            max_open_sessions: Some(1000),
-            min_file_size: box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE,
-            session_lifetime: Duration::from_secs(box_chunked_proto::rules::SESSION_LIFETIME_SECS),
-            collect_every: Duration::from_secs(60),
-            commit_wait: Duration::from_secs(5),
-            body_idle: Duration::from_secs(60),
-            header_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(120),
-            json_body_timeout: Duration::from_secs(30),
-            max_connections: None,
-            faults: FaultSpec::default(),
-            tls: None,
-            verify_only: false,
-            clock_offset_secs: 0,
-        }
-    }
-
-    /// Parses a `--token` value: `TOKEN=USER`, or `TOKEN` for a user of its own.
-    ///
-    /// The value splits at its **last** `=` when what follows is a user name
-    /// (letters, digits, `.`, `_`, `-`, `@`, `+`; never `=`). So a token that
-    /// ends in `=` (base64 padding) is taken whole, and a token with `=`
-    /// inside is given with its user after one more `=`.
-    ///
-    /// ```
-    /// use box_chunked_server::ServerConfig;
-    /// assert_eq!(ServerConfig::parse_token("abc=alice"), ("abc".into(), "alice".into()));
-    /// assert_eq!(ServerConfig::parse_token("YWJjZA==").0, "YWJjZA==");
-    /// assert_eq!(ServerConfig::parse_token("YWJjZA===bob"), ("YWJjZA==".into(), "bob".into()));
-    /// ```
-    pub fn parse_token(value: &str) -> (String, String) {
-        let is_user = |u: &str| {
-            !u.is_empty()
-                && u.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-@+".contains(&b))
-        };
-        match value.rsplit_once('=') {
-            Some((t, u)) if !t.is_empty() && is_user(u) => (t.to_owned(), u.to_owned()),
-            _ => {
-                let t = value.to_owned();
-                // A token without a user is a user of its own, named after a hash
-                // of the token so that the token itself never becomes a name.
-                let user = format!("user-{}", &handlers::short_hash(&t)[..8]);
-                (t, user)
-            }
-        }
-    }
-}
-
-/// A certificate chain and its private key, PEM, for HTTPS.
-#[derive(Clone)]
-pub struct ServerTls {
-    /// The certificate chain, leaf first (PEM `CERTIFICATE` blocks).
-    pub cert_chain_pem: Vec<u8>,
-    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    pub key_pem: Vec<u8>,
-}
-
-impl std::fmt::Debug for ServerTls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The key is a secret.
-        f.debug_struct("ServerTls").finish_non_exhaustive()
-    }
-}
-
-impl ServerTls {
-    /// The rustls acceptor, offering HTTP/2 and HTTP/1.1 by ALPN.
-    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, ServerError> {
-        use rustls_pki_types::pem::PemObject as _;
-        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-        let bad = |what: &str, e: &dyn std::fmt::Display| ServerError::Tls(format!("{what}: {e}"));
-        let certs = CertificateDer::pem_slice_iter(&self.cert_chain_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad("the certificate file is not valid PEM", &e))?;
-        if certs.is_empty() {
-            return Err(ServerError::Tls(
-                "the certificate file holds no certificate (expected PEM with BEGIN CERTIFICATE)"
-                    .into(),
-            ));
-        }
-        let key = PrivateKeyDer::from_pem_slice(&self.key_pem)
-            .map_err(|e| bad("the key file holds no usable private key", &e))?;
-        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let mut cfg = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| bad("TLS", &e))?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| bad("the certificate and key do not make a TLS identity", &e))?;
-        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
-    }
-}
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -276,139 +78,6 @@ pub enum ServerError {
     /// The server task failed.
     #[error("server task failed: {0}")]
     Task(String),
-}
-
-/// Counters a test can read at `GET /__box-chunked/counters`.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub requests: AtomicU64,
-    /// Requests that came over HTTP/2.
-    pub requests_http2: AtomicU64,
-    pub bytes_received: AtomicU64,
-    pub parts_stored: AtomicU64,
-    /// Parts hashed into the whole-file SHA-1 while they arrived (the rest
-    /// are read back and hashed in the background).
-    pub parts_hashed_in_one_pass: AtomicU64,
-    pub parts_rejected_overlap: AtomicU64,
-    pub sessions_created: AtomicU64,
-    pub commits: AtomicU64,
-    pub commits_pending: AtomicU64,
-    pub files_committed: AtomicU64,
-    pub sessions_aborted: AtomicU64,
-    pub sessions_expired: AtomicU64,
-    pub faults_injected: AtomicU64,
-    pub unauthorized: AtomicU64,
-    /// Accepts that failed (out of file descriptors, for example).
-    pub accept_errors: AtomicU64,
-    /// Connections closed to make room at the connection cap.
-    pub connections_evicted: AtomicU64,
-    /// JSON bodies that did not arrive in time.
-    pub bodies_timed_out: AtomicU64,
-    /// Planned parts the server had (recorded without their bytes).
-    pub plan_hits: AtomicU64,
-    /// Planned parts the server did not have.
-    pub plan_misses: AtomicU64,
-    /// Files (and versions) stored by one-shot uploads.
-    pub files_uploaded_one_shot: AtomicU64,
-    /// Access tokens issued, by every grant.
-    pub tokens_issued: AtomicU64,
-    /// `refresh_token` grants that gave a new pair.
-    pub tokens_refreshed: AtomicU64,
-    /// Token requests refused (`invalid_grant`, `invalid_client`, ...).
-    pub grants_refused: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn add(c: &AtomicU64, n: u64) {
-        c.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub(crate) fn snapshot(&self) -> serde_json::Value {
-        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        serde_json::json!({
-            "requests": g(&self.requests),
-            "requests_http2": g(&self.requests_http2),
-            "bytes_received": g(&self.bytes_received),
-            "parts_stored": g(&self.parts_stored),
-            "parts_hashed_in_one_pass": g(&self.parts_hashed_in_one_pass),
-            "parts_rejected_overlap": g(&self.parts_rejected_overlap),
-            "sessions_created": g(&self.sessions_created),
-            "commits": g(&self.commits),
-            "commits_pending": g(&self.commits_pending),
-            "files_committed": g(&self.files_committed),
-            "sessions_aborted": g(&self.sessions_aborted),
-            "sessions_expired": g(&self.sessions_expired),
-            "faults_injected": g(&self.faults_injected),
-            "unauthorized": g(&self.unauthorized),
-            "accept_errors": g(&self.accept_errors),
-            "connections_evicted": g(&self.connections_evicted),
-            "bodies_timed_out": g(&self.bodies_timed_out),
-            "plan_hits": g(&self.plan_hits),
-            "plan_misses": g(&self.plan_misses),
-            "files_uploaded_one_shot": g(&self.files_uploaded_one_shot),
-            "tokens_issued": g(&self.tokens_issued),
-            "tokens_refreshed": g(&self.tokens_refreshed),
-            "grants_refused": g(&self.grants_refused),
-        })
-    }
-}
-
-/// A whole-file verification running or done for a session.
-#[derive(Debug, Clone)]
-pub(crate) enum Verification {
-    Running(watch::Receiver<Option<Result<box_chunked_proto::Sha1Digest, String>>>),
-}
-
-impl std::fmt::Debug for ServerConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let users: Vec<&str> = self.tokens.iter().map(|(_, u)| u.as_str()).collect();
-        let clients: Vec<&str> = self.clients.iter().map(|(id, _, _)| id.as_str()).collect();
-        f.debug_struct("ServerConfig")
-            .field("addr", &self.addr)
-            .field("data_dir", &self.data_dir)
-            .field("token_users", &users)
-            .field("client_ids", &clients)
-            .field("apps", &self.apps)
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
-            .field("token_ttl", &self.token_ttl)
-            .field("public_url", &self.public_url)
-            .field("part_size", &self.part_size)
-            .field("quota", &self.quota)
-            .field("max_open_sessions", &self.max_open_sessions)
-            .field("min_file_size", &self.min_file_size)
-            .field("tls", &self.tls.is_some())
-            .field("faults", &self.faults)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ServerConfig {
-    /// The server's time: the machine's, moved by [`Self::clock_offset_secs`].
-    pub(crate) fn now(&self) -> SystemTime {
-        let now = SystemTime::now();
-        let by = Duration::from_secs(self.clock_offset_secs.unsigned_abs());
-        if self.clock_offset_secs >= 0 {
-            now + by
-        } else {
-            now - by
-        }
-    }
-}
-
-pub(crate) struct State {
-    pub cfg: ServerConfig,
-    /// The connection cap in force (from the config, or the open-files limit).
-    pub max_connections: usize,
-    pub url: String,
-    pub store: Arc<Store>,
-    pub faults: Faults,
-    pub counters: Counters,
-    /// Tokens, codes and assertion ids issued or seen by the OAuth endpoint.
-    pub book: auth::Book,
-    pub verifications: Mutex<HashMap<String, Verification>>,
-    /// Whole-file SHA-1 of each open session's stored prefix, advanced in the
-    /// background as consecutive parts arrive (lost on restart: then rebuilt).
-    pub prefixes: Mutex<HashMap<String, handlers::PrefixHandle>>,
 }
 
 /// A bound server, not yet serving.
@@ -443,7 +112,7 @@ impl Server {
             .map_err(|e| ServerError::Task(e.to_string()))??;
         let max_connections = config
             .max_connections
-            .unwrap_or_else(|| handlers::cap_for(raise_open_files_limit().unwrap_or(1024)));
+            .unwrap_or_else(|| net::cap_for(raise_open_files_limit().unwrap_or(1024)));
         let listener =
             TcpListener::bind(config.addr)
                 .await
@@ -506,7 +175,7 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), ServerError> {
-        handlers::serve(self.state, self.listener, self.tls, shutdown).await;
+        net::serve(self.state, self.listener, self.tls, shutdown).await;
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 
 use crate::retry::Jitter;
 use crate::*;
-use box_chunked_proto::endpoints::{Endpoint, Method};
+use box_chunked_proto::endpoints::{Endpoint, Method, Root};
 use box_chunked_proto::{
     decode_json, encode_json, format_http_date, BoxError, CommitRequest, ContentRange,
     CreateUploadSession, DigestHeader, ErrorCode, File, Files, PartPlan, SessionEndpoints,
@@ -166,11 +166,7 @@ impl SimBox {
             Endpoint::ListParts { .. } => On::List,
             Endpoint::Commit { .. } => On::Commit,
             // The core sends none of these (the sim answers them 404).
-            Endpoint::Abort { .. }
-            | Endpoint::GetSession { .. }
-            | Endpoint::Plan { .. }
-            | Endpoint::UploadFile
-            | Endpoint::UploadFileVersion { .. } => On::Abort,
+            _ => On::Abort,
         }
     }
 
@@ -226,7 +222,7 @@ impl SimBox {
                 latency,
             );
         };
-        let ep = match Endpoint::route(method, &path) {
+        let ep = match Endpoint::route(Root::Upload, method, &path) {
             Ok(ep) => ep,
             Err(_) => {
                 return Delivery::Respond(
@@ -626,9 +622,7 @@ impl SimBox {
                 }
                 None => self.error(now, 404, ErrorCode::NotFound, "no session"),
             },
-            Endpoint::Plan { .. } | Endpoint::UploadFile | Endpoint::UploadFileVersion { .. } => {
-                self.error(now, 404, ErrorCode::NotFound, "not simulated")
-            }
+            _ => self.error(now, 404, ErrorCode::NotFound, "not simulated"),
         }
     }
 

@@ -17,6 +17,7 @@ pub use jwt::JwtAuth;
 pub use refresh::RefreshTokenAuth;
 
 use crate::error::{Error, ErrorKind};
+use box_chunked_proto::urls::is_box_host;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -164,9 +165,4 @@ pub(crate) fn origin(uri: &http::Uri) -> Option<String> {
         .port_u16()
         .unwrap_or(if scheme == "https" { 443 } else { 80 });
     Some(format!("{scheme}://{host}:{port}"))
-}
-
-fn is_box_host(host: &str) -> bool {
-    let h = host.to_ascii_lowercase();
-    h == "box.com" || h.ends_with(".box.com")
 }

@@ -5,6 +5,7 @@
 use super::{Callback, UploadEvent};
 use crate::error::{Error, ErrorKind};
 use box_chunked_core::Checkpoint;
+use box_chunked_proto::urls::BaseUrls;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -81,8 +82,8 @@ impl CheckpointFile {
         .into_iter()
         .flatten()
         {
-            if let Some(i) = url.find("/api/2.0/") {
-                *url = format!("{}{}", base.trim_end_matches('/'), &url[i..]);
+            if let Some(old) = BaseUrls::base_of(url) {
+                *url = format!("{}{}", base.trim_end_matches('/'), &url[old.len()..]);
             }
         }
     }

@@ -87,7 +87,7 @@ impl BoxClient {
     /// session deleted on failure or cancellation).
     pub fn uploader(&self) -> Uploader {
         let mut config = UploadConfig::default();
-        config.upload_root = self.inner.upload_url.clone();
+        config.upload_root = self.inner.urls.upload.clone();
         config.retry = self.inner.retry.clone();
         config.timeouts.part = self.inner.part_timeout;
         config.timeouts.control = self.inner.control_timeout;
@@ -220,9 +220,9 @@ impl Uploader {
     /// What checkpoints and job files record of the client's URLs.
     pub fn checkpoint_urls(&self) -> CheckpointUrls {
         CheckpointUrls {
-            api: self.client.inner.api_url.clone(),
-            upload: self.client.inner.upload_url.clone(),
-            oauth: self.client.inner.oauth_url.clone(),
+            api: self.client.inner.urls.api.clone(),
+            upload: self.client.inner.urls.upload.clone(),
+            oauth: self.client.inner.urls.token.clone(),
             local_server: self.local_server,
         }
     }

@@ -30,12 +30,12 @@ pub(crate) async fn admin(
         ("PUT", "faults") => {
             let body = small_body(st, req, 64 * 1024).await?;
             let text = String::from_utf8_lossy(&body);
-            let spec = FaultSpec::parse(&text)
-                .map_err(|e| fail(400, ErrorCode::BadRequest, e.to_string()))?;
+            let spec =
+                FaultSpec::parse(&text).map_err(|e| fail(ErrorCode::BadRequest, e.to_string()))?;
             st.faults.set(spec);
             Ok(empty_response(204))
         }
-        _ => Err(fail(404, ErrorCode::NotFound, "Not Found")),
+        _ => Err(fail(ErrorCode::NotFound, "Not Found")),
     }
 }
 

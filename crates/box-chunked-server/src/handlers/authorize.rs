@@ -12,13 +12,6 @@ use box_chunked_proto::oauth::parse_form;
 use http::{HeaderValue, Request, Response};
 
 pub(crate) fn authorize<B>(st: &State, req: &Request<B>) -> Result<Response<Body>, Fail> {
-    if req.method() != http::Method::GET {
-        return Err(super::common::fail(
-            405,
-            box_chunked_proto::ErrorCode::MethodNotAllowed,
-            "Method Not Allowed",
-        ));
-    }
     let query = parse_form(req.uri().query().unwrap_or("").as_bytes());
     let get = |k: &str| {
         query

@@ -1,14 +1,45 @@
-//! Names and space: the checks a request may make early (the check before
-//! upload, a new version's name), and the one place a store's [`Refusal`]
-//! becomes Box's answer. The checks that decide are the ones each write
-//! makes again in its own transaction; an early check only answers sooner.
+//! Names, space and etags: the checks a request may make early (the check
+//! before upload, a new version's name, `If-Match`), and the one place a
+//! store's [`Refusal`] becomes Box's answer. The checks that decide are the
+//! ones each write makes again in its own transaction; an early check only
+//! answers sooner.
 
-use super::common::{blocking, fail, not_found, Fail};
+use super::common::{blocking, fail, header, not_found, Fail};
 use crate::store::{FileRow, Refusal};
 use crate::State;
 use box_chunked_proto::rules;
 use box_chunked_proto::ErrorCode;
+use http::HeaderMap;
 use serde_json::json;
+
+/// The etag `If-Match` names, when it is sent (one that is not an etag of
+/// this server is `-1`, which no item has).
+pub(crate) fn if_match(headers: &HeaderMap) -> Option<i64> {
+    header(headers, "if-match").map(|v| v.trim().trim_matches('"').parse().unwrap_or(-1))
+}
+
+/// `If-Match`, when sent, names the item's etag: `412` otherwise.
+pub(crate) fn check_if_match(headers: &HeaderMap, etag: i64) -> Result<(), Fail> {
+    if if_match(headers).is_some_and(|e| e != etag) {
+        return Err(refused(Refusal::EtagChanged, ""));
+    }
+    Ok(())
+}
+
+/// The file, when it exists and `If-Match` (if sent) names its etag.
+pub(crate) async fn file_for_change(
+    st: &State,
+    user: &str,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<FileRow, Fail> {
+    let (o, f) = (user.to_owned(), id.to_owned());
+    let file = blocking(st, move |s| s.file(&o, &f))
+        .await?
+        .ok_or_else(not_found)?;
+    check_if_match(headers, file.etag)?;
+    Ok(file)
+}
 
 /// Box's answer for a write the store refused; `name` is the name the
 /// request asked for (for a conflict's message).
@@ -16,40 +47,28 @@ pub(crate) fn refused(r: Refusal, name: &str) -> Fail {
     match r {
         Refusal::NotFound | Refusal::SessionClosed(false) => not_found(),
         Refusal::NameInUse(kind, id) => conflict_error(kind, id, name),
-        Refusal::EtagChanged => fail(
-            412,
-            ErrorCode::PreconditionFailed,
+        Refusal::EtagChanged => fail(ErrorCode::PreconditionFailed,
             "The resource has been modified. Please retrieve the resource again and retry",
         ),
-        Refusal::OverQuota { size, used, quota } => fail(
-            403,
-            ErrorCode::StorageLimitExceeded,
+        Refusal::OverQuota { size, used, quota } => fail(ErrorCode::StorageLimitExceeded,
             format!(
                 "The upload ({size} bytes) does not fit in the user's storage: {used} of {quota} bytes are held by files and open upload sessions"
             ),
         ),
-        Refusal::TooManySessions { limit } => Fail::Api {
-            status: 429,
-            code: ErrorCode::RateLimitExceeded,
-            message: format!(
+        Refusal::TooManySessions { limit } => fail(
+            ErrorCode::RateLimitExceeded,
+            format!(
                 "The user has {limit} open upload sessions, the most this server allows at once; commit or abort one, or wait for one to expire"
             ),
-            context: None,
-            retry_after: Some(60),
-        },
-        Refusal::SessionExpired => fail(
-            410,
-            ErrorCode::SessionExpired,
+        )
+        .with_retry_after(60),
+        Refusal::SessionExpired => fail(ErrorCode::SessionExpired,
             "The upload session has expired",
         ),
-        Refusal::SessionClosed(true) => fail(
-            409,
-            ErrorCode::Other("upload_session_committed".into()),
+        Refusal::SessionClosed(true) => fail(ErrorCode::UploadSessionCommitted,
             "The upload session has already been committed",
         ),
-        Refusal::IntoItself => fail(
-            400,
-            ErrorCode::BadRequest,
+        Refusal::IntoItself => fail(ErrorCode::BadRequest,
             "A folder cannot be moved into itself or into a folder inside it",
         ),
     }
@@ -61,13 +80,11 @@ pub(crate) fn conflict_error(kind: &str, id: i64, name: &str) -> Fail {
         json!({"type": kind, "id": id.to_string(), "name": name, "etag": "0", "sequence_id": "0"});
     // Box sends a single object for a file and an array for a folder.
     let conflicts = if kind == "file" { item } else { json!([item]) };
-    Fail::Api {
-        status: 409,
-        code: ErrorCode::ItemNameInUse,
-        message: "Item with the same name already exists".into(),
-        context: Some(json!({ "conflicts": conflicts })),
-        retry_after: None,
-    }
+    fail(
+        ErrorCode::ItemNameInUse,
+        "Item with the same name already exists",
+    )
+    .with_context(json!({ "conflicts": conflicts }))
 }
 
 /// The folder exists for this user and has no item named like `name`

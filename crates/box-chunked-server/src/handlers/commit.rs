@@ -2,14 +2,13 @@
 //! whole-file SHA-1 (from the hashed prefix, `202` while it is not ready),
 //! and the new file or version in one transaction.
 
-use super::checks::{conflict_error, refused};
+use super::checks::{check_if_match, conflict_error, if_match, refused};
 use super::common::{
-    blocking, decode_body, empty_response, fail, header, json_response, not_found, now_unix,
-    small_body, Body, Fail,
+    blocking, decode_body, empty_response, fail, header, internal, json_response, not_found,
+    now_unix, small_body, Body, Fail,
 };
-use super::common::{check_if_match, if_match};
-use super::items::file_json;
 use super::prefix::start_verification;
+use super::repr::file_json;
 use super::sessions::{check_not_expired, load_session};
 use crate::faults::FaultAction;
 use crate::store::{NewVersion, PartRow, Refusal, SessionRow, SessionState};
@@ -32,10 +31,10 @@ pub(crate) async fn commit(
     let s = load_session(st, user, sid).await?;
     let headers = req.headers().clone();
     let digest = header(&headers, "digest")
-        .ok_or_else(|| fail(400, ErrorCode::BadDigest, "Digest is required"))
+        .ok_or_else(|| fail(ErrorCode::BadDigest, "Digest is required"))
         .and_then(|v| {
             DigestHeader::parse_sha1(v)
-                .map_err(|e| fail(400, ErrorCode::BadDigest, format!("Invalid Digest: {e}")))
+                .map_err(|e| fail(ErrorCode::BadDigest, format!("Invalid Digest: {e}")))
         })?;
     let body = small_body(st, req, 16 << 20).await?;
     let v: CommitFields = decode_body(&body, |_| ErrorCode::BadRequest)?;
@@ -79,7 +78,6 @@ async fn commit_open(
         }
         Some(FaultAction::PartsMismatch) => {
             return Err(fail(
-                400,
                 ErrorCode::PartsMismatch,
                 "No matching part found on server",
             ));
@@ -138,7 +136,6 @@ async fn check_commit_parts(
 ) -> Result<Vec<PartRow>, Fail> {
     let listed = v.parts.as_deref().ok_or_else(|| {
         fail(
-            400,
             ErrorCode::BadRequest,
             "parts is required and must be a list",
         )
@@ -165,7 +162,6 @@ async fn check_sha512(
     }
     if with != listed.len() {
         return Err(fail(
-            400,
             ErrorCode::BadRequest,
             "Include sha512 on every listed part or on none of them",
         ));
@@ -180,9 +176,7 @@ async fn check_sha512(
     .await?;
     for (p, a) in listed.iter().zip(actual) {
         if p.sha512 != Some(a) {
-            return Err(fail(
-                400,
-                ErrorCode::PartsMismatch,
+            return Err(fail(ErrorCode::PartsMismatch,
                 format!(
                     "No matching part found on server for the part at offset {}: its sha512 differs",
                     p.offset.unwrap_or(0)
@@ -229,7 +223,6 @@ async fn verified_digest(
     stored: Vec<PartRow>,
     sent: Sha1Digest,
 ) -> Result<Option<Sha1Digest>, Fail> {
-    let internal = || fail(500, ErrorCode::InternalServerError, "Internal server error");
     let mut rx = if st.cfg.verify_only {
         tokio::sync::watch::channel(Some(Ok(sent))).1
     } else {
@@ -240,13 +233,7 @@ async fn verified_digest(
         .map(|r| r.map(|v| v.clone()));
     let result = match waited {
         Err(_) => return Ok(None),
-        Ok(Err(_)) => {
-            return Err(fail(
-                500,
-                ErrorCode::InternalServerError,
-                "verification stopped",
-            ))
-        }
+        Ok(Err(_)) => return Err(fail(ErrorCode::InternalServerError, "verification stopped")),
         Ok(Ok(v)) => v,
     };
     st.verifications
@@ -307,7 +294,6 @@ async fn write_commit(
 pub(crate) fn digest_mismatch(actual: Option<Sha1Digest>, sent: Sha1Digest) -> Fail {
     let actual = actual.map_or_else(|| "unknown".to_owned(), |a| a.to_base64());
     fail(
-        400,
         ErrorCode::DigestMismatch,
         format!(
             "File digest was incorrect. Actual: {actual} Expected: {}",
@@ -323,7 +309,6 @@ pub(crate) fn check_parts(
 ) -> Result<(), Fail> {
     let mismatch = |p: &CommitPartFields| {
         fail(
-            400,
             ErrorCode::PartsMismatch,
             format!(
                 "No matching part found on server for {}",
@@ -347,7 +332,6 @@ pub(crate) fn check_parts(
     }
     if listed.len() != stored.len() || (stored.len() as u64) != total_parts {
         return Err(fail(
-            400,
             ErrorCode::PartsMismatch,
             format!(
                 "Parts mismatch: the commit lists {} parts, the server stores {} of {}",

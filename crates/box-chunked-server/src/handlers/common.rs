@@ -19,13 +19,15 @@ pub(crate) type Body = BoxBody<Bytes, io::Error>;
 
 pub(crate) type Dropped = Box<dyn std::error::Error + Send + Sync>;
 
-/// How much of a part body is hashed and written per blocking call.
+/// How much of a body is hashed and written, or of a blob read, per
+/// blocking call.
 pub(crate) const FLUSH_AT: usize = 1 << 20;
 
 /// A failed request: an error answer, or a dropped connection.
 pub(crate) enum Fail {
+    /// Box's error object; its status is the code's ([`ErrorCode::status`]),
+    /// so the two cannot disagree.
     Api {
-        status: u16,
         code: ErrorCode,
         message: String,
         context: Option<Value>,
@@ -37,22 +39,77 @@ pub(crate) enum Fail {
     OAuth(u16, &'static str, String),
 }
 
-/// Box's answer for an item that does not exist or that this user cannot see.
-pub(crate) fn not_found() -> Fail {
-    fail(
-        404,
-        ErrorCode::NotFound,
-        "Could not find the specified resource",
-    )
+impl Fail {
+    /// With `context_info`.
+    pub(crate) fn with_context(self, context: Value) -> Self {
+        match self {
+            Self::Api {
+                code,
+                message,
+                retry_after,
+                ..
+            } => Self::Api {
+                code,
+                message,
+                context: Some(context),
+                retry_after,
+            },
+            other => other,
+        }
+    }
+
+    /// With `Retry-After`.
+    pub(crate) fn with_retry_after(self, secs: u64) -> Self {
+        match self {
+            Self::Api {
+                code,
+                message,
+                context,
+                ..
+            } => Self::Api {
+                code,
+                message,
+                context,
+                retry_after: Some(secs),
+            },
+            other => other,
+        }
+    }
 }
 
-pub(crate) fn fail(status: u16, code: ErrorCode, message: impl Into<String>) -> Fail {
+/// An error answer with Box's `code` (and the status that goes with it).
+pub(crate) fn fail(code: ErrorCode, message: impl Into<String>) -> Fail {
     Fail::Api {
-        status,
         code,
         message: message.into(),
         context: None,
         retry_after: None,
+    }
+}
+
+/// Box's answer for an item that does not exist or that this user cannot
+/// see, and for a path that names nothing.
+pub(crate) fn not_found() -> Fail {
+    fail(ErrorCode::NotFound, "Could not find the specified resource")
+}
+
+/// A failure of the server's own (its cause is logged where it happens).
+pub(crate) fn internal() -> Fail {
+    fail(ErrorCode::InternalServerError, "Internal server error")
+}
+
+/// A known path asked with a method it does not take.
+pub(crate) fn method_not_allowed() -> Fail {
+    fail(ErrorCode::MethodNotAllowed, "Method Not Allowed")
+}
+
+/// The error code Box gives a `5xx` status.
+pub(crate) fn server_error(status: u16) -> ErrorCode {
+    match status {
+        502 => ErrorCode::BadGateway,
+        503 => ErrorCode::Unavailable,
+        504 => ErrorCode::GatewayTimeout,
+        _ => ErrorCode::InternalServerError,
     }
 }
 
@@ -63,7 +120,7 @@ impl From<StoreError> for Fail {
             return out_of_space();
         }
         tracing::error!(error = %e, "storage failure");
-        fail(500, ErrorCode::InternalServerError, "Internal server error")
+        internal()
     }
 }
 
@@ -72,7 +129,6 @@ impl From<StoreError> for Fail {
 /// space is freed.
 pub(crate) fn out_of_space() -> Fail {
     fail(
-        507,
         ErrorCode::InsufficientStorage,
         "The server has no storage space left for this request; nothing of it was kept",
     )
@@ -85,7 +141,7 @@ pub(crate) fn io_fail(e: &std::io::Error, what: &str) -> Fail {
         return out_of_space();
     }
     tracing::error!(error = %e, what, "storage failure");
-    fail(500, ErrorCode::InternalServerError, "Internal server error")
+    internal()
 }
 
 pub(crate) fn json_response<T: serde::Serialize>(status: u16, body: &T) -> Response<Body> {
@@ -112,7 +168,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
     let store = st.store.clone();
     tokio::task::spawn_blocking(move || f(&store))
         .await
-        .map_err(|_| fail(500, ErrorCode::InternalServerError, "Internal server error"))?
+        .map_err(|_| internal())?
         .map_err(Fail::from)
 }
 
@@ -127,7 +183,6 @@ pub(crate) async fn small_body(
     let Ok(collected) = tokio::time::timeout(st.cfg.json_body_timeout, collect).await else {
         Counters::add(&st.counters.bodies_timed_out, 1);
         return Err(fail(
-            408,
             ErrorCode::RequestTimeout,
             "The request body did not arrive in time",
         ));
@@ -135,7 +190,6 @@ pub(crate) async fn small_body(
     match collected {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(fail(
-            413,
             ErrorCode::RequestEntityTooLarge,
             "Request body too large",
         )),
@@ -149,35 +203,17 @@ pub(crate) fn decode_body<T: serde::de::DeserializeOwned>(
     body: &[u8],
     code_for: impl Fn(&str) -> ErrorCode,
 ) -> Result<T, Fail> {
-    decode_json(body).map_err(|e| fail(400, code_for(&e.path), format!("Invalid JSON body: {e}")))
+    decode_json(body).map_err(|e| fail(code_for(&e.path), format!("Invalid JSON body: {e}")))
 }
 
 /// A file or folder name Box accepts: `400 item_name_invalid` otherwise.
 pub(crate) fn valid_name(name: &str) -> Result<(), Fail> {
     box_chunked_proto::rules::validate_file_name(name).map_err(|e| {
         fail(
-            400,
             ErrorCode::ItemNameInvalid,
             format!("Item name invalid: {e}"),
         )
     })
-}
-
-/// The etag `If-Match` names, when it is sent (one that is not an etag of
-/// this server is `-1`, which no item has).
-pub(crate) fn if_match(headers: &HeaderMap) -> Option<i64> {
-    header(headers, "if-match").map(|v| v.trim().trim_matches('"').parse().unwrap_or(-1))
-}
-
-/// `If-Match`, when sent, names the item's etag: `412` otherwise.
-pub(crate) fn check_if_match(headers: &HeaderMap, etag: i64) -> Result<(), Fail> {
-    if if_match(headers).is_some_and(|e| e != etag) {
-        return Err(super::checks::refused(
-            crate::store::Refusal::EtagChanged,
-            "",
-        ));
-    }
-    Ok(())
 }
 
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -210,10 +246,6 @@ pub(crate) fn request_id() -> String {
 /// A short, non-reversible name derived from a secret (for logs and default user names).
 pub(crate) fn short_hash(secret: &str) -> String {
     Sha1Digest(Sha1::digest(secret.as_bytes()).into()).to_hex()
-}
-
-pub(crate) fn fail_response(status: u16, code: ErrorCode, message: &str) -> Response<Body> {
-    error_response(&BoxError::new(status, code, message))
 }
 
 /// Box's error object as an answer, with `context_info` only when there is

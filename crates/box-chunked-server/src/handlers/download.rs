@@ -1,10 +1,10 @@
 //! File content, with single `Range` requests, streamed from the stored
 //! parts through a bounded channel.
 
-use super::common::{blocking, fail, fail_response, header, not_found, Body, Fail, FLUSH_AT};
+use super::common::{blocking, error_response, fail, header, not_found, Body, Fail, FLUSH_AT};
 use crate::store::{PartRow, Store};
 use crate::State;
-use box_chunked_proto::ErrorCode;
+use box_chunked_proto::{BoxError, ErrorCode};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt as _;
@@ -65,7 +65,6 @@ pub(crate) async fn download(
         .ok_or_else(not_found)?;
     if st.cfg.verify_only {
         return Err(fail(
-            404,
             ErrorCode::NotFound,
             "This verify-only server keeps no file content",
         ));
@@ -74,11 +73,9 @@ pub(crate) async fn download(
     let range = match parse_range(header(headers, "range"), size) {
         Ok(r) => r,
         Err(()) => {
-            let mut r = fail_response(
-                416,
-                ErrorCode::RequestedRangeNotSatisfiable,
-                "Requested range not satisfiable",
-            );
+            let code = ErrorCode::RequestedRangeNotSatisfiable;
+            let e = BoxError::of(code, "Requested range not satisfiable");
+            let mut r = error_response(&e);
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 r.headers_mut().insert("content-range", v);
             }

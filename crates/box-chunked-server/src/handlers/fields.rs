@@ -8,6 +8,17 @@ use box_chunked_proto::ErrorCode;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// A description Box takes: at most 256 characters.
+pub(crate) fn check_description(d: Option<&str>) -> Result<(), Fail> {
+    match d {
+        Some(d) if d.chars().count() > 256 => Err(fail(
+            ErrorCode::BadRequest,
+            "description must be at most 256 characters",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// An update's fields beyond those the server applies: one that Box's
 /// `route` takes (`known`) is a `400` naming it, since answering `200`
 /// would claim a change that was not made; one Box does not know is
@@ -18,9 +29,7 @@ pub(crate) fn not_modelled(
     route: &str,
 ) -> Result<(), Fail> {
     match other.keys().find(|k| known.contains(&k.as_str())) {
-        Some(k) => Err(fail(
-            400,
-            ErrorCode::BadRequest,
+        Some(k) => Err(fail(ErrorCode::BadRequest,
             format!("This server does not model the field {k:?} of {route}; send the request without it"),
         )),
         None => Ok(()),

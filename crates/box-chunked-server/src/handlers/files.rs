@@ -1,19 +1,23 @@
-//! Changing files: the check before upload (`OPTIONS /files/content`,
-//! `OPTIONS /files/{id}/content`), the update (`PUT /files/{id}`: name,
-//! folder, description, content modification time, shared link) and
-//! delete (`DELETE /files/{id}`), each with `If-Match` where Box has it,
-//! checked in the transaction that writes.
+//! Files: one file (`GET /files/{id}`), its earlier versions (`GET
+//! /files/{id}/versions`), the check before upload (`OPTIONS
+//! /files/content`, `OPTIONS /files/{id}/content`), the update (`PUT
+//! /files/{id}`: name, folder, description, content modification time,
+//! shared link) and delete (`DELETE /files/{id}`), each with `If-Match`
+//! where Box has it, checked in the transaction that writes.
 
-use super::checks::{check_free_name, check_quota, check_rename, refused};
+use super::checks::refused;
+use super::checks::{check_free_name, check_quota, check_rename, file_for_change, if_match};
 use super::common::{
-    blocking, check_if_match, decode_body, empty_response, fail, if_match, json_response,
-    not_found, now_unix, random_hex, small_body, valid_name, Body, Fail,
+    blocking, decode_body, empty_response, fail, json_response, not_found, now_unix, random_hex,
+    small_body, valid_name, Body, Fail,
 };
-use super::fields::{not_modelled, requested, select};
-use super::items::{file_json, remove_sessions};
+use super::fields::{check_description, not_modelled, requested, select};
 use super::links;
-use crate::store::{FileChanges, FileRow};
+use super::repr::{file_json, versions_json};
+use crate::store::FileChanges;
 use crate::State;
+use box_chunked_proto::endpoints::Endpoint;
+use box_chunked_proto::urls::BaseUrls;
 use box_chunked_proto::{
     ErrorCode, PreflightFields, Timestamp, UpdateFileFields, UploadUrl, BOX_FILE_UPDATE_FIELDS,
 };
@@ -21,19 +25,38 @@ use http::{HeaderMap, Request, Response};
 use hyper::body::Incoming;
 use std::sync::Arc;
 
-/// The file, when it exists and `If-Match` (if sent) names its etag.
-pub(crate) async fn file_for_change(
-    st: &State,
+/// `GET /files/{id}`: the file, whole or with the `fields` asked for.
+pub(crate) async fn get_file(
+    st: &Arc<State>,
     user: &str,
     id: &str,
-    headers: &HeaderMap,
-) -> Result<FileRow, Fail> {
+    query: Option<&str>,
+) -> Result<Response<Body>, Fail> {
     let (o, f) = (user.to_owned(), id.to_owned());
     let file = blocking(st, move |s| s.file(&o, &f))
         .await?
         .ok_or_else(not_found)?;
-    check_if_match(headers, file.etag)?;
-    Ok(file)
+    let json = file_json(st, &file).await?;
+    Ok(json_response(
+        200,
+        &select(json, requested(query).as_deref(), false),
+    ))
+}
+
+/// `GET /files/{id}/versions`: the file's earlier versions, newest first
+/// (the current one is the file itself, as on Box).
+pub(crate) async fn versions(
+    st: &Arc<State>,
+    user: &str,
+    id: &str,
+) -> Result<Response<Body>, Fail> {
+    let fid = id.parse::<i64>().map_err(|_| not_found())?;
+    let (o, f) = (user.to_owned(), id.to_owned());
+    let (file, rows) = blocking(st, move |s| Ok((s.file(&o, &f)?, s.versions(&o, fid)?))).await?;
+    let (Some(file), Some(rows)) = (file, rows) else {
+        return Err(not_found());
+    };
+    Ok(json_response(200, &versions_json(&file, &rows)))
 }
 
 /// The check before upload: would this upload be accepted? `200` with
@@ -62,20 +85,21 @@ pub(crate) async fn preflight(
             if let Some(n) = &v.name {
                 check_rename(st, user, &file, n).await?;
             }
-            format!("{}/api/2.0/files/{}/content", st.url, file.id)
+            let file_id = file.id.to_string();
+            Endpoint::UploadFileVersion { file_id }.url(&BaseUrls::from_base(&st.url).upload)
         }
         None => {
             let name = v
                 .name
                 .as_deref()
-                .ok_or_else(|| fail(400, ErrorCode::BadRequest, "name is required"))?;
+                .ok_or_else(|| fail(ErrorCode::BadRequest, "name is required"))?;
             let parent = v
                 .parent
                 .as_ref()
                 .and_then(|p| p.id.clone())
-                .ok_or_else(|| fail(400, ErrorCode::BadRequest, "parent.id is required"))?;
+                .ok_or_else(|| fail(ErrorCode::BadRequest, "parent.id is required"))?;
             check_free_name(st, user, &parent, name).await?;
-            format!("{}/api/2.0/files/content", st.url)
+            Endpoint::UploadFile.url(&BaseUrls::from_base(&st.url).upload)
         }
     };
     if let Some(size) = v.size {
@@ -140,23 +164,10 @@ pub(crate) async fn update_file(
     Ok(json_response(200, &select(json, fields.as_deref(), false)))
 }
 
-/// A description Box takes: at most 256 characters.
-pub(crate) fn check_description(d: Option<&str>) -> Result<(), Fail> {
-    match d {
-        Some(d) if d.chars().count() > 256 => Err(fail(
-            400,
-            ErrorCode::BadRequest,
-            "description must be at most 256 characters",
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// A timestamp Box takes, kept as it was sent.
 fn checked_time(t: Timestamp) -> Result<String, Fail> {
     t.to_system_time().map_err(|e| {
         fail(
-            400,
             ErrorCode::BadRequest,
             format!("content_modified_at is not a date and time: {e}"),
         )
@@ -178,6 +189,10 @@ pub(crate) async fn delete_file(
     let sessions = blocking(st, move |s| s.delete_file(&o, fid, etag))
         .await?
         .map_err(|r| refused(r, ""))?;
-    remove_sessions(st, sessions).await;
+    blocking(st, move |s| {
+        s.remove_session_dirs(&sessions);
+        Ok(())
+    })
+    .await?;
     Ok(empty_response(204))
 }

@@ -1,19 +1,19 @@
-//! Folders: create (`POST /folders`), list (`GET /folders/{id}/items`, with
+//! Folders: create (`POST /folders`), one folder with its first items
+//! (`GET /folders/{id}`), list (`GET /folders/{id}/items`, with
 //! offset or marker paging and `fields`), update (`PUT /folders/{id}`:
 //! name, parent, description, shared link) and delete (`DELETE
 //! /folders/{id}`, with `recursive`); every change checked in the
 //! transaction that makes it.
 
-use super::checks::refused;
+use super::checks::{if_match, refused};
 use super::common::valid_name;
 use super::common::{
-    blocking, decode_body, empty_response, fail, if_match, json_response, not_found, now_unix,
-    small_body, Body, Fail,
+    blocking, decode_body, empty_response, fail, json_response, not_found, now_unix, small_body,
+    Body, Fail,
 };
-use super::fields::{not_modelled, requested, select};
-use super::files::check_description;
-use super::items::{folder_json, folder_row_json, item_json, remove_sessions};
+use super::fields::{check_description, not_modelled, requested, select};
 use super::links;
+use super::repr::{folder_json, folder_row_json, item_collection, item_json};
 use crate::store::FolderChanges;
 use crate::State;
 use base64::Engine as _;
@@ -41,12 +41,12 @@ pub(crate) async fn create_folder(
     let v: CreateFolderFields = decode_body(&body, |_| ErrorCode::BadRequest)?;
     let name = v
         .name
-        .ok_or_else(|| fail(400, ErrorCode::BadRequest, "name is required"))?;
+        .ok_or_else(|| fail(ErrorCode::BadRequest, "name is required"))?;
     valid_name(&name)?;
     let parent = v
         .parent
         .and_then(|p| p.id)
-        .ok_or_else(|| fail(400, ErrorCode::BadRequest, "parent.id is required"))?;
+        .ok_or_else(|| fail(ErrorCode::BadRequest, "parent.id is required"))?;
     let (o, p, n) = (user.to_owned(), parent, name.clone());
     let id = blocking(st, move |s| s.create_folder(&o, &p, &n, now_unix()))
         .await?
@@ -54,6 +54,27 @@ pub(crate) async fn create_folder(
     Ok(json_response(
         201,
         &folder_json(st, user, &id.to_string()).await?,
+    ))
+}
+
+/// `GET /folders/{id}`: the folder with `item_collection` (its first 100
+/// items), whole or with the `fields` asked for.
+pub(crate) async fn get_folder(
+    st: &Arc<State>,
+    user: &str,
+    id: &str,
+    query: Option<&str>,
+) -> Result<Response<Body>, Fail> {
+    let mut folder = folder_json(st, user, id).await?;
+    if let Some(obj) = folder.as_object_mut() {
+        obj.insert(
+            "item_collection".into(),
+            item_collection(st, user, id).await?,
+        );
+    }
+    Ok(json_response(
+        200,
+        &select(folder, requested(query).as_deref(), false),
     ))
 }
 
@@ -70,7 +91,6 @@ pub(crate) async fn update_folder(
     let fields = requested(req.uri().query());
     if id == "0" {
         return Err(fail(
-            403,
             ErrorCode::AccessDeniedInsufficientPermissions,
             "The root folder (All Files) cannot be renamed, moved or shared",
         ));
@@ -123,7 +143,7 @@ enum Paging {
 }
 
 fn bad(message: impl Into<String>) -> Fail {
-    fail(400, ErrorCode::BadRequest, message)
+    fail(ErrorCode::BadRequest, message)
 }
 
 /// The position a marker stands for. Markers are opaque to clients.
@@ -230,7 +250,6 @@ pub(crate) async fn delete_folder(
         .any(|(k, v)| k == "recursive" && (v.eq_ignore_ascii_case("true") || v == "1"));
     if id == "0" {
         return Err(fail(
-            403,
             ErrorCode::Forbidden,
             "The root folder (All Files) cannot be deleted",
         ));
@@ -239,13 +258,16 @@ pub(crate) async fn delete_folder(
     let (owner, etag) = (user.to_owned(), if_match(headers));
     match blocking(st, move |s| s.delete_folder(&owner, n, recursive, etag)).await? {
         Ok(sessions) => {
-            remove_sessions(st, sessions).await;
+            blocking(st, move |s| {
+                s.remove_session_dirs(&sessions);
+                Ok(())
+            })
+            .await?;
             Ok(empty_response(204))
         }
         Err(Some(r)) => Err(refused(r, "")),
         Err(None) => Err(fail(
-            400,
-            ErrorCode::Other("folder_not_empty".into()),
+            ErrorCode::FolderNotEmpty,
             "The folder is not empty; delete it with recursive=true",
         )),
     }

@@ -4,7 +4,7 @@
 //! on files only), kept as settings beside the item, and shown as Box's
 //! `shared_link` object. A link keeps its URL when its settings change.
 
-use super::common::{fail, random_hex, Fail};
+use super::common::{fail, internal, random_hex, Fail};
 use box_chunked_proto::{ErrorCode, SharedLinkFields};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -27,7 +27,7 @@ struct Settings {
 const ACCESS: &[&str] = &["open", "company", "collaborators"];
 
 fn bad(message: impl Into<String>) -> Fail {
-    fail(400, ErrorCode::BadRequest, message)
+    fail(ErrorCode::BadRequest, message)
 }
 
 /// The settings (JSON) after an update asked for `fields` on an item whose
@@ -114,7 +114,10 @@ pub(crate) fn apply(
             "shared_link.permissions.can_edit needs access open or company",
         ));
     }
-    serde_json::to_string(&s).map_err(|e| fail(500, ErrorCode::InternalServerError, e.to_string()))
+    serde_json::to_string(&s).map_err(|e| {
+        tracing::error!(error = %e, "a session's part plan");
+        internal()
+    })
 }
 
 /// Box's `shared_link` object for settings kept as `stored` (`null` when

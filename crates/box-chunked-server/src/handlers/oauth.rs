@@ -4,13 +4,11 @@
 //! `refresh_token` grants. Refusals are Box's: `400 invalid_grant` with a
 //! sentence naming the claim, `400 invalid_client`, `400 invalid_request`.
 
-use super::common::{fail, json_response, random_hex, small_body, Body, Fail};
+use super::common::{json_response, random_hex, small_body, Body, Fail};
 use crate::auth::{Principal, ServerApp};
-use crate::faults::{FaultAction, FaultTarget};
 use crate::{Counters, State};
 use box_chunked_proto::jwt::{Assertion, BOX_AUDIENCE};
 use box_chunked_proto::oauth::{Grant, SubjectType, TokenAnswer};
-use box_chunked_proto::ErrorCode;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use std::sync::Arc;
@@ -31,38 +29,11 @@ pub(crate) async fn oauth_token(
     st: &Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Fail> {
-    if req.method() != http::Method::POST {
-        return Err(fail(405, ErrorCode::MethodNotAllowed, "Method Not Allowed"));
-    }
-    let fault = st.faults.pick(FaultTarget::Token);
-    if let Some(f) = fault.clone() {
-        Counters::add(&st.counters.faults_injected, 1);
-        tracing::info!(fault = ?f, "injecting fault at the token endpoint");
-        match f {
-            FaultAction::Status(s) => {
-                return Err(fail(s, ErrorCode::Unavailable, "Injected server error"))
-            }
-            FaultAction::Throttle(secs) => {
-                return Err(Fail::Api {
-                    status: 429,
-                    code: ErrorCode::RateLimitExceeded,
-                    message: "Request rate limit exceeded, please try again later".into(),
-                    context: None,
-                    retry_after: Some(secs),
-                })
-            }
-            FaultAction::Delay(d) => tokio::time::sleep(d).await,
-            FaultAction::Reset => return Err(Fail::Drop("injected reset")),
-            _ => {}
-        }
-    }
     let body = small_body(st, req, 64 * 1024).await?;
     let answer = Grant::parse_form(&body)
         .map_err(|e| refused(e.code(), e.to_string()))
         .and_then(|g| grant(st, &g));
     match answer {
-        // The grant is applied (a refresh token used up), and its answer lost.
-        Ok(_) if fault == Some(FaultAction::Lose) => Err(Fail::Drop("injected lost answer")),
         Ok(a) => Ok(json_response(200, &a)),
         Err(e) => {
             Counters::add(&st.counters.grants_refused, 1);
@@ -166,7 +137,7 @@ fn verify_assertion(st: &State, app: &ServerApp, jwt: &str) -> Result<Principal,
     if c.iss != app.client_id {
         return Err(bad("Please check the 'iss' claim.".into()));
     }
-    let own = format!("{}/oauth2/token", st.url);
+    let own = box_chunked_proto::urls::BaseUrls::from_base(&st.url).token;
     if c.aud != BOX_AUDIENCE && c.aud != own {
         return Err(bad("Please check the 'aud' claim.".into()));
     }

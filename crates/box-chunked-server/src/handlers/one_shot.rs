@@ -6,15 +6,14 @@
 //! most one part, in one transaction with the file, so downloads, versions
 //! and plans treat it like a chunked upload.
 
-use super::checks::{check_free_name, check_rename, refused};
+use super::body::{PartHasher, Writer};
+use super::checks::{check_free_name, check_rename, file_for_change, if_match, refused};
 use super::common::valid_name;
 use super::common::{
-    blocking, decode_body, fail, header, if_match, json_response, now_unix, random_hex, Body, Fail,
+    blocking, decode_body, fail, header, internal, json_response, now_unix, random_hex, Body, Fail,
     FLUSH_AT,
 };
-use super::files::file_for_change;
-use super::items::file_json;
-use super::parts::{PartHasher, Writer};
+use super::repr::file_json;
 use crate::store::{
     io_err, persist, FileRow, NewVersion, PartRow, Refusal, SessionRow, SessionState,
 };
@@ -55,7 +54,6 @@ pub(crate) async fn upload_file(
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or_else(|| {
             fail(
-                400,
                 ErrorCode::BadRequest,
                 "The body must be multipart/form-data with an attributes part and a file part",
             )
@@ -64,7 +62,6 @@ pub(crate) async fn upload_file(
         .map(|v| {
             Sha1Digest::from_hex(v.trim()).map_err(|_| {
                 fail(
-                    400,
                     ErrorCode::BadDigest,
                     "Content-MD5 must be the file's SHA-1 in hex",
                 )
@@ -89,11 +86,7 @@ pub(crate) async fn upload_file(
     let mut attributes: Option<UploadAttributes> = None;
     let (target, attrs, received) = loop {
         let Some(mut field) = next_field(st, &mut form).await? else {
-            return Err(fail(
-                400,
-                ErrorCode::BadRequest,
-                "The form has no file part",
-            ));
+            return Err(fail(ErrorCode::BadRequest, "The form has no file part"));
         };
         if field.name() == Some("attributes") {
             let bytes = field_bytes(st, &mut field, 64 * 1024).await?;
@@ -105,8 +98,7 @@ pub(crate) async fn upload_file(
         }
         let attrs = attributes.take().ok_or_else(|| {
             fail(
-                400,
-                ErrorCode::Other("metadata_after_file_contents".into()),
+                ErrorCode::MetadataAfterFileContents,
                 "The attributes part must come before the file part",
             )
         })?;
@@ -118,7 +110,6 @@ pub(crate) async fn upload_file(
         if expected != received.sha1 {
             let _ = std::fs::remove_file(&received.tmp);
             return Err(fail(
-                400,
                 ErrorCode::BadDigest,
                 format!(
                     "The specified Content-MD5 ({}) did not match what we received ({})",
@@ -154,18 +145,12 @@ async fn resolve_target(
     let name = attrs
         .name
         .clone()
-        .ok_or_else(|| fail(400, ErrorCode::BadRequest, "attributes.name is required"))?;
+        .ok_or_else(|| fail(ErrorCode::BadRequest, "attributes.name is required"))?;
     let folder = attrs
         .parent
         .as_ref()
         .and_then(|p| p.id.clone())
-        .ok_or_else(|| {
-            fail(
-                400,
-                ErrorCode::BadRequest,
-                "attributes.parent.id is required",
-            )
-        })?;
+        .ok_or_else(|| fail(ErrorCode::BadRequest, "attributes.parent.id is required"))?;
     check_free_name(st, user, &folder, &name).await?;
     Ok(Target {
         folder_id: Some(folder),
@@ -187,13 +172,10 @@ async fn next_field<'a>(
 fn form_error(e: multer::Error) -> Fail {
     match e {
         multer::Error::StreamReadFailed(_) => Fail::Drop("client hung up"),
-        multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => fail(
-            413,
-            ErrorCode::RequestEntityTooLarge,
-            "A form part is too large",
-        ),
+        multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
+            fail(ErrorCode::RequestEntityTooLarge, "A form part is too large")
+        }
         other => fail(
-            400,
             ErrorCode::BadRequest,
             format!("The multipart form is malformed: {other}"),
         ),
@@ -217,7 +199,6 @@ async fn field_bytes(
         out.extend_from_slice(&c);
         if out.len() > limit {
             return Err(fail(
-                413,
                 ErrorCode::RequestEntityTooLarge,
                 "The attributes part is too large",
             ));
@@ -241,7 +222,7 @@ async fn receive_field(
     let t = tmp.clone();
     let file = tokio::task::spawn_blocking(move || std::fs::File::create(&t))
         .await
-        .map_err(|_| fail(500, ErrorCode::InternalServerError, "Internal server error"))?
+        .map_err(|_| internal())?
         .map_err(|e| Fail::from(io_err("creating", &tmp)(e)))?;
     let result = async {
         let mut writer = Writer::Idle(Some(file), PartHasher::Single(Sha1::new()), 0);
@@ -275,11 +256,7 @@ async fn receive_field(
             size,
             sha1: hasher.finish().0,
         }),
-        Ok((None, ..)) => Err(fail(
-            500,
-            ErrorCode::InternalServerError,
-            "Internal server error",
-        )),
+        Ok((None, ..)) => Err(internal()),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(e)

@@ -3,10 +3,9 @@
 //! hashed prefix when it continues it), fsync, rename and the row. The prefix
 //! itself is in `prefix`.
 
+use super::body::{receive_body, BodyFault, PartHasher};
 use super::checks::refused;
-use super::common::{
-    blocking, fail, header, io_fail, json_response, random_hex, Body, Fail, FLUSH_AT,
-};
+use super::common::{blocking, fail, header, internal, json_response, random_hex, Body, Fail};
 use super::prefix::{
     advance_prefix, prefix_of, prefix_patience, wait_for_prefix, Prefix, PrefixHandle,
 };
@@ -16,26 +15,11 @@ use crate::{Counters, State};
 use box_chunked_proto::{
     ContentRange, DigestHeader, ErrorCode, PartPlan, PartRange, Sha1Digest, UploadedPart,
 };
-use box_chunked_sha1::DualSha1;
-use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
-use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use serde_json::json;
 use sha1::{Digest as _, Sha1};
-use std::io::{self, Write as _};
 use std::sync::Arc;
-
-/// A fault injected into a part's body (`docs/server.md`, fault injection).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BodyFault {
-    /// None.
-    None,
-    /// The connection drops halfway through the body.
-    Reset,
-    /// The disk is full at the first write (`507`).
-    NoSpace,
-}
 
 pub(crate) async fn upload_part(
     st: &Arc<State>,
@@ -75,39 +59,34 @@ fn check_part_headers(
         Some(v) => Some(
             v.trim()
                 .parse::<u64>()
-                .map_err(|_| fail(400, ErrorCode::BadRequest, "Content-Length is not a number"))?,
+                .map_err(|_| fail(ErrorCode::BadRequest, "Content-Length is not a number"))?,
         ),
         None if streamed => None,
         None => {
             return Err(fail(
-                411,
                 ErrorCode::LengthRequired,
                 "Content-Length (or a chunked body) is required",
             ))
         }
     };
     let range = header(headers, "content-range")
-        .ok_or_else(|| fail(400, ErrorCode::BadRequest, "Content-Range is required"))
+        .ok_or_else(|| fail(ErrorCode::BadRequest, "Content-Range is required"))
         .and_then(|v| {
-            ContentRange::parse(v).map_err(|e| {
-                fail(
-                    400,
-                    ErrorCode::BadRequest,
-                    format!("Invalid Content-Range: {e}"),
-                )
-            })
+            ContentRange::parse(v)
+                .map_err(|e| fail(ErrorCode::BadRequest, format!("Invalid Content-Range: {e}")))
         })?;
     let digest = header(headers, "digest")
-        .ok_or_else(|| fail(400, ErrorCode::BadDigest, "Digest is required"))
+        .ok_or_else(|| fail(ErrorCode::BadDigest, "Digest is required"))
         .and_then(|v| {
             DigestHeader::parse_sha1(v)
-                .map_err(|e| fail(400, ErrorCode::BadDigest, format!("Invalid Digest: {e}")))
+                .map_err(|e| fail(ErrorCode::BadDigest, format!("Invalid Digest: {e}")))
         })?;
-    let plan = PartPlan::new(s.file_size, s.part_size)
-        .map_err(|e| fail(500, ErrorCode::InternalServerError, e.to_string()))?;
+    let plan = PartPlan::new(s.file_size, s.part_size).map_err(|e| {
+        tracing::error!(error = %e, "a session's part plan");
+        internal()
+    })?;
     let part = plan.validate_content_range(&range).map_err(|e| {
         fail(
-            416,
             ErrorCode::RequestedRangeNotSatisfiable,
             format!("Content-Range does not fit the session: {e}"),
         )
@@ -117,7 +96,6 @@ fn check_part_headers(
     };
     if declared > part.len {
         return Err(fail(
-            413,
             ErrorCode::RequestEntityTooLarge,
             format!(
                 "The body ({declared} bytes) is longer than the part ({} bytes)",
@@ -127,7 +105,6 @@ fn check_part_headers(
     }
     if declared < part.len {
         return Err(fail(
-            400,
             ErrorCode::BadRequest,
             format!(
                 "Content-Length {declared} does not match Content-Range ({} bytes)",
@@ -173,7 +150,7 @@ async fn receive_to_file(
     let t = tmp.clone();
     let file = tokio::task::spawn_blocking(move || std::fs::File::create(&t))
         .await
-        .map_err(|_| fail(500, ErrorCode::InternalServerError, "Internal server error"))?
+        .map_err(|_| internal())?
         .map_err(|e| Fail::from(io_err("creating", &tmp)(e)))?;
     let (lock, next) = prefix_of(st, &s.id);
     let mut prefix = wait_for_prefix(&lock, &next, part.index, prefix_patience(s.part_size))
@@ -189,10 +166,7 @@ async fn receive_to_file(
     };
     let received = receive_body(st, body, Some(file), part.len, fault, hasher)
         .await
-        .and_then(|(f, h)| {
-            f.map(|f| (f, h.finish()))
-                .ok_or_else(|| fail(500, ErrorCode::InternalServerError, "Internal server error"))
-        });
+        .and_then(|(f, h)| f.map(|f| (f, h.finish())).ok_or_else(internal));
     let (file, (sha, file_chain)) = match received {
         Ok(v) => v,
         Err(e) => {
@@ -204,7 +178,6 @@ async fn receive_to_file(
         let _ = std::fs::remove_file(&tmp);
         drop(file);
         return Err(fail(
-            412,
             ErrorCode::PreconditionFailed,
             format!(
                 "The Digest header ({}) does not match the part's SHA-1 ({})",
@@ -344,7 +317,6 @@ pub(crate) async fn verify_only_part(
     let (sha, _) = hasher.finish();
     if sha != digest {
         return Err(fail(
-            412,
             ErrorCode::PreconditionFailed,
             "The Digest header does not match the part's SHA-1",
         ));
@@ -368,150 +340,10 @@ pub(crate) async fn verify_only_part(
 pub(crate) fn overlap(st: &State, existing: &PartRow) -> Fail {
     Counters::add(&st.counters.parts_rejected_overlap, 1);
     let p = existing.to_wire();
-    Fail::Api {
-        status: 416,
-        code: ErrorCode::RangeOverlapsExistingPart,
-        message: format!(
-            "Part overlaps with previously uploaded part: {{id: \"{}\", \"offset\": {}, \"size\": {}}}",
-            p.part_id, p.offset, p.size
-        ),
-        context: Some(json!({ "conflicting_part": p })),
-        retry_after: None,
-    }
-}
-
-/// Receives exactly `len` bytes, hashing them and, when `file` is given,
-/// writing them to it, in pieces of about [`FLUSH_AT`] so that a part is
-/// never held whole in memory.
-pub(crate) async fn receive_body(
-    st: &State,
-    mut body: Incoming,
-    file: Option<std::fs::File>,
-    len: u64,
-    fault: BodyFault,
-    hasher: PartHasher,
-) -> Result<(Option<std::fs::File>, PartHasher), Fail> {
-    let mut pending: Vec<Bytes> = Vec::new();
-    let mut pending_len = 0usize;
-    let mut received = 0u64;
-    // One batch is hashed and written on the blocking pool while the next
-    // one arrives.
-    let mut writer = Writer::Idle(file, hasher, 0);
-    loop {
-        // A client that stops sending (a half-open connection) must not hold
-        // the part, or the session's hashed prefix, forever.
-        let Ok(next) = tokio::time::timeout(st.cfg.body_idle, body.frame()).await else {
-            return Err(Fail::Drop("client stopped sending the body"));
-        };
-        let Some(frame) = next else { break };
-        let frame = frame.map_err(|_| Fail::Drop("client hung up"))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        received += data.len() as u64;
-        Counters::add(&st.counters.bytes_received, data.len() as u64);
-        if received > len {
-            return Err(fail(
-                413,
-                ErrorCode::RequestEntityTooLarge,
-                "The body is longer than the part",
-            ));
-        }
-        match fault {
-            BodyFault::Reset if received >= len / 2 => {
-                return Err(Fail::Drop("injected reset in the middle of a part body"));
-            }
-            // As a full disk answers the first write.
-            BodyFault::NoSpace => {
-                return Err(io_fail(
-                    &io::Error::from_raw_os_error(28),
-                    "writing a part (injected)",
-                ));
-            }
-            _ => {}
-        }
-        pending_len += data.len();
-        pending.push(data);
-        if pending_len >= FLUSH_AT {
-            let chunks = std::mem::take(&mut pending);
-            pending_len = 0;
-            writer = writer.write(chunks).await?;
-        }
-    }
-    if received < len {
-        // A body that ended properly but short (a streamed one; with
-        // `Content-Length` hyper reports a cut body as an error above).
-        return Err(fail(
-            400,
-            ErrorCode::BadRequest,
-            format!("The body ended after {received} of the part's {len} bytes"),
-        ));
-    }
-    let (file, hasher, _) = writer.write(pending).await?.finish().await?;
-    Ok((file, hasher))
-}
-
-pub(crate) type WriteResult = io::Result<(Option<std::fs::File>, PartHasher, u64)>;
-
-/// The part's file and hasher, idle or busy with one batch on the blocking pool.
-pub(crate) enum Writer {
-    Idle(Option<std::fs::File>, PartHasher, u64),
-    Busy(tokio::task::JoinHandle<WriteResult>),
-}
-
-impl Writer {
-    /// Waits for the batch in progress, if any.
-    pub(crate) async fn finish(self) -> Result<(Option<std::fs::File>, PartHasher, u64), Fail> {
-        match self {
-            Self::Idle(f, h, at) => Ok((f, h, at)),
-            Self::Busy(task) => task
-                .await
-                .map_err(|_| fail(500, ErrorCode::InternalServerError, "Internal server error"))?
-                .map_err(|e| io_fail(&e, "writing a part")),
-        }
-    }
-
-    /// Starts hashing and writing `chunks` once the previous batch is done.
-    pub(crate) async fn write(self, chunks: Vec<Bytes>) -> Result<Self, Fail> {
-        let (mut file, mut hasher, mut at) = self.finish().await?;
-        Ok(Self::Busy(tokio::task::spawn_blocking(move || {
-            let start = at;
-            for c in &chunks {
-                hasher.update(c);
-                if let Some(f) = file.as_mut() {
-                    f.write_all(c)?;
-                }
-                at += c.len() as u64;
-            }
-            if let Some(f) = file.as_ref() {
-                crate::writeback::start(f, start, at - start);
-            }
-            Ok((file, hasher, at))
-        })))
-    }
-}
-
-/// A part's SHA-1 alone, or together with the file's SHA-1 when the part
-/// continues the hashed prefix (one pass for both, see
-/// `box_chunked_sha1`).
-pub(crate) enum PartHasher {
-    Single(Sha1),
-    Dual(DualSha1),
-}
-
-impl PartHasher {
-    fn update(&mut self, data: &[u8]) {
-        match self {
-            Self::Single(h) => h.update(data),
-            Self::Dual(h) => h.update(data),
-        }
-    }
-
-    /// The part's digest and, for `Dual`, the file chain after the part.
-    pub(crate) fn finish(self) -> (Sha1Digest, Option<DualSha1>) {
-        match self {
-            Self::Single(h) => (Sha1Digest(h.finalize().into()), None),
-            Self::Dual(mut h) => (h.finish_part(), Some(h)),
-        }
-    }
+    let message = format!(
+        "Part overlaps with previously uploaded part: {{id: \"{}\", \"offset\": {}, \"size\": {}}}",
+        p.part_id, p.offset, p.size
+    );
+    fail(ErrorCode::RangeOverlapsExistingPart, message)
+        .with_context(json!({ "conflicting_part": p }))
 }

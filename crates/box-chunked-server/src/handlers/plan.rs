@@ -7,7 +7,7 @@
 //! SHA-512 are computed when a plan first asks for them, never on ingest.
 
 use super::checks::refused;
-use super::common::{blocking, decode_body, fail, json_response, small_body, Body, Fail};
+use super::common::{blocking, decode_body, fail, internal, json_response, small_body, Body, Fail};
 use super::prefix::advance_prefix;
 use super::sessions::{check_open, load_session};
 use crate::store::{InsertPart, PartRow, Refusal, SessionRow};
@@ -31,13 +31,14 @@ pub(crate) async fn plan(
     let v: PlanRequest = decode_body(&body, |_| ErrorCode::BadRequest)?;
     if v.parts.is_empty() || v.parts.len() as u64 > MAX_PARTS {
         return Err(fail(
-            400,
             ErrorCode::BadRequest,
             format!("parts must list between 1 and {MAX_PARTS} parts"),
         ));
     }
-    let grid = PartPlan::new(s.file_size, s.part_size)
-        .map_err(|e| fail(500, ErrorCode::InternalServerError, e.to_string()))?;
+    let grid = PartPlan::new(s.file_size, s.part_size).map_err(|e| {
+        tracing::error!(error = %e, "a session's part plan");
+        internal()
+    })?;
     let (owner, session) = (user.to_owned(), s.clone());
     let outcome = blocking(st, move |store| {
         // The current version's parts, by offset (none for a new file).

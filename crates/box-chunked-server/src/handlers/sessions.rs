@@ -1,142 +1,27 @@
-//! Chunked upload sessions: fault injection per endpoint of the upload
-//! root, create (new file and new version), get, list parts and abort.
-//! Parts, commit, the plan and one-shot uploads have their own modules.
+//! Chunked upload sessions: create (new file and new version), get, list
+//! parts, abort, and the background collection of expired sessions; the
+//! session a request names, checked. Parts, commit and the plan have their
+//! own modules.
 
 use super::checks::refused;
-use super::commit::commit;
 use super::common::valid_name;
 use super::common::{
-    blocking, decode_body, empty_response, fail, json_response, not_found, now_unix, small_body,
-    timestamp, Body, Fail,
+    blocking, decode_body, empty_response, fail, internal, json_response, not_found, now_unix,
+    small_body, Body, Fail,
 };
-use super::one_shot::upload_file;
-use super::parts::{upload_part, BodyFault};
-use super::plan::plan;
-use crate::faults::{FaultAction, FaultTarget};
-use crate::store::{fsync_dir, PartRow, Refusal, SessionRow, SessionState};
+use super::repr::session_json;
+use crate::store::{fsync_dir, PartRow, Refusal, SessionRow, SessionState, StoreError};
 use crate::{Counters, State};
-use box_chunked_proto::endpoints::Endpoint;
 use box_chunked_proto::rules::{
     self as rules, check_min_size, check_part_count, default_part_size,
 };
-use box_chunked_proto::{
-    CreateSessionFields, ErrorCode, PartPlan, SessionEndpoints, Timestamp, UploadParts,
-    UploadSession,
-};
+use box_chunked_proto::{CreateSessionFields, ErrorCode, PartPlan, UploadParts};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use std::sync::Arc;
 
 pub(crate) fn valid_session_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-pub(crate) async fn chunked(
-    st: &Arc<State>,
-    user: &str,
-    ep: Endpoint,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Fail> {
-    let target = match ep {
-        Endpoint::CreateSession | Endpoint::CreateVersionSession { .. } => FaultTarget::Create,
-        Endpoint::GetSession { .. } => FaultTarget::Get,
-        Endpoint::UploadPart { .. } => FaultTarget::Part,
-        Endpoint::ListParts { .. } => FaultTarget::List,
-        Endpoint::Commit { .. } => FaultTarget::Commit,
-        Endpoint::Abort { .. } => FaultTarget::Abort,
-        Endpoint::Plan { .. } => FaultTarget::Plan,
-        Endpoint::UploadFile | Endpoint::UploadFileVersion { .. } => FaultTarget::Upload,
-    };
-    let fault = st.faults.pick(target);
-    if let Some(f) = &fault {
-        Counters::add(&st.counters.faults_injected, 1);
-        tracing::info!(%target, fault = ?f, "injecting fault");
-    }
-    match &fault {
-        Some(FaultAction::Status(s)) => {
-            let code = if *s == 503 {
-                ErrorCode::Unavailable
-            } else {
-                ErrorCode::InternalServerError
-            };
-            return Err(fail(*s, code, "Injected server error"));
-        }
-        Some(FaultAction::Throttle(secs)) => {
-            return Err(Fail::Api {
-                status: 429,
-                code: ErrorCode::RateLimitExceeded,
-                message: "Request rate limit exceeded, please try again later".into(),
-                context: None,
-                retry_after: Some(*secs),
-            });
-        }
-        Some(FaultAction::Delay(d)) => tokio::time::sleep(*d).await,
-        Some(FaultAction::Reset) if target != FaultTarget::Part => {
-            return Err(Fail::Drop("injected reset"));
-        }
-        Some(FaultAction::Expire) => {
-            let sid = match &ep {
-                Endpoint::GetSession { session_id }
-                | Endpoint::UploadPart { session_id }
-                | Endpoint::ListParts { session_id }
-                | Endpoint::Commit { session_id }
-                | Endpoint::Abort { session_id }
-                | Endpoint::Plan { session_id } => Some(session_id.clone()),
-                _ => None,
-            };
-            if let Some(sid) = sid {
-                blocking(st, move |s| s.expire_now(&sid)).await?;
-            }
-        }
-        _ => {}
-    }
-    let result = match ep {
-        Endpoint::CreateSession => create_session(st, user, None, req).await,
-        Endpoint::CreateVersionSession { file_id } => {
-            create_session(st, user, Some(file_id), req).await
-        }
-        Endpoint::GetSession { session_id } => get_session(st, user, &session_id).await,
-        Endpoint::UploadPart { session_id } => {
-            let body_fault = match fault {
-                Some(FaultAction::Reset) => BodyFault::Reset,
-                Some(FaultAction::NoSpace) => BodyFault::NoSpace,
-                _ => BodyFault::None,
-            };
-            upload_part(st, user, &session_id, req, body_fault).await
-        }
-        Endpoint::ListParts { session_id } => list_parts(st, user, &session_id, req).await,
-        Endpoint::Commit { session_id } => commit(st, user, &session_id, req, fault.as_ref()).await,
-        Endpoint::Abort { session_id } => abort(st, user, &session_id).await,
-        Endpoint::Plan { session_id } => plan(st, user, &session_id, req).await,
-        Endpoint::UploadFile => upload_file(st, user, None, req).await,
-        Endpoint::UploadFileVersion { file_id } => upload_file(st, user, Some(file_id), req).await,
-    };
-    if matches!(fault, Some(FaultAction::Lose)) {
-        // The request was applied; the answer never arrives.
-        return Err(Fail::Drop("injected lost response"));
-    }
-    result
-}
-
-pub(crate) fn session_json(st: &State, s: &SessionRow, processed: u64) -> UploadSession {
-    let base = format!("{}/api/2.0/files/upload_sessions/{}", st.url, s.id);
-    UploadSession {
-        id: s.id.clone(),
-        kind: "upload_session".into(),
-        session_expires_at: Some(Timestamp::from_text(timestamp(s.expires_at))),
-        part_size: s.part_size,
-        total_parts: s.total_parts,
-        num_parts_processed: Some(processed),
-        session_endpoints: SessionEndpoints {
-            upload_part: Some(base.clone()),
-            commit: Some(format!("{base}/commit")),
-            abort: Some(base.clone()),
-            list_parts: Some(format!("{base}/parts")),
-            status: Some(base.clone()),
-            log_event: Some(format!("{base}/log")),
-            plan: Some(format!("{base}/plan")),
-        },
-    }
 }
 
 pub(crate) async fn create_session(
@@ -153,14 +38,13 @@ pub(crate) async fn create_session(
     })?;
     let size = v
         .file_size
-        .ok_or_else(|| fail(400, ErrorCode::MissingFileSize, "file_size is required"))?;
+        .ok_or_else(|| fail(ErrorCode::MissingFileSize, "file_size is required"))?;
     let name = v.file_name;
     if let Some(n) = &name {
         valid_name(n)?;
     }
     if i64::try_from(size).is_err() {
         return Err(fail(
-            400,
             ErrorCode::InvalidFileSize,
             "file_size must be below 2^63 bytes",
         ));
@@ -170,13 +54,9 @@ pub(crate) async fn create_session(
         None => {
             let folder = v
                 .folder_id
-                .ok_or_else(|| fail(400, ErrorCode::MissingDestination, "folder_id is required"))?;
+                .ok_or_else(|| fail(ErrorCode::MissingDestination, "folder_id is required"))?;
             if name.is_none() {
-                return Err(fail(
-                    400,
-                    ErrorCode::MissingFileName,
-                    "file_name is required",
-                ));
+                return Err(fail(ErrorCode::MissingFileName, "file_name is required"));
             }
             (Some(folder), None)
         }
@@ -207,17 +87,17 @@ pub(crate) async fn create_session(
 fn session_plan(st: &State, size: u64) -> Result<(u64, PartPlan), Fail> {
     check_min_size(size, st.cfg.min_file_size).map_err(|e| {
         fail(
-            400,
             ErrorCode::FileSizeTooSmall,
             format!("File size is less than the minimum allowed for this API: {e}"),
         )
     })?;
     let part_size = st.cfg.part_size.unwrap_or_else(|| default_part_size(size));
-    let plan = PartPlan::new(size, part_size)
-        .map_err(|e| fail(500, ErrorCode::InternalServerError, e.to_string()))?;
+    let plan = PartPlan::new(size, part_size).map_err(|e| {
+        tracing::error!(error = %e, "a session's part plan");
+        internal()
+    })?;
     check_part_count(plan.total_parts()).map_err(|e| {
         fail(
-            400,
             ErrorCode::InvalidFileSize,
             format!("File too large for this server's part size: {e}"),
         )
@@ -257,7 +137,6 @@ pub(crate) fn new_session_row(
 pub(crate) async fn load_session(st: &State, user: &str, sid: &str) -> Result<SessionRow, Fail> {
     if !valid_session_id(sid) {
         return Err(fail(
-            400,
             ErrorCode::InvalidUploadSessionId,
             "The upload session ID provided in the URL is not of a valid format.",
         ));
@@ -268,7 +147,6 @@ pub(crate) async fn load_session(st: &State, user: &str, sid: &str) -> Result<Se
         .ok_or_else(not_found)?;
     if s.owner != user {
         return Err(fail(
-            403,
             ErrorCode::Forbidden,
             "Only the user who initiated the upload session may upload to it.",
         ));
@@ -279,7 +157,6 @@ pub(crate) async fn load_session(st: &State, user: &str, sid: &str) -> Result<Se
 pub(crate) fn check_not_expired(s: &SessionRow) -> Result<(), Fail> {
     if s.state == SessionState::Open && s.expires_at <= now_unix() {
         return Err(fail(
-            410,
             ErrorCode::SessionExpired,
             "The upload session has expired",
         ));
@@ -311,17 +188,16 @@ pub(crate) async fn list_parts(
     st: &Arc<State>,
     user: &str,
     sid: &str,
-    req: Request<Incoming>,
+    query: Option<&str>,
 ) -> Result<Response<Body>, Fail> {
     let s = load_session(st, user, sid).await?;
     check_not_expired(&s)?;
     let mut offset = 0u64;
     let mut limit = rules::MAX_LIST_PARTS_LIMIT;
-    for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let n = || {
             v.parse::<u64>().map_err(|_| {
                 fail(
-                    400,
                     ErrorCode::BadRequest,
                     format!("{k} must be a non-negative integer"),
                 )
@@ -334,15 +210,10 @@ pub(crate) async fn list_parts(
         }
     }
     if offset > rules::MAX_LIST_PARTS_OFFSET {
-        return Err(fail(
-            400,
-            ErrorCode::BadRequest,
-            "offset must not exceed 10000",
-        ));
+        return Err(fail(ErrorCode::BadRequest, "offset must not exceed 10000"));
     }
     if limit == 0 || limit > rules::MAX_LIST_PARTS_LIMIT {
         return Err(fail(
-            400,
             ErrorCode::BadRequest,
             "limit must be between 1 and 1000",
         ));
@@ -399,4 +270,46 @@ pub(crate) async fn abort(st: &Arc<State>, user: &str, sid: &str) -> Result<Resp
         .remove(&s.id);
     Counters::add(&st.counters.sessions_aborted, 1);
     Ok(empty_response(204))
+}
+
+/// Every `every`, the sessions past their expiry are deleted with their
+/// parts (their reservations go with them).
+pub(crate) async fn collect_expired(state: Arc<State>) {
+    let mut tick = tokio::time::interval(state.cfg.collect_every);
+    loop {
+        tick.tick().await;
+        let now = now_unix();
+        let store = state.store.clone();
+        let done =
+            tokio::task::spawn_blocking(move || -> Result<(u64, Vec<String>), StoreError> {
+                let mut n = 0;
+                let mut expired = Vec::new();
+                for id in store.expired_sessions(now)? {
+                    if store.delete_session(&id)? {
+                        let _ = std::fs::remove_dir_all(store.session_dir(&id));
+                        n += 1;
+                    }
+                    expired.push(id);
+                }
+                Ok((n, expired))
+            })
+            .await;
+        if let Ok(Ok((_, ids))) = &done {
+            let mut prefixes = state
+                .prefixes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for id in ids {
+                prefixes.remove(id);
+            }
+        }
+        match done {
+            Ok(Ok((n, _))) if n > 0 => {
+                Counters::add(&state.counters.sessions_expired, n);
+                tracing::info!(sessions = n, "collected expired sessions");
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "collecting expired sessions failed"),
+            _ => {}
+        }
+    }
 }

@@ -146,7 +146,7 @@ mod space;
 pub(crate) use changes::{FileChanges, FolderChanges};
 pub(crate) use commit::NewVersion;
 pub(crate) use ids::random_hex;
-pub(crate) use items::{FileRow, FolderRow, ItemRow};
+pub(crate) use items::{FileRow, FolderRow, ItemRow, VersionRow};
 pub(crate) use sessions::{InsertPart, PartRow, SessionRow, SessionState};
 
 /// The store. Every method blocks; callers run them off the async executor.
@@ -295,4 +295,14 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err("syncing directory", dir))
+}
+
+impl Store {
+    /// Removes the blob directories of sessions whose rows are gone (a
+    /// crash in between leaves directories the next start deletes).
+    pub(crate) fn remove_session_dirs(&self, sessions: &[String]) {
+        for sid in sessions {
+            let _ = fs::remove_dir_all(self.session_dir(sid));
+        }
+    }
 }

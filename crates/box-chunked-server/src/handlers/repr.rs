@@ -1,82 +1,14 @@
-//! The API root (`/2.0`): its routes (`405` for a known path with another
-//! method, `404` for an unknown one), files, versions and folders as Box
-//! describes them, and `/users/me`. Changes to files are in `files`,
-//! folders in `folders`, downloads in `download`.
+//! Box's JSON representations of what the server holds: files (with
+//! their path and shared link), folders (with their first items), earlier
+//! versions, users and upload sessions. No route lives here.
 
-use super::common::{blocking, fail, json_response, not_found, timestamp, Body, Fail};
-use super::download::download;
-use super::fields::{requested, select};
-use super::files::{delete_file, preflight, update_file};
-use super::folders::{create_folder, delete_folder, list_items, update_folder};
+use super::common::{blocking, not_found, timestamp, Fail};
+use super::fields::select;
 use super::links;
-use crate::store::{FolderRow, ItemRow};
+use crate::store::{FileRow, FolderRow, ItemRow, SessionRow, VersionRow};
 use crate::State;
-use box_chunked_proto::ErrorCode;
-use http::{Request, Response};
-use hyper::body::Incoming;
+use box_chunked_proto::{SessionEndpoints, Timestamp, UploadSession};
 use serde_json::{json, Value};
-use std::sync::Arc;
-
-pub(crate) async fn api(
-    st: &Arc<State>,
-    user: &str,
-    rest: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Fail> {
-    let segs: Vec<&str> = rest.trim_matches('/').split('/').collect();
-    let method = req.method().clone();
-    let query = req.uri().query().map(str::to_owned);
-    let query = query.as_deref();
-    match (method.as_str(), segs.as_slice()) {
-        ("OPTIONS", ["files", "content"]) => preflight(st, user, None, req).await,
-        ("OPTIONS", ["files", id, "content"]) => preflight(st, user, Some(id), req).await,
-        ("GET", ["files", id]) => {
-            let (o, f) = ((user).to_owned(), (*id).to_owned());
-            let file = blocking(st, move |s| s.file(&o, &f))
-                .await?
-                .ok_or_else(not_found)?;
-            let json = file_json(st, &file).await?;
-            Ok(json_response(
-                200,
-                &select(json, requested(query).as_deref(), false),
-            ))
-        }
-        ("PUT", ["files", id]) => update_file(st, user, id, req).await,
-        ("DELETE", ["files", id]) => delete_file(st, user, id, req.headers()).await,
-        ("GET", ["files", id, "content"]) => download(st, user, id, req.headers()).await,
-        ("GET", ["files", id, "versions"]) => versions(st, user, id).await,
-        ("POST", ["folders"]) => create_folder(st, user, req).await,
-        ("GET", ["folders", id]) => {
-            let mut folder = folder_json(st, user, id).await?;
-            if let Some(obj) = folder.as_object_mut() {
-                obj.insert(
-                    "item_collection".into(),
-                    item_collection(st, user, id).await?,
-                );
-            }
-            Ok(json_response(
-                200,
-                &select(folder, requested(query).as_deref(), false),
-            ))
-        }
-        ("GET", ["folders", id, "items"]) => list_items(st, user, id, query).await,
-        ("PUT", ["folders", id]) => update_folder(st, user, id, req).await,
-        ("DELETE", ["folders", id]) => delete_folder(st, user, id, query, req.headers()).await,
-        ("GET", ["users", "me"]) => users_me(st, user).await,
-        (
-            _,
-            ["files", "content"]
-            | ["files", _]
-            | ["files", _, "content"]
-            | ["files", _, "versions"]
-            | ["folders"]
-            | ["folders", _]
-            | ["folders", _, "items"]
-            | ["users", "me"],
-        ) => Err(fail(405, ErrorCode::MethodNotAllowed, "Method Not Allowed")),
-        _ => Err(fail(404, ErrorCode::NotFound, "Not Found")),
-    }
-}
 
 /// A listing's entry as Box describes it.
 pub(crate) async fn item_json(st: &State, user: &str, row: &ItemRow) -> Result<Value, Fail> {
@@ -88,7 +20,7 @@ pub(crate) async fn item_json(st: &State, user: &str, row: &ItemRow) -> Result<V
 
 /// The first 100 items of a folder, in their mini form, as Box embeds
 /// them in the folder.
-async fn item_collection(st: &State, user: &str, id: &str) -> Result<Value, Fail> {
+pub(crate) async fn item_collection(st: &State, user: &str, id: &str) -> Result<Value, Fail> {
     let (o, f) = (user.to_owned(), id.to_owned());
     let (rows, total) = blocking(st, move |s| s.list_folder(&o, &f, 0, 100)).await?;
     let mut entries = Vec::with_capacity(rows.len());
@@ -99,18 +31,6 @@ async fn item_collection(st: &State, user: &str, id: &str) -> Result<Value, Fail
         json!({"total_count": total, "entries": entries, "offset": 0, "limit": 100,
               "order": [{"by": "type", "direction": "ASC"}, {"by": "name", "direction": "ASC"}]}),
     )
-}
-
-/// Removes the blobs of deleted sessions (their rows are gone already; a
-/// crash in between leaves directories the next start deletes).
-pub(crate) async fn remove_sessions(st: &State, sessions: Vec<String>) {
-    let store = st.store.clone();
-    let _ = tokio::task::spawn_blocking(move || {
-        for sid in sessions {
-            let _ = std::fs::remove_dir_all(store.session_dir(&sid));
-        }
-    })
-    .await;
 }
 
 pub(crate) async fn path_collection(
@@ -145,7 +65,7 @@ pub(crate) fn user_json(user: &str) -> Value {
     json!({"type": "user", "id": user, "name": user, "login": format!("{user}@box-chunked.local")})
 }
 
-pub(crate) async fn file_json(st: &State, f: &crate::store::FileRow) -> Result<Value, Fail> {
+pub(crate) async fn file_json(st: &State, f: &FileRow) -> Result<Value, Fail> {
     let path = path_collection(st, &f.owner, &f.folder_id).await?;
     let parent = path.last().cloned().unwrap_or_else(root_folder_mini);
     Ok(json!({
@@ -174,15 +94,8 @@ pub(crate) async fn file_json(st: &State, f: &crate::store::FileRow) -> Result<V
     }))
 }
 
-/// `GET /files/{id}/versions`: the file's earlier versions, newest first
-/// (the current one is the file itself, as on Box).
-async fn versions(st: &Arc<State>, user: &str, id: &str) -> Result<Response<Body>, Fail> {
-    let fid = id.parse::<i64>().map_err(|_| not_found())?;
-    let (o, f) = (user.to_owned(), id.to_owned());
-    let (file, rows) = blocking(st, move |s| Ok((s.file(&o, &f)?, s.versions(&o, fid)?))).await?;
-    let (Some(file), Some(rows)) = (file, rows) else {
-        return Err(not_found());
-    };
+/// A file's earlier versions as Box lists them (`GET /files/{id}/versions`).
+pub(crate) fn versions_json(file: &FileRow, rows: &[VersionRow]) -> Value {
     let entries: Vec<Value> = rows
         .iter()
         .map(|v| {
@@ -196,10 +109,7 @@ async fn versions(st: &Arc<State>, user: &str, id: &str) -> Result<Response<Body
             })
         })
         .collect();
-    Ok(json_response(
-        200,
-        &json!({"total_count": entries.len(), "entries": entries, "offset": 0, "limit": 1000}),
-    ))
+    json!({"total_count": entries.len(), "entries": entries, "offset": 0, "limit": 1000})
 }
 
 pub(crate) async fn folder_json(st: &State, user: &str, id: &str) -> Result<Value, Fail> {
@@ -232,22 +142,51 @@ pub(crate) async fn folder_row_json(st: &State, user: &str, f: &FolderRow) -> Re
     }))
 }
 
-/// `GET /users/me`: the user, with the space Box reports (`space_amount`:
-/// the quota, or Box's "unlimited" value without one; `space_used`: every
-/// version of the user's files and the sizes reserved by open upload
-/// sessions; `max_upload_size`).
-async fn users_me(st: &Arc<State>, user: &str) -> Result<Response<Body>, Fail> {
-    let owner = user.to_owned();
-    let used = blocking(st, move |s| s.space_used(&owner)).await?;
-    // Box answers 999999999999999 for unlimited space.
-    let amount = st.cfg.quota.unwrap_or(999_999_999_999_999);
+/// The user as `GET /users/me` shows them, with the space Box reports
+/// (`space_amount`: the quota, or Box's "unlimited" value without one;
+/// `space_used`: every version of the user's files and the sizes reserved
+/// by open upload sessions; `max_upload_size`: no limit).
+pub(crate) fn me_json(user: &str, used: u64, quota: Option<u64>) -> Value {
     let mut me = user_json(user);
     if let Some(obj) = me.as_object_mut() {
-        obj.insert("space_amount".into(), json!(amount));
+        // Box answers 999999999999999 for unlimited space.
+        obj.insert(
+            "space_amount".into(),
+            json!(quota.unwrap_or(999_999_999_999_999)),
+        );
         obj.insert("space_used".into(), json!(used));
-        // No limit here: the largest integer every JSON client reads exactly.
+        // The largest integer every JSON client reads exactly.
         obj.insert("max_upload_size".into(), json!(9_007_199_254_740_991_u64));
         obj.insert("status".into(), json!("active"));
     }
-    Ok(json_response(200, &me))
+    me
+}
+
+/// An upload session as Box describes it, with `session_endpoints` on this
+/// server's public URL.
+pub(crate) fn session_json(st: &State, s: &SessionRow, processed: u64) -> UploadSession {
+    use box_chunked_proto::endpoints::Endpoint;
+    let root = box_chunked_proto::urls::BaseUrls::from_base(&st.url).upload;
+    let id = || s.id.clone();
+    let at = |e: Endpoint| Some(e.url(&root));
+    UploadSession {
+        id: s.id.clone(),
+        kind: "upload_session".into(),
+        session_expires_at: Some(Timestamp::from_text(timestamp(s.expires_at))),
+        part_size: s.part_size,
+        total_parts: s.total_parts,
+        num_parts_processed: Some(processed),
+        session_endpoints: SessionEndpoints {
+            upload_part: at(Endpoint::UploadPart { session_id: id() }),
+            commit: at(Endpoint::Commit { session_id: id() }),
+            abort: at(Endpoint::Abort { session_id: id() }),
+            list_parts: at(Endpoint::ListParts { session_id: id() }),
+            status: at(Endpoint::GetSession { session_id: id() }),
+            log_event: Some(format!(
+                "{}/log",
+                Endpoint::GetSession { session_id: id() }.url(&root)
+            )),
+            plan: at(Endpoint::Plan { session_id: id() }),
+        },
+    }
 }

@@ -1,14 +1,19 @@
-//! The accept loop with graceful shutdown, and the background collection of
-//! expired sessions. It knows connections, not routes. A connection must
+//! Connections: the accept loop with graceful shutdown (and the background
+//! collection of expired sessions it starts), the connection cap and the
+//! timeouts of idle and silent clients (`conns`). It knows connections, not
+//! routes: each request goes to `crate::routes::handle`. A connection must
 //! send its first byte within the header timeout, as it must send its
 //! headers; at shutdown, the server waits for every request under way before
 //! it lets go of the data directory.
 
-use super::common::now_unix;
-use super::conns::{Conns, Watched};
-use super::route::handle;
-use crate::store::StoreError;
+mod conns;
+
+pub(crate) use conns::cap_for;
+
+use crate::handlers::collect_expired;
+use crate::routes::handle;
 use crate::{Counters, State};
+use conns::{Conns, Watched};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::sync::Arc;
@@ -136,43 +141,3 @@ async fn released(state: &Arc<State>) {
 /// The first and the longest wait after a failed accept.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
-
-pub(crate) async fn collect_expired(state: Arc<State>) {
-    let mut tick = tokio::time::interval(state.cfg.collect_every);
-    loop {
-        tick.tick().await;
-        let now = now_unix();
-        let store = state.store.clone();
-        let done =
-            tokio::task::spawn_blocking(move || -> Result<(u64, Vec<String>), StoreError> {
-                let mut n = 0;
-                let mut expired = Vec::new();
-                for id in store.expired_sessions(now)? {
-                    if store.delete_session(&id)? {
-                        let _ = std::fs::remove_dir_all(store.session_dir(&id));
-                        n += 1;
-                    }
-                    expired.push(id);
-                }
-                Ok((n, expired))
-            })
-            .await;
-        if let Ok(Ok((_, ids))) = &done {
-            let mut prefixes = state
-                .prefixes
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for id in ids {
-                prefixes.remove(id);
-            }
-        }
-        match done {
-            Ok(Ok((n, _))) if n > 0 => {
-                Counters::add(&state.counters.sessions_expired, n);
-                tracing::info!(sessions = n, "collected expired sessions");
-            }
-            Ok(Err(e)) => tracing::warn!(error = %e, "collecting expired sessions failed"),
-            _ => {}
-        }
-    }
-}

@@ -1,0 +1,331 @@
+//! The one routing home: every request passes here. It counts the request,
+//! runs it on a task of its own (so a client that goes away cannot stop it
+//! halfway), authenticates it, routes it with proto's endpoint table (both
+//! roots and OAuth; `405` lists come from the table too), injects the fault
+//! rules' faults by target, hands it to its handler, and turns a [`Fail`]
+//! into Box's error answer with `BOX-REQUEST-ID` and `Date`.
+
+use crate::faults::{FaultAction, FaultTarget};
+use crate::handlers::*;
+use crate::{Counters, State};
+use box_chunked_proto::endpoints::{Endpoint, Method, RouteError};
+use box_chunked_proto::{BoxError, ErrorCode};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The service: one request in, one answer out (or a dropped connection).
+pub(crate) async fn handle(
+    st: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Dropped> {
+    Counters::add(&st.counters.requests, 1);
+    if req.version() == http::Version::HTTP_2 {
+        Counters::add(&st.counters.requests_http2, 1);
+    }
+    let rid = request_id();
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let started = Instant::now();
+    // An HTTP/1.1 request with a body that an error may answer before the
+    // body is read: then the connection closes, so that the client reads the
+    // answer instead of meeting a broken pipe, and no unread bytes are taken
+    // for the next request.
+    let may_leave_body = req.version() <= http::Version::HTTP_11
+        && (req.headers().contains_key(http::header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0"));
+    // The request runs on a task of its own, so that a client that goes
+    // away (hyper then drops this future) cannot stop it halfway: once its
+    // body is read, a request's effect and its counters happen whole.
+    let st2 = st.clone();
+    let result = tokio::spawn(async move { route(&st2, req).await })
+        .await
+        .unwrap_or_else(|_| Err(internal()));
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(Fail::Drop(why)) => {
+            tracing::info!(%method, %path, request_id = %rid, why, "connection dropped");
+            return Err(why.into());
+        }
+        Err(Fail::OAuth(status, error, description)) => json_response(
+            status,
+            &json!({"error": error, "error_description": description}),
+        ),
+        Err(Fail::Api {
+            code,
+            message,
+            context,
+            retry_after,
+        }) => {
+            let mut e = BoxError::of(code, message).with_request_id(rid.clone());
+            let status = e.status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500);
+            if let Some(c) = context {
+                e = e.with_context(c);
+            }
+            let mut r = error_response(&e);
+            let h = r.headers_mut();
+            if let Some(secs) = retry_after {
+                h.insert("retry-after", HeaderValue::from(secs));
+            }
+            if may_leave_body {
+                h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            if status == 401 {
+                Counters::add(&st.counters.unauthorized, 1);
+                h.insert(
+                    "www-authenticate",
+                    HeaderValue::from_static(
+                        "Bearer realm=\"Service\", error=\"invalid_token\", error_description=\"The access token provided is invalid.\"",
+                    ),
+                );
+            }
+            r
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("box-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(st.cfg.now())) {
+        resp.headers_mut().insert("date", v);
+    }
+    let ms = started.elapsed().as_millis() as u64;
+    let status = resp.status().as_u16();
+    tracing::info!(%method, %path, status, request_id = %rid, ms, "request");
+    Ok(resp)
+}
+
+async fn route(st: &Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Fail> {
+    let path = req.uri().path().to_owned();
+    if let Some(rest) = path.strip_prefix("/__box-chunked/") {
+        check_box_version(req.headers())?;
+        authenticate_admin(st, req.headers())?;
+        return admin(st, rest, req).await;
+    }
+    let method = Method::parse(req.method().as_str());
+    let ep = match method.and_then(|m| Endpoint::route_path(m, &path)) {
+        Some(Ok(ep)) => ep,
+        Some(Err(RouteError::MethodNotAllowed { .. })) => return Err(method_not_allowed()),
+        Some(Err(RouteError::NotFound)) => return Err(not_found()),
+        // A method outside the table on a path of the table is a 405.
+        None if matches!(
+            Endpoint::route_path(Method::Get, &path),
+            Some(Ok(_) | Err(RouteError::MethodNotAllowed { .. }))
+        ) =>
+        {
+            return Err(method_not_allowed())
+        }
+        None => return Err(not_found()),
+    };
+    // Signing in needs no token.
+    let user = match &ep {
+        Endpoint::Token | Endpoint::Authorize => String::new(),
+        _ => {
+            check_box_version(req.headers())?;
+            authenticate(st, req.headers())?
+        }
+    };
+    let fault = pick_fault(st, &ep).await?;
+    let result = dispatch(st, &user, ep, req, fault.as_ref()).await;
+    if matches!(fault, Some(FaultAction::Lose)) {
+        // The request was applied; the answer never arrives.
+        return Err(Fail::Drop("injected lost response"));
+    }
+    result
+}
+
+/// Every endpoint to its handler.
+async fn dispatch(
+    st: &Arc<State>,
+    user: &str,
+    ep: Endpoint,
+    req: Request<Incoming>,
+    fault: Option<&FaultAction>,
+) -> Result<Response<Body>, Fail> {
+    let query = req.uri().query().map(str::to_owned);
+    let q = query.as_deref();
+    match ep {
+        Endpoint::CreateSession => create_session(st, user, None, req).await,
+        Endpoint::CreateVersionSession { file_id } => {
+            create_session(st, user, Some(file_id), req).await
+        }
+        Endpoint::GetSession { session_id } => get_session(st, user, &session_id).await,
+        Endpoint::UploadPart { session_id } => {
+            let body_fault = match fault {
+                Some(FaultAction::Reset) => BodyFault::Reset,
+                Some(FaultAction::NoSpace) => BodyFault::NoSpace,
+                _ => BodyFault::None,
+            };
+            upload_part(st, user, &session_id, req, body_fault).await
+        }
+        Endpoint::ListParts { session_id } => list_parts(st, user, &session_id, q).await,
+        Endpoint::Commit { session_id } => commit(st, user, &session_id, req, fault).await,
+        Endpoint::Abort { session_id } => abort(st, user, &session_id).await,
+        Endpoint::Plan { session_id } => plan(st, user, &session_id, req).await,
+        Endpoint::UploadFile => upload_file(st, user, None, req).await,
+        Endpoint::UploadFileVersion { file_id } => upload_file(st, user, Some(file_id), req).await,
+        Endpoint::Preflight => preflight(st, user, None, req).await,
+        Endpoint::PreflightVersion { file_id } => preflight(st, user, Some(&file_id), req).await,
+        Endpoint::GetFile { file_id } => get_file(st, user, &file_id, q).await,
+        Endpoint::UpdateFile { file_id } => update_file(st, user, &file_id, req).await,
+        Endpoint::DeleteFile { file_id } => delete_file(st, user, &file_id, req.headers()).await,
+        Endpoint::Download { file_id } => download(st, user, &file_id, req.headers()).await,
+        Endpoint::ListVersions { file_id } => versions(st, user, &file_id).await,
+        Endpoint::CreateFolder => create_folder(st, user, req).await,
+        Endpoint::GetFolder { folder_id } => get_folder(st, user, &folder_id, q).await,
+        Endpoint::UpdateFolder { folder_id } => update_folder(st, user, &folder_id, req).await,
+        Endpoint::DeleteFolder { folder_id } => {
+            delete_folder(st, user, &folder_id, q, req.headers()).await
+        }
+        Endpoint::ListItems { folder_id } => list_items(st, user, &folder_id, q).await,
+        Endpoint::GetCurrentUser => users_me(st, user).await,
+        Endpoint::Token => oauth_token(st, req).await,
+        Endpoint::Authorize => authorize(st, &req),
+    }
+}
+
+/// What a fault rule may strike: the upload root's operations and the token
+/// endpoint (`None`: the API root's calls, which no rule targets).
+fn fault_target(ep: &Endpoint) -> Option<FaultTarget> {
+    Some(match ep {
+        Endpoint::CreateSession | Endpoint::CreateVersionSession { .. } => FaultTarget::Create,
+        Endpoint::GetSession { .. } => FaultTarget::Get,
+        Endpoint::UploadPart { .. } => FaultTarget::Part,
+        Endpoint::ListParts { .. } => FaultTarget::List,
+        Endpoint::Commit { .. } => FaultTarget::Commit,
+        Endpoint::Abort { .. } => FaultTarget::Abort,
+        Endpoint::Plan { .. } => FaultTarget::Plan,
+        Endpoint::UploadFile | Endpoint::UploadFileVersion { .. } => FaultTarget::Upload,
+        Endpoint::Token => FaultTarget::Token,
+        _ => return None,
+    })
+}
+
+/// The session an endpoint acts on, for the `expire` fault.
+fn session_of(ep: &Endpoint) -> Option<&str> {
+    match ep {
+        Endpoint::GetSession { session_id }
+        | Endpoint::UploadPart { session_id }
+        | Endpoint::ListParts { session_id }
+        | Endpoint::Commit { session_id }
+        | Endpoint::Abort { session_id }
+        | Endpoint::Plan { session_id } => Some(session_id),
+        _ => None,
+    }
+}
+
+/// The fault a rule picks for this request, applied when it answers before
+/// the handler (an error status, `429`, a reset) or changes what the
+/// handler sees (a delay, an expired session); the others (a lost answer, a
+/// part's body faults, a commit's `202`) are the caller's to apply.
+async fn pick_fault(st: &Arc<State>, ep: &Endpoint) -> Result<Option<FaultAction>, Fail> {
+    let Some(target) = fault_target(ep) else {
+        return Ok(None);
+    };
+    let Some(f) = st.faults.pick(target) else {
+        return Ok(None);
+    };
+    Counters::add(&st.counters.faults_injected, 1);
+    tracing::info!(%target, fault = ?f, "injecting fault");
+    match &f {
+        FaultAction::Status(s) => return Err(fail(server_error(*s), "Injected server error")),
+        FaultAction::Throttle(secs) => {
+            let e = fail(
+                ErrorCode::RateLimitExceeded,
+                "Request rate limit exceeded, please try again later",
+            );
+            return Err(e.with_retry_after(*secs));
+        }
+        FaultAction::Delay(d) => tokio::time::sleep(*d).await,
+        FaultAction::Reset if target != FaultTarget::Part => {
+            return Err(Fail::Drop("injected reset"))
+        }
+        FaultAction::Expire => {
+            if let Some(sid) = session_of(ep).map(str::to_owned) {
+                blocking(st, move |s| s.expire_now(&sid)).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(Some(f))
+}
+
+/// Box's API versions this server speaks: `2024.0` (and no header, which
+/// Box takes as the default version). Any other value is Box's `400
+/// invalid_api_version`.
+fn check_box_version(headers: &HeaderMap) -> Result<(), Fail> {
+    match headers
+        .get("box-version")
+        .map(|v| v.to_str().unwrap_or("").trim())
+    {
+        None | Some("2024.0") => Ok(()),
+        Some(v) => Err(fail(
+            ErrorCode::InvalidApiVersion,
+            format!("The API version {v:?} is not supported; use 2024.0"),
+        )),
+    }
+}
+
+/// The server's own routes take the admin token alone: `403` for a user's
+/// token (or when no admin token is configured), `401` for anything else.
+fn authenticate_admin(st: &State, headers: &HeaderMap) -> Result<(), Fail> {
+    let given = bearer(headers);
+    if let (Some(admin), Some(given)) = (st.cfg.admin_token.as_deref(), given) {
+        if same_secret(admin, given) {
+            return Ok(());
+        }
+    }
+    authenticate(st, headers)?;
+    Err(fail(
+        ErrorCode::Forbidden,
+        "The server's own routes need its admin token (box-chunked serve --admin-token), not a user's token",
+    ))
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The bearer token of a request, if it has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Who the request is: the token's user, or with `As-User` the managed user
+/// an app's service account acts as.
+fn authenticate(st: &State, headers: &HeaderMap) -> Result<String, Fail> {
+    let unauthorized = || fail(ErrorCode::Unauthorized, "Unauthorized");
+    let token = bearer(headers).ok_or_else(unauthorized)?;
+    let who = st.principal(token).ok_or_else(unauthorized)?;
+    let Some(as_user) = headers.get("as-user") else {
+        return Ok(who.user);
+    };
+    // As-User: an app's service account acts as one of its enterprise's
+    // managed users; anyone else, or an unknown user, gets Box's 403.
+    let target = as_user.to_str().unwrap_or("").trim();
+    if !who.service_account {
+        return Err(fail(
+            ErrorCode::AccessDeniedInsufficientPermissions,
+            "As-User needs the token of an app's service account; this token is a user's",
+        ));
+    }
+    if !st.is_managed_user(target) {
+        return Err(fail(
+            ErrorCode::AccessDeniedInsufficientPermissions,
+            format!("As-User names {target:?}, who is not a managed user of this enterprise"),
+        ));
+    }
+    Ok(target.to_owned())
+}
