@@ -241,18 +241,13 @@ pub enum Input {
         detail: String,
     },
     /// The answer to [`Output::CheckSource`]: `None` when the source is
-    /// what it was when the upload started, or what changed, in words.
+    /// what it was when the upload started, or what changed, in words. A
+    /// change may also be reported unasked, at any time (a file or stream
+    /// shorter or longer than its announced size): the upload then fails
+    /// with [`crate::SourceChange::Modified`] and the session is deleted.
     SourceChecked {
         /// What changed (`None`: nothing).
         changed: Option<String>,
-    },
-    /// The driver found, at any time, that the source is not what it was:
-    /// a file or stream shorter than its announced size (a truncation), or
-    /// longer. The upload fails with [`crate::SourceChange::Modified`] and
-    /// the session is deleted.
-    SourceChanged {
-        /// What changed, in words.
-        detail: String,
     },
     /// The deadline from [`Output::Wait`] has passed (spurious calls are no-ops).
     Timeout,

@@ -93,12 +93,13 @@ mod io;
 pub mod one_shot;
 pub mod ops;
 pub mod retry;
+pub mod timing;
 mod upload;
 
 pub use box_chunked_proto as proto;
 /// The two-chain hasher of [`PartHashes`] (the `box-chunked-sha1` crate).
 pub use box_chunked_sha1 as sha1x2;
-pub use call::{Call, CallConfig, CallOutput};
+pub use call::{Call, CallConfig, CallInput, CallOutput};
 pub use checkpoint::{Checkpoint, SessionInfo, CHECKPOINT_FORMAT};
 pub use config::{OnExpiry, OnFailure, Source, Target, Timeouts, UploadConfig};
 pub use error::{ApiFailure, InputError, ResumeError, SourceChange, StartError, UploadError};

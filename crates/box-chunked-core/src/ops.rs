@@ -183,6 +183,18 @@ pub enum Verdict<T> {
 }
 
 impl<T> Verdict<T> {
+    /// The same verdict with its success mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Verdict<U> {
+        match self {
+            Self::Success(t) => Verdict::Success(f(t)),
+            Self::Pending { retry_after } => Verdict::Pending { retry_after },
+            Self::Retry(r) => Verdict::Retry(r),
+            Self::Reconcile => Verdict::Reconcile,
+            Self::SessionGone(a) => Verdict::SessionGone(a),
+            Self::Fail(e) => Verdict::Fail(e),
+        }
+    }
+
     /// The verdict for a non-success answer, from its class alone.
     pub(crate) fn refused(class: FailureClass, reply: &Reply, kind: RequestKind) -> Self {
         match class {

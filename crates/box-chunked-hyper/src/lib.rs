@@ -85,6 +85,7 @@ mod client;
 mod error;
 pub mod job;
 mod proxy;
+mod refs;
 mod transport;
 mod uploader;
 
@@ -98,8 +99,9 @@ pub use box_chunked_core::one_shot::OnConflict;
 pub use box_chunked_core::Target;
 pub use box_chunked_proto as proto;
 pub use builder::{Auth, ClientBuilder, DEFAULT_API_URL, DEFAULT_OAUTH_URL, DEFAULT_UPLOAD_URL};
-pub use client::{BoxClient, CommitOptions, FileRef, FolderRef, SessionRef};
+pub use client::BoxClient;
 pub use error::{Error, ErrorKind};
+pub use refs::{CommitOptions, FileRef, FolderRef, SessionRef};
 pub use uploader::{
     fingerprint, CheckpointFile, CheckpointUrls, Put, PutOutcome, UploadControl, UploadEvent,
     UploadSource, UploadTask, Uploader,

@@ -913,8 +913,8 @@ fn a_short_read_is_a_changed_source() {
     sim.upload
         .handle_input(
             sim.now,
-            Input::SourceChanged {
-                detail: "big.bin ended at byte 150 of 300".into(),
+            Input::SourceChecked {
+                changed: Some("big.bin ended at byte 150 of 300".into()),
             },
         )
         .unwrap();

@@ -24,7 +24,7 @@ use box_chunked_sha1::FileHasher;
 use state::{Attempt, Part, Stage, Transition};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::num::NonZeroUsize;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How an upload ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -312,8 +312,7 @@ impl Upload {
             }
             Input::SourceChecked {
                 changed: Some(detail),
-            }
-            | Input::SourceChanged { detail } => {
+            } => {
                 let e = UploadError::SourceChanged(SourceChange::Modified { detail });
                 self.transition(Transition::Failed(e));
                 Ok(())
@@ -482,11 +481,4 @@ fn validate_start(target: &Target, cfg: &UploadConfig) -> Result<(), StartError>
         return Err(StartError::ListLimit(cfg.list_limit));
     }
     Ok(())
-}
-
-/// `t + d`, saturating far in the future instead of overflowing.
-fn add(t: Instant, d: Duration) -> Instant {
-    t.checked_add(d)
-        .or_else(|| t.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
-        .unwrap_or(t)
 }

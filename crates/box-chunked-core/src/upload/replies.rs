@@ -1,16 +1,18 @@
 //! What answers mean for the upload. [`crate::ops`] says what each answer
 //! is (a [`Verdict`]); this module applies it: success moves the upload on,
 //! and every other verdict goes through [`Upload::settle`], the one place
-//! that decides between retrying (within the budget of
-//! [`crate::retry::RetryPolicy`]) and failing.
+//! that decides between waiting (a `202`), retrying (within the budget of
+//! [`crate::retry::RetryPolicy`], by [`crate::timing::retry_delay`]) and
+//! failing.
 
 use super::state::{Attempt, Listing, Part, PartEvent, Stage, Transition, Tries};
-use super::{add, Session, Upload};
+use super::{Session, Upload};
 use crate::error::{ApiFailure, UploadError};
 use crate::event::Event;
 use crate::io::{Output, RequestId, RequestKind, TransportError};
 use crate::ops::{self, Reply, Retry, Verdict};
-use crate::retry::{FailureClass, Owner};
+use crate::retry::FailureClass;
+use crate::timing::{add, pending_wait, retry_delay, session_deadline};
 use box_chunked_proto::UploadPart;
 use box_chunked_sha1::FileHasher;
 use std::time::{Duration, Instant};
@@ -34,23 +36,17 @@ impl Subject {
 }
 
 impl Upload {
-    /// The answer's `Date` anchors the session's expiry in this machine's time.
+    /// The answer's `Date` anchors the session's expiry in this machine's
+    /// time (a resumed session learns it from its first answer).
     pub(super) fn learn_date(&mut self, reply: &Reply) {
         let now = self.now;
-        let Some(date) = reply.date else { return };
         let Some(s) = self.session.as_mut() else {
             return;
         };
-        if s.deadline.is_some() {
+        if s.deadline.is_some() || reply.date.is_none() || s.expires_at.is_none() {
             return;
         }
-        let Some(expires) = s.expires_at.as_ref().and_then(|t| t.to_system_time().ok()) else {
-            return;
-        };
-        s.deadline = Some(match expires.duration_since(date) {
-            Ok(left) => add(now, left),
-            Err(_) => now,
-        });
+        s.deadline = Some(session_deadline(s.expires_at.as_ref(), reply.date, now));
     }
 
     pub(super) fn on_reply(&mut self, id: RequestId, kind: RequestKind, reply: Reply) {
@@ -93,11 +89,21 @@ impl Upload {
         }
     }
 
-    /// Every verdict but the successes each handler takes: retry within the
-    /// budget, or fail; a gone session is the stage's to handle.
+    /// Every verdict but the successes each handler takes: wait after a
+    /// `202`, retry within the budget, or fail; a gone session is the
+    /// stage's to handle; nothing is retried once the caller asked to abort
+    /// the session being created.
     fn settle<T>(&mut self, who: Subject, v: Verdict<T>) {
         let kind = who.kind();
         let r = match v {
+            Verdict::Pending { retry_after } => return self.commit_pending(retry_after),
+            Verdict::Retry(r) if r.class == FailureClass::PartsMismatch => {
+                return self.commit_mismatch(r)
+            }
+            Verdict::Retry(r) if self.abort_requested() => {
+                let attempts = self.stage.control().map_or(1, |c| c.tries.attempts);
+                return self.transition(Transition::Failed(r.exhausted(kind, attempts)));
+            }
             Verdict::Retry(r) => r,
             Verdict::SessionGone(_) => return self.transition(Transition::SessionGone),
             Verdict::Fail(e) if kind == RequestKind::Abort => {
@@ -106,7 +112,7 @@ impl Upload {
             }
             Verdict::Fail(e) => return self.transition(Transition::Failed(e)),
             // Each handler takes these itself; nothing else yields them.
-            Verdict::Success(_) | Verdict::Pending { .. } | Verdict::Reconcile => return,
+            Verdict::Success(_) | Verdict::Reconcile => return,
         };
         let tries = match who {
             Subject::Control(_) => self.stage.control().map(|c| c.tries),
@@ -138,6 +144,17 @@ impl Upload {
         }
     }
 
+    /// Whether the caller asked to abort while the session is being created.
+    fn abort_requested(&self) -> bool {
+        matches!(
+            self.stage,
+            Stage::Creating {
+                abort_requested: true,
+                ..
+            }
+        )
+    }
+
     /// The delay before retrying, or the final error if the budget is spent
     /// or the class is not the core's to retry.
     fn plan_retry(
@@ -146,27 +163,25 @@ impl Upload {
         tries: Tries,
         r: &Retry,
     ) -> Result<Instant, UploadError> {
-        let exhausted = |attempts| r.clone().exhausted(kind, attempts);
-        if !r.class.is_retryable() || self.cfg.retry.delegated.owner(r.class) == Owner::Driver {
-            return Err(exhausted(tries.attempts));
-        }
         let max_attempts = if kind == RequestKind::Abort {
             self.cfg.retry.abort_attempts
         } else {
             self.cfg.retry.max_attempts
         };
-        let delay = self
-            .cfg
-            .retry
-            .backoff(tries.attempts, r.retry_after, &mut self.jitter);
         let elapsed = tries
             .first_at
             .map_or(Duration::ZERO, |t| self.now.saturating_duration_since(t));
-        if tries.attempts >= max_attempts
-            || !self.cfg.retry.may_retry(tries.attempts, elapsed, delay)
-        {
-            return Err(exhausted(tries.attempts));
-        }
+        let policy = &self.cfg.retry;
+        let delay = retry_delay(
+            policy,
+            &mut self.jitter,
+            r.class,
+            r.retry_after,
+            tries.attempts,
+            max_attempts,
+            elapsed,
+        )
+        .ok_or_else(|| r.clone().exhausted(kind, tries.attempts))?;
         let at = add(self.now, delay);
         if r.class == FailureClass::Throttled {
             let until = self.throttle_until.map_or(at, |t| t.max(at));
@@ -184,37 +199,77 @@ impl Upload {
         Ok(at)
     }
 
+    /// A `202`: the same commit again after `Retry-After`, within the
+    /// commit's time limit.
+    fn commit_pending(&mut self, retry_after: Option<Duration>) {
+        let (now, limit) = (self.now, self.cfg.commit_wait);
+        let (policy, poll) = (&self.cfg.retry, self.cfg.commit_poll_default);
+        let Stage::Committing(c) = &mut self.stage else {
+            return;
+        };
+        c.polls += 1;
+        let first = c.call.tries.first_at.unwrap_or(now);
+        let waited = now.saturating_duration_since(first);
+        match pending_wait(policy, retry_after, poll, waited, limit) {
+            Ok(wait) => {
+                c.call.not_before = add(now, wait);
+                let polls = c.polls;
+                self.out.push_back(Output::Event(Event::CommitPending {
+                    retry_after: wait,
+                    polls,
+                }));
+            }
+            Err(waited) => {
+                let polls = c.polls;
+                let e = UploadError::CommitTimedOut { waited, polls };
+                self.transition(Transition::Failed(e));
+            }
+        }
+    }
+
+    /// A `parts_mismatch` at commit: Box may not list a part it just
+    /// stored, so the commit is repeated a few times before it fails.
+    fn commit_mismatch(&mut self, r: Retry) {
+        let kind = RequestKind::Commit;
+        let (now, allowed) = (self.now, self.cfg.parts_mismatch_retries);
+        let Stage::Committing(c) = &mut self.stage else {
+            return;
+        };
+        c.mismatches += 1;
+        let mismatches = c.mismatches;
+        if mismatches > allowed {
+            let api = r.api.unwrap_or(ApiFailure {
+                kind,
+                status: r.status.unwrap_or(400),
+                error: None,
+                request_id: None,
+            });
+            return self.transition(Transition::Failed(UploadError::PartsMismatch(api)));
+        }
+        let delay = self
+            .cfg
+            .retry
+            .backoff(mismatches, r.retry_after, &mut self.jitter);
+        if let Stage::Committing(c) = &mut self.stage {
+            c.call.not_before = add(now, delay);
+        }
+        self.out.push_back(Output::Event(Event::RetryScheduled {
+            kind,
+            attempt: mismatches,
+            delay,
+            cause: FailureClass::PartsMismatch,
+            status: r.status,
+        }));
+    }
+
     fn on_create(&mut self, reply: &Reply) {
         let kind = RequestKind::CreateSession;
-        let abort_requested = matches!(
-            self.stage,
-            Stage::Creating {
-                abort_requested: true,
-                ..
-            }
-        );
         let (session, plan) = match ops::create_session_reply(reply, self.source.size) {
             Verdict::Success(s) => s,
-            // The caller asked to abort: do not try again.
-            Verdict::Retry(r) if abort_requested => {
-                let attempts = self.stage.control().map_or(1, |c| c.tries.attempts);
-                return self.transition(Transition::Failed(r.exhausted(kind, attempts)));
-            }
             other => return self.settle(Subject::Control(kind), other),
         };
-        let now = self.now;
-        let expires = session
-            .session_expires_at
-            .as_ref()
-            .and_then(|t| t.to_system_time().ok());
-        let deadline = match (expires, reply.date) {
-            (Some(exp), Some(date)) => exp.duration_since(date).map_or(now, |left| add(now, left)),
-            // No `Date`: Box's sessions live 7 days from creation.
-            _ => add(
-                now,
-                Duration::from_secs(box_chunked_proto::rules::SESSION_LIFETIME_SECS),
-            ),
-        };
+        let expires = session.session_expires_at.as_ref();
+        let deadline = session_deadline(expires, reply.date, self.now);
         self.file_hasher = FileHasher::for_part_size(plan.part_size());
         self.session = Some(Session {
             id: session.id.clone(),
@@ -322,65 +377,12 @@ impl Upload {
     }
 
     fn on_commit(&mut self, reply: &Reply) {
-        let kind = RequestKind::Commit;
         let Stage::Committing(c) = &self.stage else {
             return;
         };
-        let verdict = ops::commit_reply(reply, &c.sha1);
-        let now = self.now;
-        match verdict {
+        match ops::commit_reply(reply, &c.sha1) {
             Verdict::Success(file) => self.transition(Transition::Committed(Box::new(file))),
-            Verdict::Pending { retry_after } => {
-                let wait = retry_after
-                    .unwrap_or(self.cfg.commit_poll_default)
-                    .min(self.cfg.retry.retry_after_cap);
-                let limit = self.cfg.commit_wait;
-                let Stage::Committing(c) = &mut self.stage else {
-                    return;
-                };
-                c.polls += 1;
-                let next = add(now, wait);
-                if next.saturating_duration_since(c.first_at) > limit {
-                    let e = UploadError::CommitTimedOut {
-                        waited: now.saturating_duration_since(c.first_at),
-                        polls: c.polls,
-                    };
-                    return self.transition(Transition::Failed(e));
-                }
-                c.call.not_before = next;
-                let polls = c.polls;
-                self.out.push_back(Output::Event(Event::CommitPending {
-                    retry_after: wait,
-                    polls,
-                }));
-            }
-            Verdict::Retry(r) if r.class == FailureClass::PartsMismatch => {
-                let allowed = self.cfg.parts_mismatch_retries;
-                let Stage::Committing(c) = &mut self.stage else {
-                    return;
-                };
-                c.mismatches += 1;
-                let mismatches = c.mismatches;
-                if mismatches > allowed {
-                    let api = r.api.unwrap_or_else(|| reply.failure(kind));
-                    return self.transition(Transition::Failed(UploadError::PartsMismatch(api)));
-                }
-                let delay = self
-                    .cfg
-                    .retry
-                    .backoff(mismatches, r.retry_after, &mut self.jitter);
-                if let Stage::Committing(c) = &mut self.stage {
-                    c.call.not_before = add(now, delay);
-                }
-                self.out.push_back(Output::Event(Event::RetryScheduled {
-                    kind,
-                    attempt: mismatches,
-                    delay,
-                    cause: FailureClass::PartsMismatch,
-                    status: r.status,
-                }));
-            }
-            other => self.settle(Subject::Control(kind), other),
+            other => self.settle(Subject::Control(RequestKind::Commit), other),
         }
     }
 

@@ -3,11 +3,12 @@
 //! [`crate::ops`]. It does not interpret answers (`replies`).
 
 use super::state::{Commit, Stage, Transition};
-use super::{add, Flight, Upload};
+use super::{Flight, Upload};
 use crate::config::Target;
 use crate::error::UploadError;
 use crate::io::{OutgoingRequest, Output, RequestId, RequestKind};
 use crate::ops::{self, SessionUrls};
+use crate::timing::add;
 use bytes::Bytes;
 
 impl Upload {

@@ -103,10 +103,9 @@ impl Listing {
 #[derive(Debug)]
 pub(super) struct Commit {
     pub(super) call: Attempt,
-    /// The whole file's SHA-1, sent in `Digest`.
+    /// The whole file's SHA-1, sent in `Digest`. (The `202` wait is bounded
+    /// from the first commit, `call.tries.first_at`.)
     pub(super) sha1: Sha1Digest,
-    /// When the first commit went (the `202` wait is bounded from here).
-    pub(super) first_at: Instant,
     /// `202` answers so far.
     pub(super) polls: u32,
     /// `parts_mismatch` answers so far.
@@ -246,7 +245,6 @@ impl Upload {
                     self.stage = Stage::Committing(Commit {
                         call: Attempt::new(now),
                         sha1,
-                        first_at: now,
                         polls: 0,
                         mismatches: 0,
                     });

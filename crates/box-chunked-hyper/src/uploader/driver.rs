@@ -244,11 +244,11 @@ impl Driver {
                 Ok((id, Ok((bytes, Some(hashes))))) => {
                     Woke::Input(Input::HashedData { id, bytes, hashes })
                 }
-                Ok((_, Err(ReadError::Short(detail)))) => Woke::Input(Input::SourceChanged {
-                    detail: match &self.source_path {
+                Ok((_, Err(ReadError::Short(detail)))) => Woke::Input(Input::SourceChecked {
+                    changed: Some(match &self.source_path {
                         Some(p) => format!("{} changed during the upload: {detail}", p.display()),
                         None => format!("the source changed during the upload: {detail}"),
-                    },
+                    }),
                 }),
                 Ok((id, Err(ReadError::Failed(detail)))) => {
                     Woke::Input(Input::ReadFailed { id, detail })
