@@ -156,7 +156,7 @@ impl BoxClient {
 
     /// The check before upload (`OPTIONS /files/content`, or `/files/{id}/content`
     /// for a version): `Ok` when the upload would be accepted; a name
-    /// conflict is an error that [`box_chunked_core::one_shot::conflict_of`] reads.
+    /// conflict is an error that [`box_chunked_core::conflicts::conflict_of`] reads.
     pub async fn check_upload(&self, target: &Target, size: u64) -> Result<(), Error> {
         let op = Preflight {
             api_root: self.inner.urls.api.clone(),

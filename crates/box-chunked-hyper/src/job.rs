@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorKind};
 use crate::uploader::{
     write_atomically, CheckpointFile, CheckpointUrls, UploadEvent, UploadSource, Uploader,
 };
-use box_chunked_core::one_shot::{self, OnConflict};
+use box_chunked_core::conflicts::{self, OnConflict};
 use box_chunked_core::Target;
 use box_chunked_proto::urls::BaseUrls;
 use serde::{Deserialize, Serialize};
@@ -672,7 +672,7 @@ impl Job {
         let Err(e) = client.check_upload(target, size).await else {
             return Ok(None);
         };
-        let Some(conflict) = e.api().and_then(one_shot::conflict_in) else {
+        let Some(conflict) = e.api().and_then(conflicts::conflict_in) else {
             return Err(e);
         };
         if conflict.kind != "file" {
@@ -680,6 +680,6 @@ impl Job {
         }
         let existing = client.file(&conflict.id).get().await?;
         let local = crate::uploader::file_sha1(path).await?.0;
-        Ok(one_shot::is_same_file(&existing, &local, size).then_some(existing))
+        Ok(conflicts::is_same_file(&existing, &local, size).then_some(existing))
     }
 }

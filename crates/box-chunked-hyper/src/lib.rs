@@ -95,7 +95,7 @@ pub use auth::{
 };
 pub use body::Throttle;
 pub use box_chunked_core as core;
-pub use box_chunked_core::one_shot::OnConflict;
+pub use box_chunked_core::conflicts::OnConflict;
 pub use box_chunked_core::Target;
 pub use box_chunked_proto as proto;
 pub use builder::{Auth, ClientBuilder, DEFAULT_API_URL, DEFAULT_OAUTH_URL, DEFAULT_UPLOAD_URL};

@@ -6,8 +6,8 @@
 use super::Operation;
 use crate::config::Target;
 use crate::io::RequestKind;
-use crate::one_shot;
 use crate::ops::{self, Reply, Verdict};
+use crate::{conflicts, folders, one_shot, plan};
 use box_chunked_proto::{
     CommitAttributes, ContentRange, File, PlanResponse, PlannedPart, Sha1Digest, UploadPart,
     UploadParts, UploadSession, UploadUrl,
@@ -233,10 +233,10 @@ impl Operation for Preflight {
         RequestKind::Preflight
     }
     fn request(&self) -> Built {
-        one_shot::preflight(&self.api_root, &self.target, self.size)
+        conflicts::preflight(&self.api_root, &self.target, self.size)
     }
     fn interpret(&self, reply: &Reply) -> Verdict<UploadUrl> {
-        one_shot::preflight_reply(reply)
+        conflicts::preflight_reply(reply)
     }
 }
 
@@ -304,10 +304,10 @@ impl Operation for CreateFolder {
         RequestKind::CreateFolder
     }
     fn request(&self) -> Built {
-        one_shot::create_folder(&self.api_root, &self.parent, &self.name)
+        folders::create_folder(&self.api_root, &self.parent, &self.name)
     }
     fn interpret(&self, reply: &Reply) -> Verdict<String> {
-        one_shot::create_folder_reply(reply)
+        folders::create_folder_reply(reply)
     }
 }
 
@@ -327,9 +327,9 @@ impl Operation for Plan {
         RequestKind::Plan
     }
     fn request(&self) -> Built {
-        one_shot::plan(self.url.clone(), self.parts.clone())
+        plan::plan(self.url.clone(), self.parts.clone())
     }
     fn interpret(&self, reply: &Reply) -> Verdict<PlanResponse> {
-        one_shot::plan_reply(reply)
+        plan::plan_reply(reply)
     }
 }

@@ -19,7 +19,7 @@ pub use source::{fingerprint, UploadSource};
 use crate::body::Throttle;
 use crate::client::BoxClient;
 use crate::error::{Error, ErrorKind};
-use box_chunked_core::one_shot::OnConflict;
+use box_chunked_core::conflicts::OnConflict;
 use box_chunked_core::{Event, OnFailure, Target, Upload, UploadConfig};
 use box_chunked_proto::{CommitAttributes, File};
 use driver::Driver;

@@ -1,6 +1,6 @@
 //! One file to its target, whatever its size and whatever holds its name.
 //! The check before upload comes first (so a conflict costs no byte) and a
-//! conflict is resolved by the core's policy ([`one_shot::resolve`]); then
+//! conflict is resolved by the core's policy ([`conflicts::resolve`]); then
 //! a small file goes up in one streamed request, a big one through the
 //! chunked machine, and a new version to a server with the upload session
 //! plan sends only the parts that changed (the rest are planned hits, which
@@ -10,7 +10,9 @@ use super::source::{fingerprint, open_source, UploadSource};
 use super::{now, Command, Uploader};
 use crate::client::BodyOptions;
 use crate::error::{Error, ErrorKind};
-use box_chunked_core::one_shot::{self, Conflict, Resolution, PLAN_BATCH};
+use box_chunked_core::conflicts::{self, Conflict, Resolution};
+use box_chunked_core::one_shot;
+use box_chunked_core::plan::PLAN_BATCH;
 use box_chunked_core::{Checkpoint, SessionInfo, Target, Upload, CHECKPOINT_FORMAT};
 use box_chunked_proto::{File, PartPlan, PlannedPart, Sha1Digest, Sha512Digest};
 use sha1::{Digest as _, Sha1};
@@ -138,11 +140,11 @@ impl Uploader {
         loop {
             let checked = self.client.check_upload(&target, size).await;
             let Err(e) = checked else { break };
-            let Some(conflict) = e.api().and_then(one_shot::conflict_in) else {
+            let Some(conflict) = e.api().and_then(conflicts::conflict_in) else {
                 return Err(e);
             };
             attempt += 1;
-            match one_shot::resolve(self.on_conflict, &conflict, &name, attempt) {
+            match conflicts::resolve(self.on_conflict, &conflict, &name, attempt) {
                 Resolution::Fail => return Err(e),
                 Resolution::NewVersion { file_id } => {
                     target = Target::NewVersion {
@@ -196,7 +198,7 @@ impl Uploader {
                 ))
             }
         };
-        if one_shot::is_same_file(&existing, &local, size) {
+        if conflicts::is_same_file(&existing, &local, size) {
             return Ok(Put {
                 file: existing,
                 outcome: PutOutcome::Skipped,
@@ -274,10 +276,10 @@ impl Uploader {
             // name now holds exactly this file, it is ours.
             Err(e) if e.kind() == ErrorKind::NetworkExhausted => {
                 match self.client.check_upload(target, size).await {
-                    Err(c) => match c.api().and_then(one_shot::conflict_in) {
+                    Err(c) => match c.api().and_then(conflicts::conflict_in) {
                         Some(conflict) => {
                             let existing = self.client.file(&conflict.id).get().await?;
-                            if one_shot::is_same_file(&existing, &sha1, size) {
+                            if conflicts::is_same_file(&existing, &sha1, size) {
                                 Ok(existing)
                             } else {
                                 Err(e)
