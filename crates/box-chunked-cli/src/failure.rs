@@ -1,7 +1,7 @@
 //! Errors and exit codes: every failure becomes one sentence for a person
 //! and an exit code (docs/cli.md).
 
-use box_chunked_hyper::{Error, ErrorKind};
+use box_chunked_hyper::{Error, ErrorKind, Remedy};
 use std::path::Path;
 
 /// Exit codes (also in docs/cli.md).
@@ -71,6 +71,14 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
     };
     let status = e.status();
     let message = match (e.kind(), e.code(), status) {
+        _ if e.remedy() == Some(Remedy::ConflictPolicy) => format!(
+            "{}; pass --on-conflict version or rename (or skip, for a file that is the same)",
+            e.fact()
+        ),
+        _ if e.remedy() == Some(Remedy::TrustCertificate) => format!(
+            "{}; give its CA with --ca-cert FILE (or SSL_CERT_FILE)",
+            e.fact()
+        ),
         (_, Some("file_size_too_small"), _) => format!(
             "{what} is too small for a chunked upload on this server; files below --one-shot-below (default 20,000,000 bytes, Box's minimum) go up in one request: leave --one-shot-below at its default, or set it to this server's minimum"
         ),

@@ -7,7 +7,7 @@ use crate::args::{Global, ResumeArgs, UploadArgs};
 use crate::connect::{connect, credentials_given, data_dir, urls_given};
 use crate::failure::{exit, explain, Failure};
 use crate::progress::{self, Progress};
-use box_chunked_hyper::job::{FileReport, Job, JobFile, JobSummary};
+use box_chunked_hyper::job::{FileOutcome, FileReport, Job, JobFile, JobSummary, Skip, SkipReason};
 use box_chunked_hyper::{Throttle, UploadEvent, Uploader};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -197,20 +197,25 @@ fn print_report(r: &FileReport, show: Show) {
             "id": r.id,
             "sha1": r.sha1,
             "size": r.size,
-            "outcome": r.outcome,
+            "outcome": r.outcome.as_str(),
             "error": r.error,
         });
         println!("{line}");
         return;
     }
-    if show.quiet && r.outcome != "failed" {
+    if show.quiet && r.outcome != FileOutcome::Failed {
         return;
     }
-    match (r.outcome, &r.error) {
-        ("failed", Some(e)) => eprintln!("failed: {}: {e}", r.rel),
-        ("skipped", Some(why)) => eprintln!("skipped: {} ({why})", r.rel),
+    match (&r.outcome, &r.error) {
+        (FileOutcome::Failed, Some(e)) => eprintln!("failed: {}: {e}", r.rel),
+        (FileOutcome::Skipped(SkipReason::Known(Skip::Symlink)), _) => eprintln!(
+            "skipped: {} (a symbolic link; --follow-symlinks follows them)",
+            r.rel
+        ),
+        (FileOutcome::Skipped(why), _) => eprintln!("skipped: {} ({why})", r.rel),
         (outcome, _) => eprintln!(
-            "{outcome}: {} (file {}, {})",
+            "{}: {} (file {}, {})",
+            outcome.as_str(),
             r.rel,
             r.id.as_deref().unwrap_or("?"),
             progress::human(r.size)

@@ -211,7 +211,7 @@ async fn a_tree_uploads_as_one_job_resumes_after_sigkill_and_reruns_send_nothing
     let job_json: Value = serde_json::from_str(&job_text).unwrap();
     check_all(&s, &files, &reports, &job_json).await;
     assert!(
-        job_text.contains("not followed"),
+        job_text.contains("\"reason\": \"symlink\""),
         "the symlink is recorded as skipped"
     );
     // A re-run with --on-conflict skip sends no byte.

@@ -166,6 +166,45 @@ impl BoxClient {
         self.run(op).await.map(|_| ())
     }
 
+    /// The file that holds `target`'s name when it is the one being
+    /// uploaded (the same SHA-1 and size): after a lost answer, or a crash
+    /// between a commit and its record. `local` gives the local SHA-1; it
+    /// runs only when a file of the same size holds the name.
+    pub(crate) async fn identical_at(
+        &self,
+        target: &Target,
+        size: u64,
+        local: impl std::future::Future<Output = Result<(Sha1Digest, u64), Error>>,
+    ) -> Result<Option<File>, Error> {
+        let Err(e) = self.check_upload(target, size).await else {
+            return Ok(None);
+        };
+        let Some(conflict) = e.api().and_then(box_chunked_core::conflicts::conflict_in) else {
+            return Err(e);
+        };
+        if conflict.kind != "file" {
+            return Ok(None);
+        }
+        self.same_file(&conflict.id, size, local).await
+    }
+
+    /// The file `id` when it is the one being uploaded: its size is `size`
+    /// and its SHA-1 the one `local` gives (asked only when the sizes agree).
+    pub(crate) async fn same_file(
+        &self,
+        id: &str,
+        size: u64,
+        local: impl std::future::Future<Output = Result<(Sha1Digest, u64), Error>>,
+    ) -> Result<Option<File>, Error> {
+        let existing = self.get_file(id).await?;
+        if existing.size != Some(size) {
+            return Ok(None);
+        }
+        let (sha1, _) = local.await?;
+        let same = box_chunked_core::conflicts::is_same_file(&existing, &sha1, size);
+        Ok(same.then_some(existing))
+    }
+
     /// A one-shot upload of the file at `path` (`POST /files/content`, or
     /// `/files/{id}/content` for a version), streamed from the file with its
     /// SHA-1 in `Content-MD5`. The answer's size and SHA-1 are checked.

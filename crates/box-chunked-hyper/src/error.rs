@@ -27,10 +27,24 @@ pub enum ErrorKind {
     Protocol,
 }
 
+/// What the caller can change so that a refused call goes through: a
+/// program (the `box-chunked` command, for one) names it in its own terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// Another conflict policy ([`crate::OnConflict`]: a version, a numbered
+    /// name, or a skip of a file that is the same).
+    ConflictPolicy,
+    /// Trust the server's certificate authority
+    /// ([`crate::ClientBuilder::root_certificates_pem`]).
+    TrustCertificate,
+}
+
 /// An error from this crate: what failed, and Box's answer when there was one.
 #[derive(Debug, Clone)]
 pub struct Error {
     kind: ErrorKind,
+    remedy: Option<Remedy>,
     operation: Option<RequestKind>,
     message: String,
     api: Option<Box<ApiFailure>>,
@@ -42,7 +56,16 @@ pub struct Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        match self.remedy {
+            Some(Remedy::ConflictPolicy) => f.write_str(
+                "; choose another conflict policy (OnConflict::Version, Rename or Skip)",
+            ),
+            Some(Remedy::TrustCertificate) => f.write_str(
+                "; give its CA (ClientBuilder::root_certificates_pem, or SSL_CERT_FILE)",
+            ),
+            None => Ok(()),
+        }
     }
 }
 
@@ -61,6 +84,7 @@ impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
+            remedy: None,
             operation: None,
             message: message.into(),
             api: None,
@@ -75,6 +99,24 @@ impl Error {
     pub fn with_source(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.cause = Some(std::sync::Arc::new(cause));
         self
+    }
+
+    /// The same error with what the caller can change.
+    #[must_use]
+    pub fn with_remedy(mut self, remedy: Remedy) -> Self {
+        self.remedy = Some(remedy);
+        self
+    }
+
+    /// What the caller can change so that the call goes through, if anything.
+    pub fn remedy(&self) -> Option<Remedy> {
+        self.remedy
+    }
+
+    /// What went wrong, without the advice [`Error::remedy`] adds in this
+    /// crate's terms (for a program that gives its own).
+    pub fn fact(&self) -> &str {
+        &self.message
     }
 
     pub(crate) fn with_operation(mut self, op: RequestKind) -> Self {
@@ -179,6 +221,7 @@ impl From<UploadError> for Error {
         Self {
             session_gone: matches!(e, UploadError::SessionExpired { .. }),
             cause: Some(std::sync::Arc::new(e)),
+            remedy: None,
             kind,
             operation,
             message,

@@ -100,7 +100,7 @@ pub use box_chunked_core::Target;
 pub use box_chunked_proto as proto;
 pub use builder::{Auth, ClientBuilder, DEFAULT_API_URL, DEFAULT_OAUTH_URL, DEFAULT_UPLOAD_URL};
 pub use client::BoxClient;
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, Remedy};
 pub use refs::{CommitOptions, FileRef, FolderRef, SessionRef};
 pub use uploader::{
     fingerprint, CheckpointFile, CheckpointUrls, Put, PutOutcome, UploadControl, UploadEvent,

@@ -44,25 +44,7 @@ pub struct CheckpointUrls {
 impl CheckpointFile {
     /// Reads a checkpoint file.
     pub fn read(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read(path).map_err(|e| {
-            Error::new(
-                ErrorKind::Io,
-                format!("cannot read the checkpoint {}: {e}", path.display()),
-            )
-        })?;
-        let cp: Self = serde_json::from_slice(&text).map_err(|e| {
-            Error::new(
-                ErrorKind::Config,
-                format!("{} is not a box-chunked checkpoint: {e}", path.display()),
-            )
-        })?;
-        if cp.format != 1 {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!("checkpoint format {} is not supported", cp.format),
-            ));
-        }
-        Ok(cp)
+        read_versioned(path, "checkpoint", 1, |c: &Self| c.format)
     }
 
     /// Points the session's URLs at a server's new base URL (`http://host:port`),
@@ -100,6 +82,37 @@ impl CheckpointFile {
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
         write_atomically(path, &json).map_err(io)
     }
+}
+
+/// Reads a JSON file of this crate (a checkpoint, a job file) whose
+/// `format` must be `format`: an error names the file and says what it is
+/// not.
+pub(crate) fn read_versioned<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    format: u32,
+    format_of: fn(&T) -> u32,
+) -> Result<T, Error> {
+    let text = std::fs::read(path).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("cannot read the {what} {}: {e}", path.display()),
+        )
+    })?;
+    let value: T = serde_json::from_slice(&text).map_err(|e| {
+        Error::new(
+            ErrorKind::Config,
+            format!("{} is not a box-chunked {what}: {e}", path.display()),
+        )
+    })?;
+    let found = format_of(&value);
+    if found != format {
+        return Err(Error::new(
+            ErrorKind::Config,
+            format!("{what} format {found} is not supported (this version reads {format})"),
+        ));
+    }
+    Ok(value)
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync,

@@ -9,7 +9,7 @@
 use super::source::{fingerprint, open_source, UploadSource};
 use super::{now, Command, Uploader};
 use crate::client::BodyOptions;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Remedy};
 use box_chunked_core::conflicts::{self, Conflict, Resolution};
 use box_chunked_core::one_shot;
 use box_chunked_core::plan::PLAN_BATCH;
@@ -22,8 +22,10 @@ use std::path::{Path, PathBuf};
 
 type Commands = tokio::sync::mpsc::UnboundedReceiver<Command>;
 
-/// What [`Uploader::put`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What [`Uploader::put`] did (in a job file, `uploaded`, `version`,
+/// `skipped` or `renamed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum PutOutcome {
     /// A new file.
@@ -192,10 +194,11 @@ impl Uploader {
                 return Err(Error::new(
                     ErrorKind::Config,
                     format!(
-                        "file {} already has this name; a stream cannot be compared with it, so --on-conflict skip needs a file",
+                        "file {} already has this name, and a stream cannot be compared with it to skip it",
                         conflict.id
                     ),
-                ))
+                )
+                .with_remedy(Remedy::ConflictPolicy))
             }
         };
         if conflicts::is_same_file(&existing, &local, size) {
@@ -208,14 +211,15 @@ impl Uploader {
         Err(Error::new(
             ErrorKind::Refused,
             format!(
-                "file {} ({}) already has this name with other content ({} bytes, SHA-1 {}; this one has {size} bytes, SHA-1 {}); nothing was sent: choose --on-conflict version or rename",
+                "file {} ({}) already has this name with other content ({} bytes, SHA-1 {}; this one has {size} bytes, SHA-1 {}); nothing was sent",
                 existing.id,
                 existing.name.as_deref().unwrap_or(""),
                 existing.size.unwrap_or(0),
                 existing.sha1.map_or_else(|| "unknown".to_owned(), |s| s.to_hex()),
                 local.to_hex()
             ),
-        ))
+        )
+        .with_remedy(Remedy::ConflictPolicy))
     }
 
     /// A small file in one request, streamed from its file (a stream or
@@ -275,19 +279,10 @@ impl Uploader {
             // The answer was lost and the upload may have happened: if the
             // name now holds exactly this file, it is ours.
             Err(e) if e.kind() == ErrorKind::NetworkExhausted => {
-                match self.client.check_upload(target, size).await {
-                    Err(c) => match c.api().and_then(conflicts::conflict_in) {
-                        Some(conflict) => {
-                            let existing = self.client.file(&conflict.id).get().await?;
-                            if conflicts::is_same_file(&existing, &sha1, size) {
-                                Ok(existing)
-                            } else {
-                                Err(e)
-                            }
-                        }
-                        None => Err(e),
-                    },
-                    Ok(()) => Err(e),
+                let local = std::future::ready(Ok((sha1, size)));
+                match self.client.identical_at(target, size, local).await {
+                    Ok(Some(existing)) => Ok(existing),
+                    _ => Err(e),
                 }
             }
             Err(e) => Err(e),

@@ -9,9 +9,11 @@
 //! with the core's backoff arithmetic and a tower TPS budget; everything else
 //! is the core's to retry (docs/retries.md). Request bodies are in `body`.
 
+mod layers;
+
 use crate::auth::{OriginPolicy, TokenProvider};
 pub(crate) use crate::body::ReqBody;
-use box_chunked_core::retry::{Jitter, RetryPolicy};
+use box_chunked_core::retry::RetryPolicy;
 use box_chunked_core::{TransportError, TransportErrorKind};
 use bytes::Bytes;
 use http::{Request, Response};
@@ -19,15 +21,13 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use layers::{Around, ConnectRetry};
 use std::fmt;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tower::retry::budget::{Budget, TpsBudget};
 use tower::util::BoxCloneSyncService;
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 /// Attempts for a request whose connection cannot be made (about 2 to 4
 /// seconds of backoff in all): a refused connection rarely heals sooner.
@@ -162,18 +162,10 @@ impl Transport {
             let sink = req.extensions().get::<StreamTo>().map(|s| s.0.clone());
             async move { exchange(&client, req, sink).await }
         });
-        let deadline = DeadlineService { inner: collect };
-        let retry = tower::retry::Retry::new(
-            ConnectRetry {
-                policy: cfg.retry.clone(),
-                attempts: 0,
-                jitter: Jitter::new(next_seed()),
-                budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.2)),
-            },
-            deadline,
-        );
+        let deadline = Around::new(collect, layers::deadline);
+        let retry = tower::retry::Retry::new(ConnectRetry::new(cfg.retry.clone()), deadline);
         Ok(Self {
-            svc: BoxCloneSyncService::new(TraceService { inner: retry }),
+            svc: BoxCloneSyncService::new(Around::new(retry, layers::trace)),
             allow_http: cfg.allow_http,
         })
     }
@@ -195,13 +187,14 @@ impl Transport {
                 })
             })
             .transpose()?;
+        let auth = layers::Auth {
+            provider,
+            origins: Arc::new(origins),
+            as_user,
+        };
+        let wrap = move |req, inner| auth.clone().call(req, inner);
         Ok(Self {
-            svc: BoxCloneSyncService::new(AuthService {
-                inner: self.svc.clone(),
-                provider,
-                origins: Arc::new(origins),
-                as_user,
-            }),
+            svc: BoxCloneSyncService::new(Around::new(self.svc.clone(), wrap)),
             allow_http: self.allow_http,
         })
     }
@@ -265,10 +258,6 @@ pub(crate) fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn next_seed() -> u64 {
-    os_seed()
-}
-
 /// A jitter seed from the operating system's randomness (a counter mixed
 /// with the clock if it has none), so that clients retrying at once spread
 /// out. Tests that need repeatable delays set the seed themselves.
@@ -282,159 +271,6 @@ pub(crate) fn os_seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     t ^ N.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
-}
-
-type BoxFut<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
-
-#[derive(Clone)]
-struct DeadlineService<S> {
-    inner: S,
-}
-
-impl<S> Service<Request<ReqBody>> for DeadlineService<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<Bytes>, Error = Failure>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    type Response = Response<Bytes>;
-    type Error = Failure;
-    type Future = BoxFut<Result<Response<Bytes>, Failure>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let deadline = req.extensions().get::<Deadline>().map(|d| d.0);
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            match deadline {
-                Some(d) => tokio::time::timeout_at(d, fut)
-                    .await
-                    .map_err(|_| Failure::TimedOut)?,
-                None => fut.await,
-            }
-        })
-    }
-}
-
-/// Retries connect errors only, with the core's backoff, under a budget.
-#[derive(Clone)]
-struct ConnectRetry {
-    policy: RetryPolicy,
-    attempts: u32,
-    jitter: Jitter,
-    budget: Arc<TpsBudget>,
-}
-
-impl tower::retry::Policy<Request<ReqBody>, Response<Bytes>, Failure> for ConnectRetry {
-    type Future = tokio::time::Sleep;
-
-    fn retry(
-        &mut self,
-        _req: &mut Request<ReqBody>,
-        result: &mut Result<Response<Bytes>, Failure>,
-    ) -> Option<Self::Future> {
-        self.attempts += 1;
-        match result {
-            Err(Failure::NotSent(_))
-                if self.attempts < self.policy.max_attempts.min(CONNECT_ATTEMPTS)
-                    && self.budget.withdraw() =>
-            {
-                let delay = self.policy.backoff(self.attempts, None, &mut self.jitter);
-                tracing::debug!(attempt = self.attempts, ?delay, "connect failed; retrying");
-                Some(tokio::time::sleep(delay))
-            }
-            Err(_) => None,
-            Ok(_) => {
-                self.budget.deposit();
-                None
-            }
-        }
-    }
-
-    fn clone_request(&mut self, req: &Request<ReqBody>) -> Option<Request<ReqBody>> {
-        Some(clone_request(req))
-    }
-}
-
-fn clone_request(req: &Request<ReqBody>) -> Request<ReqBody> {
-    let mut r = Request::new(req.body().clone());
-    *r.method_mut() = req.method().clone();
-    *r.uri_mut() = req.uri().clone();
-    *r.version_mut() = req.version();
-    *r.headers_mut() = req.headers().clone();
-    if let Some(d) = req.extensions().get::<Deadline>() {
-        r.extensions_mut().insert(*d);
-    }
-    r
-}
-
-#[derive(Clone)]
-struct AuthService {
-    inner: Inner,
-    provider: Arc<dyn TokenProvider>,
-    origins: Arc<OriginPolicy>,
-    /// `As-User`, sent with the token (so only to the same origins).
-    as_user: Option<http::HeaderValue>,
-}
-
-impl Service<Request<ReqBody>> for AuthService {
-    type Response = Response<Bytes>;
-    type Error = Failure;
-    type Future = BoxFut<Result<Response<Bytes>, Failure>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let inner = self.inner.clone();
-        let provider = self.provider.clone();
-        let origins = self.origins.clone();
-        if let Some(id) = &self.as_user {
-            req.headers_mut().insert("as-user", id.clone());
-        }
-        Box::pin(async move {
-            if !origins.allows(req.uri()) {
-                let to = crate::auth::origin(req.uri()).unwrap_or_else(|| req.uri().to_string());
-                return Err(Failure::Final(crate::Error::new(
-                    crate::ErrorKind::Config,
-                    format!(
-                        "refused to send the credentials to {to}: it is not an origin of the configured URLs ({}); check the URLs given and, on resume, the checkpoint's",
-                        origins.describe()
-                    ),
-                )));
-            }
-            let token = provider.token().await.map_err(Failure::Final)?;
-            let mut again = clone_request(&req);
-            set_bearer(&mut req, token.expose())?;
-            let resp = inner.clone().oneshot(req).await?;
-            if !box_chunked_core::retry::refresh_token_and_repeat(resp.status().as_u16()) {
-                return Ok(resp);
-            }
-            // The auth layer owns 401 (the core says so): refresh once and repeat.
-            tracing::debug!("401: refreshing the token once");
-            let fresh = provider.refresh(&token).await.map_err(Failure::Final)?;
-            set_bearer(&mut again, fresh.expose())?;
-            inner.oneshot(again).await
-        })
-    }
-}
-
-fn set_bearer(req: &mut Request<ReqBody>, token: &str) -> Result<(), Failure> {
-    let mut v = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-        Failure::Final(crate::Error::new(
-            crate::ErrorKind::Auth,
-            "the token is not a valid header value",
-        ))
-    })?;
-    v.set_sensitive(true);
-    req.headers_mut().insert(http::header::AUTHORIZATION, v);
-    Ok(())
 }
 
 /// Whether a connect error is rustls refusing the server's certificate.
@@ -470,13 +306,16 @@ async fn exchange(
     let resp = client.request(req).await.map_err(|e| {
         if e.is_connect() && refused_certificate(&e) {
             // Trying again cannot make the server's certificate trusted.
-            Failure::Final(crate::Error::new(
-                crate::ErrorKind::Config,
-                format!(
-                    "the server's TLS certificate is not trusted ({}); give its CA with --ca-cert or SSL_CERT_FILE (or ClientBuilder::root_certificates_pem)",
-                    chain(&e)
-                ),
-            ))
+            Failure::Final(
+                crate::Error::new(
+                    crate::ErrorKind::Config,
+                    format!(
+                        "the server's TLS certificate is not trusted ({})",
+                        chain(&e)
+                    ),
+                )
+                .with_remedy(crate::Remedy::TrustCertificate),
+            )
         } else if e.is_connect() {
             Failure::NotSent(chain(&e))
         } else {
@@ -532,47 +371,6 @@ pub(crate) trait BodySink: Send + Sync {
 /// instead of collecting it.
 #[derive(Clone)]
 pub(crate) struct StreamTo(pub(crate) Arc<dyn BodySink>);
-
-#[derive(Clone)]
-struct TraceService<S> {
-    inner: S,
-}
-
-impl<S> Service<Request<ReqBody>> for TraceService<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<Bytes>, Error = Failure>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    type Response = Response<Bytes>;
-    type Error = Failure;
-    type Future = BoxFut<Result<Response<Bytes>, Failure>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        // Method and path only: never headers (tokens) or bodies.
-        let method = req.method().clone();
-        let path = req.uri().path().to_owned();
-        let started = std::time::Instant::now();
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let r = fut.await;
-            let ms = started.elapsed().as_millis() as u64;
-            match &r {
-                Ok(resp) => {
-                    tracing::debug!(%method, %path, status = resp.status().as_u16(), ms, "box request")
-                }
-                Err(e) => tracing::debug!(%method, %path, error = %e, ms, "box request failed"),
-            }
-            r
-        })
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,254 +1,39 @@
-//! Many files as one resumable job: paths and directories walked into a
-//! list of files (symlinks skipped unless followed), the folder tree created
-//! or reused by name, files uploaded a few at a time with one shared budget
-//! of parts in flight, and every file's state in a job file written
-//! atomically at each change, so that after Ctrl-C, a crash or `kill -9`
-//! [`Job::run`] on the same file continues without re-sending a confirmed
-//! part or a finished file.
-//!
-//! A file's session is in its checkpoint, and the job file names that
-//! checkpoint, before any of its parts is sent. On a later run a file that
-//! was in progress resumes from its checkpoint; one whose target already
-//! holds the same SHA-1 and size (committed just before the kill) is done.
+//! Running a job: the folder tree created or reused by name, files a few
+//! at a time with one shared budget of parts in flight, each file resumed
+//! from its checkpoint, found already there, or uploaded, and its state
+//! recorded in the job file at each step.
 
+use super::file::{EntryState, JobEntry, JobFile, SkipReason};
 use crate::error::{Error, ErrorKind};
-use crate::uploader::{
-    write_atomically, CheckpointFile, CheckpointUrls, UploadEvent, UploadSource, Uploader,
-};
-use box_chunked_core::conflicts::{self, OnConflict};
+use crate::uploader::{CheckpointFile, PutOutcome, UploadEvent, UploadSource, Uploader};
+use box_chunked_core::conflicts::OnConflict;
 use box_chunked_core::Target;
 use box_chunked_proto::urls::BaseUrls;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// The job file format this version writes and reads.
-pub const JOB_FORMAT: u32 = 1;
-
-/// A job: where the files go and each file's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobFile {
-    /// Format version ([`JOB_FORMAT`]).
-    pub format: u32,
-    /// The folder the files and directories go into.
-    pub folder_id: String,
-    /// What to do when a name is taken.
-    pub on_conflict: OnConflict,
-    /// The folders made (or found) for the job's directories: the relative
-    /// directory (`a/b`) and its folder id.
-    #[serde(default)]
-    pub folders: BTreeMap<String, String>,
-    /// The files, in the order they were found.
-    pub entries: Vec<JobEntry>,
-    /// The URLs the job uploads to (never a credential), so that a resume
-    /// needs only the credential.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub urls: Option<CheckpointUrls>,
+/// How a file of a job ended in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileOutcome {
+    /// Uploaded, as a new version, or under a numbered name, or found
+    /// already there; what was done.
+    Done(PutOutcome),
+    /// Not uploaded on purpose, and why.
+    Skipped(SkipReason),
+    /// Failed; the next run tries again.
+    Failed,
 }
 
-/// One file of a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobEntry {
-    /// The local file.
-    pub path: PathBuf,
-    /// Its place under the job's folder, `/`-separated (`photos/2026/a.jpg`).
-    pub rel: String,
-    /// Its size when the job was made.
-    pub size: u64,
-    /// Where it stands.
-    #[serde(flatten)]
-    pub state: EntryState,
-}
-
-/// Where a file of a job stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum EntryState {
-    /// Not started.
-    Pending,
-    /// Started: a chunked upload has this checkpoint (it may not exist yet
-    /// for a one-shot upload, which has none).
-    InProgress {
-        /// The file's checkpoint.
-        checkpoint: PathBuf,
-    },
-    /// On Box.
-    Done {
-        /// The file's id.
-        id: String,
-        /// Its SHA-1.
-        sha1: Option<String>,
-        /// `uploaded`, `version`, `skipped` or `renamed`.
-        outcome: String,
-    },
-    /// Not uploaded, on purpose.
-    Skipped {
-        /// Why (a symlink not followed, ...).
-        reason: String,
-    },
-    /// Failed; the next run tries again (from the checkpoint, when the
-    /// failure kept the session).
-    Failed {
-        /// The error, as a sentence.
-        error: String,
-        /// The file's checkpoint, when its session was kept.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        checkpoint: Option<PathBuf>,
-    },
-}
-
-impl JobFile {
-    /// A job for `paths` (files and directories) into `folder_id`.
-    /// Directories are walked (their own name becomes a folder); symlinks
-    /// are followed only with `follow_symlinks` (otherwise listed as
-    /// skipped), and a directory met twice through links is walked once.
-    pub fn plan(
-        paths: &[PathBuf],
-        folder_id: &str,
-        on_conflict: OnConflict,
-        follow_symlinks: bool,
-    ) -> Result<Self, Error> {
-        let mut entries = Vec::new();
-        let mut seen = HashSet::new();
-        for p in paths {
-            let name = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(str::to_owned)
-                .or_else(|| {
-                    std::fs::canonicalize(p)
-                        .ok()
-                        .and_then(|c| c.file_name().and_then(|n| n.to_str()).map(str::to_owned))
-                })
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Config,
-                        format!("{} has no usable name", p.display()),
-                    )
-                })?;
-            walk(p, &name, follow_symlinks, &mut seen, &mut entries)?;
+impl FileOutcome {
+    /// `uploaded`, `version`, `skipped`, `renamed` or `failed`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Done(p) => p.as_str(),
+            Self::Skipped(_) => "skipped",
+            Self::Failed => "failed",
         }
-        Ok(Self {
-            format: JOB_FORMAT,
-            folder_id: folder_id.to_owned(),
-            on_conflict,
-            folders: BTreeMap::new(),
-            entries,
-            urls: None,
-        })
     }
-
-    /// Reads a job file.
-    pub fn read(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read(path).map_err(|e| {
-            Error::new(
-                ErrorKind::Io,
-                format!("cannot read the job file {}: {e}", path.display()),
-            )
-        })?;
-        let job: Self = serde_json::from_slice(&text).map_err(|e| {
-            Error::new(
-                ErrorKind::Config,
-                format!("{} is not a box-chunked job file: {e}", path.display()),
-            )
-        })?;
-        if job.format != JOB_FORMAT {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!("job file format {} is not supported", job.format),
-            ));
-        }
-        Ok(job)
-    }
-
-    /// Writes it atomically (temporary file, fsync, rename).
-    pub fn write(&self, path: &Path) -> Result<(), Error> {
-        let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-        write_atomically(path, &json).map_err(|e| {
-            Error::new(
-                ErrorKind::Io,
-                format!("cannot write the job file {}: {e}", path.display()),
-            )
-        })
-    }
-
-    /// Whether the file is finished (done or skipped).
-    pub fn is_final(state: &EntryState) -> bool {
-        matches!(state, EntryState::Done { .. } | EntryState::Skipped { .. })
-    }
-}
-
-fn walk(
-    path: &Path,
-    rel: &str,
-    follow: bool,
-    seen: &mut HashSet<PathBuf>,
-    out: &mut Vec<JobEntry>,
-) -> Result<(), Error> {
-    let io = |e: std::io::Error| {
-        Error::new(
-            ErrorKind::Io,
-            format!("cannot read {}: {e}", path.display()),
-        )
-    };
-    let link = std::fs::symlink_metadata(path).map_err(io)?;
-    if link.file_type().is_symlink() && !follow {
-        out.push(JobEntry {
-            path: path.to_path_buf(),
-            rel: rel.to_owned(),
-            size: 0,
-            state: EntryState::Skipped {
-                reason: "a symbolic link (not followed; --follow-symlinks follows them)".into(),
-            },
-        });
-        return Ok(());
-    }
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.is_dir() {
-        let real = std::fs::canonicalize(path).map_err(io)?;
-        if !seen.insert(real) {
-            return Ok(()); // a loop through links, or the same directory twice
-        }
-        let mut children: Vec<_> = std::fs::read_dir(path)
-            .map_err(io)?
-            .filter_map(Result::ok)
-            .collect();
-        children.sort_by_key(std::fs::DirEntry::file_name);
-        for c in children {
-            let Some(name) = c.file_name().to_str().map(str::to_owned) else {
-                out.push(JobEntry {
-                    path: c.path(),
-                    rel: format!("{rel}/{}", c.file_name().to_string_lossy()),
-                    size: 0,
-                    state: EntryState::Skipped {
-                        reason: "its name is not valid UTF-8".into(),
-                    },
-                });
-                continue;
-            };
-            walk(&c.path(), &format!("{rel}/{name}"), follow, seen, out)?;
-        }
-    } else if meta.is_file() {
-        out.push(JobEntry {
-            path: path.to_path_buf(),
-            rel: rel.to_owned(),
-            size: meta.len(),
-            state: EntryState::Pending,
-        });
-    } else {
-        out.push(JobEntry {
-            path: path.to_path_buf(),
-            rel: rel.to_owned(),
-            size: 0,
-            state: EntryState::Skipped {
-                reason: "not a regular file".into(),
-            },
-        });
-    }
-    Ok(())
 }
 
 /// What happened to one file.
@@ -260,8 +45,8 @@ pub struct FileReport {
     pub rel: String,
     /// Its size.
     pub size: u64,
-    /// `uploaded`, `version`, `skipped`, `renamed` or `failed`.
-    pub outcome: &'static str,
+    /// How it ended.
+    pub outcome: FileOutcome,
     /// The file's id on Box.
     pub id: Option<String>,
     /// Its SHA-1.
@@ -427,10 +212,10 @@ impl Job {
                             path: e.path.clone(),
                             rel: e.rel.clone(),
                             size: e.size,
-                            outcome: "skipped",
+                            outcome: FileOutcome::Skipped(reason.clone()),
                             id: None,
                             sha1: None,
-                            error: Some(reason.clone()),
+                            error: Some(reason.to_string()),
                         });
                     }
                     _ => {}
@@ -451,12 +236,14 @@ impl Job {
             };
             let report = done.map_err(|e| Error::new(ErrorKind::Cancelled, e.to_string()))?;
             match report.outcome {
-                "failed" => {
+                FileOutcome::Failed => {
                     summary.failed += 1;
                     stop |= self.fail_fast;
                 }
-                "skipped" => summary.skipped += 1,
-                _ => {
+                FileOutcome::Skipped(_) | FileOutcome::Done(PutOutcome::Skipped) => {
+                    summary.skipped += 1;
+                }
+                FileOutcome::Done(_) => {
                     summary.uploaded += 1;
                     summary.bytes += report.size;
                 }
@@ -552,7 +339,7 @@ impl Job {
             .next()
             .unwrap_or(&entry.rel)
             .to_owned();
-        let report = |outcome: &'static str,
+        let report = |outcome: FileOutcome,
                       id: Option<String>,
                       sha1: Option<String>,
                       error: Option<String>| FileReport {
@@ -579,12 +366,17 @@ impl Job {
                 let state = EntryState::Done {
                     id: file.id.clone(),
                     sha1: sha1.clone(),
-                    outcome: outcome.to_owned(),
+                    outcome,
                 };
                 if let Err(e) = shared.update(i, state) {
-                    return report("failed", Some(file.id), sha1, Some(e.to_string()));
+                    return report(
+                        FileOutcome::Failed,
+                        Some(file.id),
+                        sha1,
+                        Some(e.to_string()),
+                    );
                 }
-                report(outcome, Some(file.id), sha1, None)
+                report(FileOutcome::Done(outcome), Some(file.id), sha1, None)
             }
             Err(e) => {
                 // A kept session stays resumable; one that is gone is not.
@@ -599,7 +391,7 @@ impl Job {
                         checkpoint: kept.then(|| checkpoint.clone()),
                     },
                 );
-                report("failed", None, None, Some(e.to_string()))
+                report(FileOutcome::Failed, None, None, Some(e.to_string()))
             }
         }
     }
@@ -614,7 +406,7 @@ impl Job {
         policy: OnConflict,
         checkpoint: &Path,
         budget: Arc<tokio::sync::Semaphore>,
-    ) -> Result<(box_chunked_proto::File, &'static str), Error> {
+    ) -> Result<(box_chunked_proto::File, PutOutcome), Error> {
         // Interrupted or failed earlier: resume the session, or find the file committed.
         let earlier = match &entry.state {
             EntryState::InProgress { checkpoint } => Some(checkpoint),
@@ -625,8 +417,11 @@ impl Job {
             _ => None,
         };
         if let Some(cp) = earlier {
-            if let Some(file) = self.already_there(target, &entry.path).await? {
-                return Ok((file, "uploaded"));
+            let size = std::fs::metadata(&entry.path).map_or(entry.size, |m| m.len());
+            let local = crate::uploader::file_sha1(&entry.path);
+            let client = self.uploader.client();
+            if let Some(file) = client.identical_at(target, size, local).await? {
+                return Ok((file, PutOutcome::Uploaded));
             }
             if let Ok(mut file) = CheckpointFile::read(cp) {
                 let up = self.uploader_for(entry, budget.clone());
@@ -638,7 +433,7 @@ impl Job {
                     }
                 }
                 match up.resume_from(file, cp).await {
-                    Ok(file) => return Ok((file, "uploaded")),
+                    Ok(file) => return Ok((file, PutOutcome::Uploaded)),
                     Err(e) if e.session_gone() || e.kind() == ErrorKind::Config => {
                         tracing::info!(error = %e, "the file's session is gone; uploading it again");
                     }
@@ -658,28 +453,6 @@ impl Job {
             .checkpoint(checkpoint)
             .put(target.clone(), UploadSource::Path(entry.path.clone()))
             .await?;
-        Ok((put.file, put.outcome.as_str()))
-    }
-
-    /// The file at `target` when it is the local file (same SHA-1 and size).
-    async fn already_there(
-        &self,
-        target: &Target,
-        path: &Path,
-    ) -> Result<Option<box_chunked_proto::File>, Error> {
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let client = self.uploader.client();
-        let Err(e) = client.check_upload(target, size).await else {
-            return Ok(None);
-        };
-        let Some(conflict) = e.api().and_then(conflicts::conflict_in) else {
-            return Err(e);
-        };
-        if conflict.kind != "file" {
-            return Ok(None);
-        }
-        let existing = client.file(&conflict.id).get().await?;
-        let local = crate::uploader::file_sha1(path).await?.0;
-        Ok(conflicts::is_same_file(&existing, &local, size).then_some(existing))
+        Ok((put.file, put.outcome))
     }
 }
