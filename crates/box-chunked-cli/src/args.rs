@@ -70,6 +70,12 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// Values after the subcommand win over values before it.
+    ///
+    /// Not clap's `global = true`: `serve` has a `--token TOKEN=USER` of its
+    /// own (repeatable, the server's users), which a global `--token` would
+    /// clash with, and `serve`, `demo` and `jobs` connect nowhere. So the
+    /// commands that connect flatten these flags, and this merges the two
+    /// places they may be given.
     pub(crate) fn or(self, before: &Self) -> Self {
         Self {
             token: self.token.or_else(|| before.token.clone()),

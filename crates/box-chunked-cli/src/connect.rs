@@ -2,8 +2,10 @@
 //! or the local server embedded in this command when none are given.
 
 use crate::args::Conn;
-use crate::failure::{exit, Failure};
-use box_chunked_hyper::{BoxClient, CheckpointFile, JwtAuth, RefreshTokenAuth, Subject};
+use crate::failure::{exit, Failure, SignedIn, SIGN_IN_CHOICES};
+use box_chunked_hyper::{
+    BoxClient, CheckpointFile, ClientBuilder, JwtAuth, RefreshTokenAuth, Subject,
+};
 use box_chunked_proto::urls::BaseUrls;
 use box_chunked_server::{RunningServer, Server, ServerConfig};
 use std::net::SocketAddr;
@@ -17,20 +19,17 @@ pub(crate) fn data_dir() -> PathBuf {
     base.join("box-chunked")
 }
 
-pub(crate) fn random_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for i in 0..2u8 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u8(i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
+/// A secret of 128 random bits from the operating system, in hex (a
+/// server's token, OAuth's `state`).
+pub(crate) fn random_token() -> Result<String, Failure> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| {
+        Failure::new(
+            exit::FAILED,
+            format!("the operating system gave no random bytes for a secret ({e})"),
+        )
+    })?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 /// Where the requests go: Box (or given URLs) with credentials, or the embedded server.
@@ -42,10 +41,9 @@ pub(crate) struct Endpoint {
     /// The flags a resume needs again to connect the same way: the extra CA
     /// file, a credential file given as a flag, `--as-user`.
     pub(crate) again: Again,
+    /// The user it acts as (`--as-user`).
+    pub(crate) as_user: Option<String>,
 }
-
-/// The ways to sign in, in the order they are tried, for messages.
-pub(crate) const SIGN_IN_CHOICES: &str = "pass --token, --box-config FILE or --token-file FILE, or set BOX_ACCESS_TOKEN, BOX_CONFIG (or BOX_CONFIG_JSON), BOX_TOKEN_FILE, or BOX_CLIENT_ID and BOX_CLIENT_SECRET";
 
 /// Where the credential came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,25 +87,15 @@ impl Credential {
     }
 }
 
-/// The credential this process signed in with and the user it acts as
-/// (`--as-user`), for the messages of a refusal (one command connects once).
-static SIGNED_IN_WITH: std::sync::OnceLock<(Credential, Option<String>)> =
-    std::sync::OnceLock::new();
-
-/// What to do about a refused credential, naming where it came from.
-pub(crate) fn credential_advice() -> String {
-    SIGNED_IN_WITH.get().map_or_else(
-        || format!("get a new credential: {SIGN_IN_CHOICES}"),
-        |(c, _)| c.advice(),
-    )
-}
-
-/// The `--as-user` of this command, if any.
-pub(crate) fn acting_as() -> Option<&'static str> {
-    SIGNED_IN_WITH.get().and_then(|(_, a)| a.as_deref())
-}
-
 impl Endpoint {
+    /// How it signed in, for the sentence of a refusal.
+    pub(crate) fn signed_in(&self) -> SignedIn {
+        SignedIn {
+            advice: self.credential.advice(),
+            as_user: self.as_user.clone(),
+        }
+    }
+
     /// The command that resumes from `checkpoint`, as it works when pasted
     /// in this shell: it names the credential's flag or variable.
     pub(crate) fn resume_hint(&self, checkpoint: &std::path::Path) -> String {
@@ -182,128 +170,173 @@ pub(crate) fn urls_of(g: &Conn) -> (Option<String>, Option<String>, Option<Strin
     )
 }
 
+/// Box (or the given URLs) with the credential the flags and the
+/// environment give, or the local server embedded in this command when
+/// neither credentials nor URLs are given.
 pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, Failure> {
     if !credentials_given(g) && !urls_given(g) {
-        // Its own directory: `box-chunked serve` keeps `server/`, and one
-        // server at a time may use a directory.
-        let dir = data_dir().join("embedded");
-        let token = random_token();
-        let mut cfg = ServerConfig::new(dir.clone());
-        cfg.addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        cfg.tokens = vec![(token.clone(), "local".to_owned())];
-        let server = Server::bind(cfg).await.map_err(|e| {
-            let message = match &e {
-                box_chunked_server::ServerError::Store(
-                    box_chunked_server::StoreError::Locked { pid, .. },
-                ) => format!(
-                    "the local server's data directory {} is in use by another box-chunked command ({}); wait for it to finish, or run `box-chunked serve --token TOKEN` once and give each command --base-url URL --token TOKEN",
-                    dir.display(),
-                    pid.map_or_else(|| "process unknown".to_owned(), |p| format!("process {p}"))
-                ),
-                _ => format!("cannot start the local server in {}: {e}", dir.display()),
-            };
-            Failure::new(exit::FAILED, message)
-        })?;
-        if !quiet_embedded {
-            eprintln!(
-                "No Box credentials given: using the local box-chunked server at {} (data in {}).",
-                server.url(),
-                dir.display()
-            );
-        }
-        let client = BoxClient::builder()
-            .token(token)
-            .base_url(server.url())
-            .build()
-            .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
-        return Ok(Endpoint {
-            client,
-            embedded: Some(server.spawn()),
-            credential: Credential::Embedded,
-            again: Vec::new(),
-        });
+        return embedded(quiet_embedded).await;
     }
     let (mut b, mut again) = transport_of(g)?;
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     if let Some(id) = &g.as_user {
         b = b.as_user(id.clone());
         again.push(("--as-user", id.clone()));
     }
-    let subject = || {
-        let id = env("BOX_SUBJECT_ID");
-        match env("BOX_SUBJECT_TYPE").as_deref() {
-            Some("user") => Some(Subject::User(id.unwrap_or_default())),
-            _ => id.map(Subject::Enterprise),
-        }
-    };
-    let usage = |e: box_chunked_hyper::Error| Failure::new(exit::USAGE, e.to_string());
-    let jwt = |j: JwtAuth| match subject() {
-        Some(Subject::User(u)) => j.with_user_subject(u),
-        Some(Subject::Enterprise(e)) => j.with_enterprise_subject(e),
-        None => j,
-    };
-    let refresh = |path: &PathBuf, from: &'static str| -> Result<RefreshTokenAuth, Failure> {
-        let (Some(id), Some(secret)) = (env("BOX_CLIENT_ID"), env("BOX_CLIENT_SECRET")) else {
-            return Err(Failure::new(
-                exit::USAGE,
-                format!("the token file {} ({from}) needs the app's BOX_CLIENT_ID and BOX_CLIENT_SECRET", path.display()),
-            ));
-        };
-        RefreshTokenAuth::from_token_file(path, id, secret).map_err(|e| {
-            Failure::new(
-                exit::USAGE,
-                format!(
-                    "{e}; write it with `box-chunked login --token-file {}`",
-                    shell_quote(&path.display().to_string())
-                ),
-            )
-        })
-    };
-    let credential;
-    if let Some(t) = g.token.clone() {
-        b = b.token(t);
-        credential = Credential::Flag;
-    } else if let Some(path) = &g.box_config {
-        b = b.auth(jwt(JwtAuth::from_config_file(path).map_err(usage)?));
-        credential = Credential::BoxConfig("--box-config", Some(path.clone()));
-        again.push(("--box-config", path.display().to_string()));
-    } else if let Some(path) = &g.token_file {
-        b = b.auth(refresh(path, "--token-file")?);
-        credential = Credential::TokenFile("--token-file", path.clone());
-        again.push(("--token-file", path.display().to_string()));
-    } else if let Some(t) = env("BOX_ACCESS_TOKEN") {
-        b = b.token(t);
-        credential = Credential::EnvToken;
-    } else if let Some(path) = env("BOX_CONFIG").map(PathBuf::from) {
-        b = b.auth(jwt(JwtAuth::from_config_file(&path).map_err(usage)?));
-        credential = Credential::BoxConfig("BOX_CONFIG", Some(path));
-    } else if let Some(json) = env("BOX_CONFIG_JSON") {
-        let j = JwtAuth::from_config_json(&json)
-            .map_err(|e| Failure::new(exit::USAGE, format!("BOX_CONFIG_JSON: {e}")))?;
-        b = b.auth(jwt(j));
-        credential = Credential::BoxConfig("BOX_CONFIG_JSON", None);
-    } else if let Some(path) = env("BOX_TOKEN_FILE").map(PathBuf::from) {
-        b = b.auth(refresh(&path, "BOX_TOKEN_FILE")?);
-        credential = Credential::TokenFile("BOX_TOKEN_FILE", path);
-    } else if let (Some(id), Some(secret)) = (env("BOX_CLIENT_ID"), env("BOX_CLIENT_SECRET")) {
-        let subject = subject().unwrap_or(Subject::Enterprise(String::new()));
-        b = b.client_credentials(id, secret, subject);
-        credential = Credential::ClientCredentials;
-    } else {
-        return Err(Failure::new(
-            exit::USAGE,
-            format!("no credentials for the given URL: {SIGN_IN_CHOICES}"),
-        ));
-    }
+    let (b, credential) = sign_in(g, b, &mut again)?;
     let client = b
         .build()
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-    let _ = SIGNED_IN_WITH.set((credential.clone(), g.as_user.clone()));
     Ok(Endpoint {
         client,
         embedded: None,
         credential,
         again,
+        as_user: g.as_user.clone(),
+    })
+}
+
+/// The local server embedded in this command, on a free loopback port with
+/// a token of its own.
+async fn embedded(quiet: bool) -> Result<Endpoint, Failure> {
+    // Its own directory: `box-chunked serve` keeps `server/`, and one
+    // server at a time may use a directory.
+    let dir = data_dir().join("embedded");
+    let token = random_token()?;
+    let mut cfg = ServerConfig::new(dir.clone());
+    cfg.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    cfg.tokens = vec![(token.clone(), "local".to_owned())];
+    let server = Server::bind(cfg).await.map_err(|e| {
+        let message = match &e {
+            box_chunked_server::ServerError::Store(
+                box_chunked_server::StoreError::Locked { pid, .. },
+            ) => format!(
+                "the local server's data directory {} is in use by another box-chunked command ({}); wait for it to finish, or run `box-chunked serve --token TOKEN` once and give each command --base-url URL --token TOKEN",
+                dir.display(),
+                pid.map_or_else(|| "process unknown".to_owned(), |p| format!("process {p}"))
+            ),
+            _ => format!("cannot start the local server in {}: {e}", dir.display()),
+        };
+        Failure::new(exit::FAILED, message)
+    })?;
+    if !quiet {
+        eprintln!(
+            "No Box credentials given: using the local box-chunked server at {} (data in {}).",
+            server.url(),
+            dir.display()
+        );
+    }
+    let client = BoxClient::builder()
+        .token(token)
+        .base_url(server.url())
+        .build()
+        .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
+    Ok(Endpoint {
+        client,
+        embedded: Some(server.spawn()),
+        credential: Credential::Embedded,
+        again: Vec::new(),
+        as_user: None,
+    })
+}
+
+/// The environment variable `k`, when set and not empty.
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok().filter(|v| !v.is_empty())
+}
+
+/// `BOX_SUBJECT_TYPE` and `BOX_SUBJECT_ID`: whom app tokens act as.
+fn subject() -> Option<Subject> {
+    let id = env("BOX_SUBJECT_ID");
+    match env("BOX_SUBJECT_TYPE").as_deref() {
+        Some("user") => Some(Subject::User(id.unwrap_or_default())),
+        _ => id.map(Subject::Enterprise),
+    }
+}
+
+/// A token file's refresh-token sign-in (`from` names where the path came from).
+fn refresh(path: &PathBuf, from: &'static str) -> Result<RefreshTokenAuth, Failure> {
+    let (Some(id), Some(secret)) = (env("BOX_CLIENT_ID"), env("BOX_CLIENT_SECRET")) else {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "the token file {} ({from}) needs the app's BOX_CLIENT_ID and BOX_CLIENT_SECRET",
+                path.display()
+            ),
+        ));
+    };
+    RefreshTokenAuth::from_token_file(path, id, secret).map_err(|e| {
+        Failure::new(
+            exit::USAGE,
+            format!(
+                "{e}; write it with `box-chunked login --token-file {}`",
+                shell_quote(&path.display().to_string())
+            ),
+        )
+    })
+}
+
+/// JWT with the subject the environment names.
+fn jwt(j: JwtAuth) -> JwtAuth {
+    match subject() {
+        Some(Subject::User(u)) => j.with_user_subject(u),
+        Some(Subject::Enterprise(e)) => j.with_enterprise_subject(e),
+        None => j,
+    }
+}
+
+/// The credential, in the documented order: the three flags, then the
+/// environment; what a resume must repeat goes into `again`.
+fn sign_in(
+    g: &Conn,
+    b: ClientBuilder,
+    again: &mut Again,
+) -> Result<(ClientBuilder, Credential), Failure> {
+    let usage = |e: box_chunked_hyper::Error| Failure::new(exit::USAGE, e.to_string());
+    Ok(if let Some(t) = g.token.clone() {
+        (b.token(t), Credential::Flag)
+    } else if let Some(path) = &g.box_config {
+        again.push(("--box-config", path.display().to_string()));
+        let auth = jwt(JwtAuth::from_config_file(path).map_err(usage)?);
+        (
+            b.auth(auth),
+            Credential::BoxConfig("--box-config", Some(path.clone())),
+        )
+    } else if let Some(path) = &g.token_file {
+        again.push(("--token-file", path.display().to_string()));
+        let auth = refresh(path, "--token-file")?;
+        (
+            b.auth(auth),
+            Credential::TokenFile("--token-file", path.clone()),
+        )
+    } else if let Some(t) = env("BOX_ACCESS_TOKEN") {
+        (b.token(t), Credential::EnvToken)
+    } else if let Some(path) = env("BOX_CONFIG").map(PathBuf::from) {
+        let auth = jwt(JwtAuth::from_config_file(&path).map_err(usage)?);
+        (
+            b.auth(auth),
+            Credential::BoxConfig("BOX_CONFIG", Some(path)),
+        )
+    } else if let Some(json) = env("BOX_CONFIG_JSON") {
+        let j = JwtAuth::from_config_json(&json)
+            .map_err(|e| Failure::new(exit::USAGE, format!("BOX_CONFIG_JSON: {e}")))?;
+        (
+            b.auth(jwt(j)),
+            Credential::BoxConfig("BOX_CONFIG_JSON", None),
+        )
+    } else if let Some(path) = env("BOX_TOKEN_FILE").map(PathBuf::from) {
+        let auth = refresh(&path, "BOX_TOKEN_FILE")?;
+        (b.auth(auth), Credential::TokenFile("BOX_TOKEN_FILE", path))
+    } else if let (Some(id), Some(secret)) = (env("BOX_CLIENT_ID"), env("BOX_CLIENT_SECRET")) {
+        let subject = subject().unwrap_or(Subject::Enterprise(String::new()));
+        (
+            b.client_credentials(id, secret, subject),
+            Credential::ClientCredentials,
+        )
+    } else {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!("no credentials for the given URL: {SIGN_IN_CHOICES}"),
+        ));
     })
 }
 

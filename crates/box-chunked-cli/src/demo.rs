@@ -40,7 +40,7 @@ pub(crate) async fn demo_in(work: &Path, args: &DemoArgs) -> Result<(), Failure>
     );
     let source_sha = write_demo_file(&path, args.size).map_err(io)?;
     // 2. The local server.
-    let token = random_token();
+    let token = random_token()?;
     let mut cfg = ServerConfig::new(work.join("server"));
     cfg.addr = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.tokens = vec![(token.clone(), "demo".to_owned())];

@@ -55,7 +55,21 @@ pub(crate) struct Where {
     pub(crate) session: Option<String>,
     /// The server's upload root.
     pub(crate) server: Option<String>,
+    /// How the command signed in, once it has.
+    pub(crate) signed_in: Option<SignedIn>,
 }
+
+/// How a command signed in, for the sentence of a refusal.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct SignedIn {
+    /// What to do about a refused credential, naming where it came from.
+    pub(crate) advice: String,
+    /// The user it acts as (`--as-user`).
+    pub(crate) as_user: Option<String>,
+}
+
+/// The ways to sign in, in the order they are tried, for messages.
+pub(crate) const SIGN_IN_CHOICES: &str = "pass --token, --box-config FILE or --token-file FILE, or set BOX_ACCESS_TOKEN, BOX_CONFIG (or BOX_CONFIG_JSON), BOX_TOKEN_FILE, or BOX_CLIENT_ID and BOX_CLIENT_SECRET";
 
 /// [`explain`], naming the target, the session and the server when known.
 pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
@@ -70,6 +84,7 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
         _ => exit::FAILED,
     };
     let status = e.status();
+    let as_user = at.signed_in.as_ref().and_then(|s| s.as_user.as_deref());
     let message = match (e.kind(), e.code(), status) {
         _ if e.remedy() == Some(Remedy::ConflictPolicy) => format!(
             "{}; pass --on-conflict version or rename (or skip, for a file that is the same)",
@@ -97,12 +112,16 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
                 .unwrap_or_default();
             format!("a file with this name already exists in the folder (id {id}); choose another --name, upload a new version with --file {id}, or pass --on-conflict version, skip or rename")
         }
-        (_, Some("access_denied_insufficient_permissions"), _) if crate::connect::acting_as().is_some() => {
-            let id = crate::connect::acting_as().unwrap_or_default();
+        (_, Some("access_denied_insufficient_permissions"), _) if as_user.is_some() => {
+            let id = as_user.unwrap_or_default();
             format!("Box refused to act as user {id} (--as-user {id}) ({e}); As-User needs the token of an app's service account (JWT or client credentials for the enterprise) and a managed user of that enterprise: check the user id, or drop --as-user")
         }
         (ErrorKind::Auth, _, _) | (_, _, Some(401)) => {
-            format!("signing in failed: {e}; {}", crate::connect::credential_advice())
+            let advice = at.signed_in.as_ref().map_or_else(
+                || format!("get a new credential: {SIGN_IN_CHOICES}"),
+                |s| s.advice.clone(),
+            );
+            format!("signing in failed: {e}; {advice}")
         }
         (_, Some("not_found"), _) | (_, _, Some(404)) if e.session_gone() => format!(
             "upload session {} no longer exists (it expired or was deleted) ({e}); upload {what} again",

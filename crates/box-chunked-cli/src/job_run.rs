@@ -5,7 +5,7 @@
 
 use crate::args::{Global, ResumeArgs, UploadArgs};
 use crate::connect::{connect, credentials_given, data_dir, urls_given};
-use crate::failure::{exit, explain, Failure};
+use crate::failure::{exit, explain, explain_in, Failure, Where};
 use crate::progress::{self, Progress};
 use box_chunked_hyper::job::{FileOutcome, FileReport, Job, JobFile, JobSummary, Skip, SkipReason};
 use box_chunked_hyper::{Throttle, UploadEvent, Uploader};
@@ -88,7 +88,7 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
     if let Some(rate) = args.bwlimit {
         uploader = uploader.throttle(Throttle::new(rate));
     }
-    let result = run(uploader, &path, job, &args.job, show, &hint).await;
+    let result = run(uploader, &path, job, &args.job, show, &t).await;
     t.close().await;
     result
 }
@@ -106,7 +106,7 @@ pub(crate) async fn resume_job(g: &Global, args: ResumeArgs) -> Result<(), Failu
                     format!(
                         "resuming this job to {} needs the credential it used: {}",
                         u.api,
-                        crate::connect::SIGN_IN_CHOICES
+                        crate::failure::SIGN_IN_CHOICES
                     ),
                 ));
             }
@@ -123,7 +123,6 @@ pub(crate) async fn resume_job(g: &Global, args: ResumeArgs) -> Result<(), Failu
         _ => given,
     };
     let t = connect(&conn, args.json || g.quiet).await?;
-    let hint = t.resume_hint(&args.checkpoint);
     let show = Show {
         json: args.json,
         json_progress: args.progress.as_deref() == Some("json"),
@@ -144,7 +143,7 @@ pub(crate) async fn resume_job(g: &Global, args: ResumeArgs) -> Result<(), Failu
         files: 4,
         follow_symlinks: false,
     };
-    let result = run(uploader, &args.checkpoint, job, &opts, show, &hint).await;
+    let result = run(uploader, &args.checkpoint, job, &opts, show, &t).await;
     t.close().await;
     result
 }
@@ -155,8 +154,9 @@ async fn run(
     job: JobFile,
     opts: &crate::args::JobArgs,
     show: Show,
-    hint: &str,
+    t: &crate::connect::Endpoint,
 ) -> Result<(), Failure> {
+    let hint = &t.resume_hint(path);
     let mut runner = Job::new(uploader, path.to_path_buf())
         .files_at_once(opts.files)
         .fail_fast(opts.fail_fast)
@@ -172,10 +172,14 @@ async fn run(
                 .on_event(e);
         });
     }
+    let at = Where {
+        signed_in: Some(t.signed_in()),
+        ..Where::default()
+    };
     let summary = runner
         .run(job)
         .await
-        .map_err(|e| explain(&e, &path.display().to_string()))?;
+        .map_err(|e| explain_in(&e, &path.display().to_string(), &at))?;
     print_summary(&summary, path, show);
     if summary.failed > 0 {
         return Err(Failure::new(

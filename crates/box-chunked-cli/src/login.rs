@@ -43,27 +43,14 @@ pub(crate) async fn login(g: &Global, args: LoginArgs) -> Result<(), Failure> {
             args.redirect_uri
         ))
     })?;
-    let listener = TcpListener::bind((redirect_host.as_str(), redirect_port))
-        .await
-        .map_err(|e| {
-            usage(format!(
-                "cannot listen on {redirect_host}:{redirect_port} for the redirect: {e}; pick another --redirect-uri port"
-            ))
-        })?;
-    let port = listener.local_addr().map_or(redirect_port, |a| a.port());
-    let host = if redirect_host.contains(':') {
-        format!("[{redirect_host}]")
-    } else {
-        redirect_host.clone()
-    };
-    let redirect_uri = format!("http://{host}:{port}{redirect_path}");
+    let (listener, redirect_uri) = listen(&redirect_host, redirect_port, &redirect_path).await?;
     let authorize_base = args.authorize_url.clone().unwrap_or_else(|| {
         conn.base_url
             .as_deref()
             .map_or_else(BaseUrls::box_com, BaseUrls::from_base)
             .authorize_url()
     });
-    let state = crate::connect::random_token();
+    let state = crate::connect::random_token()?;
     let url = authorize_url(&authorize_base, &args.client_id, &redirect_uri, &state);
     eprintln!("Open this URL in a browser and approve the app:\n\n  {url}\n");
     eprintln!("Waiting for the browser to come back to {redirect_uri} ...");
@@ -90,16 +77,49 @@ pub(crate) async fn login(g: &Global, args: LoginArgs) -> Result<(), Failure> {
             ))
         }
     };
+    trade(&conn, &args, &path, code, redirect_uri).await?;
+    let p = shell_quote(&path.display().to_string());
+    eprintln!("Signed in. The tokens are in {p}; use them with --token-file {p} (or BOX_TOKEN_FILE={p}) and the same BOX_CLIENT_ID and BOX_CLIENT_SECRET.");
+    Ok(())
+}
+
+/// A listener for the browser's redirect, and the redirect URI it answers
+/// (with the port it got, when the URI's port is 0).
+async fn listen(host: &str, port: u16, path: &str) -> Result<(TcpListener, String), Failure> {
+    let listener = TcpListener::bind((host, port)).await.map_err(|e| {
+        Failure::new(
+            exit::USAGE,
+            format!("cannot listen on {host}:{port} for the redirect: {e}; pick another --redirect-uri port"),
+        )
+    })?;
+    let port = listener.local_addr().map_or(port, |a| a.port());
+    let shown = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    Ok((listener, format!("http://{shown}:{port}{path}")))
+}
+
+/// Trades the browser's code for the first token pair, which the token
+/// file at `path` receives.
+async fn trade(
+    conn: &crate::args::Conn,
+    args: &LoginArgs,
+    path: &std::path::Path,
+    code: String,
+    redirect_uri: String,
+) -> Result<(), Failure> {
     let auth = RefreshTokenAuth::from_authorization_code(
-        &path,
+        path,
         args.client_id.clone(),
         args.client_secret.clone(),
         code,
         redirect_uri,
     );
-    let (b, _) = transport_of(&conn)?;
-    let b = b.auth(auth);
+    let (b, _) = transport_of(conn)?;
     let client = b
+        .auth(auth)
         .build()
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     client.sign_in().await.map_err(|e| {
@@ -107,10 +127,7 @@ pub(crate) async fn login(g: &Global, args: LoginArgs) -> Result<(), Failure> {
             exit::REFUSED,
             format!("the code from the browser could not be traded for tokens: {e}; check BOX_CLIENT_ID and BOX_CLIENT_SECRET, then run box-chunked login again"),
         )
-    })?;
-    let p = shell_quote(&path.display().to_string());
-    eprintln!("Signed in. The tokens are in {p}; use them with --token-file {p} (or BOX_TOKEN_FILE={p}) and the same BOX_CLIENT_ID and BOX_CLIENT_SECRET.");
-    Ok(())
+    })
 }
 
 /// Host, port and path of a loopback `http://` redirect URI.

@@ -11,20 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Bytes in binary units (`256.0 MiB`).
+/// Bytes in binary units (`256.00 MiB`), by indicatif.
 pub(crate) fn human(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    indicatif::HumanBytes(bytes).to_string()
 }
 
 /// The state of `--progress json`.
@@ -146,6 +135,8 @@ impl Progress {
         self.inner.sent.load(Ordering::Relaxed)
     }
 
+    // One arm per kind of event, each short; split apart they would only
+    // scatter the one place the display's state changes.
     pub(crate) fn on_event(&self, e: &UploadEvent) {
         let p = &self.inner;
         if p.frozen.load(Ordering::Relaxed) {

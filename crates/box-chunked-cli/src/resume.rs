@@ -3,15 +3,14 @@
 use crate::args::{Global, ResumeArgs};
 use crate::connect::connect_for;
 use crate::failure::{exit, explain, explain_in, source_problem, Failure, Where};
-use crate::upload::{print_file, report_rate, with_progress};
+use crate::upload::{print_file, progress_of, report_rate};
 use box_chunked_hyper::{CheckpointFile, ErrorKind};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> {
-    if crate::job_run::is_job_file(&args.checkpoint) {
-        return crate::job_run::resume_job(g, args).await;
-    }
-    let mut cp = CheckpointFile::read(&args.checkpoint).map_err(|e| {
+/// The checkpoint and the file it uploads (which must be there).
+fn open_checkpoint(path: &Path) -> Result<(CheckpointFile, PathBuf), Failure> {
+    let cp = CheckpointFile::read(path).map_err(|e| {
         Failure::new(
             exit::USAGE,
             format!("{e}; give the checkpoint file that `box-chunked upload` printed"),
@@ -26,6 +25,14 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
     if let Some(f) = source_problem(&source) {
         return Err(f);
     }
+    Ok((cp, source))
+}
+
+pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> {
+    if crate::job_run::is_job_file(&args.checkpoint) {
+        return crate::job_run::resume_job(g, args).await;
+    }
+    let (mut cp, source) = open_checkpoint(&args.checkpoint)?;
     let size = cp.upload.source.size;
     let t = connect_for(
         &args.conn.clone().or(&g.conn),
@@ -43,18 +50,9 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
     if let Some(rate) = args.bwlimit {
         uploader = uploader.throttle(box_chunked_hyper::Throttle::new(rate));
     }
-    let json_progress = args.progress.as_deref() == Some("json");
-    let show = !args.no_progress && !g.quiet && args.progress.as_deref() != Some("none");
-    let (uploader, progress) = if json_progress {
-        let p = crate::progress::Progress::json(size, None);
-        let sink = p.clone();
-        (
-            uploader.on_event(move |e: &box_chunked_hyper::UploadEvent| sink.on_event(e)),
-            p,
-        )
-    } else {
-        with_progress(uploader, size, show, !g.quiet)
-    };
+    let mode = args.progress.as_deref();
+    let json_progress = mode == Some("json");
+    let (uploader, progress) = progress_of(uploader, size, mode, args.no_progress, g.quiet);
     let started = Instant::now();
     let result = uploader.resume_from(cp.clone(), &args.checkpoint).await;
     progress.end(result.is_ok(), size);
@@ -62,18 +60,14 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
     let outcome = match result {
         Ok(file) => {
             let _ = std::fs::remove_file(&args.checkpoint);
-            report_rate(
-                progress.sent(),
-                size,
-                started,
-                g.quiet || args.json || json_progress,
-            );
+            let quiet = g.quiet || args.json || json_progress;
+            report_rate(progress.sent(), size, started, quiet);
             print_file(&file, args.json, progress.session_id(), g.quiet);
             Ok(())
         }
         Err(e) if e.kind() == ErrorKind::SourceChanged => {
             // Final: the session holds other bytes than the file now has.
-            let _ = t.client.session(&session_of(&cp)).abort().await;
+            let _ = t.client.session(&cp.session()).abort().await;
             let _ = std::fs::remove_file(&args.checkpoint);
             Err(explain(&e, &source.display().to_string()))
         }
@@ -94,6 +88,7 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
                 target: None,
                 session: Some(cp.upload.session.id.clone()),
                 server: Some(t.client.upload_url().to_owned()),
+                signed_in: Some(t.signed_in()),
             };
             let f = explain_in(&e, &source.display().to_string(), &at);
             Err(Failure::new(
@@ -104,16 +99,4 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
     };
     t.close().await;
     outcome
-}
-
-pub(crate) fn session_of(cp: &CheckpointFile) -> box_chunked_proto::UploadSession {
-    box_chunked_proto::UploadSession {
-        id: cp.upload.session.id.clone(),
-        kind: "upload_session".into(),
-        session_expires_at: cp.upload.session.expires_at.clone(),
-        part_size: cp.upload.session.part_size,
-        total_parts: cp.upload.session.total_parts,
-        num_parts_processed: None,
-        session_endpoints: cp.upload.session.endpoints.clone(),
-    }
 }

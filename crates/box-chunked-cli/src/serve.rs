@@ -43,9 +43,40 @@ fn config_of(
     args: ServeArgs,
     data: std::path::PathBuf,
 ) -> Result<(ServerConfig, Option<String>), Failure> {
-    let mut config = ServerConfig::new(data.clone());
+    let mut config = ServerConfig::new(data);
+    limits_of(&args, &mut config)?;
+    config.tls = tls_of(&args)?;
+    if args.admin_token.as_deref() == Some("") {
+        return Err(Failure::new(exit::USAGE, "--admin-token needs a token"));
+    }
+    config.admin_token = args.admin_token.clone();
+    if let Some(spec) = &args.faults {
+        config.faults = FaultSpec::parse(spec)
+            .map_err(|e| Failure::new(exit::USAGE, format!("--faults: {e}")))?;
+    }
+    if !args.addr.ip().is_loopback() {
+        eprintln!(
+            "warning: listening on {}, which is not a loopback address: anyone who can reach it and holds a token can upload; prefer 127.0.0.1 unless other machines must reach this server",
+            args.addr
+        );
+    }
+    users_of(&args, &mut config)?;
+    let mut generated = None;
+    if config.tokens.is_empty() && config.clients.is_empty() && config.apps.is_empty() {
+        let token = random_token()?;
+        config.tokens.push((token.clone(), "user".to_owned()));
+        generated = Some(token);
+    }
+    Ok((config, generated))
+}
+
+/// Where it listens, its part sizes, lifetimes, quotas and timeouts.
+fn limits_of(args: &ServeArgs, config: &mut ServerConfig) -> Result<(), Failure> {
     config.addr = args.addr;
-    config.public_url = args.public_url;
+    config.public_url.clone_from(&args.public_url);
+    if args.part_size == Some(0) {
+        return Err(Failure::new(exit::USAGE, "--part-size must be positive"));
+    }
     config.part_size = args.part_size;
     config.min_file_size = args.min_file_size;
     config.session_lifetime = Duration::from_secs(args.session_lifetime);
@@ -57,49 +88,43 @@ fn config_of(
     config.header_timeout = Duration::from_secs_f64(args.header_timeout);
     config.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
     config.json_body_timeout = Duration::from_secs_f64(args.json_body_timeout);
-    if let Some(n) = args.max_connections {
-        if n == 0 {
-            return Err(Failure::new(
-                exit::USAGE,
-                "--max-connections must be at least 1",
-            ));
-        }
-        config.max_connections = Some(n);
+    if args.max_connections == Some(0) {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--max-connections must be at least 1",
+        ));
     }
-    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        let read = |p: &std::path::Path, what: &str| {
-            std::fs::read(p).map_err(|e| {
-                Failure::new(
-                    exit::USAGE,
-                    format!("cannot read the TLS {what} {}: {e}", p.display()),
-                )
-            })
-        };
-        config.tls = Some(ServerTls {
-            cert_chain_pem: read(cert, "certificate")?,
-            key_pem: read(key, "key")?,
-        });
-    }
-    if args.admin_token.as_deref() == Some("") {
-        return Err(Failure::new(exit::USAGE, "--admin-token needs a token"));
-    }
-    config.admin_token = args.admin_token;
-    if args.part_size == Some(0) {
-        return Err(Failure::new(exit::USAGE, "--part-size must be positive"));
-    }
-    if let Some(spec) = &args.faults {
-        config.faults = FaultSpec::parse(spec)
-            .map_err(|e| Failure::new(exit::USAGE, format!("--faults: {e}")))?;
-    }
-    let mut generated = None;
-    let mut tokens = args.tokens.clone();
-    if let Some(f) = &args.tokens_file {
-        let text = std::fs::read_to_string(f).map_err(|e| {
+    config.max_connections = args.max_connections;
+    Ok(())
+}
+
+/// The certificate and key of `--tls-cert` and `--tls-key`, when given.
+fn tls_of(args: &ServeArgs) -> Result<Option<ServerTls>, Failure> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let read = |p: &std::path::Path, what: &str| {
+        std::fs::read(p).map_err(|e| {
             Failure::new(
                 exit::USAGE,
-                format!("cannot read the tokens file {}: {e}", f.display()),
+                format!("cannot read the TLS {what} {}: {e}", p.display()),
             )
-        })?;
+        })
+    };
+    Ok(Some(ServerTls {
+        cert_chain_pem: read(cert, "certificate")?,
+        key_pem: read(key, "key")?,
+    }))
+}
+
+/// The users: tokens (from the flags and the tokens file), OAuth clients
+/// with their redirect URIs, and Box apps.
+fn users_of(args: &ServeArgs, config: &mut ServerConfig) -> Result<(), Failure> {
+    let usage = |m: String| Failure::new(exit::USAGE, m);
+    let mut tokens = args.tokens.clone();
+    if let Some(f) = &args.tokens_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| usage(format!("cannot read the tokens file {}: {e}", f.display())))?;
         tokens.extend(
             text.lines()
                 .map(str::trim)
@@ -107,18 +132,9 @@ fn config_of(
                 .map(str::to_owned),
         );
     }
-    if !args.addr.ip().is_loopback() {
-        eprintln!(
-            "warning: listening on {}, which is not a loopback address: anyone who can reach it and holds a token can upload; prefer 127.0.0.1 unless other machines must reach this server",
-            args.addr
-        );
-    }
     for t in &tokens {
         if t.is_empty() || t.starts_with('=') {
-            return Err(Failure::new(
-                exit::USAGE,
-                "--token needs a token: TOKEN or TOKEN=USER",
-            ));
+            return Err(usage("--token needs a token: TOKEN or TOKEN=USER".into()));
         }
         config.tokens.push(ServerConfig::parse_token(t));
     }
@@ -131,49 +147,38 @@ fn config_of(
             })
             .filter(|(id, secret, user)| !id.is_empty() && !secret.is_empty() && !user.is_empty());
         let Some((id, secret, user)) = parsed else {
-            return Err(Failure::new(exit::USAGE, "--client must be ID:SECRET=USER"));
+            return Err(usage("--client must be ID:SECRET=USER".into()));
         };
-        config
-            .clients
-            .push((id.to_owned(), secret.to_owned(), user.to_owned()));
+        let client = (id.to_owned(), secret.to_owned(), user.to_owned());
+        config.clients.push(client);
     }
     for r in &args.redirect_uris {
         let Some((id, uri)) = r.split_once('=').filter(|(id, uri)| {
             !id.is_empty() && (uri.starts_with("http://") || uri.starts_with("https://"))
         }) else {
-            return Err(Failure::new(
-                exit::USAGE,
-                format!("--redirect-uri must be CLIENT_ID=URI with an http:// or https:// URI, not {r:?}"),
-            ));
+            return Err(usage(format!(
+                "--redirect-uri must be CLIENT_ID=URI with an http:// or https:// URI, not {r:?}"
+            )));
         };
         if !config.clients.iter().any(|(c, _, _)| c == id) {
-            return Err(Failure::new(
-                exit::USAGE,
-                format!("--redirect-uri names client {id:?}, which no --client gives"),
-            ));
+            return Err(usage(format!(
+                "--redirect-uri names client {id:?}, which no --client gives"
+            )));
         }
         config.redirect_uris.push((id.to_owned(), uri.to_owned()));
     }
     for path in &args.apps {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Failure::new(
-                exit::USAGE,
-                format!(
-                    "cannot read the Box app config file {}: {e}",
-                    path.display()
-                ),
-            )
+            usage(format!(
+                "cannot read the Box app config file {}: {e}",
+                path.display()
+            ))
         })?;
         let app = box_chunked_server::ServerApp::from_config_json(&text)
-            .map_err(|e| Failure::new(exit::USAGE, format!("--app {}: {e}", path.display())))?;
+            .map_err(|e| usage(format!("--app {}: {e}", path.display())))?;
         config.apps.push(app);
     }
-    if config.tokens.is_empty() && config.clients.is_empty() && config.apps.is_empty() {
-        let token = random_token();
-        config.tokens.push((token.clone(), "user".to_owned()));
-        generated = Some(token);
-    }
-    Ok((config, generated))
+    Ok(())
 }
 
 /// Whether another server holds the data directory.

@@ -3,8 +3,7 @@
 use crate::args::{Global, SessionArgs};
 use crate::connect::{connect, connect_for};
 use crate::failure::exit;
-use crate::failure::{explain, explain_in, Failure, Where};
-use crate::resume::session_of;
+use crate::failure::{explain_in, Failure, Where};
 use box_chunked_hyper::CheckpointFile;
 
 pub(crate) async fn status(g: &Global, args: SessionArgs, parts: bool) -> Result<(), Failure> {
@@ -20,11 +19,12 @@ pub(crate) async fn status(g: &Global, args: SessionArgs, parts: bool) -> Result
             .await
             .map(|s| serde_json::to_value(s).unwrap_or_default())
     };
-    t.close().await;
     let at = Where {
         session: Some(args.session_id.clone()),
+        signed_in: Some(t.signed_in()),
         ..Where::default()
     };
+    t.close().await;
     let v = out.map_err(|e| explain_in(&e, "the file", &at))?;
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     Ok(())
@@ -41,11 +41,12 @@ pub(crate) async fn abort(g: &Global, args: SessionArgs) -> Result<(), Failure> 
         .upload_session(args.session_id.clone())
         .abort()
         .await;
-    t.close().await;
     let at = Where {
         session: Some(args.session_id.clone()),
+        signed_in: Some(t.signed_in()),
         ..Where::default()
     };
+    t.close().await;
     r.map_err(|e| explain_in(&e, "the file", &at))?;
     println!("aborted upload session {}", args.session_id);
     Ok(())
@@ -67,13 +68,18 @@ async fn abort_checkpoint(
         )
     })?;
     let t = connect_for(&args.conn.clone().or(&g.conn), &mut cp, true).await?;
-    let r = t.client.session(&session_of(&cp)).abort().await;
-    t.close().await;
+    let r = t.client.session(&cp.session()).abort().await;
     let id = &cp.upload.session.id;
+    let at = Where {
+        session: Some(id.clone()),
+        signed_in: Some(t.signed_in()),
+        ..Where::default()
+    };
+    t.close().await;
     match r {
         Ok(()) => {}
         Err(e) if e.session_gone() => {}
-        Err(e) => return Err(explain(&e, &format!("upload session {id}"))),
+        Err(e) => return Err(explain_in(&e, &format!("upload session {id}"), &at)),
     }
     let _ = std::fs::remove_file(path);
     println!(

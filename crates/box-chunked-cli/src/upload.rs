@@ -5,7 +5,6 @@ use crate::args::{Global, UploadArgs};
 use crate::connect::{connect, data_dir};
 use crate::failure::{exit, explain, explain_in, source_problem, Failure, Where};
 use crate::progress;
-use crate::resume::session_of;
 use box_chunked_core::one_shot;
 use box_chunked_core::Target;
 use box_chunked_hyper::{
@@ -110,7 +109,7 @@ pub(crate) async fn run_interruptible(
     if second {
         if let Ok(cp) = CheckpointFile::read(checkpoint) {
             client
-                .session(&session_of(&cp))
+                .session(&cp.session())
                 .abort()
                 .await
                 .map_err(|e| explain(&e, "the session"))?;
@@ -139,6 +138,72 @@ pub(crate) fn with_progress(
     (u.on_event(move |e: &UploadEvent| sink.on_event(e)), p)
 }
 
+/// The progress a command shows: JSON lines with `--progress json`, else
+/// the bar or lines (none with `--no-progress`, `--progress none` or `-q`).
+pub(crate) fn progress_of(
+    u: Uploader,
+    total: u64,
+    mode: Option<&str>,
+    no_progress: bool,
+    quiet: bool,
+) -> (Uploader, progress::Progress) {
+    if mode == Some("json") {
+        let p = progress::Progress::json(total, None);
+        let sink = p.clone();
+        return (u.on_event(move |e: &UploadEvent| sink.on_event(e)), p);
+    }
+    let show = !no_progress && !quiet && mode != Some("none");
+    with_progress(u, total, show, !quiet)
+}
+
+/// The size of what `upload` sends: the file's, or `--size` for standard
+/// input (which also needs a name).
+fn source_size(args: &UploadArgs, path: &Path, stdin: bool) -> Result<u64, Failure> {
+    if !stdin {
+        if let Some(f) = source_problem(path) {
+            return Err(f);
+        }
+        return Ok(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
+    }
+    if args.name.is_none() && args.file.is_none() {
+        return Err(Failure::new(
+            exit::USAGE,
+            "uploading standard input (-) needs --name NAME (or --file ID)",
+        ));
+    }
+    args.size.ok_or_else(|| {
+        Failure::new(
+            exit::USAGE,
+            "uploading standard input (-) needs --size BYTES: Box needs the size before the first byte",
+        )
+    })
+}
+
+/// The uploader `upload` runs, from its flags.
+fn uploader_of(
+    t: &crate::connect::Endpoint,
+    args: &UploadArgs,
+    checkpoint: Option<&PathBuf>,
+) -> Uploader {
+    let mut uploader = t
+        .client
+        .uploader()
+        .parallelism(args.parallel)
+        .keep_session(args.keep_session)
+        .keep_session_on_drop(true)
+        .local_server(t.embedded.is_some())
+        .on_conflict(args.on_conflict)
+        .one_shot_below(args.modes.one_shot_below)
+        .delta(!args.modes.no_delta);
+    if let Some(c) = checkpoint {
+        uploader = uploader.checkpoint(c);
+    }
+    if let Some(rate) = args.bwlimit {
+        uploader = uploader.throttle(Throttle::new(rate));
+    }
+    uploader
+}
+
 pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> {
     let many = args.paths.len() > 1 || args.paths.iter().any(|p| p.is_dir());
     if many {
@@ -146,25 +211,7 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
     }
     let path = args.paths[0].clone();
     let stdin = path.as_os_str() == "-";
-    let size = if stdin {
-        if args.name.is_none() && args.file.is_none() {
-            return Err(Failure::new(
-                exit::USAGE,
-                "uploading standard input (-) needs --name NAME (or --file ID)",
-            ));
-        }
-        args.size.ok_or_else(|| {
-            Failure::new(
-                exit::USAGE,
-                "uploading standard input (-) needs --size BYTES: Box needs the size before the first byte",
-            )
-        })?
-    } else {
-        if let Some(f) = source_problem(&path) {
-            return Err(f);
-        }
-        std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
-    };
+    let size = source_size(&args, &path, stdin)?;
     let target = target_of(&args, &path)?;
     let one_shot = one_shot::is_one_shot(size, args.modes.one_shot_below);
     // A checkpoint serves a resume, which needs a file and a session.
@@ -178,33 +225,9 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
     if let (false, Some(c)) = (g.quiet || json_progress, &checkpoint) {
         eprintln!("checkpoint: {} (if interrupted: {hint})", c.display());
     }
-    let mut uploader = t
-        .client
-        .uploader()
-        .parallelism(args.parallel)
-        .keep_session(args.keep_session)
-        .keep_session_on_drop(true)
-        .local_server(t.embedded.is_some())
-        .on_conflict(args.on_conflict)
-        .one_shot_below(args.modes.one_shot_below)
-        .delta(!args.modes.no_delta);
-    if let Some(c) = &checkpoint {
-        uploader = uploader.checkpoint(c);
-    }
-    if let Some(rate) = args.bwlimit {
-        uploader = uploader.throttle(Throttle::new(rate));
-    }
-    let show = !args.no_progress && !g.quiet && args.progress.as_deref() != Some("none");
-    let (uploader, progress) = if json_progress {
-        let p = progress::Progress::json(size, None);
-        let sink = p.clone();
-        (
-            uploader.on_event(move |e: &UploadEvent| sink.on_event(e)),
-            p,
-        )
-    } else {
-        with_progress(uploader, size, show, !g.quiet)
-    };
+    let uploader = uploader_of(&t, &args, checkpoint.as_ref());
+    let mode = args.progress.as_deref();
+    let (uploader, progress) = progress_of(uploader, size, mode, args.no_progress, g.quiet);
     let started = Instant::now();
     let source = if stdin {
         UploadSource::Reader(Box::new(tokio::io::stdin()), size)
@@ -226,6 +249,7 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
             }),
             session: None,
             server: Some(t.client.upload_url().to_owned()),
+            signed_in: Some(t.signed_in()),
         },
         &progress,
     )
@@ -241,13 +265,8 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
                 let sent = if one_shot { size } else { progress.sent() };
                 report_rate(sent, size, started, g.quiet || args.json || json_progress);
             }
-            print_put(
-                &put.file,
-                put.outcome,
-                args.json,
-                progress.session_id(),
-                g.quiet,
-            );
+            let session = progress.session_id();
+            print_put(&put.file, put.outcome, args.json, session, g.quiet);
             Ok(())
         }
         Err(f) => Err(match &checkpoint {

@@ -882,7 +882,7 @@ async fn what_a_person_sees() {
         .as_str()
         .expect("the session id is in --json");
     assert!(
-        err.contains(&format!("session {sid}: 3 parts of 1.0 MiB for 3.0 MiB")),
+        err.contains(&format!("session {sid}: 3 parts of 1.00 MiB for 3.00 MiB")),
         "{err}"
     );
     assert!(

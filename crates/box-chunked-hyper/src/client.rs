@@ -7,7 +7,6 @@
 
 use crate::builder::ClientBuilder;
 use crate::error::Error;
-use crate::refs::{FileRef, FolderRef, Known, SessionRef};
 use crate::transport::{BodySink, Failure, ReqBody, StreamTo, Transport};
 use box_chunked_core::call::operations::{
     CreateFolder, Download, GetFile, Plan, Preflight, UploadFile,
@@ -17,7 +16,7 @@ use box_chunked_core::one_shot::MultipartTail;
 use box_chunked_core::retry::RetryPolicy;
 use box_chunked_core::{RequestKind, Target};
 use box_chunked_proto::endpoints::Endpoint;
-use box_chunked_proto::{CommitAttributes, File, Sha1Digest, UploadSession};
+use box_chunked_proto::{CommitAttributes, File, Sha1Digest};
 use bytes::Bytes;
 use sha1::{Digest as _, Sha1};
 use std::sync::Arc;
@@ -100,31 +99,6 @@ impl BoxClient {
     /// The upload root this client uses.
     pub fn upload_url(&self) -> &str {
         &self.inner.urls.upload
-    }
-
-    /// Operations on a folder.
-    pub fn folder(&self, id: impl Into<String>) -> FolderRef {
-        FolderRef::new(self.clone(), id.into())
-    }
-
-    /// Operations on a file.
-    pub fn file(&self, id: impl Into<String>) -> FileRef {
-        FileRef::new(self.clone(), id.into())
-    }
-
-    /// An upload session known only by id: URLs are built from the upload
-    /// root until [`SessionRef::get`] returns its `session_endpoints`.
-    pub fn upload_session(&self, id: impl Into<String>) -> SessionRef {
-        SessionRef::new(self.clone(), id.into(), Known::default())
-    }
-
-    /// An upload session whose `session_endpoints` are known: they are used verbatim.
-    pub fn session(&self, session: &UploadSession) -> SessionRef {
-        let known = Known {
-            endpoints: session.session_endpoints.clone(),
-            part_size: Some(session.part_size),
-        };
-        SessionRef::new(self.clone(), session.id.clone(), known)
     }
 
     /// The file object (`GET /files/{id}`).

@@ -19,6 +19,33 @@ use bytes::Bytes;
 use sha1::{Digest as _, Sha1};
 use std::sync::Arc;
 
+impl BoxClient {
+    /// Operations on a folder.
+    pub fn folder(&self, id: impl Into<String>) -> FolderRef {
+        FolderRef::new(self.clone(), id.into())
+    }
+
+    /// Operations on a file.
+    pub fn file(&self, id: impl Into<String>) -> FileRef {
+        FileRef::new(self.clone(), id.into())
+    }
+
+    /// An upload session known only by id: URLs are built from the upload
+    /// root until [`SessionRef::get`] returns its `session_endpoints`.
+    pub fn upload_session(&self, id: impl Into<String>) -> SessionRef {
+        SessionRef::new(self.clone(), id.into(), Known::default())
+    }
+
+    /// An upload session whose `session_endpoints` are known: they are used verbatim.
+    pub fn session(&self, session: &UploadSession) -> SessionRef {
+        let known = Known {
+            endpoints: session.session_endpoints.clone(),
+            part_size: Some(session.part_size),
+        };
+        SessionRef::new(self.clone(), session.id.clone(), known)
+    }
+}
+
 /// A folder: `client.folder(id)`.
 #[derive(Debug, Clone)]
 pub struct FolderRef {

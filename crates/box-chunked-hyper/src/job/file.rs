@@ -1,12 +1,11 @@
 //! The job file: where a job's files go and where each stands, written
 //! atomically at every change and read back to resume.
 
-use super::walk::walk;
 use crate::error::{Error, ErrorKind};
 use crate::uploader::{read_versioned, write_atomically, CheckpointUrls, PutOutcome};
 use box_chunked_core::conflicts::OnConflict;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The job file format this version writes and reads.
@@ -118,46 +117,6 @@ impl std::fmt::Display for SkipReason {
 }
 
 impl JobFile {
-    /// A job for `paths` (files and directories) into `folder_id`.
-    /// Directories are walked (their own name becomes a folder); symlinks
-    /// are followed only with `follow_symlinks` (otherwise listed as
-    /// skipped), and a directory met twice through links is walked once.
-    pub fn plan(
-        paths: &[PathBuf],
-        folder_id: &str,
-        on_conflict: OnConflict,
-        follow_symlinks: bool,
-    ) -> Result<Self, Error> {
-        let mut entries = Vec::new();
-        let mut seen = HashSet::new();
-        for p in paths {
-            let name = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(str::to_owned)
-                .or_else(|| {
-                    std::fs::canonicalize(p)
-                        .ok()
-                        .and_then(|c| c.file_name().and_then(|n| n.to_str()).map(str::to_owned))
-                })
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Config,
-                        format!("{} has no usable name", p.display()),
-                    )
-                })?;
-            walk(p, &name, follow_symlinks, &mut seen, &mut entries)?;
-        }
-        Ok(Self {
-            format: JOB_FORMAT,
-            folder_id: folder_id.to_owned(),
-            on_conflict,
-            folders: BTreeMap::new(),
-            entries,
-            urls: None,
-        })
-    }
-
     /// Reads a job file.
     pub fn read(path: &Path) -> Result<Self, Error> {
         read_versioned(path, "job file", JOB_FORMAT, |j: &Self| j.format)

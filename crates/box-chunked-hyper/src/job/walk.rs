@@ -3,12 +3,56 @@
 //! when asked (and a directory met twice walked once), anything that is not
 //! a regular file listed as skipped with the reason.
 
-use super::file::{EntryState, JobEntry, Skip, SkipReason};
+use super::file::{EntryState, JobEntry, JobFile, Skip, SkipReason, JOB_FORMAT};
 use crate::error::{Error, ErrorKind};
+use box_chunked_core::conflicts::OnConflict;
+use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-pub(super) fn walk(
+impl JobFile {
+    /// A job for `paths` (files and directories) into `folder_id`.
+    /// Directories are walked (their own name becomes a folder); symlinks
+    /// are followed only with `follow_symlinks` (otherwise listed as
+    /// skipped), and a directory met twice through links is walked once.
+    pub fn plan(
+        paths: &[PathBuf],
+        folder_id: &str,
+        on_conflict: OnConflict,
+        follow_symlinks: bool,
+    ) -> Result<Self, Error> {
+        let mut entries = Vec::new();
+        let mut seen = HashSet::new();
+        for p in paths {
+            let name = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_owned)
+                .or_else(|| {
+                    std::fs::canonicalize(p)
+                        .ok()
+                        .and_then(|c| c.file_name().and_then(|n| n.to_str()).map(str::to_owned))
+                })
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Config,
+                        format!("{} has no usable name", p.display()),
+                    )
+                })?;
+            walk(p, &name, follow_symlinks, &mut seen, &mut entries)?;
+        }
+        Ok(Self {
+            format: JOB_FORMAT,
+            folder_id: folder_id.to_owned(),
+            on_conflict,
+            folders: BTreeMap::new(),
+            entries,
+            urls: None,
+        })
+    }
+}
+
+fn walk(
     path: &Path,
     rel: &str,
     follow: bool,

@@ -47,6 +47,20 @@ impl CheckpointFile {
         read_versioned(path, "checkpoint", 1, |c: &Self| c.format)
     }
 
+    /// The session as Box describes it, from what the checkpoint recorded.
+    pub fn session(&self) -> box_chunked_proto::UploadSession {
+        let s = &self.upload.session;
+        box_chunked_proto::UploadSession {
+            id: s.id.clone(),
+            kind: "upload_session".into(),
+            session_expires_at: s.expires_at.clone(),
+            part_size: s.part_size,
+            total_parts: s.total_parts,
+            num_parts_processed: None,
+            session_endpoints: s.endpoints.clone(),
+        }
+    }
+
     /// Points the session's URLs at a server's new base URL (`http://host:port`),
     /// keeping their paths: for a checkpoint of a local server embedded in a
     /// process, which listens on a new port each run.
