@@ -11,8 +11,10 @@ use box_chunked_hyper::{
 use box_chunked_proto::jwt::{AppConfig, Assertion, Claims};
 use box_chunked_proto::oauth::{authorize_url, parse_form, Grant, SubjectType, TokenFile};
 use box_chunked_server::ServerApp;
+use box_chunked_tests::raw::*;
 use box_chunked_tests::*;
 use bytes::Bytes;
+use serde_json::json;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const SERVICE_ACCOUNT: &str = "AutomationUser_app-client";
@@ -33,17 +35,15 @@ fn now() -> u64 {
 }
 
 async fn token_request(http: &Http, ts: &TestServer, grant: &Grant) -> Reply {
-    http.send(
-        "POST",
-        &format!("{}/oauth2/token", ts.url),
-        &[(
+    http.post(&format!("{}/oauth2/token", ts.url))
+        .headers(&[(
             "content-type",
             "application/x-www-form-urlencoded".to_owned(),
-        )],
-        grant.to_form(),
-    )
-    .await
-    .unwrap()
+        )])
+        .body(grant.to_form())
+        .try_send()
+        .await
+        .unwrap()
 }
 
 /// Uploads 5,000 bytes as a chunked session; returns the owner's id.
@@ -90,13 +90,9 @@ async fn jwt_signs_in_as_the_service_account_and_as_a_user() {
     let (id, owner) = upload_owner(&user, "by-alice.bin").await;
     assert_eq!(owner, "alice");
     let seen = http
-        .call(
-            "GET",
-            &format!("{}/2.0/files/{id}", ts.url),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{}/2.0/files/{id}", ts.url))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(seen.status, 200, "alice's own token sees the file");
     let n = ts.counters(&http).await;
@@ -265,7 +261,7 @@ async fn first_sign_in(
         REDIRECT,
         "s7",
     );
-    let r = http.send("GET", &url, &[], Bytes::new()).await.unwrap();
+    let r = http.get(&url).try_send().await.unwrap();
     assert_eq!(r.status, 302);
     let location = r.header("location").unwrap().to_owned();
     let (to, query) = location.split_once('?').unwrap();
@@ -310,15 +306,20 @@ async fn a_token_file_that_cannot_be_written_keeps_the_new_pair_until_it_can() {
     // there (whoever runs the test, root included).
     std::fs::remove_dir_all(&sub).unwrap();
     std::fs::write(&sub, b"not a directory").unwrap();
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    let e = c.sign_in().await.unwrap_err();
+    // The token expires on the server's clock: the next call gets `401`,
+    // and the refresh's new pair cannot be written.
+    ts.advance_clock(&http, 3600).await;
+    let e = c.get_file("1").await.unwrap_err();
     assert!(e.to_string().contains("cannot write the new tokens"), "{e}");
     assert_eq!(ts.counters(&http).await["tokens_refreshed"], 1);
     // Once it can be written, the pair kept in memory is written and used:
     // no second refresh (the first one used the file's refresh token up).
     std::fs::remove_file(&sub).unwrap();
     std::fs::create_dir(&sub).unwrap();
-    c.sign_in().await.unwrap();
+    // The next call's token is refused (401) again; the kept pair is written
+    // and used, with no second refresh: the call gets to its answer (404).
+    let e = c.get_file("1").await.unwrap_err();
+    assert_eq!(e.status(), Some(404), "{e}");
     assert_eq!(ts.counters(&http).await["tokens_refreshed"], 1);
     let kept = TokenFile::from_json(&std::fs::read(&file).unwrap()).unwrap();
     let r = token_request(
@@ -440,24 +441,17 @@ async fn as_user_is_honoured_for_a_service_account_only() {
     let (id, owner) = upload_owner(&c, "as-alice.bin").await;
     assert_eq!(owner, "alice", "the file belongs to the user acted as");
     let seen = http
-        .call(
-            "GET",
-            &format!("{}/2.0/files/{id}", ts.url),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{}/2.0/files/{id}", ts.url))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(seen.status, 200);
     // A user's token may not act as another user.
     let r = http
-        .call(
-            "GET",
-            &format!("{}/2.0/folders/0", ts.url),
-            ALICE,
-            &[("as-user", "bob".into())],
-            Bytes::new(),
-        )
+        .get(&format!("{}/2.0/folders/0", ts.url))
+        .bearer(ALICE)
+        .headers(&[("as-user", "bob".into())])
+        .send()
         .await;
     assert_eq!(
         (r.status, r.code()),
@@ -499,4 +493,126 @@ async fn a_clock_the_server_says_is_off_is_corrected_from_its_date() {
         assert_eq!(n["grants_refused"], 1, "one refusal, then Box's time: {n}");
         assert_eq!(n["tokens_issued"], 1, "{offset}: {n}");
     }
+}
+
+#[tokio::test]
+async fn auth_and_ownership() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    let url = format!("{}/files/upload_sessions", ts.upload_root());
+    let body = json!({"folder_id": "0", "file_size": 10, "file_name": "x"}).to_string();
+    for headers in [
+        vec![],
+        vec![("authorization", "Bearer nope".to_owned())],
+        vec![("authorization", "Basic abc".to_owned())],
+    ] {
+        let r = http
+            .post(&url)
+            .headers(&headers)
+            .body(body.clone())
+            .try_send()
+            .await
+            .unwrap();
+        assert_box_error(&r, 401, "unauthorized");
+        assert!(r
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer realm=\"Service\""));
+    }
+    let data = pseudo_random(2000, 7);
+    let s = create(&http, &ts, ALICE, data.len(), "mine.bin").await;
+    assert_box_error(&put(&http, &s, BOB, &data, 0).await, 403, "forbidden");
+    assert_box_error(
+        &http.get(&s.upload).bearer(BOB).send().await,
+        403,
+        "forbidden",
+    );
+    assert_box_error(
+        &http.delete(&s.upload).bearer(BOB).send().await,
+        403,
+        "forbidden",
+    );
+    assert!(
+        parts(&http, &s).await.is_empty(),
+        "nothing stored by bob's attempts"
+    );
+    let r = raw_upload(&http, &ts.upload_root(), ALICE, "f.bin", &data).await;
+    let id = r.json()["entries"][0]["id"].as_str().unwrap().to_owned();
+    assert_box_error(
+        &http
+            .get(&format!("{}/2.0/files/{id}", ts.url))
+            .bearer(BOB)
+            .send()
+            .await,
+        404,
+        "not_found",
+    );
+    assert_box_error(
+        &http
+            .get(&format!("{}/2.0/files/{id}/content", ts.url))
+            .bearer(BOB)
+            .send()
+            .await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn oauth_client_credentials() {
+    let ts = TestServer::start(|c| {
+        c.clients = vec![("cid".into(), "secret".into(), "alice".into())];
+        c.token_ttl = Duration::from_secs(1);
+    })
+    .await;
+    let http = Http::new();
+    let form = |s: &str| {
+        format!("grant_type=client_credentials&client_id=cid&client_secret={s}&box_subject_type=enterprise&box_subject_id=1")
+    };
+    let hdr = [(
+        "content-type",
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    let ok = http
+        .post(&format!("{}/oauth2/token", ts.url))
+        .headers(&hdr)
+        .body(form("secret"))
+        .try_send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status, 200, "{:?}", ok.json());
+    assert_eq!(ok.json()["token_type"], "bearer");
+    assert_eq!(ok.json()["expires_in"], 1);
+    let token = ok.json()["access_token"].as_str().unwrap().to_owned();
+    let data = pseudo_random(100, 8);
+    assert_eq!(
+        raw_upload(&http, &ts.upload_root(), &token, "via-oauth.bin", &data)
+            .await
+            .status,
+        201
+    );
+    let bad = http
+        .post(&format!("{}/oauth2/token", ts.url))
+        .headers(&hdr)
+        .body(form("wrong"))
+        .try_send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["error"], "invalid_client");
+    let grant = http
+        .post(&format!("{}/oauth2/token", ts.url))
+        .headers(&hdr)
+        .body("grant_type=password")
+        .try_send()
+        .await
+        .unwrap();
+    assert_eq!(grant.json()["error"], "unsupported_grant_type");
+    ts.advance_clock(&http, 2).await;
+    let expired = http
+        .get(&format!("{}/2.0/folders/0", ts.url))
+        .bearer(&token)
+        .send()
+        .await;
+    assert_box_error(&expired, 401, "unauthorized");
 }

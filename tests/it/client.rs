@@ -435,8 +435,9 @@ async fn a_401_is_cured_by_a_refreshed_token() {
         .upload(new_file("ccg.bin"), UploadSource::Bytes(data.clone()))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    // The first token has expired; the client gets a new one.
+    ts.advance_clock(&Http::new(), 3).await;
+    // The first token has expired on the server's clock (`401`); the client
+    // gets a new one and repeats the call.
     check_download(&c, &f.id, &data).await;
 }
 
@@ -744,13 +745,9 @@ async fn resume_with_nothing_left_to_send() {
     );
     let http = Http::new();
     let cleared = http
-        .call(
-            "PUT",
-            &format!("{}/__box-chunked/faults", ts.local),
-            ADMIN,
-            &[],
-            "",
-        )
+        .put(&format!("{}/__box-chunked/faults", ts.local))
+        .bearer(ADMIN)
+        .send()
         .await;
     assert_eq!(cleared.status, 204);
     let f = c.uploader().resume(&ckpt).await.unwrap();

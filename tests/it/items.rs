@@ -3,7 +3,7 @@
 //! the check before upload, one-shot uploads of new files and versions
 //! (with `Content-MD5`), rename and move, deletion, and `405`/`404`.
 
-use crate::server::assert_box_error;
+use box_chunked_tests::raw::assert_box_error;
 use box_chunked_tests::*;
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -36,18 +36,19 @@ pub(crate) async fn one_shot(
     if let Some(m) = content_md5 {
         headers.push(("content-md5", m));
     }
-    http.call("POST", url, ALICE, &headers, body).await
+    http.post(url)
+        .bearer(ALICE)
+        .headers(&headers)
+        .body(body)
+        .send()
+        .await
 }
 
 async fn download(http: &Http, ts: &TestServer, id: &str) -> Bytes {
     let r = http
-        .call(
-            "GET",
-            &format!("{}/2.0/files/{id}/content", ts.url),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{}/2.0/files/{id}/content", ts.url))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(r.status, 200);
     r.body
@@ -115,27 +116,23 @@ async fn one_shot_refusals_store_nothing() {
     let boundary = "b0";
     let body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nabc\r\n--{boundary}--\r\n");
     let r = http
-        .call(
-            "POST",
-            &url,
-            ALICE,
-            &[(
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )],
-            body,
-        )
+        .post(&url)
+        .bearer(ALICE)
+        .headers(&[(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )])
+        .body(body)
+        .send()
         .await;
     assert_box_error(&r, 400, "metadata_after_file_contents");
     // Not multipart at all; a missing folder; over the quota.
     let r = http
-        .call(
-            "POST",
-            &url,
-            ALICE,
-            &[("content-type", "application/json".into())],
-            "{}",
-        )
+        .post(&url)
+        .bearer(ALICE)
+        .headers(&[("content-type", "application/json".into())])
+        .body("{}")
+        .send()
         .await;
     assert_box_error(&r, 400, "bad_request");
     let r = one_shot(
@@ -181,13 +178,9 @@ async fn one_shot_refusals_store_nothing() {
         id_of_first(&http, &ts).await
     );
     let listing = http
-        .call(
-            "GET",
-            &format!("{}/2.0/folders/0/items", ts.url),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{}/2.0/folders/0/items", ts.url))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(
         listing.json()["total_count"],
@@ -202,13 +195,9 @@ async fn one_shot_refusals_store_nothing() {
 
 async fn id_of_first(http: &Http, ts: &TestServer) -> Value {
     let r = http
-        .call(
-            "GET",
-            &format!("{}/2.0/folders/0/items", ts.url),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{}/2.0/folders/0/items", ts.url))
+        .bearer(ALICE)
+        .send()
         .await;
     r.json()["entries"][0]["id"].clone()
 }
@@ -233,24 +222,20 @@ async fn a_new_version_in_one_shot_keeps_the_id_and_can_rename() {
     // A stale If-Match is refused.
     let (ct, body) = form(&json!({}), &second);
     let r = http
-        .call(
-            "POST",
-            &version_url,
-            ALICE,
-            &[("content-type", ct), ("if-match", "99".into())],
-            body,
-        )
+        .post(&version_url)
+        .bearer(ALICE)
+        .headers(&[("content-type", ct), ("if-match", "99".into())])
+        .body(body)
+        .send()
         .await;
     assert_box_error(&r, 412, "precondition_failed");
     let (ct, body) = form(&json!({"name": "w.txt"}), &second);
     let r = http
-        .call(
-            "POST",
-            &version_url,
-            ALICE,
-            &[("content-type", ct), ("if-match", etag)],
-            body,
-        )
+        .post(&version_url)
+        .bearer(ALICE)
+        .headers(&[("content-type", ct), ("if-match", etag)])
+        .body(body)
+        .send()
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
     assert_eq!(id_of(&r), id);
@@ -265,7 +250,10 @@ async fn the_check_before_upload_answers_as_the_upload_would() {
     let pre = |body: Value, path: &str| {
         let (http, url) = (http.clone(), format!("{}/2.0/{path}", ts.url));
         async move {
-            http.call("OPTIONS", &url, ALICE, &[], body.to_string())
+            http.options(&url)
+                .bearer(ALICE)
+                .body(body.to_string())
+                .send()
                 .await
         }
     };
@@ -335,13 +323,10 @@ async fn listing_pages_by_offset_and_by_marker_with_fields() {
     let api = format!("{}/2.0", ts.url);
     for name in ["b-folder", "a-folder"] {
         let r = http
-            .call(
-                "POST",
-                &format!("{api}/folders"),
-                ALICE,
-                &[],
-                json!({"name": name, "parent": {"id": "0"}}).to_string(),
-            )
+            .post(&format!("{api}/folders"))
+            .bearer(ALICE)
+            .body(json!({"name": name, "parent": {"id": "0"}}).to_string())
+            .send()
             .await;
         assert_eq!(r.status, 201);
     }
@@ -358,13 +343,9 @@ async fn listing_pages_by_offset_and_by_marker_with_fields() {
     }
     // Offset paging: folders first, then files, each by name.
     let r = http
-        .call(
-            "GET",
-            &format!("{api}/folders/0/items?limit=3&offset=1"),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{api}/folders/0/items?limit=3&offset=1"))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(r.status, 200);
     let j = r.json();
@@ -393,13 +374,9 @@ async fn listing_pages_by_offset_and_by_marker_with_fields() {
             "fields=type,id,name,size,sha1,modified_at&limit=2&usemarker=True&marker={marker}"
         );
         let r = http
-            .call(
-                "GET",
-                &format!("{api}/folders/0/items?{q}"),
-                ALICE,
-                &[],
-                Bytes::new(),
-            )
+            .get(&format!("{api}/folders/0/items?{q}"))
+            .bearer(ALICE)
+            .send()
             .await;
         assert_eq!(r.status, 200, "{:?}", r.json());
         let j = r.json();
@@ -428,40 +405,30 @@ async fn listing_pages_by_offset_and_by_marker_with_fields() {
         "usemarker=true&marker=garbage",
     ] {
         let r = http
-            .call(
-                "GET",
-                &format!("{api}/folders/0/items?{bad}"),
-                ALICE,
-                &[],
-                Bytes::new(),
-            )
+            .get(&format!("{api}/folders/0/items?{bad}"))
+            .bearer(ALICE)
+            .send()
             .await;
         assert_box_error(&r, 400, "bad_request");
     }
     let r = http
-        .call(
-            "GET",
-            &format!("{api}/folders/99/items"),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{api}/folders/99/items"))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_box_error(&r, 404, "not_found");
     // Another user sees none of it.
     let r = http
-        .call(
-            "GET",
-            &format!("{api}/folders/0/items"),
-            BOB,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{api}/folders/0/items"))
+        .bearer(BOB)
+        .send()
         .await;
     assert_eq!(r.json()["total_count"], 0);
     // The folder embeds its first items.
     let r = http
-        .call("GET", &format!("{api}/folders/0"), ALICE, &[], Bytes::new())
+        .get(&format!("{api}/folders/0"))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(r.json()["item_collection"]["total_count"], 7);
 }
@@ -472,13 +439,10 @@ async fn files_are_renamed_moved_and_deleted_and_folders_deleted_recursively() {
     let http = Http::new();
     let api = format!("{}/2.0", ts.url);
     let folder = http
-        .call(
-            "POST",
-            &format!("{api}/folders"),
-            ALICE,
-            &[],
-            json!({"name": "docs", "parent": {"id": "0"}}).to_string(),
-        )
+        .post(&format!("{api}/folders"))
+        .bearer(ALICE)
+        .body(json!({"name": "docs", "parent": {"id": "0"}}).to_string())
+        .send()
         .await
         .json()["id"]
         .as_str()
@@ -503,95 +467,71 @@ async fn files_are_renamed_moved_and_deleted_and_folders_deleted_recursively() {
     let b = up("b.txt", "0".into()).await;
     // Rename onto a taken name: 409; a rename and a move: 200.
     let r = http
-        .call(
-            "PUT",
-            &format!("{api}/files/{a}"),
-            ALICE,
-            &[],
-            json!({"name": "B.TXT"}).to_string(),
-        )
+        .put(&format!("{api}/files/{a}"))
+        .bearer(ALICE)
+        .body(json!({"name": "B.TXT"}).to_string())
+        .send()
         .await;
     assert_box_error(&r, 409, "item_name_in_use");
     let r = http
-        .call(
-            "PUT",
-            &format!("{api}/files/{a}?fields=name,parent"),
-            ALICE,
-            &[],
-            json!({"name": "c.txt", "parent": {"id": folder}}).to_string(),
-        )
+        .put(&format!("{api}/files/{a}?fields=name,parent"))
+        .bearer(ALICE)
+        .body(json!({"name": "c.txt", "parent": {"id": folder}}).to_string())
+        .send()
         .await;
     assert_eq!(r.status, 200, "{:?}", r.json());
     assert_eq!(r.json()["name"], "c.txt");
     assert_eq!(r.json()["parent"]["id"], folder.as_str());
     let r = http
-        .call(
-            "PUT",
-            &format!("{api}/files/{a}"),
-            ALICE,
-            &[],
-            json!({"parent": {"id": "404"}}).to_string(),
-        )
+        .put(&format!("{api}/files/{a}"))
+        .bearer(ALICE)
+        .body(json!({"parent": {"id": "404"}}).to_string())
+        .send()
         .await;
     assert_box_error(&r, 404, "not_found");
     // Delete a file, with a stale If-Match first.
     let r = http
-        .call(
-            "DELETE",
-            &format!("{api}/files/{b}"),
-            ALICE,
-            &[("if-match", "77".into())],
-            Bytes::new(),
-        )
+        .delete(&format!("{api}/files/{b}"))
+        .bearer(ALICE)
+        .headers(&[("if-match", "77".into())])
+        .send()
         .await;
     assert_box_error(&r, 412, "precondition_failed");
     let r = http
-        .call(
-            "DELETE",
-            &format!("{api}/files/{b}"),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .delete(&format!("{api}/files/{b}"))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(r.status, 204);
     let r = http
-        .call("GET", &format!("{api}/files/{b}"), ALICE, &[], Bytes::new())
+        .get(&format!("{api}/files/{b}"))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_box_error(&r, 404, "not_found");
     // A folder with a file: refused without recursive, deleted with it.
     let r = http
-        .call(
-            "DELETE",
-            &format!("{api}/folders/{folder}"),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .delete(&format!("{api}/folders/{folder}"))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_box_error(&r, 400, "folder_not_empty");
     let r = http
-        .call(
-            "DELETE",
-            &format!("{api}/folders/{folder}?recursive=true"),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .delete(&format!("{api}/folders/{folder}?recursive=true"))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(r.status, 204);
     let r = http
-        .call("GET", &format!("{api}/files/{a}"), ALICE, &[], Bytes::new())
+        .get(&format!("{api}/files/{a}"))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_box_error(&r, 404, "not_found");
     let r = http
-        .call(
-            "DELETE",
-            &format!("{api}/folders/0"),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .delete(&format!("{api}/folders/0"))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_box_error(&r, 403, "forbidden");
     let blobs = std::fs::read_dir(ts.dir.path().join("blobs"))
@@ -614,13 +554,9 @@ async fn known_paths_with_another_method_answer_405_and_unknown_paths_404() {
         ("GET", "/api/2.0/files/upload_sessions/ABC/plan"),
     ] {
         let r = http
-            .call(
-                method,
-                &format!("{}{path}", ts.url),
-                ALICE,
-                &[],
-                Bytes::new(),
-            )
+            .request(method, &format!("{}{path}", ts.url))
+            .bearer(ALICE)
+            .send()
             .await;
         assert_box_error(&r, 405, "method_not_allowed");
     }
@@ -631,13 +567,9 @@ async fn known_paths_with_another_method_answer_405_and_unknown_paths_404() {
         "/elsewhere",
     ] {
         let r = http
-            .call(
-                "GET",
-                &format!("{}{path}", ts.url),
-                ALICE,
-                &[],
-                Bytes::new(),
-            )
+            .get(&format!("{}{path}", ts.url))
+            .bearer(ALICE)
+            .send()
             .await;
         assert_box_error(&r, 404, "not_found");
         assert!(
@@ -645,4 +577,95 @@ async fn known_paths_with_another_method_answer_405_and_unknown_paths_404() {
             "no empty context_info"
         );
     }
+}
+
+#[tokio::test]
+async fn folders_and_name_conflicts() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    let folders = format!("{}/2.0/folders", ts.url);
+    let r = http
+        .post(&folders)
+        .bearer(ALICE)
+        .body(json!({"name": "Reports", "parent": {"id": "0"}}).to_string())
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let fid = r.json()["id"].as_str().unwrap().to_owned();
+    let nested = http
+        .post(&folders)
+        .bearer(ALICE)
+        .body(json!({"name": "2026", "parent": {"id": fid}}).to_string())
+        .send()
+        .await;
+    assert_eq!(nested.status, 201);
+    assert_eq!(nested.json()["path_collection"]["total_count"], 2);
+    // Same name, other case: 409 with the conflicting folder in a list.
+    let dup = http
+        .post(&folders)
+        .bearer(ALICE)
+        .body(json!({"name": "reports", "parent": {"id": "0"}}).to_string())
+        .send()
+        .await;
+    assert_box_error(&dup, 409, "item_name_in_use");
+    assert_eq!(
+        dup.json()["context_info"]["conflicts"][0]["id"],
+        fid.as_str()
+    );
+    assert_box_error(
+        &http
+            .post(&folders)
+            .bearer(ALICE)
+            .body(json!({"name": "x", "parent": {"id": "777"}}).to_string())
+            .send()
+            .await,
+        404,
+        "not_found",
+    );
+    assert_box_error(
+        &http
+            .post(&folders)
+            .bearer(ALICE)
+            .body(json!({"name": "a/b", "parent": {"id": "0"}}).to_string())
+            .send()
+            .await,
+        400,
+        "item_name_invalid",
+    );
+    // Bob cannot see Alice's folder.
+    assert_box_error(
+        &http
+            .post(&folders)
+            .bearer(BOB)
+            .body(json!({"name": "x", "parent": {"id": fid}}).to_string())
+            .send()
+            .await,
+        404,
+        "not_found",
+    );
+    let get = http
+        .get(&format!("{folders}/{fid}"))
+        .bearer(ALICE)
+        .send()
+        .await;
+    assert_eq!(get.json()["name"], "Reports");
+
+    // A session in the nested folder; then a file name conflict (single object).
+    let data = pseudo_random(100, 6);
+    let r = raw_upload(&http, &ts.upload_root(), ALICE, "a.txt", &data).await;
+    let file_id = r.json()["entries"][0]["id"].as_str().unwrap().to_owned();
+    let conflict = http
+        .post(&format!("{}/files/upload_sessions", ts.upload_root()))
+        .bearer(ALICE)
+        .body(json!({"folder_id": "0", "file_size": 5, "file_name": "A.TXT"}).to_string())
+        .send()
+        .await;
+    assert_box_error(&conflict, 409, "item_name_in_use");
+    assert_eq!(
+        conflict.json()["context_info"]["conflicts"]["id"],
+        file_id.as_str()
+    );
+    // Bob has his own root: the same name is free there.
+    let bobs = raw_upload(&http, &ts.upload_root(), BOB, "a.txt", &data).await;
+    assert_eq!(bobs.status, 201);
 }

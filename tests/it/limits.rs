@@ -17,13 +17,9 @@ async fn served_within_a_second(http: &Http, ts: &TestServer) -> Duration {
     let started = Instant::now();
     let r = tokio::time::timeout(
         Duration::from_secs(1),
-        http.call(
-            "GET",
-            &format!("{}/2.0/folders/0", ts.url),
-            ALICE,
-            &[],
-            Bytes::new(),
-        ),
+        http.get(&format!("{}/2.0/folders/0", ts.url))
+            .bearer(ALICE)
+            .send(),
     )
     .await
     .expect("a normal request is served within a second");

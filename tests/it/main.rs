@@ -2,6 +2,8 @@
 
 mod auth;
 mod client;
+mod digests;
+mod faults;
 mod hygiene;
 mod integrity;
 mod items;
@@ -14,7 +16,9 @@ mod plan;
 mod proxy;
 mod put;
 mod quota;
-mod server;
+mod refusals;
+mod routes;
+mod sessions;
 mod storage;
 mod streamed;
 mod tls;

@@ -2,7 +2,7 @@
 //! against commit, two sessions committing one name, parts arriving after an
 //! abort. Raw HTTP against the real server over loopback.
 
-use crate::server::{commit, create, parts, put, Session};
+use box_chunked_tests::raw::{commit, create, parts, put, Session};
 use box_chunked_tests::*;
 use bytes::Bytes;
 use std::time::Duration;
@@ -24,14 +24,10 @@ async fn ready(
 }
 
 async fn download(http: &Http, ts: &TestServer, id: &str) -> Reply {
-    http.call(
-        "GET",
-        &format!("{}/2.0/files/{id}/content", ts.url),
-        ALICE,
-        &[],
-        Bytes::new(),
-    )
-    .await
+    http.get(&format!("{}/2.0/files/{id}/content", ts.url))
+        .bearer(ALICE)
+        .send()
+        .await
 }
 
 /// A commit and an abort of one session sent at the same moment, 200 times:
@@ -49,8 +45,7 @@ async fn commit_racing_abort_never_leaves_a_file_without_content() {
         let late = Duration::from_micros(500 * (i % 8));
         let (c, a) = tokio::join!(commit(&http, &s, &data, &listed), async {
             tokio::time::sleep(late).await;
-            http.call("DELETE", &s.upload, ALICE, &[], Bytes::new())
-                .await
+            http.delete(&s.upload).bearer(ALICE).send().await
         });
         assert_eq!(a.status, 204, "abort {i}");
         match c.status {
@@ -153,9 +148,7 @@ async fn a_part_after_an_abort_leaves_nothing() {
     slow.write_all(head.as_bytes()).await.unwrap();
     slow.write_all(&part[..512]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let a = http
-        .call("DELETE", &s.upload, ALICE, &[], Bytes::new())
-        .await;
+    let a = http.delete(&s.upload).bearer(ALICE).send().await;
     assert_eq!(a.status, 204);
     slow.write_all(&part[512..]).await.unwrap();
     let mut out = String::new();
@@ -167,7 +160,7 @@ async fn a_part_after_an_abort_leaves_nothing() {
         "no file or directory left at {}",
         blobs.display()
     );
-    let listed = http.call("GET", &s.list, ALICE, &[], Bytes::new()).await;
+    let listed = http.get(&s.list).bearer(ALICE).send().await;
     assert_eq!(listed.status, 404);
     let counters = ts.counters(&http).await;
     assert_eq!(counters["parts_stored"], 1, "{counters}");

@@ -3,7 +3,7 @@
 //! byte sent; a changed part is a miss; new files, other grids and wrong
 //! digests are misses; hits are listed and committed like uploaded parts.
 
-use crate::server::assert_box_error;
+use box_chunked_tests::raw::assert_box_error;
 use box_chunked_tests::*;
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -27,13 +27,10 @@ fn planned(data: &[u8]) -> Vec<Value> {
 /// A version session of file `id` for `size` bytes: its endpoints.
 async fn version_session(http: &Http, ts: &TestServer, id: &str, size: usize) -> Value {
     let r = http
-        .call(
-            "POST",
-            &format!("{}/files/{id}/upload_sessions", ts.upload_root()),
-            ALICE,
-            &[],
-            json!({"file_size": size}).to_string(),
-        )
+        .post(&format!("{}/files/{id}/upload_sessions", ts.upload_root()))
+        .bearer(ALICE)
+        .body(json!({"file_size": size}).to_string())
+        .send()
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
     let s = r.json();
@@ -45,14 +42,11 @@ async fn version_session(http: &Http, ts: &TestServer, id: &str, size: usize) ->
 
 async fn plan(http: &Http, session: &Value, parts: &[Value]) -> Reply {
     let url = session["session_endpoints"]["plan"].as_str().unwrap();
-    http.call(
-        "POST",
-        url,
-        ALICE,
-        &[],
-        json!({ "parts": parts }).to_string(),
-    )
-    .await
+    http.post(url)
+        .bearer(ALICE)
+        .body(json!({ "parts": parts }).to_string())
+        .send()
+        .await
 }
 
 async fn first_file(http: &Http, ts: &TestServer, name: &str, data: &[u8]) -> String {
@@ -62,15 +56,11 @@ async fn first_file(http: &Http, ts: &TestServer, name: &str, data: &[u8]) -> St
 }
 
 async fn content(http: &Http, ts: &TestServer, id: &str) -> Bytes {
-    http.call(
-        "GET",
-        &format!("{}/2.0/files/{id}/content", ts.url),
-        ALICE,
-        &[],
-        Bytes::new(),
-    )
-    .await
-    .body
+    http.get(&format!("{}/2.0/files/{id}/content", ts.url))
+        .bearer(ALICE)
+        .send()
+        .await
+        .body
 }
 
 #[tokio::test]
@@ -92,13 +82,9 @@ async fn an_unchanged_new_version_is_all_hits_and_sends_no_part_byte() {
     assert_eq!(again["hits"], j["hits"]);
     // The hits are the session's parts; the commit lists them as the SDKs do.
     let listed = http
-        .call(
-            "GET",
-            s["session_endpoints"]["list_parts"].as_str().unwrap(),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(s["session_endpoints"]["list_parts"].as_str().unwrap())
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(listed.json()["total_count"], 5);
     let parts: Vec<Value> = j["hits"]
@@ -108,13 +94,11 @@ async fn an_unchanged_new_version_is_all_hits_and_sends_no_part_byte() {
         .map(|h| json!({"part_id": h["part_id"], "offset": h["offset"], "size": h["size"]}))
         .collect();
     let r = http
-        .call(
-            "POST",
-            s["session_endpoints"]["commit"].as_str().unwrap(),
-            ALICE,
-            &[("digest", digest(&data))],
-            json!({ "parts": parts }).to_string(),
-        )
+        .post(s["session_endpoints"]["commit"].as_str().unwrap())
+        .bearer(ALICE)
+        .headers(&[("digest", digest(&data))])
+        .body(json!({ "parts": parts }).to_string())
+        .send()
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
     assert_eq!(r.json()["entries"][0]["id"], id.as_str());
@@ -147,27 +131,21 @@ async fn a_changed_part_is_a_miss_and_the_new_version_is_exact() {
     assert_eq!(misses, [2048]);
     let chunk = &new[2048..3072];
     let r = http
-        .call(
-            "PUT",
-            s["session_endpoints"]["upload_part"].as_str().unwrap(),
-            ALICE,
-            &[
-                ("content-range", format!("bytes 2048-3071/{}", new.len())),
-                ("digest", digest(chunk)),
-            ],
-            Bytes::copy_from_slice(chunk),
-        )
+        .put(s["session_endpoints"]["upload_part"].as_str().unwrap())
+        .bearer(ALICE)
+        .headers(&[
+            ("content-range", format!("bytes 2048-3071/{}", new.len())),
+            ("digest", digest(chunk)),
+        ])
+        .body(Bytes::copy_from_slice(chunk))
+        .send()
         .await;
     assert_eq!(r.status, 200, "{:?}", r.json());
     // Commit with sha512 on every part (hits and the uploaded one).
     let listed = http
-        .call(
-            "GET",
-            s["session_endpoints"]["list_parts"].as_str().unwrap(),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(s["session_endpoints"]["list_parts"].as_str().unwrap())
+        .bearer(ALICE)
+        .send()
         .await
         .json();
     let mut parts: Vec<Value> = listed["entries"].as_array().unwrap().clone();
@@ -181,23 +159,19 @@ async fn a_changed_part_is_a_miss_and_the_new_version_is_exact() {
     mixed[0].as_object_mut().unwrap().remove("sha512");
     let commit = s["session_endpoints"]["commit"].as_str().unwrap();
     let r = http
-        .call(
-            "POST",
-            commit,
-            ALICE,
-            &[("digest", digest(&new))],
-            json!({ "parts": mixed }).to_string(),
-        )
+        .post(commit)
+        .bearer(ALICE)
+        .headers(&[("digest", digest(&new))])
+        .body(json!({ "parts": mixed }).to_string())
+        .send()
         .await;
     assert_box_error(&r, 400, "bad_request");
     let r = http
-        .call(
-            "POST",
-            commit,
-            ALICE,
-            &[("digest", digest(&new))],
-            json!({ "parts": parts }).to_string(),
-        )
+        .post(commit)
+        .bearer(ALICE)
+        .headers(&[("digest", digest(&new))])
+        .body(json!({ "parts": parts }).to_string())
+        .send()
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
     assert_eq!(content(&http, &ts, &id).await, new);
@@ -213,13 +187,10 @@ async fn new_files_other_grids_and_wrong_digests_are_misses() {
     let id = first_file(&http, &ts, "grid.bin", &data).await;
     // A new-file session: every part is a miss.
     let r = http
-        .call(
-            "POST",
-            &format!("{}/files/upload_sessions", ts.upload_root()),
-            ALICE,
-            &[],
-            json!({"folder_id": "0", "file_size": 3000, "file_name": "other.bin"}).to_string(),
-        )
+        .post(&format!("{}/files/upload_sessions", ts.upload_root()))
+        .bearer(ALICE)
+        .body(json!({"folder_id": "0", "file_size": 3000, "file_name": "other.bin"}).to_string())
+        .send()
         .await;
     let j = plan(&http, &r.json(), &planned(&data)).await.json();
     assert_eq!(
@@ -248,19 +219,21 @@ async fn new_files_other_grids_and_wrong_digests_are_misses() {
         json!({}),
     ] {
         let url = s["session_endpoints"]["plan"].as_str().unwrap();
-        let r = http.call("POST", url, ALICE, &[], bad.to_string()).await;
+        let r = http
+            .post(url)
+            .bearer(ALICE)
+            .body(bad.to_string())
+            .send()
+            .await;
         assert_box_error(&r, 400, "bad_request");
     }
     // Another user's session: 403, as for every session call.
     let url = s["session_endpoints"]["plan"].as_str().unwrap();
     let r = http
-        .call(
-            "POST",
-            url,
-            BOB,
-            &[],
-            json!({"parts": planned(&data)}).to_string(),
-        )
+        .post(url)
+        .bearer(BOB)
+        .body(json!({"parts": planned(&data)}).to_string())
+        .send()
         .await;
     assert_box_error(&r, 403, "forbidden");
 }

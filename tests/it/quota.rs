@@ -153,13 +153,10 @@ async fn open_sessions_per_user_are_limited() {
     );
     let http = Http::new();
     let listed = http
-        .call(
-            "GET",
-            &format!("{}/__box-chunked/sessions?owner=alice", ts.url),
-            ADMIN,
-            &[],
-            bytes::Bytes::new(),
-        )
+        .get(&format!("{}/__box-chunked/sessions?owner=alice", ts.url))
+        .bearer(ADMIN)
+        .body(bytes::Bytes::new())
+        .send()
         .await
         .json();
     let ids: Vec<&str> = listed["entries"]

@@ -20,13 +20,10 @@ fn client(ts: &TestServer) -> BoxClient {
 
 async fn set_faults(http: &Http, ts: &TestServer, spec: &str) {
     let r = http
-        .call(
-            "PUT",
-            &format!("{}/__box-chunked/faults", ts.local),
-            ADMIN,
-            &[],
-            spec.to_owned(),
-        )
+        .put(&format!("{}/__box-chunked/faults", ts.local))
+        .bearer(ADMIN)
+        .body(spec.to_owned())
+        .send()
         .await;
     assert_eq!(r.status, 204);
 }
@@ -97,7 +94,7 @@ async fn the_quota_and_the_largest_size_are_checked_at_create() {
     let url = format!("{}/files/upload_sessions", ts.upload_root());
     let create = |size: u64, name: &str| {
         let body = json!({"folder_id": "0", "file_size": size, "file_name": name}).to_string();
-        http.call("POST", &url, ALICE, &[], body)
+        http.post(&url).bearer(ALICE).body(body).send()
     };
     let r = create(6000, "too-much.bin").await;
     assert_eq!(r.status, 403, "{:?}", r.json());
@@ -105,13 +102,10 @@ async fn the_quota_and_the_largest_size_are_checked_at_create() {
     assert_eq!(create(4000, "still-fits.bin").await.status, 201);
     // Another user has a quota of their own.
     let r = http
-        .call(
-            "POST",
-            &format!("{}/files/upload_sessions", ts.upload_root()),
-            BOB,
-            &[],
-            json!({"folder_id": "0", "file_size": 9000, "file_name": "bobs.bin"}).to_string(),
-        )
+        .post(&format!("{}/files/upload_sessions", ts.upload_root()))
+        .bearer(BOB)
+        .body(json!({"folder_id": "0", "file_size": 9000, "file_name": "bobs.bin"}).to_string())
+        .send()
         .await;
     assert_eq!(r.status, 201);
     let r = create(1 << 63, "huge.bin").await;
@@ -179,13 +173,9 @@ async fn a_real_full_filesystem_answers_507_and_recovers() {
     assert_eq!(e.status(), Some(507), "{e}");
     // Still serving.
     let r = http
-        .call(
-            "GET",
-            &format!("{}/2.0/folders/0", ts.local),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{}/2.0/folders/0", ts.local))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(r.status, 200);
     // Space is freed: the filesystem grows.

@@ -3,7 +3,7 @@
 //! while they arrive; and answers given before a body is read close the
 //! connection, so the client reads them instead of a broken pipe.
 
-use crate::server::{create, parts};
+use box_chunked_tests::raw::{create, parts};
 use box_chunked_tests::*;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

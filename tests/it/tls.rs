@@ -53,26 +53,18 @@ async fn our_client_uploads_over_https_with_http2_and_with_http1() {
     for http2 in [true, false] {
         let raw = Http::trusting(&ca, http2);
         let before = raw
-            .call(
-                "GET",
-                &format!("{}/__box-chunked/counters", ts.url),
-                ADMIN,
-                &[],
-                Bytes::new(),
-            )
+            .get(&format!("{}/__box-chunked/counters", ts.url))
+            .bearer(ADMIN)
+            .send()
             .await
             .json()["requests_http2"]
             .as_u64()
             .unwrap();
         let (id, data) = upload_over(&ts, &ca, http2).await;
         let counters = raw
-            .call(
-                "GET",
-                &format!("{}/__box-chunked/counters", ts.url),
-                ADMIN,
-                &[],
-                Bytes::new(),
-            )
+            .get(&format!("{}/__box-chunked/counters", ts.url))
+            .bearer(ADMIN)
+            .send()
             .await
             .json();
         let h2 = counters["requests_http2"].as_u64().unwrap() - before;
@@ -85,13 +77,9 @@ async fn our_client_uploads_over_https_with_http2_and_with_http1() {
             assert_eq!(h2, 0, "nothing came over HTTP/2");
         }
         let r = raw
-            .call(
-                "GET",
-                &format!("{}/2.0/files/{id}/content", ts.url),
-                ALICE,
-                &[],
-                Bytes::new(),
-            )
+            .get(&format!("{}/2.0/files/{id}/content", ts.url))
+            .bearer(ALICE)
+            .send()
             .await;
         assert_eq!(r.status, 200);
         assert_eq!(sha1(&r.body), sha1(&data), "downloaded back over HTTPS");
@@ -99,13 +87,10 @@ async fn our_client_uploads_over_https_with_http2_and_with_http1() {
     // Session endpoints point at the HTTPS origin.
     let raw = Http::trusting(&ca, true);
     let r = raw
-        .call(
-            "POST",
-            &format!("{}/files/upload_sessions", ts.upload_root()),
-            ALICE,
-            &[],
-            json!({"folder_id": "0", "file_size": 3 << 20, "file_name": "e.bin"}).to_string(),
-        )
+        .post(&format!("{}/files/upload_sessions", ts.upload_root()))
+        .bearer(ALICE)
+        .body(json!({"folder_id": "0", "file_size": 3 << 20, "file_name": "e.bin"}).to_string())
+        .send()
         .await;
     assert!(r.json()["session_endpoints"]["upload_part"]
         .as_str()

@@ -190,7 +190,9 @@ async fn authorize_is_not_an_open_redirect() {
     };
     for good in ["http://127.0.0.1:9/callback", "http://localhost:53682/"] {
         let r = http
-            .send("GET", &ask(good), &[], bytes::Bytes::new())
+            .get(&ask(good))
+            .body(bytes::Bytes::new())
+            .try_send()
             .await
             .unwrap();
         assert_eq!(r.status, 302, "{good}");
@@ -203,7 +205,9 @@ async fn authorize_is_not_an_open_redirect() {
         "https://127.0.0.1:9/callback",
     ] {
         let r = http
-            .send("GET", &ask(bad), &[], bytes::Bytes::new())
+            .get(&ask(bad))
+            .body(bytes::Bytes::new())
+            .try_send()
             .await
             .unwrap();
         assert_eq!(r.status, 400, "{bad}: {}", text(&r));
@@ -224,12 +228,9 @@ async fn authorize_is_not_an_open_redirect() {
         )
     };
     let r = http
-        .send(
-            "GET",
-            &ask("https://app.example/cb"),
-            &[],
-            bytes::Bytes::new(),
-        )
+        .get(&ask("https://app.example/cb"))
+        .body(bytes::Bytes::new())
+        .try_send()
         .await
         .unwrap();
     assert_eq!(r.status, 302);
@@ -239,7 +240,9 @@ async fn authorize_is_not_an_open_redirect() {
         "http://127.0.0.1:9/callback",
     ] {
         let r = http
-            .send("GET", &ask(bad), &[], bytes::Bytes::new())
+            .get(&ask(bad))
+            .body(bytes::Bytes::new())
+            .try_send()
             .await
             .unwrap();
         assert_eq!(r.status, 400, "{bad}");

@@ -65,7 +65,11 @@ impl User {
     ) -> Reply {
         let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
         self.http
-            .call(method, url, &self.token, headers, body)
+            .request(method, url)
+            .bearer(&self.token)
+            .headers(headers)
+            .body(body)
+            .send()
             .await
     }
 
@@ -129,26 +133,22 @@ impl User {
             ("digest", digest(chunk)),
         ];
         self.http
-            .call(
-                "PUT",
-                &s.upload,
-                &self.token,
-                &headers,
-                Bytes::copy_from_slice(chunk),
-            )
+            .put(&s.upload)
+            .bearer(&self.token)
+            .headers(&headers)
+            .body(Bytes::copy_from_slice(chunk))
+            .send()
             .await
     }
 
     /// Commits a session with `data`'s digest and the parts given.
     pub async fn commit(&self, s: &Chunked, data: &[u8], parts: &[Value]) -> Reply {
         self.http
-            .call(
-                "POST",
-                &s.commit,
-                &self.token,
-                &[("digest", digest(data))],
-                Bytes::from(json!({ "parts": parts }).to_string()),
-            )
+            .post(&s.commit)
+            .bearer(&self.token)
+            .headers(&[("digest", digest(data))])
+            .body(Bytes::from(json!({ "parts": parts }).to_string()))
+            .send()
             .await
     }
 
@@ -169,13 +169,11 @@ impl User {
         let attrs = json!({"name": name, "parent": {"id": folder}});
         let (ct, body) = multipart(&attrs, data);
         self.http
-            .call(
-                "POST",
-                &format!("{}/api/2.0/files/content", self.url),
-                &self.token,
-                &[("content-type", ct)],
-                body,
-            )
+            .post(&format!("{}/api/2.0/files/content", self.url))
+            .bearer(&self.token)
+            .headers(&[("content-type", ct)])
+            .body(body)
+            .send()
             .await
     }
 
@@ -183,13 +181,11 @@ impl User {
     pub async fn one_shot_version(&self, file: &str, data: &[u8]) -> Reply {
         let (ct, body) = multipart(&json!({}), data);
         self.http
-            .call(
-                "POST",
-                &format!("{}/api/2.0/files/{file}/content", self.url),
-                &self.token,
-                &[("content-type", ct)],
-                body,
-            )
+            .post(&format!("{}/api/2.0/files/{file}/content", self.url))
+            .bearer(&self.token)
+            .headers(&[("content-type", ct)])
+            .body(body)
+            .send()
             .await
     }
 

@@ -2,6 +2,7 @@
 //! loopback port with its own data directory, and test data.
 
 pub mod api;
+pub mod raw;
 
 use box_chunked_proto::{DigestHeader, Sha1Digest};
 use box_chunked_server::{RunningServer, Server, ServerConfig};
@@ -109,20 +110,111 @@ impl Http {
         }
     }
 
-    /// Sends a request; `Err` is a transport failure (the connection dropped).
-    pub async fn send(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(&str, String)],
-        body: impl Into<Bytes>,
-    ) -> Result<Reply, String> {
-        let mut b = http::Request::builder().method(method).uri(url);
-        for (k, v) in headers {
-            b = b.header(*k, v.as_str());
+    /// A request to build: `http.put(url).bearer(ALICE).header("digest",
+    /// d).body(bytes).send().await`.
+    pub fn request(&self, method: &str, url: &str) -> RequestBuilder<'_> {
+        RequestBuilder {
+            http: self,
+            method: method.to_owned(),
+            url: url.to_owned(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+            within: None,
         }
-        let req = b.body(Full::new(body.into())).map_err(|e| e.to_string())?;
+    }
+
+    /// A `GET` request to build.
+    pub fn get(&self, url: &str) -> RequestBuilder<'_> {
+        self.request("GET", url)
+    }
+
+    /// A `POST` request to build.
+    pub fn post(&self, url: &str) -> RequestBuilder<'_> {
+        self.request("POST", url)
+    }
+
+    /// A `PUT` request to build.
+    pub fn put(&self, url: &str) -> RequestBuilder<'_> {
+        self.request("PUT", url)
+    }
+
+    /// A `DELETE` request to build.
+    pub fn delete(&self, url: &str) -> RequestBuilder<'_> {
+        self.request("DELETE", url)
+    }
+
+    /// An `OPTIONS` request to build.
+    pub fn options(&self, url: &str) -> RequestBuilder<'_> {
+        self.request("OPTIONS", url)
+    }
+}
+
+/// A request under construction (see [`Http::request`]): headers in the
+/// order given, an empty body unless one is set.
+#[derive(Debug)]
+#[must_use = "a request is sent only by send() or try_send()"]
+pub struct RequestBuilder<'a> {
+    http: &'a Http,
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    within: Option<std::time::Duration>,
+}
+
+impl RequestBuilder<'_> {
+    /// Adds `Authorization: Bearer <token>`.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    /// Adds one header.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Adds each header of `list`.
+    pub fn headers(mut self, list: &[(&str, String)]) -> Self {
+        for (k, v) in list {
+            self.headers.push(((*k).to_owned(), v.clone()));
+        }
+        self
+    }
+
+    /// Sets the body, sent as given (no `Content-Type` is added).
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Gives up after `limit`: then `try_send` answers `Err("timed out")`.
+    pub fn within(mut self, limit: std::time::Duration) -> Self {
+        self.within = Some(limit);
+        self
+    }
+
+    /// Sends it; `Err` is a transport failure (the connection dropped) or
+    /// the time limit passed.
+    pub async fn try_send(self) -> Result<Reply, String> {
+        match self.within {
+            Some(limit) => tokio::time::timeout(limit, self.exchange())
+                .await
+                .unwrap_or_else(|_| Err("timed out".into())),
+            None => self.exchange().await,
+        }
+    }
+
+    async fn exchange(self) -> Result<Reply, String> {
+        let mut b = http::Request::builder()
+            .method(self.method.as_str())
+            .uri(&self.url);
+        for (k, v) in &self.headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        let req = b.body(Full::new(self.body)).map_err(|e| e.to_string())?;
         let resp = self
+            .http
             .client
             .request(req)
             .await
@@ -142,20 +234,12 @@ impl Http {
         })
     }
 
-    /// Sends with a bearer token, panicking on transport failure.
-    pub async fn call(
-        &self,
-        method: &str,
-        url: &str,
-        token: &str,
-        headers: &[(&str, String)],
-        body: impl Into<Bytes>,
-    ) -> Reply {
-        let mut all = vec![("authorization", format!("Bearer {token}"))];
-        all.extend(headers.iter().cloned());
-        self.send(method, url, &all, body)
+    /// Sends it, panicking on a transport failure.
+    pub async fn send(self) -> Reply {
+        let what = format!("{} {}", self.method, self.url);
+        self.try_send()
             .await
-            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
     }
 }
 
@@ -212,17 +296,36 @@ impl TestServer {
         self.dir
     }
 
+    /// Moves the server's clock `secs` ahead (its admin route), so that
+    /// sessions and tokens expire without waiting.
+    pub async fn advance_clock(&self, http: &Http, secs: i64) {
+        let r = http
+            .post(&format!("{}/__box-chunked/clock", self.local))
+            .bearer(ADMIN)
+            .body(serde_json::json!({ "advance_secs": secs }).to_string())
+            .send()
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.json());
+    }
+
+    /// Waits (polling, at most 10 s) until the counter `name` reaches `n`.
+    pub async fn counter_reaches(&self, http: &Http, name: &str, n: u64) {
+        for _ in 0..1000 {
+            if self.counters(http).await[name].as_u64() >= Some(n) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("counter {name} never reached {n}");
+    }
+
     /// The server's counters.
     pub async fn counters(&self, http: &Http) -> Value {
-        http.call(
-            "GET",
-            &format!("{}/__box-chunked/counters", self.url),
-            ADMIN,
-            &[],
-            Bytes::new(),
-        )
-        .await
-        .json()
+        http.get(&format!("{}/__box-chunked/counters", self.url))
+            .bearer(ADMIN)
+            .send()
+            .await
+            .json()
     }
 }
 
@@ -291,16 +394,15 @@ pub fn pseudo_random(size: usize, seed: u64) -> Vec<u8> {
 /// parts (sequentially), commit. Returns the commit reply.
 pub async fn raw_upload(http: &Http, root: &str, token: &str, name: &str, data: &[u8]) -> Reply {
     let create = http
-        .call(
-            "POST",
-            &format!("{root}/files/upload_sessions"),
-            token,
-            &[],
+        .post(&format!("{root}/files/upload_sessions"))
+        .bearer(token)
+        .body(
             serde_json::to_vec(
                 &serde_json::json!({"folder_id": "0", "file_size": data.len(), "file_name": name}),
             )
             .unwrap_or_default(),
         )
+        .send()
         .await;
     assert_eq!(create.status, 201, "{:?}", create.json());
     let s = create.json();
@@ -313,19 +415,17 @@ pub async fn raw_upload(http: &Http, root: &str, token: &str, name: &str, data: 
     for (i, chunk) in data.chunks(part_size).enumerate() {
         let off = i * part_size;
         let r = http
-            .call(
-                "PUT",
-                &up,
-                token,
-                &[
-                    (
-                        "content-range",
-                        format!("bytes {}-{}/{}", off, off + chunk.len() - 1, data.len()),
-                    ),
-                    ("digest", digest(chunk)),
-                ],
-                Bytes::copy_from_slice(chunk),
-            )
+            .put(&up)
+            .bearer(token)
+            .headers(&[
+                (
+                    "content-range",
+                    format!("bytes {}-{}/{}", off, off + chunk.len() - 1, data.len()),
+                ),
+                ("digest", digest(chunk)),
+            ])
+            .body(Bytes::copy_from_slice(chunk))
+            .send()
             .await;
         assert_eq!(r.status, 200, "{:?}", r.json());
         parts.push(r.json()["part"].clone());
@@ -334,14 +434,12 @@ pub async fn raw_upload(http: &Http, root: &str, token: &str, name: &str, data: 
         .as_str()
         .unwrap_or("")
         .to_owned();
-    http.call(
-        "POST",
-        &commit,
-        token,
-        &[("digest", digest(data))],
-        serde_json::to_vec(&serde_json::json!({ "parts": parts })).unwrap_or_default(),
-    )
-    .await
+    http.post(&commit)
+        .bearer(token)
+        .headers(&[("digest", digest(data))])
+        .body(serde_json::to_vec(&serde_json::json!({ "parts": parts })).unwrap_or_default())
+        .send()
+        .await
 }
 
 /// A test CA and a certificate it signed for `127.0.0.1` and `localhost`:
@@ -357,68 +455,6 @@ pub fn test_certificates() -> (String, String, String) {
     let key = KeyPair::generate().expect("leaf key");
     let cert = leaf.signed_by(&key, &ca).expect("leaf");
     (ca.pem(), cert.pem(), key.serialize_pem())
-}
-
-/// A `box-chunked serve` process (the built binary `bin`) on a free
-/// loopback port with its own data directory; killed when dropped.
-#[derive(Debug)]
-pub struct ServeProcess {
-    /// The process.
-    pub child: std::process::Child,
-    /// Its base URL.
-    pub url: String,
-    _dir: TempDir,
-}
-
-impl ServeProcess {
-    /// Starts `bin serve` with alice's token ([`ALICE`]), the admin token
-    /// ([`ADMIN`]) and `extra` arguments.
-    pub fn start(bin: &str, extra: &[&str]) -> Self {
-        let dir = TempDir::new("serve");
-        let mut child = std::process::Command::new(bin)
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--token",
-                &format!("{ALICE}=alice"),
-                "--admin-token",
-                ADMIN,
-            ])
-            .arg("--data")
-            .arg(dir.path())
-            .args(extra)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("box-chunked serve starts");
-        let url = url_of(&mut child);
-        Self {
-            child,
-            url,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The URL a `serve` process prints on its first line of stdout.
-pub fn url_of(child: &mut std::process::Child) -> String {
-    use std::io::BufRead as _;
-    let mut line = String::new();
-    if let Some(out) = child.stdout.take() {
-        let _ = std::io::BufReader::new(out).read_line(&mut line);
-    }
-    line.split_whitespace()
-        .find(|w| w.starts_with("http://") || w.starts_with("https://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned()
 }
 
 /// The JWT test keys (`tests/fixtures/jwt`): Box console style (PKCS#8,

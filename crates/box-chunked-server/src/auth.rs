@@ -5,6 +5,7 @@
 //! Everything here is in memory: a restart of the server forgets issued
 //! tokens (clients sign in again), as `docs/server.md` says.
 
+use crate::clock::Clock;
 use box_chunked_proto::jwt::{AppConfig, AppConfigError, AppPublicKey};
 use std::collections::HashMap;
 use std::fmt;
@@ -103,10 +104,12 @@ struct Pending {
     expires: SystemTime,
 }
 
-/// The tokens, codes and assertion ids the server has issued or seen.
+/// The tokens, codes and assertion ids the server has issued or seen, each
+/// expiring on the server's clock.
 #[derive(Default)]
 pub(crate) struct Book {
     inner: Mutex<BookInner>,
+    clock: Clock,
 }
 
 #[derive(Default)]
@@ -119,6 +122,14 @@ struct BookInner {
 }
 
 impl Book {
+    /// An empty book on `clock`.
+    pub(crate) fn new(clock: Clock) -> Self {
+        Self {
+            inner: Mutex::default(),
+            clock,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BookInner> {
         self.inner
             .lock()
@@ -127,7 +138,7 @@ impl Book {
 
     /// Records an access token for `who`, valid for `ttl`.
     pub(crate) fn issue(&self, token: &str, who: Principal, ttl: Duration) {
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let mut b = self.lock();
         if b.access.len() % 1024 == 1023 {
             b.access.retain(|_, i| i.expires > now);
@@ -146,7 +157,7 @@ impl Book {
         let b = self.lock();
         b.access
             .get(token)
-            .filter(|i| i.expires > SystemTime::now())
+            .filter(|i| i.expires > self.clock.now())
             .map(|i| i.who.clone())
     }
 
@@ -158,7 +169,7 @@ impl Book {
                 client_id: client_id.to_owned(),
                 user: user.to_owned(),
                 redirect_uri: None,
-                expires: SystemTime::now() + REFRESH_LIFETIME,
+                expires: self.clock.now() + REFRESH_LIFETIME,
             },
         );
     }
@@ -167,7 +178,7 @@ impl Book {
     /// belongs to `client_id`. A second use finds nothing.
     pub(crate) fn take_refresh(&self, token: &str, client_id: &str) -> Option<String> {
         let p = self.lock().refresh.remove(token)?;
-        (p.client_id == client_id && p.expires > SystemTime::now()).then_some(p.user)
+        (p.client_id == client_id && p.expires > self.clock.now()).then_some(p.user)
     }
 
     /// Records an authorization code.
@@ -178,7 +189,7 @@ impl Book {
         user: &str,
         redirect: Option<&str>,
     ) {
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let mut b = self.lock();
         b.codes.retain(|_, p| p.expires > now);
         b.codes.insert(
@@ -206,12 +217,12 @@ impl Book {
             (Some(issued), Some(given)) => issued == given,
             _ => true,
         };
-        (p.client_id == client_id && p.expires > SystemTime::now() && redirect_ok).then_some(p.user)
+        (p.client_id == client_id && p.expires > self.clock.now() && redirect_ok).then_some(p.user)
     }
 
     /// Records an assertion's id; `false` when it was seen before.
     pub(crate) fn first_use_of_jti(&self, iss: &str, jti: &str, exp: SystemTime) -> bool {
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let mut b = self.lock();
         b.jtis
             .retain(|_, until| *until + Duration::from_secs(120) > now);

@@ -7,7 +7,7 @@ use crate::ServerApp;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// How to run the server. Its `Debug` shows no token or secret.
 #[derive(Clone)]
@@ -95,9 +95,10 @@ pub struct ServerConfig {
     /// isolates a client's speed from this server's disk.
     pub verify_only: bool,
     /// Test aid: this server's clock runs this many seconds ahead of the
-    /// machine's (behind when negative), in its `Date` headers and when it
-    /// checks a JWT assertion's `exp`, as a Box whose clock differs from a
-    /// client's. Default 0.
+    /// machine's (behind when negative), for everything that expires
+    /// (sessions, tokens, codes), its `Date` headers and the JWT `exp` it
+    /// checks, as a Box whose clock differs from a client's. The admin
+    /// route `POST /__box-chunked/clock` moves it at run time. Default 0.
     pub clock_offset_secs: i64,
 }
 
@@ -231,18 +232,5 @@ impl std::fmt::Debug for ServerConfig {
             .field("tls", &self.tls.is_some())
             .field("faults", &self.faults)
             .finish_non_exhaustive()
-    }
-}
-
-impl ServerConfig {
-    /// The server's time: the machine's, moved by [`Self::clock_offset_secs`].
-    pub(crate) fn now(&self) -> SystemTime {
-        let now = SystemTime::now();
-        let by = Duration::from_secs(self.clock_offset_secs.unsigned_abs());
-        if self.clock_offset_secs >= 0 {
-            now + by
-        } else {
-            now - by
-        }
     }
 }

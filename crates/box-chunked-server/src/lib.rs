@@ -30,6 +30,7 @@
 //! ```
 
 mod auth;
+mod clock;
 mod config;
 pub mod faults;
 mod fdlimit;
@@ -103,9 +104,11 @@ impl Server {
     /// limit and binds.
     pub async fn bind(config: ServerConfig) -> Result<Self, ServerError> {
         let dir = config.data_dir.clone();
+        let clock = clock::Clock::new(config.clock_offset_secs);
         let limits = store::Limits {
             quota: config.quota,
             max_open_sessions: config.max_open_sessions,
+            clock: clock.clone(),
         };
         let store = tokio::task::spawn_blocking(move || Store::open(&dir, limits))
             .await
@@ -144,7 +147,8 @@ impl Server {
             store: Arc::new(store),
             faults,
             counters: Counters::default(),
-            book: auth::Book::default(),
+            book: auth::Book::new(clock.clone()),
+            clock,
             verifications: Mutex::new(HashMap::new()),
             prefixes: Mutex::new(HashMap::new()),
             cfg: config,

@@ -16,6 +16,16 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Counts a request as running until it is dropped (at its end, or if its
+/// task panics).
+struct Running<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The service: one request in, one answer out (or a dropped connection).
 pub(crate) async fn handle(
     st: Arc<State>,
@@ -42,9 +52,13 @@ pub(crate) async fn handle(
     // away (hyper then drops this future) cannot stop it halfway: once its
     // body is read, a request's effect and its counters happen whole.
     let st2 = st.clone();
-    let result = tokio::spawn(async move { route(&st2, req).await })
-        .await
-        .unwrap_or_else(|_| Err(internal()));
+    Counters::add(&st.counters.requests_running, 1);
+    let result = tokio::spawn(async move {
+        let _running = Running(&st2.counters.requests_running);
+        route(&st2, req).await
+    })
+    .await
+    .unwrap_or_else(|_| Err(internal()));
     let mut resp = match result {
         Ok(r) => r,
         Err(Fail::Drop(why)) => {
@@ -89,7 +103,7 @@ pub(crate) async fn handle(
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("box-request-id", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(st.cfg.now())) {
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(st.now())) {
         resp.headers_mut().insert("date", v);
     }
     let ms = started.elapsed().as_millis() as u64;

@@ -2,6 +2,7 @@
 //! rules, the counters tests read, the sign-in book, and the whole-file
 //! verifications and hashed prefixes of open sessions (in memory).
 
+use crate::clock::Clock;
 use crate::store::Store;
 use crate::{auth, faults::Faults, handlers, ServerConfig};
 use std::collections::HashMap;
@@ -13,6 +14,10 @@ use tokio::sync::watch;
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub requests: AtomicU64,
+    /// Requests begun and not yet at their end (a gauge, not a count; the
+    /// request that reads the counters is one of them). A test waits for it
+    /// to fall to 1 to know that the work of a killed client is finished.
+    pub requests_running: AtomicU64,
     /// Requests that came over HTTP/2.
     pub requests_http2: AtomicU64,
     pub bytes_received: AtomicU64,
@@ -58,6 +63,7 @@ impl Counters {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         serde_json::json!({
             "requests": g(&self.requests),
+            "requests_running": g(&self.requests_running),
             "requests_http2": g(&self.requests_http2),
             "bytes_received": g(&self.bytes_received),
             "parts_stored": g(&self.parts_stored),
@@ -100,8 +106,22 @@ pub(crate) struct State {
     pub counters: Counters,
     /// Tokens, codes and assertion ids issued or seen by the OAuth endpoint.
     pub book: auth::Book,
+    /// The clock everything that expires reads.
+    pub clock: Clock,
     pub verifications: Mutex<HashMap<String, Verification>>,
     /// Whole-file SHA-1 of each open session's stored prefix, advanced in the
     /// background as consecutive parts arrive (lost on restart: then rebuilt).
     pub prefixes: Mutex<HashMap<String, handlers::PrefixHandle>>,
+}
+
+impl State {
+    /// Now, on the server's clock.
+    pub(crate) fn now(&self) -> std::time::SystemTime {
+        self.clock.now()
+    }
+
+    /// Now, in Unix seconds on the server's clock.
+    pub(crate) fn now_unix(&self) -> i64 {
+        self.clock.unix()
+    }
 }

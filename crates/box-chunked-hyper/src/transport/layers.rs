@@ -200,7 +200,8 @@ impl tower::retry::Policy<Request<ReqBody>, Response<Bytes>, Failure> for Connec
 }
 
 /// A request again, for a repeat: the body (cheap: `Bytes` or a file's
-/// path), method, URI, headers and the deadline.
+/// path), method, URI, headers, the deadline and where a streamed answer
+/// goes (a download repeated after a `401` still streams to its sink).
 fn clone_request(req: &Request<ReqBody>) -> Request<ReqBody> {
     let mut r = Request::new(req.body().clone());
     *r.method_mut() = req.method().clone();
@@ -209,6 +210,9 @@ fn clone_request(req: &Request<ReqBody>) -> Request<ReqBody> {
     *r.headers_mut() = req.headers().clone();
     if let Some(d) = req.extensions().get::<Deadline>() {
         r.extensions_mut().insert(*d);
+    }
+    if let Some(s) = req.extensions().get::<super::StreamTo>() {
+        r.extensions_mut().insert(s.clone());
     }
     r
 }

@@ -1,10 +1,9 @@
 //! The server's own routes (`/__box-chunked/*`): counters, fault rules,
-//! and the open upload sessions (all, or `?owner=USER`'s), which Box has no
-//! route to list.
+//! the open upload sessions (all, or `?owner=USER`'s), which Box has no
+//! route to list, and the server's clock (`POST` moves it ahead, so tests
+//! see sessions and tokens expire without waiting).
 
-use super::common::{
-    blocking, empty_response, fail, json_response, now_unix, small_body, Body, Fail,
-};
+use super::common::{blocking, empty_response, fail, json_response, small_body, Body, Fail};
 use crate::faults::FaultSpec;
 use crate::store::{Store, StoreError};
 use crate::State;
@@ -20,6 +19,20 @@ pub(crate) async fn admin(
 ) -> Result<Response<Body>, Fail> {
     match (req.method().as_str(), rest) {
         ("GET", "counters") => Ok(json_response(200, &st.counters.snapshot())),
+        ("GET", "clock") => Ok(json_response(200, &clock_json(st))),
+        ("POST", "clock") => {
+            let body = small_body(st, req, 1024).await?;
+            let v: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| fail(ErrorCode::BadRequest, format!("Invalid JSON body: {e}")))?;
+            let secs = v["advance_secs"].as_i64().ok_or_else(|| {
+                fail(
+                    ErrorCode::BadRequest,
+                    "advance_secs is required: the seconds to move the clock by",
+                )
+            })?;
+            st.clock.advance(secs);
+            Ok(json_response(200, &clock_json(st)))
+        }
         ("GET", "sessions") => {
             let owner = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
                 .find(|(k, _)| k == "owner")
@@ -42,6 +55,14 @@ pub(crate) async fn admin(
 impl Store {
     /// Moves a session's expiry to now (fault injection).
     pub(crate) fn expire_now(&self, id: &str) -> Result<(), StoreError> {
-        self.set_expiry(id, now_unix())
+        self.set_expiry(id, self.now_unix())
     }
+}
+
+/// The clock as the admin route shows it.
+fn clock_json(st: &State) -> serde_json::Value {
+    serde_json::json!({
+        "offset_secs": st.clock.offset(),
+        "now": httpdate::fmt_http_date(st.now()),
+    })
 }

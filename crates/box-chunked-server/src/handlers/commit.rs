@@ -5,7 +5,7 @@
 use super::checks::{check_if_match, conflict_error, if_match, refused};
 use super::common::{
     blocking, decode_body, empty_response, fail, header, internal, json_response, not_found,
-    now_unix, small_body, Body, Fail,
+    small_body, Body, Fail,
 };
 use super::prefix::start_verification;
 use super::repr::file_json;
@@ -65,7 +65,7 @@ async fn commit_open(
     v: CommitFields,
     fault: Option<&FaultAction>,
 ) -> Result<Response<Body>, Fail> {
-    check_not_expired(s)?;
+    check_not_expired(st, s)?;
     match fault {
         Some(FaultAction::Accepted(ra)) => {
             Counters::add(&st.counters.commits_pending, 1);
@@ -267,7 +267,7 @@ async fn write_commit(
         description: attrs.description,
         content_created_at: attrs.content_created_at.map(|t| t.as_str().to_owned()),
         content_modified_at: attrs.content_modified_at.map(|t| t.as_str().to_owned()),
-        now: now_unix(),
+        now: st.now_unix(),
         if_match,
     };
     let row = s.clone();

@@ -220,10 +220,6 @@ pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-pub(crate) fn now_unix() -> i64 {
-    crate::store::unix_now()
-}
-
 pub(crate) fn timestamp(unix: i64) -> String {
     let t = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0));
     Timestamp::from_system_time(t).as_str().to_owned()

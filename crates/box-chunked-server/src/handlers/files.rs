@@ -8,8 +8,8 @@
 use super::checks::refused;
 use super::checks::{check_free_name, check_quota, check_rename, file_for_change, if_match};
 use super::common::{
-    blocking, decode_body, empty_response, fail, json_response, not_found, now_unix, random_hex,
-    small_body, valid_name, Body, Fail,
+    blocking, decode_body, empty_response, fail, json_response, not_found, random_hex, small_body,
+    valid_name, Body, Fail,
 };
 use super::fields::{check_description, not_modelled, requested, select};
 use super::links;
@@ -144,6 +144,7 @@ pub(crate) async fn update_file(
                 current.shared_link.as_deref(),
                 asked,
                 true,
+                st.now(),
             )?))
         }
     };
@@ -154,7 +155,7 @@ pub(crate) async fn update_file(
         content_modified_at: v.content_modified_at.map(checked_time).transpose()?,
         shared_link,
         if_match: if_match(&headers),
-        now: now_unix(),
+        now: st.now_unix(),
     };
     let o = user.to_owned();
     let file = blocking(st, move |s| s.update_file(&o, fid, &changes))

@@ -8,8 +8,7 @@
 use super::checks::{if_match, refused};
 use super::common::valid_name;
 use super::common::{
-    blocking, decode_body, empty_response, fail, json_response, not_found, now_unix, small_body,
-    Body, Fail,
+    blocking, decode_body, empty_response, fail, json_response, not_found, small_body, Body, Fail,
 };
 use super::fields::{check_description, not_modelled, requested, select};
 use super::links;
@@ -48,7 +47,8 @@ pub(crate) async fn create_folder(
         .and_then(|p| p.id)
         .ok_or_else(|| fail(ErrorCode::BadRequest, "parent.id is required"))?;
     let (o, p, n) = (user.to_owned(), parent, name.clone());
-    let id = blocking(st, move |s| s.create_folder(&o, &p, &n, now_unix()))
+    let now = st.now_unix();
+    let id = blocking(st, move |s| s.create_folder(&o, &p, &n, now))
         .await?
         .map_err(|r| refused(r, &name))?;
     Ok(json_response(
@@ -115,6 +115,7 @@ pub(crate) async fn update_folder(
                 current.shared_link.as_deref(),
                 asked,
                 false,
+                st.now(),
             )?))
         }
     };
@@ -124,7 +125,7 @@ pub(crate) async fn update_folder(
         description: v.description,
         shared_link,
         if_match: if_match(&headers),
-        now: now_unix(),
+        now: st.now_unix(),
     };
     let o = user.to_owned();
     let folder = blocking(st, move |s| s.update_folder(&o, fid, &changes))

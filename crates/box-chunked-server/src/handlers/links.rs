@@ -36,6 +36,7 @@ pub(crate) fn apply(
     current: Option<&str>,
     fields: &SharedLinkFields,
     file: bool,
+    now: SystemTime,
 ) -> Result<String, Fail> {
     let mut s = current
         .and_then(|c| serde_json::from_str::<Settings>(c).ok())
@@ -91,7 +92,7 @@ pub(crate) fn apply(
                 "shared_link.unshared_at is not a date and time: {e}"
             ))
         })?;
-        if at <= SystemTime::now() {
+        if at <= now {
             return Err(bad("shared_link.unshared_at must be in the future"));
         }
         s.unshared_at = Some(t.as_str().to_owned());

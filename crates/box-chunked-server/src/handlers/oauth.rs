@@ -142,7 +142,6 @@ fn verify_assertion(st: &State, app: &ServerApp, jwt: &str) -> Result<Principal,
         return Err(bad("Please check the 'aud' claim.".into()));
     }
     let now = st
-        .cfg
         .now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -10,8 +10,7 @@ use super::body::{PartHasher, Writer};
 use super::checks::{check_free_name, check_rename, file_for_change, if_match, refused};
 use super::common::valid_name;
 use super::common::{
-    blocking, decode_body, fail, header, internal, json_response, now_unix, random_hex, Body, Fail,
-    FLUSH_AT,
+    blocking, decode_body, fail, header, internal, json_response, random_hex, Body, Fail, FLUSH_AT,
 };
 use super::repr::file_json;
 use crate::store::{
@@ -285,7 +284,7 @@ async fn store_one_shot(
         part_size: r.size.max(1),
         total_parts: u64::from(r.size > 0),
         // Claimed in the transaction that opens it.
-        expires_at: now_unix().saturating_add(60),
+        expires_at: st.now_unix().saturating_add(60),
         state: SessionState::Open,
         committed_file_id: None,
         committed_sha1: None,
@@ -295,7 +294,7 @@ async fn store_one_shot(
         description: attrs.description,
         content_created_at: attrs.content_created_at.map(|t| t.as_str().to_owned()),
         content_modified_at: attrs.content_modified_at.map(|t| t.as_str().to_owned()),
-        now: now_unix(),
+        now: st.now_unix(),
         if_match,
     };
     let outcome = blocking(st, move |store| {

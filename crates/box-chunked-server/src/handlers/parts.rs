@@ -29,7 +29,7 @@ pub(crate) async fn upload_part(
     fault: BodyFault,
 ) -> Result<Response<Body>, Fail> {
     let s = load_session(st, user, sid).await?;
-    check_open(&s)?;
+    check_open(st, &s)?;
     let (part, digest) = check_part_headers(req.headers(), req.version(), &s)?;
     let (id, index) = (s.id.clone(), part.index);
     if let Some(existing) = blocking(st, move |store| store.part(&id, index)).await? {

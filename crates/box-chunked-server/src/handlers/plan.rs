@@ -26,7 +26,7 @@ pub(crate) async fn plan(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Fail> {
     let s = load_session(st, user, sid).await?;
-    check_open(&s)?;
+    check_open(st, &s)?;
     let body = small_body(st, req, 8 << 20).await?;
     let v: PlanRequest = decode_body(&body, |_| ErrorCode::BadRequest)?;
     if v.parts.is_empty() || v.parts.len() as u64 > MAX_PARTS {

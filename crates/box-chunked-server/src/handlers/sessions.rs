@@ -6,8 +6,8 @@
 use super::checks::refused;
 use super::common::valid_name;
 use super::common::{
-    blocking, decode_body, empty_response, fail, internal, json_response, not_found, now_unix,
-    small_body, Body, Fail,
+    blocking, decode_body, empty_response, fail, internal, json_response, not_found, small_body,
+    Body, Fail,
 };
 use super::repr::session_json;
 use crate::store::{fsync_dir, PartRow, Refusal, SessionRow, SessionState, StoreError};
@@ -127,7 +127,7 @@ pub(crate) fn new_session_row(
         file_size: size,
         part_size,
         total_parts: plan.total_parts(),
-        expires_at: now_unix().saturating_add(lifetime),
+        expires_at: st.now_unix().saturating_add(lifetime),
         state: SessionState::Open,
         committed_file_id: None,
         committed_sha1: None,
@@ -154,8 +154,8 @@ pub(crate) async fn load_session(st: &State, user: &str, sid: &str) -> Result<Se
     Ok(s)
 }
 
-pub(crate) fn check_not_expired(s: &SessionRow) -> Result<(), Fail> {
-    if s.state == SessionState::Open && s.expires_at <= now_unix() {
+pub(crate) fn check_not_expired(st: &State, s: &SessionRow) -> Result<(), Fail> {
+    if s.state == SessionState::Open && s.expires_at <= st.now_unix() {
         return Err(fail(
             ErrorCode::SessionExpired,
             "The upload session has expired",
@@ -164,8 +164,8 @@ pub(crate) fn check_not_expired(s: &SessionRow) -> Result<(), Fail> {
     Ok(())
 }
 
-pub(crate) fn check_open(s: &SessionRow) -> Result<(), Fail> {
-    check_not_expired(s)?;
+pub(crate) fn check_open(st: &State, s: &SessionRow) -> Result<(), Fail> {
+    check_not_expired(st, s)?;
     if s.state == SessionState::Committed {
         return Err(refused(Refusal::SessionClosed(true), ""));
     }
@@ -178,7 +178,7 @@ pub(crate) async fn get_session(
     sid: &str,
 ) -> Result<Response<Body>, Fail> {
     let s = load_session(st, user, sid).await?;
-    check_not_expired(&s)?;
+    check_not_expired(st, &s)?;
     let id = s.id.clone();
     let n = blocking(st, move |store| store.part_count(&id)).await?;
     Ok(json_response(200, &session_json(st, &s, n)))
@@ -191,7 +191,7 @@ pub(crate) async fn list_parts(
     query: Option<&str>,
 ) -> Result<Response<Body>, Fail> {
     let s = load_session(st, user, sid).await?;
-    check_not_expired(&s)?;
+    check_not_expired(st, &s)?;
     let mut offset = 0u64;
     let mut limit = rules::MAX_LIST_PARTS_LIMIT;
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -278,7 +278,7 @@ pub(crate) async fn collect_expired(state: Arc<State>) {
     let mut tick = tokio::time::interval(state.cfg.collect_every);
     loop {
         tick.tick().await;
-        let now = now_unix();
+        let now = state.now_unix();
         let store = state.store.clone();
         let done =
             tokio::task::spawn_blocking(move || -> Result<(u64, Vec<String>), StoreError> {

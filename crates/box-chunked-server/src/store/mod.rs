@@ -105,9 +105,12 @@ pub(crate) enum Refusal {
     IntoItself,
 }
 
-/// The limits the store applies in its transactions.
-#[derive(Debug, Clone, Copy, Default)]
+/// The limits the store applies in its transactions, and the clock its
+/// sessions expire by.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Limits {
+    /// The server's clock.
+    pub clock: crate::clock::Clock,
     /// Bytes each user may hold (files and open sessions).
     pub quota: Option<u64>,
     /// Open sessions each user may have.
@@ -158,13 +161,6 @@ pub(crate) struct Store {
     session_ids: ids::Sequence,
     /// Held while the store is open; released when it is dropped.
     _lock: lock::DirLock,
-}
-
-/// Now, in Unix seconds: the clock sessions expire by.
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 pub(crate) fn u(v: i64) -> u64 {
@@ -304,5 +300,12 @@ impl Store {
         for sid in sessions {
             let _ = fs::remove_dir_all(self.session_dir(sid));
         }
+    }
+}
+
+impl Store {
+    /// Now, in Unix seconds on the server's clock.
+    pub(crate) fn now_unix(&self) -> i64 {
+        self.limits.clock.unix()
     }
 }

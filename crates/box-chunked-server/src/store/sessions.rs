@@ -199,7 +199,7 @@ impl Store {
     ) -> Result<InsertPart, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        if let Err(r) = still_open(&tx, session_id, super::unix_now())? {
+        if let Err(r) = still_open(&tx, session_id, self.limits.clock.unix())? {
             return Ok(InsertPart::Refused(r));
         }
         let inserted = insert_part_row(&tx, session_id, p)?;

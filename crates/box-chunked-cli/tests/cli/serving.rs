@@ -4,62 +4,21 @@
 //! restarted in the middle, after which every user holds exactly what was
 //! acknowledged to them, and nothing of another's.
 
+use crate::support::*;
 use box_chunked_tests::api::{multipart, parse_answer, session_of, User};
 use box_chunked_tests::*;
 use bytes::Bytes;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-const BIN: &str = env!("CARGO_BIN_EXE_box-chunked");
-
-/// A `serve` process, killed when dropped.
-struct Proc {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve_cmd(dir: &Path, addr: &str, extra: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args([
-        "serve",
-        "--addr",
-        addr,
-        "--min-file-size",
-        "1",
-        "--part-size",
-        "1024",
-    ])
-    .arg("--data")
-    .arg(dir)
-    .args([
-        "--token",
-        &format!("{ALICE}=alice"),
-        "--token",
-        &format!("{BOB}=bob"),
-    ])
-    .args(["--admin-token", ADMIN])
-    .args(extra)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    c
-}
-
-fn serve(dir: &Path, addr: &str, extra: &[&str]) -> Proc {
-    let mut child = serve_cmd(dir, addr, extra).spawn().expect("serve starts");
-    let url = url_of(&mut child);
-    Proc { child, url }
+/// `serve` on `dir` at `addr` with 1 KiB parts and `extra` arguments.
+fn serve(dir: &Path, addr: &str, extra: &[&str]) -> Serve {
+    Serve::on(dir, addr, &[&["--part-size", "1024"], extra].concat())
 }
 
 /// A second `serve` on a running server's data directory exits at once with
@@ -69,7 +28,9 @@ fn serve(dir: &Path, addr: &str, extra: &[&str]) -> Proc {
 fn a_second_serve_on_one_data_directory_refuses_and_says_why() {
     let dir = TempDir::new("two-serves");
     let first = serve(dir.path(), "127.0.0.1:0", &[]);
-    let mut second = serve_cmd(dir.path(), "127.0.0.1:0", &[]).spawn().unwrap();
+    let mut second = Serve::command(dir.path(), "127.0.0.1:0", &["--part-size", "1024"])
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = second.try_wait().unwrap() {
@@ -105,25 +66,21 @@ fn a_second_serve_on_one_data_directory_refuses_and_says_why() {
 #[test]
 fn serve_and_the_embedded_server_keep_apart() {
     let home = TempDir::new("apart-home");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--min-file-size",
-            "1",
-            "--part-size",
-            "262144",
-        ])
-        .args(["--token", &format!("{ALICE}=alice")])
-        .env("HOME", home.path())
-        .env_remove("XDG_DATA_HOME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = url_of(&mut child);
-    let first = Proc { child, url };
+    let mut c = Command::new(BIN);
+    c.args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--min-file-size",
+        "1",
+        "--part-size",
+        "262144",
+    ])
+    .args(["--token", &format!("{ALICE}=alice")])
+    .env("HOME", home.path())
+    .env_remove("XDG_DATA_HOME")
+    .stderr(Stdio::null());
+    let first = Serve::spawn(c);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let alice = User::new(&first.url, ALICE);
     let data = pseudo_random(512 * 1024, 3);
@@ -193,18 +150,12 @@ fn the_server_raises_its_open_files_limit() {
     let script = format!(
         "ulimit -Sn 1024 && ulimit -Hn 4096 && exec \"$0\" serve --addr 127.0.0.1:{port} --token {ALICE}=alice --data \"$1\""
     );
-    let mut child = Command::new("sh")
-        .args(["-c", &script, BIN])
+    let mut c = Command::new("sh");
+    c.args(["-c", &script, BIN])
         .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = url_of(&mut child);
-    let _proc = Proc {
-        child,
-        url: url.clone(),
-    };
+        .stderr(Stdio::null());
+    let server = Serve::spawn(c);
+    let url = server.url.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -320,21 +271,24 @@ struct Worker {
 }
 
 impl Worker {
-    async fn send(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(&str, String)],
-        body: Bytes,
-    ) -> Result<box_chunked_tests::Reply, String> {
-        let mut all = vec![("authorization", format!("Bearer {}", self.token))];
-        all.extend(headers.iter().cloned());
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            self.http.send(method, url, &all, body),
-        )
-        .await
-        .unwrap_or_else(|_| Err("timed out".into()))
+    /// A request with this worker's token that gives up after 10 s.
+    fn request(&self, method: &str, url: &str) -> RequestBuilder<'_> {
+        self.http
+            .request(method, url)
+            .bearer(self.token)
+            .within(Duration::from_secs(10))
+    }
+
+    fn post(&self, url: &str) -> RequestBuilder<'_> {
+        self.request("POST", url)
+    }
+
+    fn put(&self, url: &str) -> RequestBuilder<'_> {
+        self.request("PUT", url)
+    }
+
+    fn delete(&self, url: &str) -> RequestBuilder<'_> {
+        self.request("DELETE", url)
     }
 
     fn content(&mut self, size: usize) -> Vec<u8> {
@@ -402,7 +356,12 @@ impl Worker {
             ),
         };
         let (ct, body) = multipart(&attrs, &data);
-        let r = self.send("POST", &url, &[("content-type", ct)], body).await;
+        let r = self
+            .post(&url)
+            .header("content-type", ct)
+            .body(body)
+            .try_send()
+            .await;
         match target {
             Some(id) => self.version(&id, &r, sha),
             None => self.new_file(&r, sha),
@@ -424,7 +383,9 @@ impl Worker {
             ),
         };
         let created = self
-            .send("POST", &url, &[], Bytes::from(body.to_string()))
+            .post(&url)
+            .body(Bytes::from(body.to_string()))
+            .try_send()
             .await;
         let Ok(created) = created.filter_status(201) else {
             // No session, or one whose answer was lost: nothing to commit.
@@ -443,7 +404,10 @@ impl Worker {
                 ("digest", digest(chunk)),
             ];
             match self
-                .send("PUT", &s.upload, &headers, Bytes::copy_from_slice(chunk))
+                .put(&s.upload)
+                .headers(&headers)
+                .body(Bytes::copy_from_slice(chunk))
+                .try_send()
                 .await
             {
                 Ok(r) if r.status == 200 => parts.push(r.json()["part"].clone()),
@@ -456,12 +420,10 @@ impl Worker {
         }
         let commit = json!({ "parts": parts }).to_string();
         let r = self
-            .send(
-                "POST",
-                &s.commit,
-                &[("digest", digest(&data))],
-                Bytes::from(commit),
-            )
+            .post(&s.commit)
+            .headers(&[("digest", digest(&data))])
+            .body(Bytes::from(commit))
+            .try_send()
             .await;
         match target {
             Some(id) => self.version(&id, &r, sha),
@@ -475,12 +437,9 @@ impl Worker {
             0 | 1 => {
                 let body = json!({"name": format!("d{}-{}", self.tag, self.n), "parent": {"id": self.folder()}});
                 let r = self
-                    .send(
-                        "POST",
-                        &format!("{}/2.0/folders", self.url),
-                        &[],
-                        Bytes::from(body.to_string()),
-                    )
+                    .post(&format!("{}/2.0/folders", self.url))
+                    .body(Bytes::from(body.to_string()))
+                    .try_send()
                     .await;
                 if let Ok(r) = r.filter_status(201) {
                     let id = r.json()["id"].as_str().unwrap().to_owned();
@@ -502,24 +461,17 @@ impl Worker {
                 if let Some(id) = self.file() {
                     let body = json!({"parent": {"id": self.folder()}});
                     let _ = self
-                        .send(
-                            "PUT",
-                            &format!("{}/2.0/files/{id}", self.url),
-                            &[],
-                            Bytes::from(body.to_string()),
-                        )
+                        .put(&format!("{}/2.0/files/{id}", self.url))
+                        .body(Bytes::from(body.to_string()))
+                        .try_send()
                         .await;
                 }
             }
             18 => {
                 if let Some(id) = self.file() {
                     let r = self
-                        .send(
-                            "DELETE",
-                            &format!("{}/2.0/files/{id}", self.url),
-                            &[],
-                            Bytes::new(),
-                        )
+                        .delete(&format!("{}/2.0/files/{id}", self.url))
+                        .try_send()
                         .await;
                     let s = seen(&r, 204);
                     if s != Seen::Refused {
@@ -534,12 +486,8 @@ impl Worker {
                 // (a folder with files answers 400 and stays).
                 if let Some(id) = self.m.folders.pop() {
                     let r = self
-                        .send(
-                            "DELETE",
-                            &format!("{}/2.0/folders/{id}", self.url),
-                            &[],
-                            Bytes::new(),
-                        )
+                        .delete(&format!("{}/2.0/folders/{id}", self.url))
+                        .try_send()
                         .await;
                     if seen(&r, 204) == Seen::Refused {
                         self.m.folders.insert(0, id);
@@ -739,13 +687,9 @@ async fn verify(url: &str, models: &[(usize, Model)]) {
                 .sum::<u64>();
         }
         let open = Http::new()
-            .call(
-                "GET",
-                &format!("{url}/__box-chunked/sessions?owner={}", names[u]),
-                ADMIN,
-                &[],
-                Bytes::new(),
-            )
+            .get(&format!("{url}/__box-chunked/sessions?owner={}", names[u]))
+            .bearer(ADMIN)
+            .send()
             .await
             .json();
         let reserved: u64 = open["entries"]

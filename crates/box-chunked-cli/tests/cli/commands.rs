@@ -2,83 +2,20 @@
 //! `serve` process, SIGKILL then resume, SIGINT, and every failure in the
 //! list with its message and exit code.
 
+use crate::support::*;
 use box_chunked_tests::*;
-use bytes::Bytes;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_box-chunked");
-const MIB: usize = 1 << 20;
-
-type Serve = ServeProcess;
-
-fn serve(extra: &[&str]) -> Serve {
-    ServeProcess::start(BIN, extra)
-}
-
-/// `box-chunked` with the server's URLs and token, and a private data directory.
-fn cli(s: &Serve, home: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    // The test server takes chunked uploads of any size: small files
-    // exercise the chunked path unless a test says otherwise.
-    c.env("XDG_DATA_HOME", home)
-        .env_remove("BOX_ACCESS_TOKEN")
-        .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
-        .args([
-            "--token",
-            ALICE,
-            "--api-url",
-            &format!("{}/2.0", s.url),
-            "--upload-url",
-            &format!("{}/api/2.0", s.url),
-        ]);
+/// [`cli`] with every file chunked, however small (the test server takes
+/// chunked uploads of any size).
+fn chunked(s: &Serve, home: &Path) -> Command {
+    let mut c = cli(s, home);
+    c.env("BOX_CHUNKED_ONE_SHOT_BELOW", "1");
     c
-}
-
-fn write_file(dir: &Path, name: &str, size: usize, seed: u64) -> (PathBuf, Vec<u8>) {
-    let data = pseudo_random(size, seed);
-    let p = dir.join(name);
-    std::fs::write(&p, &data).unwrap();
-    (p, data)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn last_json(o: &Output) -> Value {
-    let out = String::from_utf8_lossy(&o.stdout);
-    serde_json::from_str(out.lines().last().unwrap_or("")).unwrap_or(Value::Null)
-}
-
-async fn counters(s: &Serve) -> Value {
-    Http::new()
-        .call(
-            "GET",
-            &format!("{}/__box-chunked/counters", s.url),
-            ADMIN,
-            &[],
-            Bytes::new(),
-        )
-        .await
-        .json()
-}
-
-async fn download_sha1(s: &Serve, id: &str) -> box_chunked_proto::Sha1Digest {
-    let r = Http::new()
-        .call(
-            "GET",
-            &format!("{}/2.0/files/{id}/content", s.url),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    sha1(&r.body)
 }
 
 fn wait_for_parts(checkpoint: &Path, n: usize) -> usize {
@@ -91,14 +28,6 @@ fn wait_for_parts(checkpoint: &Path, n: usize) -> usize {
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("no checkpoint with {n} parts at {}", checkpoint.display());
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 #[test]
@@ -117,10 +46,10 @@ fn demo_uploads_downloads_and_compares() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_to_a_serve_process_prints_the_file_as_json() {
-    let s = serve(&[]);
+    let s = Serve::start(&[]);
     let home = TempDir::new("cli-home");
     let (path, data) = write_file(home.path(), "report.bin", 21 * MIB, 1);
-    let o = cli(&s, home.path())
+    let o = chunked(&s, home.path())
         .args(["upload"])
         .arg(&path)
         .args(["--json", "--parallel", "3"])
@@ -133,7 +62,7 @@ async fn upload_to_a_serve_process_prints_the_file_as_json() {
     assert_eq!(file["size"], data.len());
     assert_eq!(file["sha1"], sha1(&data).to_hex());
     assert_eq!(
-        download_sha1(&s, file["id"].as_str().unwrap()).await,
+        s.download_sha1(file["id"].as_str().unwrap()).await,
         sha1(&data)
     );
     // The checkpoint is removed after success.
@@ -144,7 +73,7 @@ async fn upload_to_a_serve_process_prints_the_file_as_json() {
     // A new version of it, renamed; then status, parts and abort of another session.
     let (v2, data2) = write_file(home.path(), "v2.bin", 22 * MIB, 2);
     let id = file["id"].as_str().unwrap();
-    let o = cli(&s, home.path())
+    let o = chunked(&s, home.path())
         .args(["upload"])
         .arg(&v2)
         .args([
@@ -174,30 +103,41 @@ async fn upload_to_a_serve_process_prints_the_file_as_json() {
         stats["peak_rss_bytes"].as_u64().unwrap() > 8 * MIB as u64,
         "{stats}"
     );
-    assert_eq!(download_sha1(&s, id).await, sha1(&data2));
+    assert_eq!(s.download_sha1(id).await, sha1(&data2));
     let created = Http::new()
-        .call(
-            "POST",
-            &format!("{}/api/2.0/files/upload_sessions", s.url),
-            ALICE,
-            &[],
+        .post(&format!("{}/api/2.0/files/upload_sessions", s.url))
+        .bearer(ALICE)
+        .body(
             serde_json::json!({"folder_id": "0", "file_size": 30_000_000, "file_name": "x.bin"})
                 .to_string(),
         )
+        .send()
         .await
         .json();
     let sid = created["id"].as_str().unwrap();
-    let o = cli(&s, home.path()).args(["status", sid]).output().unwrap();
+    let o = chunked(&s, home.path())
+        .args(["status", sid])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let st: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(st["id"], sid);
     assert_eq!(st["total_parts"], 4);
-    let o = cli(&s, home.path()).args(["parts", sid]).output().unwrap();
+    let o = chunked(&s, home.path())
+        .args(["parts", sid])
+        .output()
+        .unwrap();
     let parts: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(parts["total_count"], 0);
-    let o = cli(&s, home.path()).args(["abort", sid]).output().unwrap();
+    let o = chunked(&s, home.path())
+        .args(["abort", sid])
+        .output()
+        .unwrap();
     assert!(o.status.success());
-    let o = cli(&s, home.path()).args(["status", sid]).output().unwrap();
+    let o = chunked(&s, home.path())
+        .args(["status", sid])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
         stderr(&o).contains(&format!("upload session {sid} no longer exists")),
@@ -208,7 +148,7 @@ async fn upload_to_a_serve_process_prints_the_file_as_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_then_resume_sends_only_what_is_missing() {
-    let s = serve(&[
+    let s = Serve::start(&[
         "--part-size",
         "1048576",
         "--min-file-size",
@@ -219,7 +159,7 @@ async fn sigkill_then_resume_sends_only_what_is_missing() {
     let home = TempDir::new("cli-kill");
     let (path, data) = write_file(home.path(), "big.bin", 40 * MIB, 3);
     let cp = home.path().join("big.checkpoint");
-    let mut child = cli(&s, home.path())
+    let mut child = chunked(&s, home.path())
         .args(["upload"])
         .arg(&path)
         .args(["--parallel", "2", "--no-progress", "--checkpoint"])
@@ -232,7 +172,7 @@ async fn sigkill_then_resume_sends_only_what_is_missing() {
     signal(&child, "-KILL");
     let _ = child.wait();
     assert!(at_kill < 40);
-    let o = cli(&s, home.path())
+    let o = chunked(&s, home.path())
         .args(["resume"])
         .arg(&cp)
         .args(["--json", "--no-progress"])
@@ -242,10 +182,10 @@ async fn sigkill_then_resume_sends_only_what_is_missing() {
     let file = last_json(&o);
     assert_eq!(file["sha1"], sha1(&data).to_hex());
     assert_eq!(
-        download_sha1(&s, file["id"].as_str().unwrap()).await,
+        s.download_sha1(file["id"].as_str().unwrap()).await,
         sha1(&data)
     );
-    let c = counters(&s).await;
+    let c = s.counters().await;
     assert_eq!(c["parts_stored"], 40, "{c}");
     // Only parts in flight at the kill (their answers lost) can come back as overlaps.
     assert!(c["parts_rejected_overlap"].as_u64().unwrap() <= 2, "{c}");
@@ -254,7 +194,7 @@ async fn sigkill_then_resume_sends_only_what_is_missing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_keeps_a_checkpoint_and_a_second_one_aborts() {
-    let s = serve(&[
+    let s = Serve::start(&[
         "--part-size",
         "1048576",
         "--min-file-size",
@@ -265,7 +205,7 @@ async fn sigint_keeps_a_checkpoint_and_a_second_one_aborts() {
     let home = TempDir::new("cli-int");
     let (path, data) = write_file(home.path(), "int.bin", 30 * MIB, 4);
     let cp = home.path().join("int.checkpoint");
-    let child = cli(&s, home.path())
+    let child = chunked(&s, home.path())
         .args(["upload"])
         .arg(&path)
         .args(["--parallel", "2", "--no-progress", "--checkpoint"])
@@ -280,7 +220,7 @@ async fn sigint_keeps_a_checkpoint_and_a_second_one_aborts() {
     assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
     assert!(stderr(&o).contains("box-chunked resume"), "{}", stderr(&o));
     assert!(cp.exists());
-    let o = cli(&s, home.path())
+    let o = chunked(&s, home.path())
         .args(["resume"])
         .arg(&cp)
         .args(["--json", "--no-progress"])
@@ -291,7 +231,7 @@ async fn sigint_keeps_a_checkpoint_and_a_second_one_aborts() {
 
     // Two Ctrl-C: the session is deleted.
     let cp2 = home.path().join("int2.checkpoint");
-    let child = cli(&s, home.path())
+    let child = chunked(&s, home.path())
         .args(["upload"])
         .arg(&path)
         .args([
@@ -313,14 +253,14 @@ async fn sigint_keeps_a_checkpoint_and_a_second_one_aborts() {
     signal(&child, "-INT");
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
-    assert_eq!(counters(&s).await["sessions_aborted"], 1);
+    assert_eq!(s.counters().await["sessions_aborted"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_failure_has_its_message_and_exit_code() {
-    let s = serve(&[]);
+    let s = Serve::start(&[]);
     let home = TempDir::new("cli-fail");
-    let run = |args: &[&str]| cli(&s, home.path()).args(args).output().unwrap();
+    let run = |args: &[&str]| chunked(&s, home.path()).args(args).output().unwrap();
     let check = |o: &Output, code: i32, needle: &str| {
         assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
         let err = stderr(o);
@@ -400,13 +340,13 @@ async fn every_failure_has_its_message_and_exit_code() {
         "--parallel",
     );
     // None of these left a session behind.
-    let c = counters(&s).await;
+    let c = s.counters().await;
     assert_eq!(c["sessions_created"], 0, "{c}");
 
     // A checkpoint whose source changed: exit 5, and the session is deleted.
-    let slow = serve(&["--faults", "part:delay=100@1"]);
+    let slow = Serve::start(&["--faults", "part:delay=100@1"]);
     let cp = home.path().join("changed.checkpoint");
-    let child = cli(&slow, home.path())
+    let child = chunked(&slow, home.path())
         .args(["upload"])
         .arg(&big)
         .args(["--parallel", "1", "--no-progress", "--checkpoint"])
@@ -422,13 +362,13 @@ async fn every_failure_has_its_message_and_exit_code() {
     let mut changed = data.clone();
     changed[7] ^= 1;
     std::fs::write(&big, &changed).unwrap();
-    let o = cli(&slow, home.path())
+    let o = chunked(&slow, home.path())
         .args(["resume"])
         .arg(&cp)
         .output()
         .unwrap();
     check(&o, 5, "changed");
-    let c = counters(&slow).await;
+    let c = slow.counters().await;
     assert_eq!(c["sessions_aborted"], 1, "{c}");
     assert_eq!(c["files_committed"], 0, "{c}");
     // An unreadable file. Root reads any file whatever its mode, so under
@@ -468,8 +408,8 @@ async fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
         return;
     }
     let dir = TempDir::new("cli-emfile");
-    let mut child = Command::new("bash")
-        .arg("-c")
+    let mut c = Command::new("bash");
+    c.arg("-c")
         .arg("ulimit -n 48 && exec \"$0\" \"$@\"")
         .arg(BIN)
         .args([
@@ -489,11 +429,9 @@ async fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
         ])
         .arg("--data")
         .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = url_of(&mut child);
+        .stderr(Stdio::null());
+    let server = Serve::spawn(c);
+    let url = server.url.clone();
     let addr = url.trim_start_matches("http://").to_owned();
     let mut held = Vec::new();
     for _ in 0..80 {
@@ -501,9 +439,9 @@ async fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
             held.push(s);
         }
     }
-    let before = cpu_secs(child.id());
+    let before = cpu_secs(server.child.id());
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let spent = cpu_secs(child.id()) - before;
+    let spent = cpu_secs(server.child.id()) - before;
     assert!(
         spent < 0.5,
         "the accept loop spun: {spent} CPU seconds in 1 s"
@@ -513,28 +451,18 @@ async fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let http = Http::new();
     let r = http
-        .call(
-            "GET",
-            &format!("{url}/2.0/folders/0"),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{url}/2.0/folders/0"))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(r.status, 200);
     let c = http
-        .call(
-            "GET",
-            &format!("{url}/__box-chunked/counters"),
-            ADMIN,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{url}/__box-chunked/counters"))
+        .bearer(ADMIN)
+        .send()
         .await
         .json();
     assert!(c["accept_errors"].as_u64().unwrap() > 0, "{c}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// The source rewritten in place, appended to, truncated or replaced while
@@ -542,7 +470,7 @@ async fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
 /// changed, nothing is committed, and the session is deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_changed_during_the_upload_is_never_committed() {
-    let s = serve(&[
+    let s = Serve::start(&[
         "--part-size",
         "1048576",
         "--min-file-size",
@@ -555,7 +483,7 @@ async fn a_source_changed_during_the_upload_is_never_committed() {
     for (n, mode) in modes.iter().enumerate() {
         let (path, _) = write_file(home.path(), &format!("{mode}.bin"), 8 * MIB, 10 + n as u64);
         let cp = home.path().join(format!("{mode}.checkpoint"));
-        let child = cli(&s, home.path())
+        let child = chunked(&s, home.path())
             .args(["upload"])
             .arg(&path)
             .args(["--parallel", "1", "--no-progress", "--checkpoint"])
@@ -603,7 +531,7 @@ async fn a_source_changed_during_the_upload_is_never_committed() {
         );
         eprintln!("{mode}: {}", err.lines().last().unwrap_or(""));
     }
-    let c = counters(&s).await;
+    let c = s.counters().await;
     assert_eq!(c["files_committed"], 0, "{c}");
     assert_eq!(c["commits"], 0, "{c}");
     assert_eq!(c["sessions_aborted"], 4, "{c}");
@@ -614,7 +542,7 @@ async fn a_source_changed_during_the_upload_is_never_committed() {
 /// the local server, never to Box's upload host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_url_is_enough_for_a_local_server() {
-    let s = serve(&["--min-file-size", "1"]);
+    let s = Serve::start(&["--min-file-size", "1"]);
     let home = TempDir::new("cli-one-url");
     let (path, data) = write_file(home.path(), "one.bin", 300 * 1024, 21);
     for flags in [
@@ -671,7 +599,7 @@ fn run_printed(cmd: &str, home: &Path) -> Output {
 /// its checkpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_printed_resume_command_works_as_printed() {
-    let s = serve(&[
+    let s = Serve::start(&[
         "--part-size",
         "1048576",
         "--min-file-size",
@@ -681,7 +609,7 @@ async fn the_printed_resume_command_works_as_printed() {
     ]);
     let home = TempDir::new("cli-hint");
     let (path, data) = write_file(home.path(), "hint.bin", 12 * MIB, 31);
-    let mut child = cli(&s, home.path())
+    let mut child = chunked(&s, home.path())
         .args(["upload"])
         .arg(&path)
         .args(["--parallel", "2", "--no-progress"])
@@ -743,7 +671,7 @@ async fn the_printed_resume_command_works_as_printed() {
     );
 
     // Another, interrupted, then aborted by its checkpoint.
-    let mut child = cli(&s, home.path())
+    let mut child = chunked(&s, home.path())
         .args(["upload"])
         .arg(&path)
         .args([
@@ -762,8 +690,8 @@ async fn the_printed_resume_command_works_as_printed() {
     wait_for_parts(&home.path().join("second.json"), 1);
     signal(&child, "-INT");
     let _ = child.wait();
-    let before = counters(&s).await["sessions_aborted"].as_u64().unwrap();
-    let o = cli(&s, home.path())
+    let before = s.counters().await["sessions_aborted"].as_u64().unwrap();
+    let o = chunked(&s, home.path())
         .args(["abort"])
         .arg(home.path().join("second.json"))
         .output()
@@ -771,7 +699,7 @@ async fn the_printed_resume_command_works_as_printed() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!home.path().join("second.json").exists());
     assert_eq!(
-        counters(&s).await["sessions_aborted"].as_u64().unwrap(),
+        s.counters().await["sessions_aborted"].as_u64().unwrap(),
         before + 1
     );
 }
@@ -784,23 +712,21 @@ async fn padded_tokens_from_a_file_work_as_given() {
     let file = home.path().join("tokens");
     std::fs::write(&file, "# users\nYWxpY2U=\nYm9i===bob\n\n").unwrap();
     let data_dir = home.path().join("data");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--min-file-size",
-            "1",
-            "--tokens-file",
-        ])
-        .arg(&file)
-        .arg("--data")
-        .arg(&data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = url_of(&mut child);
+    let mut c = Command::new(BIN);
+    c.args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--min-file-size",
+        "1",
+        "--tokens-file",
+    ])
+    .arg(&file)
+    .arg("--data")
+    .arg(&data_dir)
+    .stderr(Stdio::null());
+    let server = Serve::spawn(c);
+    let url = server.url.clone();
     let http = Http::new();
     for (token, ok) in [
         ("YWxpY2U=", true),
@@ -809,13 +735,9 @@ async fn padded_tokens_from_a_file_work_as_given() {
         ("Ym9i", false),
     ] {
         let r = http
-            .call(
-                "GET",
-                &format!("{url}/2.0/folders/0"),
-                token,
-                &[],
-                Bytes::new(),
-            )
+            .get(&format!("{url}/2.0/folders/0"))
+            .bearer(token)
+            .send()
             .await;
         assert_eq!(r.status == 200, ok, "{token}: {}", r.status);
     }
@@ -829,8 +751,7 @@ async fn padded_tokens_from_a_file_work_as_given() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(last_json(&o)["sha1"], sha1(&data).to_hex());
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 
     // Not loopback: a warning, before anything else.
     let mut wide = Command::new(BIN)
@@ -858,7 +779,7 @@ async fn padded_tokens_from_a_file_work_as_given() {
 /// `-q`, sizes in human units, and `--parallel` bounded everywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_person_sees() {
-    let s = serve(&[
+    let s = Serve::start(&[
         "--min-file-size",
         "1M",
         "--part-size",
@@ -868,7 +789,7 @@ async fn what_a_person_sees() {
     ]);
     let home = TempDir::new("cli-sees");
     let (path, data) = write_file(home.path(), "seen.bin", 3 * MIB, 51);
-    let o = cli(&s, home.path())
+    let o = chunked(&s, home.path())
         .env_remove("NO_COLOR")
         .args(["-v", "upload", "--json"])
         .arg(&path)
@@ -896,7 +817,7 @@ async fn what_a_person_sees() {
     assert!(err.contains("confirmed") && err.contains("sent"), "{err}");
 
     // -q: only errors.
-    let o = cli(&s, home.path())
+    let o = chunked(&s, home.path())
         .args(["-q", "upload", "--name", "quiet.bin"])
         .arg(&path)
         .output()
@@ -908,7 +829,7 @@ async fn what_a_person_sees() {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
-    let o = cli(&s, home.path())
+    let o = chunked(&s, home.path())
         .args(["-q", "upload", "--name", "quiet.bin"])
         .arg(&path)
         .output()
@@ -926,7 +847,7 @@ async fn what_a_person_sees() {
         vec!["resume", "--parallel", "65", "x.json"],
         vec!["demo", "--parallel", "0"],
     ] {
-        let o = cli(&s, home.path()).args(&args).output().unwrap();
+        let o = chunked(&s, home.path()).args(&args).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(stderr(&o).contains("1 to 64"), "{args:?}: {}", stderr(&o));
     }
@@ -937,7 +858,7 @@ async fn what_a_person_sees() {
 /// only the bytes it sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_keeps_the_session_and_the_resume_tells_what_it_found() {
-    let s = serve(&[
+    let s = Serve::start(&[
         "--part-size",
         "1M",
         "--min-file-size",
@@ -948,7 +869,7 @@ async fn sigterm_keeps_the_session_and_the_resume_tells_what_it_found() {
     let home = TempDir::new("cli-term");
     let (path, data) = write_file(home.path(), "term.bin", 16 * MIB, 52);
     let cp = home.path().join("term.checkpoint");
-    let child = cli(&s, home.path())
+    let child = chunked(&s, home.path())
         .args(["upload"])
         .arg(&path)
         .args(["--parallel", "2", "--checkpoint"])
@@ -968,7 +889,7 @@ async fn sigterm_keeps_the_session_and_the_resume_tells_what_it_found() {
     );
     let after = err.split("terminated").nth(1).unwrap_or("");
     assert!(!after.contains("progress:"), "the display stops: {after}");
-    let o = cli(&s, home.path())
+    let o = chunked(&s, home.path())
         .args(["resume"])
         .arg(&cp)
         .output()

@@ -3,60 +3,22 @@
 //! and committed file is intact, no half-committed file is visible, and the
 //! upload can finish.
 
+use crate::support::*;
 use box_chunked_tests::*;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 const PART: usize = 64 * 1024;
 
-struct Proc {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(dir: &Path, extra: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_box-chunked"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--min-file-size", "1"])
-        .arg("--data")
-        .arg(dir)
-        .args([
-            "--token",
-            &format!("{ALICE}=alice"),
-            "--part-size",
-            &PART.to_string(),
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("box-chunked serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("first line");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
-    Proc { child, url }
-}
-
-fn kill9(p: &mut Proc) {
-    p.child.kill().expect("SIGKILL");
-    p.child.wait().expect("reaped");
+/// `serve` on `dir` with 64 KiB parts and `extra` arguments.
+fn serve(dir: &Path, extra: &[&str]) -> Serve {
+    let part = PART.to_string();
+    let mut args = vec!["--part-size", part.as_str()];
+    args.extend_from_slice(extra);
+    Serve::on(dir, "127.0.0.1:0", &args)
 }
 
 async fn all_parts(http: &Http, url: &str, sid: &str) -> Vec<Value> {
@@ -64,15 +26,11 @@ async fn all_parts(http: &Http, url: &str, sid: &str) -> Vec<Value> {
     let mut offset = 0;
     loop {
         let r = http
-            .call(
-                "GET",
-                &format!(
-                    "{url}/api/2.0/files/upload_sessions/{sid}/parts?offset={offset}&limit=1000"
-                ),
-                ALICE,
-                &[],
-                Bytes::new(),
-            )
+            .get(&format!(
+                "{url}/api/2.0/files/upload_sessions/{sid}/parts?offset={offset}&limit=1000"
+            ))
+            .bearer(ALICE)
+            .send()
             .await;
         assert_eq!(r.status, 200, "{:?}", r.json());
         let entries = r.json()["entries"].as_array().cloned().unwrap_or_default();
@@ -93,31 +51,26 @@ async fn put_part(
 ) -> Result<Reply, String> {
     let off = index * PART;
     let chunk = &data[off..(off + PART).min(data.len())];
-    http.send(
-        "PUT",
-        &format!("{url}/api/2.0/files/upload_sessions/{sid}"),
-        &[
+    http.put(&format!("{url}/api/2.0/files/upload_sessions/{sid}"))
+        .headers(&[
             ("authorization", format!("Bearer {ALICE}")),
             (
                 "content-range",
                 format!("bytes {}-{}/{}", off, off + chunk.len() - 1, data.len()),
             ),
             ("digest", digest(chunk)),
-        ],
-        Bytes::copy_from_slice(chunk),
-    )
-    .await
+        ])
+        .body(Bytes::copy_from_slice(chunk))
+        .try_send()
+        .await
 }
 
 async fn create(http: &Http, url: &str, size: usize, name: &str) -> String {
     let r = http
-        .call(
-            "POST",
-            &format!("{url}/api/2.0/files/upload_sessions"),
-            ALICE,
-            &[],
-            json!({"folder_id": "0", "file_size": size, "file_name": name}).to_string(),
-        )
+        .post(&format!("{url}/api/2.0/files/upload_sessions"))
+        .bearer(ALICE)
+        .body(json!({"folder_id": "0", "file_size": size, "file_name": name}).to_string())
+        .send()
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
     r.json()["id"].as_str().unwrap().to_owned()
@@ -130,16 +83,14 @@ async fn commit(
     data: &[u8],
     parts: &[Value],
 ) -> Result<Reply, String> {
-    http.send(
-        "POST",
-        &format!("{url}/api/2.0/files/upload_sessions/{sid}/commit"),
-        &[
+    http.post(&format!("{url}/api/2.0/files/upload_sessions/{sid}/commit"))
+        .headers(&[
             ("authorization", format!("Bearer {ALICE}")),
             ("digest", digest(data)),
-        ],
-        json!({ "parts": parts }).to_string(),
-    )
-    .await
+        ])
+        .body(json!({ "parts": parts }).to_string())
+        .try_send()
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,7 +137,7 @@ async fn kill_during_parallel_parts_loses_nothing_acknowledged() {
     while acked.lock().unwrap().len() < 30 {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
-    kill9(&mut server);
+    server.kill9();
     for t in tasks {
         let _ = t.await;
     }
@@ -225,13 +176,9 @@ async fn kill_during_parallel_parts_loses_nothing_acknowledged() {
     assert_eq!(r.status, 201, "{:?}", r.json());
     let id = r.json()["entries"][0]["id"].as_str().unwrap().to_owned();
     let content = http
-        .call(
-            "GET",
-            &format!("{}/2.0/files/{id}/content", server.url),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{}/2.0/files/{id}/content", server.url))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(sha1(&content.body), sha1(&data));
 }
@@ -265,19 +212,15 @@ async fn kill_during_commit_leaves_no_half_file() {
         tokio::spawn(async move { commit(&http, &url, &sid, &data, &listed).await })
     };
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    kill9(&mut server);
+    server.kill9();
     assert!(pending.await.unwrap().is_err(), "the commit got no answer");
 
     let server = serve(dir.path(), &[]);
     // No file is visible: the commit had not happened.
     let none = http
-        .call(
-            "GET",
-            &format!("{}/2.0/files/1", server.url),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{}/2.0/files/1", server.url))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(none.status, 404);
     // The session and its parts are intact, and the repeated commit succeeds.
@@ -291,16 +234,12 @@ async fn kill_during_commit_leaves_no_half_file() {
 
     // A committed file survives a kill too.
     let mut server = serve(dir.path(), &[]);
-    kill9(&mut server);
+    server.kill9();
     let server = serve(dir.path(), &[]);
     let content = http
-        .call(
-            "GET",
-            &format!("{}/2.0/files/{id}/content", server.url),
-            ALICE,
-            &[],
-            Bytes::new(),
-        )
+        .get(&format!("{}/2.0/files/{id}/content", server.url))
+        .bearer(ALICE)
+        .send()
         .await;
     assert_eq!(content.status, 200);
     assert_eq!(sha1(&content.body), sha1(&data));

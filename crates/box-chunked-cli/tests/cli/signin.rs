@@ -5,21 +5,15 @@
 //! refused credentials named in the message; and a proxy that `NO_PROXY`
 //! bypasses.
 
+use crate::support::*;
 use box_chunked_tests::*;
-use bytes::Bytes;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_box-chunked");
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// `box-chunked` with no credential in its environment but the app's id
 /// and secret, and a private data directory.
-fn cli(home: &Path) -> Command {
+fn signed_out(home: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.env("XDG_DATA_HOME", home)
         .env_remove("BOX_CHUNKED_ONE_SHOT_BELOW")
@@ -50,7 +44,7 @@ fn cli(home: &Path) -> Command {
 /// Runs `login` as `args` say, plays the browser (follows the authorize
 /// URL it prints to the redirect it names) and waits for it to end.
 async fn login(home: &Path, args: &[String]) -> Output {
-    let mut child = cli(home)
+    let mut child = signed_out(home)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -67,7 +61,7 @@ async fn login(home: &Path, args: &[String]) -> Output {
         }
     };
     let http = Http::new();
-    let approve = http.send("GET", &url, &[], Bytes::new()).await.unwrap();
+    let approve = http.get(&url).try_send().await.unwrap();
     assert_eq!(
         approve.status,
         302,
@@ -75,7 +69,7 @@ async fn login(home: &Path, args: &[String]) -> Output {
         String::from_utf8_lossy(&approve.body)
     );
     let back = approve.header("location").unwrap().to_owned();
-    let page = http.send("GET", &back, &[], Bytes::new()).await.unwrap();
+    let page = http.get(&back).try_send().await.unwrap();
     assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut err, &mut rest);
@@ -88,7 +82,7 @@ async fn login(home: &Path, args: &[String]) -> Output {
 }
 
 fn upload(home: &Path, base: &str, file: &Path, extra: &[&str]) -> Output {
-    cli(home)
+    signed_out(home)
         .args(["upload", "--json", "--base-url", base])
         .args(extra)
         .arg(file)
@@ -105,7 +99,7 @@ fn upload_as_alice(
     env: &[(&str, &str)],
     extra: &[&str],
 ) -> Output {
-    cli(home)
+    signed_out(home)
         .envs(env.iter().copied())
         .args([
             "--token",
@@ -135,7 +129,7 @@ fn owner(o: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_writes_a_token_file_that_uploads_use_and_its_hint_works() {
-    let s = ServeProcess::start(BIN, &["--client", "cid:csecret=alice", "--token-ttl", "3"]);
+    let s = Serve::start(&["--client", "cid:csecret=alice", "--token-ttl", "3"]);
     let home = TempDir::new("login");
     let tokens = home.path().join("my tokens.json");
     let args: Vec<String> = vec![
@@ -160,7 +154,7 @@ async fn login_writes_a_token_file_that_uploads_use_and_its_hint_works() {
     assert_eq!(owner(&o), "alice");
     // Wait out the access token: the next run refreshes and rotates the file.
     std::thread::sleep(std::time::Duration::from_secs(3));
-    let o = cli(home.path())
+    let o = signed_out(home.path())
         .env("BOX_TOKEN_FILE", &tokens)
         .args([
             "upload",
@@ -184,12 +178,10 @@ async fn login_writes_a_token_file_that_uploads_use_and_its_hint_works() {
         pair["refresh_token"].as_str().unwrap()
     );
     let stolen = Http::new()
-        .send(
-            "POST",
-            &format!("{}/oauth2/token", s.url),
-            &[("content-type", "application/x-www-form-urlencoded".into())],
-            form,
-        )
+        .post(&format!("{}/oauth2/token", s.url))
+        .headers(&[("content-type", "application/x-www-form-urlencoded".into())])
+        .body(form)
+        .try_send()
         .await
         .unwrap();
     assert_eq!(stolen.status, 200);
@@ -260,7 +252,7 @@ async fn jwt_from_the_config_file_or_its_contents_and_as_user() {
     let config = home.path().join("config.json");
     std::fs::write(&config, box_app_config(CONSOLE_KEY)).unwrap();
     let app = config.display().to_string();
-    let s = ServeProcess::start(BIN, &["--app", &app]);
+    let s = Serve::start(&["--app", &app]);
     let (file, _) = {
         let p = home.path().join("j.bin");
         std::fs::write(&p, pseudo_random(200_000, 8)).unwrap();
@@ -269,7 +261,7 @@ async fn jwt_from_the_config_file_or_its_contents_and_as_user() {
     let o = upload(home.path(), &s.url, &file, &["--box-config", &app]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(owner(&o), "AutomationUser_app-client");
-    let o = cli(home.path())
+    let o = signed_out(home.path())
         .env("BOX_CONFIG_JSON", box_app_config(CONSOLE_KEY))
         .env("BOX_SUBJECT_TYPE", "user")
         .env("BOX_SUBJECT_ID", "alice")
@@ -324,7 +316,7 @@ async fn jwt_from_the_config_file_or_its_contents_and_as_user() {
         assert!(!msg.contains(secret), "{msg}");
     }
     // Client credentials this server does not know: the message names the variables.
-    let o = cli(home.path())
+    let o = signed_out(home.path())
         .env("BOX_SUBJECT_ID", "ent-1")
         .args(["upload", "--base-url", &s.url])
         .arg(&file)
@@ -359,7 +351,7 @@ async fn jwt_from_the_config_file_or_its_contents_and_as_user() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_sees_the_requests_unless_no_proxy_names_the_host() {
-    let s = ServeProcess::start(BIN, &[]);
+    let s = Serve::start(&[]);
     let home = TempDir::new("proxy");
     let file = home.path().join("p.bin");
     std::fs::write(&file, pseudo_random(100_000, 2)).unwrap();
@@ -402,7 +394,7 @@ async fn ssl_cert_file_adds_a_root_as_ca_cert_does() {
         write("cert.pem", &cert),
         write("key.pem", &key),
     );
-    let s = ServeProcess::start(BIN, &["--tls-cert", &cert, "--tls-key", &key]);
+    let s = Serve::start(&["--tls-cert", &cert, "--tls-key", &key]);
     assert!(s.url.starts_with("https://"), "{}", s.url);
     let file = home.path().join("tls.bin");
     std::fs::write(&file, pseudo_random(50_000, 4)).unwrap();
@@ -423,17 +415,14 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
     let config = home.path().join("config.json");
     std::fs::write(&config, box_app_config(CONSOLE_KEY)).unwrap();
     let app = config.display().to_string();
-    let s = ServeProcess::start(
-        BIN,
-        &[
-            "--app",
-            &app,
-            "--client",
-            "cid:csecret=alice",
-            "--token-ttl",
-            "2",
-        ],
-    );
+    let s = Serve::start(&[
+        "--app",
+        &app,
+        "--client",
+        "cid:csecret=alice",
+        "--token-ttl",
+        "2",
+    ]);
     let tokens = home.path().join("tokens.json");
     let t = tokens.display().to_string();
     let mut logs = String::new();
@@ -465,7 +454,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
     {
         // Past the access token's life, so the file is refreshed too.
         std::thread::sleep(std::time::Duration::from_millis(1200));
-        let o = cli(home.path())
+        let o = signed_out(home.path())
             .arg("-vvv")
             .args([
                 "upload",

@@ -5,42 +5,13 @@
 //! with `--on-conflict skip` sends no byte. Also stdin with the right and
 //! the wrong `--size`, and `--progress json`.
 
+use crate::support::*;
 use box_chunked_tests::*;
-use bytes::Bytes;
 use serde_json::Value;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_box-chunked");
-
-type Serve = ServeProcess;
-
-fn serve(extra: &[&str]) -> Serve {
-    ServeProcess::start(BIN, extra)
-}
-
-fn cli(s: &Serve, home: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.env("XDG_DATA_HOME", home)
-        .env_remove("BOX_ACCESS_TOKEN")
-        .args(["--token", ALICE, "--base-url", &s.url]);
-    c
-}
-
-async fn counters(s: &Serve) -> Value {
-    Http::new()
-        .call(
-            "GET",
-            &format!("{}/__box-chunked/counters", s.url),
-            ADMIN,
-            &[],
-            Bytes::new(),
-        )
-        .await
-        .json()
-}
 
 /// 200 files: sizes from 0 B to 45 MB, three directories deep, plus a symlink.
 fn make_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
@@ -74,13 +45,6 @@ fn make_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-fn lines(out: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(out)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 /// Every file is done in the job file (the truth: a file finished just
 /// before the kill may have no printed line), with the id a printed line
 /// gave when there is one, and downloads back identical.
@@ -102,13 +66,9 @@ async fn check_all(s: &Serve, files: &[(String, Vec<u8>)], reports: &[Value], jo
             );
         }
         let got = http
-            .call(
-                "GET",
-                &format!("{}/2.0/files/{id}/content", s.url),
-                ALICE,
-                &[],
-                Bytes::new(),
-            )
+            .get(&format!("{}/2.0/files/{id}/content", s.url))
+            .bearer(ALICE)
+            .send()
             .await;
         assert_eq!(got.status, 200, "{rel}");
         assert_eq!(
@@ -122,7 +82,7 @@ async fn check_all(s: &Serve, files: &[(String, Vec<u8>)], reports: &[Value], jo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tree_uploads_as_one_job_resumes_after_sigkill_and_reruns_send_nothing() {
     // Parts are slowed so that the kill lands in the middle of the job.
-    let s = serve(&["--faults", "part:delay=150@1"]);
+    let s = Serve::start(&["--faults", "part:delay=150@1"]);
     let home = TempDir::new("job-home");
     let files = make_tree(home.path());
     let job = home.path().join("the.job");
@@ -161,7 +121,7 @@ async fn a_tree_uploads_as_one_job_resumes_after_sigkill_and_reruns_send_nothing
     first.kill().unwrap(); // SIGKILL
     let out = first.wait_with_output().unwrap();
     let mut reports = lines(&out.stdout);
-    let before = counters(&s).await;
+    let before = s.settled().await;
     // Resume: no confirmed part is sent again and no file is uploaded twice.
     let second = cli(&s, home.path())
         .args(["resume", "--json"])
@@ -174,7 +134,7 @@ async fn a_tree_uploads_as_one_job_resumes_after_sigkill_and_reruns_send_nothing
         String::from_utf8_lossy(&second.stderr)
     );
     reports.extend(lines(&second.stdout));
-    let after = counters(&s).await;
+    let after = s.counters().await;
     assert_eq!(
         after["parts_rejected_overlap"], 0,
         "no stored part was sent again"
@@ -235,7 +195,7 @@ async fn a_tree_uploads_as_one_job_resumes_after_sigkill_and_reruns_send_nothing
         skipped, 201,
         "200 files with the same content, and the symlink"
     );
-    assert_eq!(counters(&s).await["bytes_received"].as_u64().unwrap(), sent);
+    assert_eq!(s.counters().await["bytes_received"].as_u64().unwrap(), sent);
     // A re-run without a policy fails for every file, and says so in its exit code.
     let fourth = cli(&s, home.path())
         .args(["-q", "upload", "--job"])
@@ -249,7 +209,7 @@ async fn a_tree_uploads_as_one_job_resumes_after_sigkill_and_reruns_send_nothing
 
 #[test]
 fn standard_input_with_the_right_and_the_wrong_size() {
-    let s = serve(&[]);
+    let s = Serve::start(&[]);
     let home = TempDir::new("stdin-home");
     for (size, data, code) in [
         (5000u64, pseudo_random(5000, 1), 0),
@@ -380,21 +340,19 @@ async fn a_job_to_the_embedded_server_resumes_after_sigkill() {
     let text: Value = serde_json::from_str(&std::fs::read_to_string(&job).unwrap()).unwrap();
     // The server's data stays: serve it and check each file once, whole.
     let data_dir = home.path().join("box-chunked/embedded");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--token",
-            &format!("{ALICE}=local"),
-        ])
-        .arg("--data")
-        .arg(&data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = url_of(&mut child);
+    let mut c = Command::new(BIN);
+    c.args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--token",
+        &format!("{ALICE}=local"),
+    ])
+    .arg("--data")
+    .arg(&data_dir)
+    .stderr(Stdio::null());
+    let server = Serve::spawn(c);
+    let url = server.url.clone();
     let http = Http::new();
     for (name, data) in &files {
         let e = text["entries"]
@@ -406,27 +364,17 @@ async fn a_job_to_the_embedded_server_resumes_after_sigkill() {
         assert_eq!(e["state"], "done", "{e}");
         let id = e["id"].as_str().unwrap();
         let meta = http
-            .call(
-                "GET",
-                &format!("{url}/2.0/files/{id}"),
-                ALICE,
-                &[],
-                Bytes::new(),
-            )
+            .get(&format!("{url}/2.0/files/{id}"))
+            .bearer(ALICE)
+            .send()
             .await
             .json();
         assert_eq!(meta["etag"], "0", "{name}: one version");
         let got = http
-            .call(
-                "GET",
-                &format!("{url}/2.0/files/{id}/content"),
-                ALICE,
-                &[],
-                Bytes::new(),
-            )
+            .get(&format!("{url}/2.0/files/{id}/content"))
+            .bearer(ALICE)
+            .send()
             .await;
         assert_eq!(sha1(&got.body), sha1(data), "{name}");
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -1,0 +1,10 @@
+//! The built `box-chunked` command, end to end, as one test binary with
+//! its modules by subject; `support` holds what they share (a `serve`
+//! process, the command pointed at it, readers of its output).
+
+mod commands;
+mod crash;
+mod jobs;
+mod serving;
+mod signin;
+mod support;

@@ -1,0 +1,176 @@
+//! Routing and the server's own routes: unknown paths and methods, the
+//! admin routes and their token, `/users/me` and `box-version`.
+
+use box_chunked_tests::raw::*;
+use box_chunked_tests::*;
+use bytes::Bytes;
+use serde_json::json;
+
+#[tokio::test]
+async fn unknown_routes_and_methods() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    assert_box_error(
+        &http
+            .get(&format!("{}/files/upload_sessions", ts.upload_root()))
+            .bearer(ALICE)
+            .send()
+            .await,
+        405,
+        "method_not_allowed",
+    );
+    assert_box_error(
+        &http
+            .get(&format!("{}/nothing/here", ts.upload_root()))
+            .bearer(ALICE)
+            .send()
+            .await,
+        404,
+        "not_found",
+    );
+    assert_box_error(
+        &http
+            .get(&format!("{}/elsewhere", ts.url))
+            .bearer(ALICE)
+            .send()
+            .await,
+        404,
+        "not_found",
+    );
+    assert_box_error(
+        &http
+            .request("PATCH", &format!("{}/2.0/files/1", ts.url))
+            .bearer(ALICE)
+            .send()
+            .await,
+        405,
+        "method_not_allowed",
+    );
+}
+
+/// The server's own routes take its admin token alone: a user's token gets
+/// `403` (so no user can change another's faults or read the counters), the
+/// admin token is no user's token, and without one configured the routes
+/// are closed; `faults` given at the start still apply.
+#[tokio::test]
+async fn admin_routes_need_the_admin_token() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    let faults = format!("{}/__box-chunked/faults", ts.url);
+    let counters = format!("{}/__box-chunked/counters", ts.url);
+    for token in [ALICE, BOB] {
+        assert_box_error(
+            &http
+                .put(&faults)
+                .bearer(token)
+                .body("part:expire@1")
+                .send()
+                .await,
+            403,
+            "forbidden",
+        );
+        assert_box_error(
+            &http.get(&counters).bearer(token).send().await,
+            403,
+            "forbidden",
+        );
+    }
+    assert_box_error(
+        &http.get(&counters).bearer("nobody").send().await,
+        401,
+        "unauthorized",
+    );
+    assert_eq!(http.get(&counters).bearer(ADMIN).send().await.status, 200);
+    assert_box_error(
+        &http
+            .get(&format!("{}/2.0/folders/0", ts.url))
+            .bearer(ADMIN)
+            .send()
+            .await,
+        401,
+        "unauthorized",
+    );
+    // The refused fault rule was not installed: alice's upload is not expired.
+    let data = pseudo_random(1500, 70);
+    let s = create(&http, &ts, ALICE, data.len(), "mine.bin").await;
+    assert_eq!(put(&http, &s, ALICE, &data, 0).await.status, 200);
+
+    // No admin token: closed to everyone; --faults from the start still work.
+    let spec = box_chunked_server::faults::FaultSpec::parse("create:503@1").unwrap();
+    let closed = TestServer::start(move |c| {
+        c.admin_token = None;
+        c.faults = spec;
+    })
+    .await;
+    let counters = format!("{}/__box-chunked/counters", closed.url);
+    // A user's token is refused (403); the unconfigured admin token is no
+    // token at all (401).
+    for (token, status) in [(ALICE, 403), (ADMIN, 401)] {
+        let r = http.get(&counters).bearer(token).send().await;
+        assert_eq!(r.status, status, "{token}");
+    }
+    let r = http
+        .post(&format!("{}/files/upload_sessions", closed.upload_root()))
+        .bearer(ALICE)
+        .body(json!({"folder_id": "0", "file_size": 10, "file_name": "x"}).to_string())
+        .send()
+        .await;
+    assert_box_error(&r, 503, "unavailable");
+}
+
+/// `GET /2.0/users/me` with the space Box reports; the `box-version` header
+/// (`2024.0` accepted, another refused as Box does); error bodies omit
+/// `context_info` when there is none.
+#[tokio::test]
+async fn users_me_box_version_and_lean_error_bodies() {
+    let ts = TestServer::start(|c| c.quota = Some(1_000_000)).await;
+    let http = Http::new();
+    let me = http
+        .get(&format!("{}/2.0/users/me", ts.url))
+        .bearer(ALICE)
+        .send()
+        .await;
+    assert_eq!(me.status, 200);
+    let j = me.json();
+    assert_eq!(
+        (j["type"].clone(), j["id"].clone()),
+        (json!("user"), json!("alice"))
+    );
+    assert_eq!(j["space_amount"], 1_000_000);
+    assert_eq!(j["space_used"], 0);
+    assert!(j["max_upload_size"].as_u64().unwrap() > 1 << 40);
+    let ok = http
+        .get(&format!("{}/2.0/folders/0", ts.url))
+        .bearer(ALICE)
+        .headers(&[("box-version", "2024.0".to_owned())])
+        .send()
+        .await;
+    assert_eq!(ok.status, 200);
+    let old = http
+        .get(&format!("{}/2.0/folders/0", ts.url))
+        .bearer(ALICE)
+        .headers(&[("box-version", "2023.0".to_owned())])
+        .send()
+        .await;
+    assert_box_error(&old, 400, "invalid_api_version");
+    let missing = http
+        .get(&format!("{}/2.0/files/424242", ts.url))
+        .bearer(ALICE)
+        .send()
+        .await;
+    assert_box_error(&missing, 404, "not_found");
+    assert!(
+        missing.json().get("context_info").is_none(),
+        "{:?}",
+        missing.json()
+    );
+    assert_box_error(
+        &http
+            .delete(&format!("{}/2.0/users/me", ts.url))
+            .bearer(ALICE)
+            .send()
+            .await,
+        405,
+        "method_not_allowed",
+    );
+}
