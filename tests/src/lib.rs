@@ -308,6 +308,19 @@ impl TestServer {
         assert_eq!(r.status, 200, "{:?}", r.json());
     }
 
+    /// The counters once no request but the one reading them is running
+    /// (a request whose client went away still runs to its end).
+    pub async fn settled(&self, http: &Http) -> Value {
+        for _ in 0..1000 {
+            let c = self.counters(http).await;
+            if c["requests_running"] == 1 {
+                return c;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("requests still running after 10 s");
+    }
+
     /// Waits (polling, at most 10 s) until the counter `name` reaches `n`.
     pub async fn counter_reaches(&self, http: &Http, name: &str, n: u64) {
         for _ in 0..1000 {

@@ -152,8 +152,9 @@ async fn login_writes_a_token_file_that_uploads_use_and_its_hint_works() {
     let o = upload(home.path(), &s.url, &file, &["--token-file", &t]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(owner(&o), "alice");
-    // Wait out the access token: the next run refreshes and rotates the file.
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Past the access token's life on the server's clock: the next run is
+    // refused (401), refreshes and rotates the file.
+    s.advance_clock(10).await;
     let o = signed_out(home.path())
         .env("BOX_TOKEN_FILE", &tokens)
         .args([
@@ -185,7 +186,7 @@ async fn login_writes_a_token_file_that_uploads_use_and_its_hint_works() {
         .await
         .unwrap();
     assert_eq!(stolen.status, 200);
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    s.advance_clock(10).await;
     let o = upload(
         home.path(),
         &s.url,
@@ -453,7 +454,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
     .enumerate()
     {
         // Past the access token's life, so the file is refreshed too.
-        std::thread::sleep(std::time::Duration::from_millis(1200));
+        s.advance_clock(10).await;
         let o = signed_out(home.path())
             .arg("-vvv")
             .args([

@@ -103,6 +103,18 @@ impl Serve {
         panic!("requests still running at {} after 10 s", self.url);
     }
 
+    /// Moves the server's clock `secs` ahead (its admin route): its access
+    /// tokens and sessions expire without waiting.
+    pub(crate) async fn advance_clock(&self, secs: i64) {
+        let r = Http::new()
+            .post(&format!("{}/__box-chunked/clock", self.url))
+            .bearer(ADMIN)
+            .body(serde_json::json!({ "advance_secs": secs }).to_string())
+            .send()
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.json());
+    }
+
     /// The SHA-1 of alice's file `id`, downloaded.
     pub(crate) async fn download_sha1(&self, id: &str) -> box_chunked_proto::Sha1Digest {
         let r = Http::new()
