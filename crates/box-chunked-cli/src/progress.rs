@@ -135,8 +135,8 @@ impl Progress {
         self.inner.sent.load(Ordering::Relaxed)
     }
 
-    // One arm per kind of event, each short; split apart they would only
-    // scatter the one place the display's state changes.
+    // Long on purpose: one arm per kind of event, each short; split apart
+    // they would only scatter the one place the display's state changes.
     pub(crate) fn on_event(&self, e: &UploadEvent) {
         let p = &self.inner;
         if p.frozen.load(Ordering::Relaxed) {

@@ -48,6 +48,54 @@ pub fn upload_file(
     attributes: Option<&CommitAttributes>,
     boundary_seed: u64,
 ) -> Result<(http::Request<Bytes>, MultipartTail), String> {
+    let (url, attrs, if_match) = form_target(upload_root, target, attributes);
+    // The boundary must not occur in the body: 40 hex digits of a seed the
+    // driver draws at random (or the file's SHA-1) never do in practice, and
+    // the attributes are JSON without them.
+    let boundary = format!(
+        "box-chunked-{boundary_seed:016x}{}",
+        sha1.map_or_else(String::new, |s| s.to_hex()[..24].to_owned())
+    );
+    let name = match target {
+        Target::NewFile { name, .. } => name.clone(),
+        Target::NewVersion { name, .. } => name.clone().unwrap_or_else(|| "file".to_owned()),
+    };
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"attributes\"\r\nContent-Type: application/json\r\n\r\n{}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+        String::from_utf8_lossy(&encode_json(&attrs)),
+        quoted_name(&name)
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let len = head.len() as u64 + size + tail.len() as u64;
+    let mut b = http::Request::post(url)
+        .header(
+            http::header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header(http::header::CONTENT_LENGTH, len);
+    if let Some(s) = sha1 {
+        b = b.header("content-md5", s.to_hex());
+    }
+    if let Some(etag) = if_match {
+        b = b.header(http::header::IF_MATCH, etag);
+    }
+    let req = built(b, Bytes::from(head))?;
+    Ok((
+        req,
+        MultipartTail {
+            file_len: size,
+            tail: Bytes::from(tail),
+        },
+    ))
+}
+
+/// The URL, the `attributes` JSON and the `If-Match` of a one-shot upload
+/// to `target`.
+fn form_target(
+    upload_root: &str,
+    target: &Target,
+    attributes: Option<&CommitAttributes>,
+) -> (String, serde_json::Value, Option<String>) {
     let (url, mut attrs, if_match) = match target {
         Target::NewFile { folder_id, name } => (
             Endpoint::UploadFile.url(upload_root),
@@ -84,19 +132,13 @@ pub fn upload_file(
             attrs["description"] = json!(d);
         }
     }
-    // The boundary must not occur in the body: 40 hex digits of a seed the
-    // driver draws at random (or the file's SHA-1) never do in practice, and
-    // the attributes are JSON without them.
-    let boundary = format!(
-        "box-chunked-{boundary_seed:016x}{}",
-        sha1.map_or_else(String::new, |s| s.to_hex()[..24].to_owned())
-    );
-    let name = match target {
-        Target::NewFile { name, .. } => name.clone(),
-        Target::NewVersion { name, .. } => name.clone().unwrap_or_else(|| "file".to_owned()),
-    };
-    let safe_name: String = name
-        .chars()
+    (url, attrs, if_match)
+}
+
+/// A file name as a form's `filename="..."` may carry it: quotes,
+/// backslashes and control characters become `_`.
+fn quoted_name(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c == '"' || c == '\\' || c.is_control() {
                 '_'
@@ -104,33 +146,7 @@ pub fn upload_file(
                 c
             }
         })
-        .collect();
-    let head = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"attributes\"\r\nContent-Type: application/json\r\n\r\n{}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{safe_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
-        String::from_utf8_lossy(&encode_json(&attrs))
-    );
-    let tail = format!("\r\n--{boundary}--\r\n");
-    let len = head.len() as u64 + size + tail.len() as u64;
-    let mut b = http::Request::post(url)
-        .header(
-            http::header::CONTENT_TYPE,
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .header(http::header::CONTENT_LENGTH, len);
-    if let Some(s) = sha1 {
-        b = b.header("content-md5", s.to_hex());
-    }
-    if let Some(etag) = if_match {
-        b = b.header(http::header::IF_MATCH, etag);
-    }
-    let req = built(b, Bytes::from(head))?;
-    Ok((
-        req,
-        MultipartTail {
-            file_len: size,
-            tail: Bytes::from(tail),
-        },
-    ))
+        .collect()
 }
 
 /// The answer to a one-shot upload of `size` bytes with `sha1` (when known):

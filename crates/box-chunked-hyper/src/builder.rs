@@ -2,12 +2,10 @@
 //! once when the client is built. It holds no Box rule beyond Box's default
 //! URLs.
 
-use crate::auth::{
-    Bind, ClientCredentials, JwtAuth, OriginPolicy, RefreshTokenAuth, StaticToken, Subject,
-    TokenProvider,
-};
+use crate::auth::{Bind, ClientCredentials, JwtAuth, RefreshTokenAuth, Subject};
 use crate::client::{BoxClient, Inner};
 use crate::error::{Error, ErrorKind};
+use crate::tokens::{OriginPolicy, StaticToken, TokenProvider};
 use crate::transport::{Transport, TransportConfig};
 use box_chunked_core::retry::RetryPolicy;
 use std::sync::Arc;
@@ -259,39 +257,8 @@ impl ClientBuilder {
     /// Builds the client. Fails without credentials or with a URL that is
     /// not absolute, or plain http to a non-loopback host when not allowed.
     pub fn build(self) -> Result<BoxClient, Error> {
-        for u in self.urls.all() {
-            let uri: http::Uri = u
-                .parse()
-                .map_err(|_| Error::new(ErrorKind::Config, format!("{u} is not a URL")))?;
-            if uri.host().is_none() {
-                return Err(Error::new(
-                    ErrorKind::Config,
-                    format!("{u} is not an absolute URL; give one with a scheme and a host, like https://api.box.com/2.0"),
-                ));
-            }
-        }
-        let is_box = |u: &str| u.starts_with("https://") && host_of(u).is_some_and(is_box_host);
-        let urls = self.urls.all();
-        if urls.iter().any(|u| is_box(u)) && !urls.iter().all(|u| is_box(u)) {
-            let BaseUrls { api, upload, token } = &self.urls;
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "the URLs mix Box's hosts with another server (API {api}, upload {upload}, OAuth {token}), so the file and the token could go to Box unintended; give all three, or base_url for a server with box-chunked's layout"
-                ),
-            ));
-        }
-        if let crate::proxy::ProxyChoice::Url(p) = &self.proxy {
-            let ok = p.parse::<http::Uri>().is_ok_and(|u| {
-                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
-            });
-            if !ok {
-                return Err(Error::new(
-                    ErrorKind::Config,
-                    "the proxy must be an http URL with a host, like http://proxy.example.com:3128 (credentials, if any, as http://user:password@host:port)",
-                ));
-            }
-        }
+        self.check_urls()?;
+        self.check_proxy()?;
         let mut retry = self.retry.clone();
         // The transport retries requests that were never sent; the core must not again.
         retry.delegated.not_sent = true;
@@ -338,6 +305,49 @@ impl ClientBuilder {
                 one_shot_below: self.one_shot_below,
             }),
         })
+    }
+
+    /// Each URL absolute, and Box's hosts not mixed with another server's.
+    fn check_urls(&self) -> Result<(), Error> {
+        for u in self.urls.all() {
+            let uri: http::Uri = u
+                .parse()
+                .map_err(|_| Error::new(ErrorKind::Config, format!("{u} is not a URL")))?;
+            if uri.host().is_none() {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("{u} is not an absolute URL; give one with a scheme and a host, like https://api.box.com/2.0"),
+                ));
+            }
+        }
+        let is_box = |u: &str| u.starts_with("https://") && host_of(u).is_some_and(is_box_host);
+        let urls = self.urls.all();
+        if urls.iter().any(|u| is_box(u)) && !urls.iter().all(|u| is_box(u)) {
+            let BaseUrls { api, upload, token } = &self.urls;
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "the URLs mix Box's hosts with another server (API {api}, upload {upload}, OAuth {token}), so the file and the token could go to Box unintended; give all three, or base_url for a server with box-chunked's layout"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A proxy given by URL is an http(s) URL with a host.
+    fn check_proxy(&self) -> Result<(), Error> {
+        if let crate::proxy::ProxyChoice::Url(p) = &self.proxy {
+            let ok = p.parse::<http::Uri>().is_ok_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+            });
+            if !ok {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    "the proxy must be an http URL with a host, like http://proxy.example.com:3128 (credentials, if any, as http://user:password@host:port)",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

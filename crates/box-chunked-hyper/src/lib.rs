@@ -83,16 +83,15 @@ mod body;
 mod builder;
 mod client;
 mod error;
+mod files;
 pub mod job;
 mod proxy;
 mod refs;
+mod tokens;
 mod transport;
 mod uploader;
 
-pub use auth::{
-    BoxFuture, ClientCredentials, JwtAuth, OriginPolicy, RefreshTokenAuth, Secret, StaticToken,
-    Subject, TokenProvider,
-};
+pub use auth::{ClientCredentials, JwtAuth, RefreshTokenAuth, Subject};
 pub use body::Throttle;
 pub use box_chunked_core as core;
 pub use box_chunked_core::conflicts::OnConflict;
@@ -102,6 +101,7 @@ pub use builder::{Auth, ClientBuilder, DEFAULT_API_URL, DEFAULT_OAUTH_URL, DEFAU
 pub use client::BoxClient;
 pub use error::{Error, ErrorKind, Remedy};
 pub use refs::{CommitOptions, FileRef, FolderRef, SessionRef};
+pub use tokens::{BoxFuture, OriginPolicy, Secret, StaticToken, TokenProvider};
 pub use uploader::{
     fingerprint, CheckpointFile, CheckpointUrls, Put, PutOutcome, UploadControl, UploadEvent,
     UploadSource, UploadTask, Uploader,

@@ -76,28 +76,10 @@ pub(crate) async fn handle(
             retry_after,
         }) => {
             let mut e = BoxError::of(code, message).with_request_id(rid.clone());
-            let status = e.status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500);
             if let Some(c) = context {
                 e = e.with_context(c);
             }
-            let mut r = error_response(&e);
-            let h = r.headers_mut();
-            if let Some(secs) = retry_after {
-                h.insert("retry-after", HeaderValue::from(secs));
-            }
-            if may_leave_body {
-                h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            if status == 401 {
-                Counters::add(&st.counters.unauthorized, 1);
-                h.insert(
-                    "www-authenticate",
-                    HeaderValue::from_static(
-                        "Bearer realm=\"Service\", error=\"invalid_token\", error_description=\"The access token provided is invalid.\"",
-                    ),
-                );
-            }
-            r
+            error_answer(&st, &e, retry_after, may_leave_body)
         }
     };
     if let Ok(v) = HeaderValue::from_str(&rid) {
@@ -110,6 +92,36 @@ pub(crate) async fn handle(
     let status = resp.status().as_u16();
     tracing::info!(%method, %path, status, request_id = %rid, ms, "request");
     Ok(resp)
+}
+
+/// Box's error answer for `e`, with `Retry-After`, `WWW-Authenticate` on a
+/// `401`, and `Connection: close` when the request's body may be left
+/// unread.
+fn error_answer(
+    st: &State,
+    e: &BoxError,
+    retry_after: Option<u64>,
+    may_leave_body: bool,
+) -> Response<Body> {
+    let status = e.status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500);
+    let mut r = error_response(e);
+    let h = r.headers_mut();
+    if let Some(secs) = retry_after {
+        h.insert("retry-after", HeaderValue::from(secs));
+    }
+    if may_leave_body {
+        h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if status == 401 {
+        Counters::add(&st.counters.unauthorized, 1);
+        h.insert(
+            "www-authenticate",
+            HeaderValue::from_static(
+                "Bearer realm=\"Service\", error=\"invalid_token\", error_description=\"The access token provided is invalid.\"",
+            ),
+        );
+    }
+    r
 }
 
 async fn route(st: &Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Fail> {

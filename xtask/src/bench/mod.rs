@@ -21,10 +21,10 @@ mod page;
 mod procs;
 mod rows;
 
-use page::write_markdown;
+use page::{write_markdown, Records};
 use procs::{run_json, summarize, timed, write_source, TlsFiles};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const GIB: u64 = 1 << 30;
@@ -53,24 +53,103 @@ pub(crate) fn report(root: &Path) -> Result<(), String> {
     let limits = of("limits").into_iter().next().unwrap_or_default();
     write_markdown(
         root,
-        &all["meta"],
-        all["quick"].as_bool().unwrap_or(false),
-        &limits,
-        &of("ours"),
-        &of("peer:"),
-        &of("scale"),
-        &of("transport"),
-        &rows::markdown(of("many-files").first(), of("bwlimit").first()),
+        &Records {
+            meta: &all["meta"],
+            quick: all["quick"].as_bool().unwrap_or(false),
+            limits: &limits,
+            ours: &of("ours"),
+            peers: &of("peer:"),
+            scale: &of("scale"),
+            transport: &of("transport"),
+            extra: &rows::markdown(of("many-files").first(), of("bwlimit").first()),
+        },
     )
 }
 
-// One script, top to bottom, longer than 80 lines on purpose: it is the
-// benchmark's plan in the order the numbers are taken (limits, rounds over
-// the settings, peers, scale), and its steps share the work directory and the
-// tallies of the rounds.
+/// One of our settings: part size (`None` for the server's default),
+/// verify-only server, parallelism.
+type Setting = (Option<u64>, bool, usize);
+
+/// What every step of a run shares.
+struct Plan<'a> {
+    root: &'a Path,
+    quick: bool,
+    /// Timed runs of each setting (1 with --quick).
+    runs: usize,
+    /// The source file's size.
+    size: u64,
+    work: PathBuf,
+    bench_bin: PathBuf,
+    cli_bin: PathBuf,
+    source: PathBuf,
+    /// One core's SHA-1 rate, from the limits.
+    sha1_rate: f64,
+}
+
+/// The benchmark's plan, in the order the numbers are taken: limits, rounds
+/// over our settings and the peers, transports, many files, bandwidth
+/// limit, scale.
 pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
-    let runs = if quick { 1 } else { 3 };
-    let size = if quick { 256 << 20 } else { GIB };
+    build_release(root)?;
+    let work = root.join("target/bench-work");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let mut plan = Plan {
+        root,
+        quick,
+        runs: if quick { 1 } else { 3 },
+        size: if quick { 256 << 20 } else { GIB },
+        bench_bin: root.join("target/release/examples/bench"),
+        cli_bin: root.join("target/release/box-chunked"),
+        source: work.join("source.bin"),
+        work,
+        sha1_rate: f64::NAN,
+    };
+    let mut records = Vec::new();
+    let limits = plan.limits()?;
+    records.push(limits.clone());
+    plan.sha1_rate = limits["sha1_bytes_per_sec"].as_f64().unwrap_or(f64::NAN);
+    write_source(&plan.source, plan.size)?;
+    let (ours, peers) = plan.rounds()?;
+    let transport = transport_rows(&plan)?;
+    records.extend(transport.iter().cloned());
+    let many = rows::many_files(root, &plan.work, &plan.cli_bin, quick)?;
+    records.push(many.clone());
+    let bw = rows::bwlimit(root, &plan.work, &plan.cli_bin)?;
+    records.push(bw.clone());
+    records.extend(ours.iter().cloned());
+    records.extend(peers.iter().cloned());
+    let scale = plan.scale()?;
+    records.extend(scale.iter().cloned());
+    let _ = std::fs::remove_dir_all(&plan.work);
+
+    let meta = machine(root);
+    let all = json!({"meta": meta, "quick": quick, "records": records});
+    let out = root.join("target/bench.json");
+    std::fs::write(
+        &out,
+        serde_json::to_vec_pretty(&all).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    eprintln!("==> wrote {}", out.display());
+    let extra = rows::markdown(Some(&many), Some(&bw));
+    write_markdown(
+        root,
+        &Records {
+            meta: &meta,
+            quick,
+            limits: &limits,
+            ours: &ours,
+            peers: &peers,
+            scale: &scale,
+            transport: &transport,
+            extra: &extra,
+        },
+    )
+}
+
+/// The release binaries the runs time: the command and the bench client.
+fn build_release(root: &Path) -> Result<(), String> {
     eprintln!("==> building release binaries");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let ok = Command::new(&cargo)
@@ -90,105 +169,135 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
         ])
         .status()
         .map_err(|e| e.to_string())?;
-    if !ok.success() {
-        return Err("release build failed".into());
+    if ok.success() {
+        Ok(())
+    } else {
+        Err("release build failed".into())
     }
-    let bench_bin = root.join("target/release/examples/bench");
-    let cli_bin = root.join("target/release/box-chunked");
-    let work = root.join("target/bench-work");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
-    let mut records = Vec::new();
+}
 
-    eprintln!("==> limits");
-    let limits = run_json(
-        Command::new(&bench_bin)
-            .args([
-                "limits",
-                "--bytes",
-                &(if quick { 256u64 << 20 } else { GIB }).to_string(),
-                "--dir",
-            ])
-            .arg(work.join("disk")),
-    )?;
-    eprintln!("    {limits}");
-    records.push(limits.clone());
-    let sha1_rate = limits["sha1_bytes_per_sec"].as_f64().unwrap_or(f64::NAN);
-
-    let source = work.join("source.bin");
-    write_source(&source, size)?;
-    // Runs go round-robin over the settings (one round = one run of each),
-    // so that a drift in the machine's speed touches every setting alike.
-    let ours_settings: Vec<(Option<u64>, bool, usize)> =
-        [(None, false), (Some(64u64 << 20), false), (None, true)]
-            .into_iter()
-            .flat_map(|(ps, vo)| [1usize, 4, 8].map(|p| (ps, vo, p)))
-            .collect();
-    let python = root.join(".venv/bin/python");
+/// Box's Python SDKs' environment (`scripts/python-env.sh`); whether it is
+/// there.
+fn python_env(root: &Path) -> bool {
     eprintln!("==> Box's Python SDKs' environment");
-    let env_ok = Command::new("bash")
+    let ok = Command::new("bash")
         .arg(root.join("scripts/python-env.sh"))
         .current_dir(root)
         .status()
         .is_ok_and(|s| s.success());
-    if !env_ok {
+    if !ok {
         eprintln!("    skipped: no Python environment");
     }
-    let peer_modes: &[&str] = if env_ok { &["gen", "legacy"] } else { &[] };
-    let mut ours_runs = vec![Vec::new(); ours_settings.len()];
-    let mut peer_runs = vec![Vec::new(); peer_modes.len()];
-    for round in 0..runs {
-        eprintln!(
-            "==> round {} of {runs}: box-chunked and the peers",
-            round + 1
-        );
-        for (i, &(part_size, verify_only, parallel)) in ours_settings.iter().enumerate() {
-            let r = timed(root, &work, (part_size, verify_only), None, |url| {
-                // The `box-chunked` command itself, checkpoint file included.
-                let mut c = Command::new(&cli_bin);
-                c.env("XDG_DATA_HOME", work.join("cli-home"))
-                    .env_remove("BOX_ACCESS_TOKEN")
-                    .args([
-                        "--token",
-                        "BENCH",
-                        "--api-url",
-                        &format!("{url}/2.0"),
-                        "--upload-url",
-                        &format!("{url}/api/2.0"),
-                        "--stats",
-                        "upload",
-                        "--json",
-                        "--no-progress",
-                        "--parallel",
-                        &parallel.to_string(),
-                    ])
-                    .arg(&source);
-                c
-            })?;
-            eprintln!("    ours {part_size:?} verify-only={verify_only} parallel={parallel}: {r}");
-            ours_runs[i].push(r);
-        }
-        for (i, mode) in peer_modes.iter().enumerate() {
-            let r = timed(root, &work, (None, false), None, |url| {
-                let mut c = Command::new(&python);
-                c.arg(root.join("tests/interop/bench_peers.py"))
-                    .args([*mode, url, "BENCH"])
-                    .arg(&source);
-                c
-            })?;
-            eprintln!("    peer {mode}: {r}");
-            peer_runs[i].push(r);
-        }
+    ok
+}
+
+impl Plan<'_> {
+    /// The machine's limits: SHA-1, loopback HTTP, the disk.
+    fn limits(&self) -> Result<Value, String> {
+        eprintln!("==> limits");
+        let limits = run_json(
+            Command::new(&self.bench_bin)
+                .args([
+                    "limits",
+                    "--bytes",
+                    &(if self.quick { 256u64 << 20 } else { GIB }).to_string(),
+                    "--dir",
+                ])
+                .arg(self.work.join("disk")),
+        )?;
+        eprintln!("    {limits}");
+        Ok(limits)
     }
-    let transport = transport_rows(root, &work, &bench_bin, &source, runs, size, sha1_rate)?;
-    records.extend(transport.iter().cloned());
-    let many = rows::many_files(root, &work, &cli_bin, quick)?;
-    records.push(many.clone());
-    let bw = rows::bwlimit(root, &work, &cli_bin)?;
-    records.push(bw.clone());
-    let mut ours = Vec::new();
-    for (&(part_size, verify_only, parallel), runs_of) in ours_settings.iter().zip(&ours_runs) {
-        let mut rec = summarize(runs_of, size, sha1_rate);
+
+    /// Our settings and the peers, round-robin (one round = one run of
+    /// each), so that a drift in the machine's speed touches every setting
+    /// alike: their records.
+    fn rounds(&self) -> Result<(Vec<Value>, Vec<Value>), String> {
+        let settings: Vec<Setting> = [(None, false), (Some(64u64 << 20), false), (None, true)]
+            .into_iter()
+            .flat_map(|(ps, vo)| [1usize, 4, 8].map(|p| (ps, vo, p)))
+            .collect();
+        let peer_modes: &[&str] = if python_env(self.root) {
+            &["gen", "legacy"]
+        } else {
+            &[]
+        };
+        let mut ours_runs = vec![Vec::new(); settings.len()];
+        let mut peer_runs = vec![Vec::new(); peer_modes.len()];
+        for round in 0..self.runs {
+            eprintln!(
+                "==> round {} of {}: box-chunked and the peers",
+                round + 1,
+                self.runs
+            );
+            for (i, &(part_size, verify_only, parallel)) in settings.iter().enumerate() {
+                let r = timed(
+                    self.root,
+                    &self.work,
+                    (part_size, verify_only),
+                    None,
+                    |url| self.ours(url, parallel),
+                )?;
+                eprintln!(
+                    "    ours {part_size:?} verify-only={verify_only} parallel={parallel}: {r}"
+                );
+                ours_runs[i].push(r);
+            }
+            for (i, mode) in peer_modes.iter().enumerate() {
+                let r = timed(self.root, &self.work, (None, false), None, |url| {
+                    let mut c = Command::new(self.root.join(".venv/bin/python"));
+                    c.arg(self.root.join("tests/interop/bench_peers.py"))
+                        .args([*mode, url, "BENCH"])
+                        .arg(&self.source);
+                    c
+                })?;
+                eprintln!("    peer {mode}: {r}");
+                peer_runs[i].push(r);
+            }
+        }
+        let ours = settings
+            .iter()
+            .zip(&ours_runs)
+            .map(|(&setting, runs_of)| self.ours_record(setting, runs_of))
+            .collect();
+        let peers = peer_modes
+            .iter()
+            .zip(&peer_runs)
+            .map(|(mode, runs_of)| {
+                let mut rec = summarize(runs_of, self.size, self.sha1_rate);
+                rec["kind"] = json!(format!("peer:{mode}"));
+                rec
+            })
+            .collect();
+        Ok((ours, peers))
+    }
+
+    /// The `box-chunked` command itself, checkpoint file included.
+    fn ours(&self, url: &str, parallel: usize) -> Command {
+        let mut c = Command::new(&self.cli_bin);
+        c.env("XDG_DATA_HOME", self.work.join("cli-home"))
+            .env_remove("BOX_ACCESS_TOKEN")
+            .args([
+                "--token",
+                "BENCH",
+                "--api-url",
+                &format!("{url}/2.0"),
+                "--upload-url",
+                &format!("{url}/api/2.0"),
+                "--stats",
+                "upload",
+                "--json",
+                "--no-progress",
+                "--parallel",
+                &parallel.to_string(),
+            ])
+            .arg(&self.source);
+        c
+    }
+
+    fn ours_record(&self, setting: Setting, runs_of: &[Value]) -> Value {
+        let (part_size, verify_only, parallel) = setting;
+        let mut rec = summarize(runs_of, self.size, self.sha1_rate);
         rec["kind"] = json!("ours");
         rec["server"] = json!(if verify_only {
             "verify-only (client alone)"
@@ -200,83 +309,73 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
             |p| format!("{} MiB", p >> 20)
         ));
         rec["parallel"] = json!(parallel);
-        records.push(rec.clone());
-        ours.push(rec);
-    }
-    let mut peers = Vec::new();
-    for (mode, runs_of) in peer_modes.iter().zip(&peer_runs) {
-        let mut rec = summarize(runs_of, size, sha1_rate);
-        rec["kind"] = json!(format!("peer:{mode}"));
-        records.push(rec.clone());
-        peers.push(rec);
+        rec
     }
 
-    eprintln!("==> scale (generated source, verify-only server, parallelism 4, {} MiB parts at every size)", SCALE_PART >> 20);
-    let sizes: &[u64] = if quick { &[1, 4] } else { &[1, 4, 8, 16] };
-    let mut scale_runs = vec![Vec::new(); sizes.len()];
-    for round in 0..runs {
-        for (i, &gib) in sizes.iter().enumerate() {
-            // 8 and 16 GiB once: they take long, and are already averages.
-            if gib > 4 && round > 0 {
-                continue;
+    /// Generated sources of 1 to 16 GiB to the verify-only server: seconds
+    /// per GiB and peak RSS.
+    fn scale(&self) -> Result<Vec<Value>, String> {
+        eprintln!("==> scale (generated source, verify-only server, parallelism 4, {} MiB parts at every size)", SCALE_PART >> 20);
+        let sizes: &[u64] = if self.quick { &[1, 4] } else { &[1, 4, 8, 16] };
+        let mut scale_runs = vec![Vec::new(); sizes.len()];
+        for round in 0..self.runs {
+            for (i, &gib) in sizes.iter().enumerate() {
+                // 8 and 16 GiB once: they take long, and are already averages.
+                if gib > 4 && round > 0 {
+                    continue;
+                }
+                let r = timed(
+                    self.root,
+                    &self.work,
+                    (Some(SCALE_PART), true),
+                    None,
+                    |url| {
+                        let mut c = Command::new(&self.bench_bin);
+                        c.args([
+                            "upload",
+                            url,
+                            "BENCH",
+                            "--parallel",
+                            "4",
+                            "--generate",
+                            &(gib * GIB).to_string(),
+                        ]);
+                        c
+                    },
+                )?;
+                eprintln!("    {gib} GiB: {r}");
+                scale_runs[i].push(r);
             }
-            let r = timed(root, &work, (Some(SCALE_PART), true), None, |url| {
-                let mut c = Command::new(&bench_bin);
-                c.args([
-                    "upload",
-                    url,
-                    "BENCH",
-                    "--parallel",
-                    "4",
-                    "--generate",
-                    &(gib * GIB).to_string(),
-                ]);
-                c
-            })?;
-            eprintln!("    {gib} GiB: {r}");
-            scale_runs[i].push(r);
         }
+        Ok(sizes
+            .iter()
+            .zip(&scale_runs)
+            .map(|(&gib, runs_of)| {
+                let mut rec = summarize(runs_of, gib * GIB, self.sha1_rate);
+                rec["kind"] = json!("scale");
+                rec["gib"] = json!(gib);
+                rec["secs_per_gib"] = json!(rec["secs"].as_f64().unwrap_or(f64::NAN) / gib as f64);
+                rec
+            })
+            .collect())
     }
-    let mut scale = Vec::new();
-    for (&gib, runs_of) in sizes.iter().zip(&scale_runs) {
-        let mut rec = summarize(runs_of, gib * GIB, sha1_rate);
-        rec["kind"] = json!("scale");
-        rec["gib"] = json!(gib);
-        rec["secs_per_gib"] = json!(rec["secs"].as_f64().unwrap_or(f64::NAN) / gib as f64);
-        records.push(rec.clone());
-        scale.push(rec);
-    }
-    let _ = std::fs::remove_dir_all(&work);
-
-    let meta = machine(root);
-    let all = json!({"meta": meta, "quick": quick, "records": records});
-    let out = root.join("target/bench.json");
-    std::fs::write(
-        &out,
-        serde_json::to_vec_pretty(&all).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
-    eprintln!("==> wrote {}", out.display());
-    let extra = rows::markdown(Some(&many), Some(&bw));
-    write_markdown(
-        root, &meta, quick, &limits, &ours, &peers, &scale, &transport, &extra,
-    )?;
-    Ok(())
 }
 
 /// The transports side by side (issue 11): the same file by the bench
 /// client at parallelism 4 to the verify-only server (so the disk stays out
 /// of it) over plain HTTP/1.1, HTTPS with HTTP/1.1 and HTTPS with HTTP/2,
 /// round-robin, with client and server CPU per GiB.
-fn transport_rows(
-    root: &Path,
-    work: &Path,
-    bench_bin: &Path,
-    source: &Path,
-    runs: usize,
-    size: u64,
-    sha1_rate: f64,
-) -> Result<Vec<Value>, String> {
+fn transport_rows(plan: &Plan<'_>) -> Result<Vec<Value>, String> {
+    let Plan {
+        root,
+        work,
+        bench_bin,
+        source,
+        runs,
+        size,
+        sha1_rate,
+        ..
+    } = plan;
     eprintln!("==> transports: plain HTTP/1.1, HTTPS HTTP/1.1, HTTPS HTTP/2 (verify-only server, parallelism 4)");
     let dir = work.join("certs");
     run_json(Command::new(bench_bin).arg("certs").arg(&dir))?;
@@ -291,7 +390,7 @@ fn transport_rows(
         ("HTTPS, HTTP/2", true),
     ];
     let mut per = vec![Vec::new(); settings.len()];
-    for _ in 0..runs {
+    for _ in 0..*runs {
         for (i, &(name, https)) in settings.iter().enumerate() {
             let r = timed(root, work, (None, true), https.then_some(&tls), |url| {
                 let mut c = Command::new(bench_bin);
@@ -313,7 +412,7 @@ fn transport_rows(
         .iter()
         .zip(&per)
         .map(|(&(name, _), runs_of)| {
-            let mut rec = summarize(runs_of, size, sha1_rate);
+            let mut rec = summarize(runs_of, *size, *sha1_rate);
             rec["kind"] = json!("transport");
             rec["transport"] = json!(name);
             rec

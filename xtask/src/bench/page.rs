@@ -29,21 +29,36 @@ pub(super) fn f(v: &Value, digits: usize) -> String {
     format!("{:.*}", digits, v.as_f64().unwrap_or(f64::NAN))
 }
 
-#[allow(clippy::too_many_arguments)]
-// One page written top to bottom, longer than 80 lines on purpose: each
-// table is a few lines of formatting, and the page reads as it is written.
-pub(super) fn write_markdown(
-    root: &Path,
-    meta: &Value,
-    quick: bool,
-    limits: &Value,
-    ours: &[Value],
-    peers: &[Value],
-    scale: &[Value],
-    transport: &[Value],
-    extra: &str,
-) -> Result<(), String> {
+/// Everything the results section is written from.
+pub(super) struct Records<'a> {
+    pub(super) meta: &'a Value,
+    pub(super) quick: bool,
+    pub(super) limits: &'a Value,
+    pub(super) ours: &'a [Value],
+    pub(super) peers: &'a [Value],
+    pub(super) scale: &'a [Value],
+    pub(super) transport: &'a [Value],
+    /// Rows written elsewhere (many files, bandwidth limit).
+    pub(super) extra: &'a str,
+}
+
+/// Writes the results section of `docs/performance.md`: one table after
+/// another, then the targets.
+pub(super) fn write_markdown(root: &Path, r: &Records<'_>) -> Result<(), String> {
     let mut md = String::new();
+    header(&mut md, r);
+    limits_table(&mut md, r.limits);
+    ours_table(&mut md, r.ours);
+    peers_table(&mut md, r.ours, r.peers);
+    transport_table(&mut md, r.transport);
+    md.push_str(r.extra);
+    scale_table(&mut md, r.scale);
+    targets(&mut md, r);
+    splice(root, &md)
+}
+
+fn header(md: &mut String, r: &Records<'_>) {
+    let (meta, quick) = (r.meta, r.quick);
     md.push_str(&format!(
         "Measured {} on {} ({} cores), commit {}{}.\n\n",
         meta["date"].as_str().unwrap_or(""),
@@ -56,6 +71,9 @@ pub(super) fn write_markdown(
             ", medians of 3 runs"
         }
     ));
+}
+
+fn limits_table(md: &mut String, limits: &Value) {
     let sha = limits["sha1_bytes_per_sec"].as_f64().unwrap_or(f64::NAN);
     md.push_str("### Limits\n\n| what | GB/s | ratio to one core's SHA-1 |\n| --- | --- | --- |\n");
     for (name, key) in [
@@ -80,6 +98,9 @@ pub(super) fn write_markdown(
         let v = limits[key].as_f64().unwrap_or(f64::NAN);
         md.push_str(&format!("| {name} | {:.2} | {:.2} |\n", v / 1e9, v / sha));
     }
+}
+
+fn ours_table(md: &mut String, ours: &[Value]) {
     md.push_str("\nEvery timed run below starts a fresh server (new data directory) after `sync`. \
 \"machine busy\" is (client CPU + server CPU) / (cores x wall time); \"ratio at 100% busy\" is the ratio to SHA-1 the same CPU work would reach if it kept every core busy: a ceiling for this machine. \
 \"one pass\" counts the parts the durable server hashed into the whole-file SHA-1 as they arrived.\n");
@@ -101,22 +122,18 @@ pub(super) fn write_markdown(
             one_pass(r),
         ));
     }
-    let durable = |r: &&Value| r["server"].as_str() == Some("durable");
-    let default_p4 = ours.iter().filter(durable).find(|r| {
-        r["part_size"]
-            .as_str()
-            .is_some_and(|p| p.starts_with("default"))
-            && r["parallel"] == 4
-    });
-    let best_ours = ours
-        .iter()
-        .filter(durable)
+}
+
+/// The durable server's fastest time over our settings.
+fn best_ours(ours: &[Value]) -> f64 {
+    ours.iter()
+        .filter(|r| r["server"].as_str() == Some("durable"))
         .filter_map(|r| r["secs"].as_f64())
-        .fold(f64::INFINITY, f64::min);
-    let fastest_peer = peers
-        .iter()
-        .filter_map(|r| r["secs"].as_f64())
-        .fold(f64::INFINITY, f64::min);
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn peers_table(md: &mut String, ours: &[Value], peers: &[Value]) {
+    let best_ours = best_ours(ours);
     if !peers.is_empty() {
         md.push_str("\n### Box's Python SDKs, same server, same file, same run\n\n| client | seconds | GB/s | client CPU s/GiB | server CPU s/GiB | machine busy | peak RSS | one pass | box-chunked (durable server, best setting) is faster by |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
         for r in peers {
@@ -134,6 +151,9 @@ pub(super) fn write_markdown(
             ));
         }
     }
+}
+
+fn transport_table(md: &mut String, transport: &[Value]) {
     if !transport.is_empty() {
         md.push_str("\n### Transports (bench client, verify-only server, parallelism 4, default part size)\n\n| transport | seconds | GB/s | client CPU s/GiB | server CPU s/GiB | client peak RSS | time against plain HTTP/1.1 |\n| --- | --- | --- | --- | --- | --- | --- |\n");
         let plain = transport
@@ -153,7 +173,9 @@ pub(super) fn write_markdown(
             ));
         }
     }
-    md.push_str(extra);
+}
+
+fn scale_table(md: &mut String, scale: &[Value]) {
     md.push_str(&format!("\n### Scale (generated source, verify-only server, parallelism 4, {} MiB parts at every size)\n\n| size | runs | seconds | seconds per GiB | client CPU s/GiB | client peak RSS |\n| --- | --- | --- | --- | --- | --- |\n", SCALE_PART >> 20));
     for r in scale {
         md.push_str(&format!(
@@ -166,29 +188,12 @@ pub(super) fn write_markdown(
             mib(&r["peak_rss"])
         ));
     }
+}
 
-    // Issue 7's targets, from the numbers above.
+/// The worst client peak RSS against (parallelism + 2) x part size + 64
+/// MiB over every run of ours, and which run it was.
+fn rss_worst(ours: &[Value], scale: &[Value]) -> (f64, String) {
     let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
-    let client_alone = ours
-        .iter()
-        .filter(|r| {
-            r["server"]
-                .as_str()
-                .is_some_and(|s| s.starts_with("verify-only"))
-        })
-        .map(|r| num(&r["ratio_to_sha1"]))
-        .fold(f64::NAN, f64::max);
-    let e2e = default_p4.map_or(f64::NAN, |r| num(&r["ratio_to_sha1"]));
-    let digests = num(&limits["two_digest_bytes_per_sec"]) / sha;
-    let speedup = fastest_peer / best_ours;
-    let (first, last) = (scale.first(), scale.last());
-    let spread = |k: &str| {
-        let v: Vec<f64> = scale.iter().map(|r| num(&r[k])).collect();
-        let (lo, hi) = v
-            .iter()
-            .fold((f64::INFINITY, 0f64), |(a, b), x| (a.min(*x), b.max(*x)));
-        hi / lo - 1.0
-    };
     // Peak RSS against (parallelism + 2) x part size + 64 MiB, every run of ours.
     let part_of = |r: &Value| -> f64 {
         match r["part_size"].as_str() {
@@ -225,12 +230,14 @@ pub(super) fn write_markdown(
             r["parallel"].as_u64().unwrap_or(4)
         )
     });
-    let (rss_spread, time_spread) = (spread("peak_rss"), spread("secs_per_gib"));
-    let sizes = format!(
-        "{} to {} GiB",
-        first.map_or(json!(0), |r| r["gib"].clone()),
-        last.map_or(json!(0), |r| r["gib"].clone())
-    );
+    (rss_worst, worst)
+}
+
+/// Issue 7's targets, from the numbers above.
+fn targets(md: &mut String, r: &Records<'_>) {
+    let (e2e, client_alone, digests, speedup) = ratios(r);
+    let (rss_worst, worst) = rss_worst(r.ours, r.scale);
+    let (rss_spread, time_spread, sizes) = scale_spread(r.scale);
     let rows = [
         (
             "end to end, 1 GiB, default settings (durable server, 32 MiB parts, parallelism 4) >= 0.48 of SHA-1".to_owned(),
@@ -275,6 +282,63 @@ pub(super) fn write_markdown(
             if ok { "yes" } else { "no" }
         ));
     }
+}
+
+/// End to end at the default settings, the client alone (best), the
+/// digests (all three against one core's SHA-1) and our speed-up over the
+/// faster peer.
+fn ratios(r: &Records<'_>) -> (f64, f64, f64, f64) {
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let default_p4 = r
+        .ours
+        .iter()
+        .filter(|r| r["server"].as_str() == Some("durable"))
+        .find(|r| {
+            r["part_size"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("default"))
+                && r["parallel"] == 4
+        });
+    let client_alone = r
+        .ours
+        .iter()
+        .filter(|r| {
+            r["server"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("verify-only"))
+        })
+        .map(|r| num(&r["ratio_to_sha1"]))
+        .fold(f64::NAN, f64::max);
+    let fastest_peer = r
+        .peers
+        .iter()
+        .filter_map(|r| r["secs"].as_f64())
+        .fold(f64::INFINITY, f64::min);
+    let e2e = default_p4.map_or(f64::NAN, |r| num(&r["ratio_to_sha1"]));
+    let digests = num(&r.limits["two_digest_bytes_per_sec"]) / num(&r.limits["sha1_bytes_per_sec"]);
+    (e2e, client_alone, digests, fastest_peer / best_ours(r.ours))
+}
+
+/// How far peak RSS and seconds per GiB spread over the scale runs, and
+/// the sizes they span.
+fn scale_spread(scale: &[Value]) -> (f64, f64, String) {
+    let spread = |k: &str| {
+        let (lo, hi) = scale
+            .iter()
+            .map(|r| r[k].as_f64().unwrap_or(f64::NAN))
+            .fold((f64::INFINITY, 0f64), |(a, b), x| (a.min(x), b.max(x)));
+        hi / lo - 1.0
+    };
+    let sizes = format!(
+        "{} to {} GiB",
+        scale.first().map_or(json!(0), |r| r["gib"].clone()),
+        scale.last().map_or(json!(0), |r| r["gib"].clone())
+    );
+    (spread("peak_rss"), spread("secs_per_gib"), sizes)
+}
+
+/// Puts `md` between the bench markers of `docs/performance.md`.
+fn splice(root: &Path, md: &str) -> Result<(), String> {
     let path = root.join("docs/performance.md");
     let old = std::fs::read_to_string(&path).unwrap_or_default();
     let start = "<!-- bench:start -->";

@@ -216,8 +216,8 @@ pub(super) enum Transition {
 impl Upload {
     /// The one place where the stage changes (see the module's table).
     ///
-    // Longer than 80 lines on purpose: this match *is* the table of legal
-    // moves; split into functions, the transitions would scatter again.
+    // Long on purpose: this match *is* the table of legal moves; split into
+    // functions, the transitions would scatter again.
     pub(super) fn transition(&mut self, t: Transition) {
         let now = self.now;
         let from = self.stage.phase();

@@ -2,8 +2,8 @@
 //! enterprise's service account or for one user.
 
 use super::grant::{Bind, TokenCache, TokenEndpoint};
-use super::{BoxFuture, Secret, TokenProvider};
 use crate::error::Error;
+use crate::tokens::{BoxFuture, Secret, TokenProvider};
 use crate::transport::Transport;
 use box_chunked_proto::oauth::{Grant, SubjectType};
 use std::fmt;

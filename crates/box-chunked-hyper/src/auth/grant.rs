@@ -3,8 +3,8 @@
 //! and the cache that lets one refresh run at a time however many requests
 //! are waiting for a token.
 
-use super::Secret;
 use crate::error::{Error, ErrorKind};
+use crate::tokens::{Secret, TokenProvider};
 use crate::transport::Transport;
 use box_chunked_core::auth::{refresh_after, token_reply, TokenReply};
 use box_chunked_proto::oauth::{Grant, OAuthError, TokenAnswer};
@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 
 /// A provider that needs the client's transport (its proxies and roots)
 /// and token URL: the builder hands them over in `build`.
-pub(crate) trait Bind: super::TokenProvider {
+pub(crate) trait Bind: TokenProvider {
     /// Gives the provider its transport and the client's token URL (which a
     /// URL set on the provider itself overrides).
     fn bind(&self, transport: &Transport, token_url: &str);
@@ -86,7 +86,7 @@ impl TokenEndpoint {
     pub(crate) fn url(&self) -> &str {
         self.url
             .get()
-            .map_or(crate::builder::DEFAULT_OAUTH_URL, String::as_str)
+            .map_or(box_chunked_proto::urls::BOX_TOKEN_URL, String::as_str)
     }
 
     /// Sends the grant `make` builds (built again for each attempt: a JWT

@@ -3,8 +3,9 @@
 //! when Box refuses `exp` and its `Date` shows our clock is off.
 
 use super::grant::{random_id, Bind, Fresh, GrantFailure, TokenCache, TokenEndpoint};
-use super::{BoxFuture, Secret, Subject, TokenProvider};
+use super::Subject;
 use crate::error::{Error, ErrorKind};
+use crate::tokens::{BoxFuture, Secret, TokenProvider};
 use crate::transport::Transport;
 use box_chunked_core::auth::{assertion_exp, retry_with_server_time};
 use box_chunked_proto::jwt::{AppConfig, AppKey, Assertion, Claims};

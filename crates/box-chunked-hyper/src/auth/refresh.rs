@@ -6,11 +6,11 @@
 //! that rotated it is followed instead of fought.
 
 use super::grant::{Bind, Fresh, GrantFailure, TokenCache, TokenEndpoint};
-use super::{BoxFuture, Secret, TokenProvider};
 use crate::error::{Error, ErrorKind};
+use crate::tokens::{BoxFuture, Secret, TokenProvider};
 use crate::transport::Transport;
 use box_chunked_core::auth::renew_in;
-use box_chunked_proto::oauth::{Grant, TokenFile};
+use box_chunked_proto::oauth::{Grant, TokenAnswer, TokenFile};
 use box_chunked_proto::Timestamp;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -152,39 +152,9 @@ impl RefreshTokenAuth {
             .await
             .ok()
             .and_then(|b| TokenFile::from_json(&b).ok());
-        let grant = {
-            let mut held = self.held();
-            if let (Held::File(mine), Some(disk)) = (&*held, disk) {
-                if disk.refresh_token != mine.refresh_token && disk.expires() >= mine.expires() {
-                    *held = Held::File(disk);
-                }
-            }
-            match &*held {
-                Held::File(f) => {
-                    let left = f
-                        .expires()
-                        .duration_since(SystemTime::now())
-                        .unwrap_or_default();
-                    let refused = stale.is_some_and(|s| s.expose() == f.access_token);
-                    if let Some(usable) = renew_in(left).filter(|_| !refused) {
-                        return Ok(Fresh {
-                            token: Secret::new(f.access_token.clone()),
-                            renew_at: Instant::now() + usable,
-                        });
-                    }
-                    Grant::RefreshToken {
-                        refresh_token: f.refresh_token.clone(),
-                        client_id: self.client_id.clone(),
-                        client_secret: self.client_secret.expose().to_owned(),
-                    }
-                }
-                Held::Code { code, redirect_uri } => Grant::AuthorizationCode {
-                    code: code.clone(),
-                    client_id: self.client_id.clone(),
-                    client_secret: self.client_secret.expose().to_owned(),
-                    redirect_uri: Some(redirect_uri.clone()),
-                },
-            }
+        let grant = match self.next_step(disk, stale) {
+            Step::Use(fresh) => return Ok(fresh),
+            Step::Ask(grant) => grant,
         };
         let first = matches!(grant, Grant::AuthorizationCode { .. });
         // A 429 or 5xx is asked again with the same refresh token: if the
@@ -205,9 +175,58 @@ impl RefreshTokenAuth {
                 ),
                 other => other.into_error(&format!("the authorization code of app {}", self.client_id)),
             })?;
-        let refresh_token = match (&granted.answer.refresh_token, &*self.held()) {
+        let file = self.pair_from(&granted.answer)?;
+        // Kept in memory even if the write fails: the old refresh token is
+        // used up, and this pair is then written before the next use.
+        *self.held() = Held::File(file.clone());
+        self.unsaved.store(true, Ordering::Release);
+        self.save(&file).await?;
+        Ok(granted.fresh())
+    }
+
+    /// The held token if it is still good, or the grant to ask for a new
+    /// one: first following a rotation another process made (the pair on
+    /// `disk` is newer than ours).
+    fn next_step(&self, disk: Option<TokenFile>, stale: Option<&Secret>) -> Step {
+        let mut held = self.held();
+        if let (Held::File(mine), Some(disk)) = (&*held, disk) {
+            if disk.refresh_token != mine.refresh_token && disk.expires() >= mine.expires() {
+                *held = Held::File(disk);
+            }
+        }
+        match &*held {
+            Held::File(f) => {
+                let left = f
+                    .expires()
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default();
+                let refused = stale.is_some_and(|s| s.expose() == f.access_token);
+                if let Some(usable) = renew_in(left).filter(|_| !refused) {
+                    return Step::Use(Fresh {
+                        token: Secret::new(f.access_token.clone()),
+                        renew_at: Instant::now() + usable,
+                    });
+                }
+                Step::Ask(Grant::RefreshToken {
+                    refresh_token: f.refresh_token.clone(),
+                    client_id: self.client_id.clone(),
+                    client_secret: self.client_secret.expose().to_owned(),
+                })
+            }
+            Held::Code { code, redirect_uri } => Step::Ask(Grant::AuthorizationCode {
+                code: code.clone(),
+                client_id: self.client_id.clone(),
+                client_secret: self.client_secret.expose().to_owned(),
+                redirect_uri: Some(redirect_uri.clone()),
+            }),
+        }
+    }
+
+    /// The pair to keep after a grant: its refresh token, or the one we
+    /// hold when it gave none (that one stays valid).
+    fn pair_from(&self, answer: &TokenAnswer) -> Result<TokenFile, Error> {
+        let refresh_token = match (&answer.refresh_token, &*self.held()) {
             (Some(r), _) => r.clone(),
-            // No new refresh token: the one we have stays valid.
             (None, Held::File(old)) => old.refresh_token.clone(),
             (None, Held::Code { .. }) => {
                 return Err(Error::new(
@@ -216,20 +235,22 @@ impl RefreshTokenAuth {
                 ))
             }
         };
-        let file = TokenFile {
-            access_token: granted.answer.access_token.clone(),
+        Ok(TokenFile {
+            access_token: answer.access_token.clone(),
             refresh_token,
             expires_at: Timestamp::from_system_time(
-                SystemTime::now() + Duration::from_secs(granted.answer.expires_in),
+                SystemTime::now() + Duration::from_secs(answer.expires_in),
             ),
-        };
-        // Kept in memory even if the write fails: the old refresh token is
-        // used up, and this pair is then written before the next use.
-        *self.held() = Held::File(file.clone());
-        self.unsaved.store(true, Ordering::Release);
-        self.save(&file).await?;
-        Ok(granted.fresh())
+        })
     }
+}
+
+/// What [`RefreshTokenAuth::next_step`] found.
+enum Step {
+    /// The held access token is good for a while yet.
+    Use(Fresh),
+    /// Ask the token endpoint with this grant.
+    Ask(Grant),
 }
 
 impl RefreshTokenAuth {
@@ -238,7 +259,7 @@ impl RefreshTokenAuth {
         let json = file.to_json();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            crate::uploader::write_atomically_mode(&path, json.as_bytes(), 0o600)
+            crate::files::write_atomically_mode(&path, json.as_bytes(), 0o600)
         })
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("the token file writer failed: {e}")))?

@@ -2,7 +2,8 @@
 //! atomically at every change and read back to resume.
 
 use crate::error::{Error, ErrorKind};
-use crate::uploader::{read_versioned, write_atomically, CheckpointUrls, PutOutcome};
+use crate::files::{read_versioned, write_atomically};
+use crate::uploader::{CheckpointUrls, PutOutcome};
 use box_chunked_core::conflicts::OnConflict;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

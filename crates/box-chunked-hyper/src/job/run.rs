@@ -101,13 +101,33 @@ struct Shared {
 }
 
 impl Shared {
-    fn update(&self, i: usize, state: EntryState) -> Result<(), Error> {
-        let mut job = self
-            .job
+    /// The job file's state (a panic elsewhere does not poison it: every
+    /// change is one assignment, then a write).
+    fn lock(&self) -> std::sync::MutexGuard<'_, JobFile> {
+        self.job
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn update(&self, i: usize, state: EntryState) -> Result<(), Error> {
+        let mut job = self.lock();
         job.entries[i].state = state;
         job.write(&self.path)
+    }
+
+    /// Entry `i`, the folder it goes to and the job's conflict policy.
+    fn place(&self, i: usize) -> (JobEntry, String, OnConflict) {
+        let job = self.lock();
+        let e = job.entries[i].clone();
+        let folder = match e.rel.rsplit_once('/') {
+            Some((d, _)) => job
+                .folders
+                .get(d)
+                .cloned()
+                .unwrap_or_else(|| job.folder_id.clone()),
+            None => job.folder_id.clone(),
+        };
+        (e, folder, job.on_conflict)
     }
 }
 
@@ -185,43 +205,7 @@ impl Job {
         let budget = Arc::new(tokio::sync::Semaphore::new(
             self.uploader.parallelism_now().max(1),
         ));
-        let todo: Vec<usize> = {
-            let job = shared
-                .job
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            job.entries
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| !JobFile::is_final(&e.state))
-                .map(|(i, _)| i)
-                .collect()
-        };
-        let mut summary = JobSummary::default();
-        {
-            let job = shared
-                .job
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for e in &job.entries {
-                match &e.state {
-                    EntryState::Done { .. } => summary.earlier += 1,
-                    EntryState::Skipped { reason } => {
-                        summary.skipped += 1;
-                        self.report(FileReport {
-                            path: e.path.clone(),
-                            rel: e.rel.clone(),
-                            size: e.size,
-                            outcome: FileOutcome::Skipped(reason.clone()),
-                            id: None,
-                            sha1: None,
-                            error: Some(reason.to_string()),
-                        });
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let (todo, mut summary) = self.earlier(&shared);
         let mut set = tokio::task::JoinSet::new();
         let mut queue = todo.into_iter();
         let mut stop = false;
@@ -254,6 +238,34 @@ impl Job {
         Ok(summary)
     }
 
+    /// The entries still to do, and the summary of those done or skipped
+    /// in an earlier run (each skipped one reported again).
+    fn earlier(&self, shared: &Shared) -> (Vec<usize>, JobSummary) {
+        let job = shared.lock();
+        let mut summary = JobSummary::default();
+        let mut todo = Vec::new();
+        for (i, e) in job.entries.iter().enumerate() {
+            match &e.state {
+                EntryState::Done { .. } => summary.earlier += 1,
+                EntryState::Skipped { reason } => {
+                    summary.skipped += 1;
+                    self.report(FileReport {
+                        path: e.path.clone(),
+                        rel: e.rel.clone(),
+                        size: e.size,
+                        outcome: FileOutcome::Skipped(reason.clone()),
+                        id: None,
+                        sha1: None,
+                        error: Some(reason.to_string()),
+                    });
+                }
+                s if !JobFile::is_final(s) => todo.push(i),
+                _ => {}
+            }
+        }
+        (todo, summary)
+    }
+
     fn report(&self, r: FileReport) {
         if let Some(f) = &self.on_file {
             f(&r);
@@ -263,10 +275,7 @@ impl Job {
     /// The folder of every directory, created or found by name, parents first.
     async fn make_folders(&self, shared: &Shared) -> Result<(), Error> {
         let (root, dirs) = {
-            let job = shared
-                .job
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let job = shared.lock();
             let mut dirs: Vec<String> = job
                 .entries
                 .iter()
@@ -289,20 +298,14 @@ impl Job {
             let parent = if parent_rel.is_empty() {
                 root.clone()
             } else {
-                let job = shared
-                    .job
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let job = shared.lock();
                 job.folders
                     .get(parent_rel)
                     .cloned()
                     .unwrap_or_else(|| root.clone())
             };
             let id = self.uploader.client().ensure_folder(&parent, name).await?;
-            let mut job = shared
-                .job
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut job = shared.lock();
             job.folders.insert(d.clone(), id);
             job.write(&shared.path)?;
         }
@@ -317,22 +320,7 @@ impl Job {
         i: usize,
         budget: Arc<tokio::sync::Semaphore>,
     ) -> FileReport {
-        let (entry, folder, policy) = {
-            let job = shared
-                .job
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let e = job.entries[i].clone();
-            let folder = match e.rel.rsplit_once('/') {
-                Some((d, _)) => job
-                    .folders
-                    .get(d)
-                    .cloned()
-                    .unwrap_or_else(|| job.folder_id.clone()),
-                None => job.folder_id.clone(),
-            };
-            (e, folder, job.on_conflict)
-        };
+        let (entry, folder, policy) = shared.place(i);
         let name = entry
             .rel
             .rsplit('/')

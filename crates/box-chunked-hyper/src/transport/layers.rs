@@ -6,7 +6,7 @@
 //! requests that never left.
 
 use super::{Deadline, Failure, ReqBody, CONNECT_ATTEMPTS};
-use crate::auth::{OriginPolicy, TokenProvider};
+use crate::tokens::{OriginPolicy, TokenProvider};
 use box_chunked_core::retry::{Jitter, RetryPolicy};
 use bytes::Bytes;
 use http::{Request, Response};
@@ -119,7 +119,7 @@ impl Auth {
         }
         Box::pin(async move {
             if !self.origins.allows(req.uri()) {
-                let to = crate::auth::origin(req.uri()).unwrap_or_else(|| req.uri().to_string());
+                let to = crate::tokens::origin(req.uri()).unwrap_or_else(|| req.uri().to_string());
                 return Err(Failure::Final(crate::Error::new(
                     crate::ErrorKind::Config,
                     format!(

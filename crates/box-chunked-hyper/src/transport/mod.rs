@@ -11,8 +11,8 @@
 
 mod layers;
 
-use crate::auth::{OriginPolicy, TokenProvider};
 pub(crate) use crate::body::ReqBody;
+use crate::tokens::{OriginPolicy, TokenProvider};
 use box_chunked_core::retry::RetryPolicy;
 use box_chunked_core::{TransportError, TransportErrorKind};
 use bytes::Bytes;

@@ -224,35 +224,12 @@ impl Driver {
         };
         Ok(tokio::select! {
             Some(done) = self.requests.join_next(), if !self.requests.is_empty() => match done {
-                Ok((id, result)) => {
-                    self.handles.remove(&id);
-                    Woke::Input(match result {
-                        Ok(response) => Input::Response { id, response },
-                        Err(f) => {
-                            if let Failure::Final(e) = &f {
-                                self.auth_error = Some(e.clone());
-                            }
-                            Input::Failed { id, error: f.to_core() }
-                        }
-                    })
-                }
+                Ok((id, result)) => Woke::Input(self.answered(id, result)),
                 // Cancelled on the machine's request: its answer is not wanted.
                 Err(_) => Woke::Nothing,
             },
             Some(done) = self.reads.join_next(), if !self.reads.is_empty() => match done {
-                Ok((id, Ok((bytes, None)))) => Woke::Input(Input::Data { id, bytes }),
-                Ok((id, Ok((bytes, Some(hashes))))) => {
-                    Woke::Input(Input::HashedData { id, bytes, hashes })
-                }
-                Ok((_, Err(ReadError::Short(detail)))) => Woke::Input(Input::SourceChecked {
-                    changed: Some(match &self.source_path {
-                        Some(p) => format!("{} changed during the upload: {detail}", p.display()),
-                        None => format!("the source changed during the upload: {detail}"),
-                    }),
-                }),
-                Ok((id, Err(ReadError::Failed(detail)))) => {
-                    Woke::Input(Input::ReadFailed { id, detail })
-                }
+                Ok((id, result)) => Woke::Input(self.read(id, result)),
                 Err(e) => {
                     return Err(Error::new(ErrorKind::Io, format!("a read task failed: {e}")))
                 }
@@ -269,18 +246,56 @@ impl Driver {
                 Woke::Nothing
             }
             _ = ticker.tick() => {
-                let sent = self.sent.load(Ordering::Relaxed);
-                if sent != *last_sent {
-                    *last_sent = sent;
-                    self.emit(UploadEvent::Progress {
-                        bytes_sent: sent,
-                        bytes_confirmed: self.confirmed,
-                        bytes_total: self.upload.progress().bytes_total,
-                    });
-                }
+                self.tick(last_sent);
                 Woke::Nothing
             }
         })
+    }
+
+    /// The machine's input for request `id`'s answer (or failure; a final
+    /// failure of signing in is kept for the error the upload ends with).
+    fn answered(&mut self, id: RequestId, result: Result<http::Response<Bytes>, Failure>) -> Input {
+        self.handles.remove(&id);
+        match result {
+            Ok(response) => Input::Response { id, response },
+            Err(f) => {
+                if let Failure::Final(e) = &f {
+                    self.auth_error = Some(e.clone());
+                }
+                Input::Failed {
+                    id,
+                    error: f.to_core(),
+                }
+            }
+        }
+    }
+
+    /// The machine's input for read `id`'s result.
+    fn read(&self, id: ReadId, result: ReadOutcome) -> Input {
+        match result {
+            Ok((bytes, None)) => Input::Data { id, bytes },
+            Ok((bytes, Some(hashes))) => Input::HashedData { id, bytes, hashes },
+            Err(ReadError::Short(detail)) => Input::SourceChecked {
+                changed: Some(match &self.source_path {
+                    Some(p) => format!("{} changed during the upload: {detail}", p.display()),
+                    None => format!("the source changed during the upload: {detail}"),
+                }),
+            },
+            Err(ReadError::Failed(detail)) => Input::ReadFailed { id, detail },
+        }
+    }
+
+    /// A progress event, if bytes were sent since the last one.
+    fn tick(&mut self, last_sent: &mut u64) {
+        let sent = self.sent.load(Ordering::Relaxed);
+        if sent != *last_sent {
+            *last_sent = sent;
+            self.emit(UploadEvent::Progress {
+                bytes_sent: sent,
+                bytes_confirmed: self.confirmed,
+                bytes_total: self.upload.progress().bytes_total,
+            });
+        }
     }
 
     /// What changed about the source since the upload started, if anything:

@@ -10,7 +10,6 @@ mod pool;
 mod put;
 mod source;
 
-pub(crate) use checkpoint::{read_versioned, write_atomically, write_atomically_mode};
 pub use checkpoint::{CheckpointFile, CheckpointUrls};
 pub(crate) use put::file_sha1;
 pub use put::{Put, PutOutcome};

@@ -57,24 +57,7 @@ pub(crate) fn apply(
         }
         s.access.clone_from(a);
     }
-    match &fields.password {
-        Some(Some(p)) => {
-            let strong = p.chars().count() >= 8
-                && p.chars()
-                    .any(|c| c.is_ascii_digit() || c.is_uppercase() || !c.is_alphanumeric());
-            if !strong {
-                return Err(bad("shared_link.password must be at least eight characters and include a number, an upper-case letter or a character that is neither"));
-            }
-            s.password_sha256 = Some(hex(&Sha256::digest(p.as_bytes())));
-        }
-        Some(None) => s.password_sha256 = None,
-        None => {}
-    }
-    if s.password_sha256.is_some() && s.access != "open" {
-        return Err(bad(
-            "shared_link.password can only be set when access is open",
-        ));
-    }
+    set_password(&mut s, fields.password.as_ref())?;
     if let Some(v) = &fields.vanity_name {
         let ok = v.len() >= 12
             && v.bytes()
@@ -97,6 +80,39 @@ pub(crate) fn apply(
         }
         s.unshared_at = Some(t.as_str().to_owned());
     }
+    set_permissions(&mut s, fields, file)?;
+    serde_json::to_string(&s).map_err(|e| {
+        tracing::error!(error = %e, "a shared link's settings");
+        internal()
+    })
+}
+
+/// A new password (kept as its SHA-256), none (`Some(None)`), or no change.
+fn set_password(s: &mut Settings, password: Option<&Option<String>>) -> Result<(), Fail> {
+    match password {
+        Some(Some(p)) => {
+            let strong = p.chars().count() >= 8
+                && p.chars()
+                    .any(|c| c.is_ascii_digit() || c.is_uppercase() || !c.is_alphanumeric());
+            if !strong {
+                return Err(bad("shared_link.password must be at least eight characters and include a number, an upper-case letter or a character that is neither"));
+            }
+            s.password_sha256 = Some(hex(&Sha256::digest(p.as_bytes())));
+        }
+        Some(None) => s.password_sha256 = None,
+        None => {}
+    }
+    if s.password_sha256.is_some() && s.access != "open" {
+        return Err(bad(
+            "shared_link.password can only be set when access is open",
+        ));
+    }
+    Ok(())
+}
+
+/// `can_download` and `can_edit` (files only, and not with access
+/// `collaborators`).
+fn set_permissions(s: &mut Settings, fields: &SharedLinkFields, file: bool) -> Result<(), Fail> {
     if let Some(p) = &fields.permissions {
         if let Some(d) = p.can_download {
             s.can_download = d;
@@ -115,10 +131,7 @@ pub(crate) fn apply(
             "shared_link.permissions.can_edit needs access open or company",
         ));
     }
-    serde_json::to_string(&s).map_err(|e| {
-        tracing::error!(error = %e, "a session's part plan");
-        internal()
-    })
+    Ok(())
 }
 
 /// Box's `shared_link` object for settings kept as `stored` (`null` when

@@ -19,7 +19,7 @@ use crate::store::{
 use crate::{Counters, State};
 use box_chunked_proto::{ErrorCode, Sha1Digest, UploadAttributes};
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{HeaderMap, Request, Response};
 use http_body_util::BodyDataStream;
 use hyper::body::Incoming;
 use serde_json::json;
@@ -49,24 +49,7 @@ pub(crate) async fn upload_file(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Fail> {
     let headers = req.headers().clone();
-    let boundary = header(&headers, "content-type")
-        .and_then(|ct| multer::parse_boundary(ct).ok())
-        .ok_or_else(|| {
-            fail(
-                ErrorCode::BadRequest,
-                "The body must be multipart/form-data with an attributes part and a file part",
-            )
-        })?;
-    let expected = header(&headers, "content-md5")
-        .map(|v| {
-            Sha1Digest::from_hex(v.trim()).map_err(|_| {
-                fail(
-                    ErrorCode::BadDigest,
-                    "Content-MD5 must be the file's SHA-1 in hex",
-                )
-            })
-        })
-        .transpose()?;
+    let (boundary, expected) = form_headers(&headers)?;
     let existing = match &file_id {
         Some(id) => Some(file_for_change(st, user, id, &headers).await?),
         None => None,
@@ -82,9 +65,59 @@ pub(crate) async fn upload_file(
         boundary,
         constraints,
     );
+    let (target, attrs, received) = read_form(st, user, &mut form, existing.as_ref(), room).await?;
+    if let Some(expected) = expected {
+        if expected != received.sha1 {
+            let _ = std::fs::remove_file(&received.tmp);
+            return Err(fail(
+                ErrorCode::BadDigest,
+                format!(
+                    "The specified Content-MD5 ({}) did not match what we received ({})",
+                    expected.to_hex(),
+                    received.sha1.to_hex()
+                ),
+            ));
+        }
+    }
+    store_one_shot(st, user, target, attrs, received, if_match(&headers)).await
+}
+
+/// The form's boundary and the SHA-1 the client announced in `Content-MD5`.
+fn form_headers(headers: &HeaderMap) -> Result<(String, Option<Sha1Digest>), Fail> {
+    let boundary = header(headers, "content-type")
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| {
+            fail(
+                ErrorCode::BadRequest,
+                "The body must be multipart/form-data with an attributes part and a file part",
+            )
+        })?;
+    let expected = header(headers, "content-md5")
+        .map(|v| {
+            Sha1Digest::from_hex(v.trim()).map_err(|_| {
+                fail(
+                    ErrorCode::BadDigest,
+                    "Content-MD5 must be the file's SHA-1 in hex",
+                )
+            })
+        })
+        .transpose()?;
+    Ok((boundary, expected))
+}
+
+/// Reads the form up to its file part: the attributes (which must come
+/// first), the target they name (checked before any byte is stored), and
+/// the file received into a temporary file.
+async fn read_form(
+    st: &Arc<State>,
+    user: &str,
+    form: &mut multer::Multipart<'static>,
+    existing: Option<&FileRow>,
+    room: Option<u64>,
+) -> Result<(Target, UploadAttributes, Received), Fail> {
     let mut attributes: Option<UploadAttributes> = None;
-    let (target, attrs, received) = loop {
-        let Some(mut field) = next_field(st, &mut form).await? else {
+    loop {
+        let Some(mut field) = next_field(st, form).await? else {
             return Err(fail(ErrorCode::BadRequest, "The form has no file part"));
         };
         if field.name() == Some("attributes") {
@@ -101,24 +134,10 @@ pub(crate) async fn upload_file(
                 "The attributes part must come before the file part",
             )
         })?;
-        let target = resolve_target(st, user, &attrs, existing.as_ref()).await?;
+        let target = resolve_target(st, user, &attrs, existing).await?;
         let received = receive_field(st, &mut field, room).await?;
-        break (target, attrs, received);
-    };
-    if let Some(expected) = expected {
-        if expected != received.sha1 {
-            let _ = std::fs::remove_file(&received.tmp);
-            return Err(fail(
-                ErrorCode::BadDigest,
-                format!(
-                    "The specified Content-MD5 ({}) did not match what we received ({})",
-                    expected.to_hex(),
-                    received.sha1.to_hex()
-                ),
-            ));
-        }
+        return Ok((target, attrs, received));
     }
-    store_one_shot(st, user, target, attrs, received, if_match(&headers)).await
 }
 
 /// Checks the name and the folder before any byte of the file is stored.

@@ -13,14 +13,18 @@ pub(crate) use conns::cap_for;
 use crate::handlers::collect_expired;
 use crate::routes::handle;
 use crate::{Counters, State};
-use conns::{Conns, Watched};
+use conns::{Conns, Slot, Watched};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::Watcher;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+/// Serves `listener` until `shutdown` resolves, then waits for the requests
+/// under way and lets go of the store.
 pub(crate) async fn serve(
     state: Arc<State>,
     listener: TcpListener,
@@ -28,25 +32,7 @@ pub(crate) async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    // A request's headers, and the wait for the next request on a kept-alive
-    // connection, are bounded by the header timeout (hyper starts it when a
-    // connection goes idle).
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.cfg.header_timeout);
-    // Part bodies are megabytes: with HTTP/2's default 64 KiB windows and
-    // 16 KiB frames every stream keeps waiting for window updates. Windows
-    // of a part's size and 1 MiB frames took a 256 MiB upload over HTTPS
-    // from 1.20 to 1.05 times HTTP/1.1's time (docs/performance.md). The
-    // window is credit, not a buffer: bodies are read as they arrive.
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .initial_stream_window_size(8 << 20)
-        .initial_connection_window_size(32 << 20)
-        .max_frame_size(1 << 20);
+    let builder = connection_builder(&state);
     let conns = Conns::new(state.max_connections);
     let collector = tokio::spawn(collect_expired(state.clone()));
     let mut tasks = tokio::task::JoinSet::new();
@@ -76,41 +62,14 @@ pub(crate) async fn serve(
                 if evicted {
                     Counters::add(&state.counters.connections_evicted, 1);
                 }
-                let st = state.clone();
-                let svc = service_fn(move |req| handle(st.clone(), req));
-                let mut io = Watched::new(stream, &slot, state.cfg.idle_timeout);
-                let (builder, watcher) = (builder.clone(), graceful.watcher());
-                let (tls, handshake_timeout) = (tls.clone(), state.cfg.header_timeout);
-                tasks.spawn(async move {
-                    let served = async {
-                        match tls {
-                            None => {
-                                // The header clock starts at accept.
-                                io.expect_bytes_within(handshake_timeout);
-                                let conn = builder.serve_connection(TokioIo::new(io), svc);
-                                let _ = watcher.watch(conn.into_owned()).await;
-                            }
-                            Some(tls) => {
-                                // A client that does not finish the handshake
-                                // in time is dropped, like one slow to send headers.
-                                let Ok(Ok(mut io)) =
-                                    tokio::time::timeout(handshake_timeout, tls.accept(io)).await
-                                else {
-                                    return;
-                                };
-                                // And again once the handshake is done.
-                                io.get_mut().0.expect_bytes_within(handshake_timeout);
-                                let conn = builder.serve_connection(TokioIo::new(io), svc);
-                                let _ = watcher.watch(conn.into_owned()).await;
-                            }
-                        }
-                    };
-                    tokio::select! {
-                        () = served => {}
-                        () = slot.activity.evicted() => {}
-                    }
-                    drop(slot);
-                });
+                tasks.spawn(serve_connection(
+                    state.clone(),
+                    stream,
+                    slot,
+                    tls.clone(),
+                    builder.clone(),
+                    graceful.watcher(),
+                ));
             }
             () = &mut shutdown => break,
         }
@@ -122,6 +81,72 @@ pub(crate) async fn serve(
     collector.abort();
     let _ = collector.await;
     released(&state).await;
+}
+
+/// HTTP/1.1 and HTTP/2 as the server speaks them.
+fn connection_builder(state: &State) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    // A request's headers, and the wait for the next request on a kept-alive
+    // connection, are bounded by the header timeout (hyper starts it when a
+    // connection goes idle).
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.cfg.header_timeout);
+    // Part bodies are megabytes: with HTTP/2's default 64 KiB windows and
+    // 16 KiB frames every stream keeps waiting for window updates. Windows
+    // of a part's size and 1 MiB frames took a 256 MiB upload over HTTPS
+    // from 1.20 to 1.05 times HTTP/1.1's time (docs/performance.md). The
+    // window is credit, not a buffer: bodies are read as they arrive.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(8 << 20)
+        .initial_connection_window_size(32 << 20)
+        .max_frame_size(1 << 20);
+    builder
+}
+
+/// Serves one accepted connection (after its TLS handshake, if any) until
+/// it closes, is evicted at the cap, or the server stops.
+async fn serve_connection(
+    state: Arc<State>,
+    stream: TcpStream,
+    slot: Slot,
+    tls: Option<TlsAcceptor>,
+    builder: Builder<TokioExecutor>,
+    watcher: Watcher,
+) {
+    let handshake_timeout = state.cfg.header_timeout;
+    let mut io = Watched::new(stream, &slot, state.cfg.idle_timeout);
+    let svc = service_fn(move |req| handle(state.clone(), req));
+    let served = async {
+        match tls {
+            None => {
+                // The header clock starts at accept.
+                io.expect_bytes_within(handshake_timeout);
+                let conn = builder.serve_connection(TokioIo::new(io), svc);
+                let _ = watcher.watch(conn.into_owned()).await;
+            }
+            Some(tls) => {
+                // A client that does not finish the handshake in time is
+                // dropped, like one slow to send headers.
+                let Ok(Ok(mut io)) = tokio::time::timeout(handshake_timeout, tls.accept(io)).await
+                else {
+                    return;
+                };
+                // And again once the handshake is done.
+                io.get_mut().0.expect_bytes_within(handshake_timeout);
+                let conn = builder.serve_connection(TokioIo::new(io), svc);
+                let _ = watcher.watch(conn.into_owned()).await;
+            }
+        }
+    };
+    tokio::select! {
+        () = served => {}
+        () = slot.activity.evicted() => {}
+    }
+    drop(slot);
 }
 
 /// Waits until nothing but the caller holds the server's state and store:

@@ -1,4 +1,4 @@
-//! The layering check.
+//! The layering rules.
 //!
 //! **Architecture invariant:** `box-chunked-proto` and `box-chunked-core` know
 //! no IO and no runtime. This module checks it two ways:
@@ -10,7 +10,7 @@
 //!    exempt (files under `src/tests/`, `tests.rs`, and the item after each
 //!    `#[cfg(test)]`), since a test needs one real `Instant` as its epoch.
 //!
-//! Two more rules keep the layers where ARCHITECTURE.md draws them:
+//! Three more rules keep the layers where ARCHITECTURE.md draws them:
 //!
 //! 3. The server's normal dependency closure has no `box-chunked-core`
 //!    ([`SERVER_FREE_OF`]): it shares proto and the hasher, not the client's
@@ -18,15 +18,18 @@
 //! 4. The hyper crate's SDK calls, driver and transport hold no Box rule of
 //!    their own ([`BOX_RULE_PATTERNS`] in [`HYPER_RULE_FREE`]): what a status
 //!    means, when to wait and what to retry come from the core.
+//! 5. The server never pairs a status with an error code by hand
+//!    ([`SERVER_PAIR_PATTERNS`]): it answers with `BoxError::of(code, ..)`,
+//!    whose status is the one the code carries, so the two cannot disagree.
 //!
-//! All checks run as `#[test]`s, so plain `cargo test` enforces them, and
-//! each has a self-check showing that it does fail on a violation.
+//! A path these rules list that does not exist is a violation too, so that
+//! a renamed module cannot slip out of its rule.
 
+use super::source::{code_lines, rust_files};
+use super::Violation;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 /// The crates that must stay free of IO and runtimes.
 pub(crate) const PURE_CRATES: &[&str] = &["box-chunked-proto", "box-chunked-core"];
@@ -89,11 +92,14 @@ pub(crate) const HYPER_RULE_FREE: &[&str] = &[
     "auth",
     "client.rs",
     "builder.rs",
-    "transport.rs",
+    "transport",
     "body.rs",
-    "job.rs",
+    "job",
     "uploader",
 ];
+
+/// Code by which the server would pair a status with an error code itself.
+pub(crate) const SERVER_PAIR_PATTERNS: &[&str] = &["BoxError::new("];
 
 /// Code that decides what an answer means: status comparisons, Box's
 /// special statuses, `Retry-After`, reconciliation. Only the core may.
@@ -113,121 +119,49 @@ pub(crate) const BOX_RULE_PATTERNS: &[&str] = &[
     "parse_http_date",
 ];
 
-/// One broken rule.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Violation {
-    /// A pure crate depends, directly or not, on a banned crate.
-    Dependency {
-        /// The pure crate.
-        krate: String,
-        /// The banned crate.
-        banned: String,
-        /// How it got there: `a -> b -> banned`.
-        chain: String,
-    },
-    /// A pure crate's source makes a banned call.
-    Call {
-        /// The file.
-        file: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// The pattern found.
-        pattern: String,
-    },
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Dependency {
-                krate,
-                banned,
-                chain,
-            } => {
-                write!(f, "{krate} must not depend on {banned} (via {chain})")
-            }
-            Self::Call {
-                file,
-                line,
-                pattern,
-            } => {
-                write!(
-                    f,
-                    "{}:{line}: `{pattern}` is not allowed here (IO in a sans-IO crate, or a Box rule outside the core)",
-                    file.display()
-                )
-            }
-        }
-    }
-}
-
-/// The tidy failure: every violation, one per line.
-#[derive(Debug)]
-pub(crate) struct TidyError(pub(crate) Vec<Violation>);
-
-impl fmt::Display for TidyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "layering rules broken:")?;
-        for v in &self.0 {
-            writeln!(f, "  {v}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Runs both checks on the workspace at `root`.
-pub(crate) fn run(root: &Path) -> Result<(), TidyError> {
-    let metadata = cargo_metadata(root).map_err(|e| {
-        TidyError(vec![Violation::Call {
-            file: root.join("Cargo.toml"),
-            line: 0,
-            pattern: format!("cargo metadata failed: {e}"),
-        }])
-    })?;
-    let mut violations = check_dependencies(&metadata, PURE_CRATES, BANNED_CRATES);
+/// Runs the five rules on the workspace at `root`.
+pub(crate) fn check(root: &Path, metadata: &Value) -> Vec<Violation> {
+    let mut violations = check_dependencies(metadata, PURE_CRATES, BANNED_CRATES);
     violations.extend(check_dependencies(
-        &metadata,
+        metadata,
         &["box-chunked-server"],
         SERVER_FREE_OF,
     ));
     for krate in PURE_CRATES {
-        let src = root.join("crates").join(krate).join("src");
-        if src.is_dir() {
-            violations.extend(check_sources(&src, BANNED_CALLS));
-        }
+        violations.extend(check_path(
+            &root.join("crates").join(krate).join("src"),
+            BANNED_CALLS,
+        ));
     }
     let hyper = root.join("crates/box-chunked-hyper/src");
     for part in HYPER_RULE_FREE {
-        let p = hyper.join(part);
-        if p.is_dir() {
-            violations.extend(check_sources(&p, BOX_RULE_PATTERNS));
-        } else if let Ok(text) = std::fs::read_to_string(&p) {
-            violations.extend(check_text(&p, &text, BOX_RULE_PATTERNS));
-        }
+        violations.extend(check_path(&hyper.join(part), BOX_RULE_PATTERNS));
     }
-    violations.sort();
-    if violations.is_empty() {
-        eprintln!(
-            "tidy: {} pure, the server free of the core, the hyper crate free of Box rules: no violations",
-            PURE_CRATES.join(", ")
-        );
-        Ok(())
-    } else {
-        Err(TidyError(violations))
-    }
+    violations.extend(check_path(
+        &root.join("crates/box-chunked-server/src"),
+        SERVER_PAIR_PATTERNS,
+    ));
+    violations
 }
 
-fn cargo_metadata(root: &Path) -> Result<Value, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let out = Command::new(cargo)
-        .current_dir(root)
-        .args(["metadata", "--format-version", "1", "--locked"])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+/// Checks a file, or every non-test file under a folder.
+fn check_path(path: &Path, banned: &[&str]) -> Vec<Violation> {
+    let files = if path.is_dir() {
+        rust_files(path, false)
+    } else if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        return vec![Violation::Missing {
+            path: path.to_path_buf(),
+        }];
+    };
+    let mut out = Vec::new();
+    for file in files {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            out.extend(check_text(&file, &text, banned));
+        }
     }
-    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+    out
 }
 
 /// Finds banned crates in the normal dependency closure of each pure crate.
@@ -304,74 +238,17 @@ pub(crate) fn check_dependencies(
     out
 }
 
-/// Finds banned calls in the non-test Rust sources under `src`.
-pub(crate) fn check_sources(src: &Path, banned: &[&str]) -> Vec<Violation> {
-    let mut files = Vec::new();
-    collect_rs(src, &mut files);
-    let mut out = Vec::new();
-    for file in files {
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            continue;
-        };
-        out.extend(check_text(&file, &text, banned));
-    }
-    out
-}
-
-fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            if p.file_name().is_some_and(|n| n == "tests") {
-                continue;
-            }
-            collect_rs(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs")
-            && p.file_name().is_some_and(|n| n != "tests.rs")
-        {
-            out.push(p);
-        }
-    }
-}
-
-/// Checks one file's text. Line comments are ignored (doc comments included:
+/// Checks one file's text. Comments are ignored (doc comments included:
 /// they may *name* a banned call to say it is banned), and so is the item
-/// that follows each `#[cfg(test)]` (found by matching braces).
+/// that follows each `#[cfg(test)]`.
 pub(crate) fn check_text(file: &Path, text: &str, banned: &[&str]) -> Vec<Violation> {
     let mut out = Vec::new();
-    // Some(depth) while inside a test item: depth of braces opened within it.
-    let mut skipping: Option<(bool, i64)> = None;
-    for (i, line) in text.lines().enumerate() {
-        let code = line.split("//").next().unwrap_or("");
-        if code.trim_start().starts_with("#[cfg(test)]") {
-            skipping = Some((false, 0));
-            continue;
-        }
-        if let Some((opened, depth)) = skipping.as_mut() {
-            for c in code.chars() {
-                match c {
-                    '{' => {
-                        *opened = true;
-                        *depth += 1;
-                    }
-                    '}' => *depth -= 1,
-                    _ => {}
-                }
-            }
-            // The item ends when its braces close, or at `;` for a braceless item.
-            if (*opened && *depth <= 0) || (!*opened && code.trim_end().ends_with(';')) {
-                skipping = None;
-            }
-            continue;
-        }
+    for (line, code) in code_lines(text, true) {
         for pat in banned {
             if code.contains(pat) {
                 out.push(Violation::Call {
                     file: file.to_path_buf(),
-                    line: i + 1,
+                    line,
                     pattern: (*pat).to_owned(),
                 });
             }
@@ -384,18 +261,7 @@ pub(crate) fn check_text(file: &Path, text: &str, banned: &[&str]) -> Vec<Violat
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn root() -> PathBuf {
-        crate::workspace_root()
-    }
-
-    /// The real workspace obeys the rules.
-    #[test]
-    fn workspace_layering_holds() {
-        if let Err(e) = run(&root()) {
-            panic!("{e}");
-        }
-    }
+    use std::path::PathBuf;
 
     /// Self-check: adding tokio to proto (directly or through another crate) is caught.
     #[test]
@@ -469,7 +335,7 @@ mod tests {
             .iter()
             .map(|v| match v {
                 Violation::Call { line, pattern, .. } => (*line, pattern.as_str()),
-                Violation::Dependency { .. } => (0, ""),
+                _ => (0, ""),
             })
             .collect();
         assert_eq!(
@@ -498,7 +364,7 @@ mod tests {
             .iter()
             .map(|v| match v {
                 Violation::Call { line, .. } => *line,
-                Violation::Dependency { .. } => 0,
+                _ => 0,
             })
             .collect();
         assert_eq!(lines, vec![2, 2, 4]);
@@ -513,5 +379,22 @@ mod tests {
             check_dependencies(&meta, &["box-chunked-server"], SERVER_FREE_OF).len(),
             1
         );
+    }
+
+    /// Self-check: the server pairing a status with a code by hand is
+    /// caught, and a rule's listed path that is gone is reported.
+    #[test]
+    fn a_hand_made_status_and_code_pair_is_caught() {
+        let src = "fn f() -> BoxError {\n\
+                   // BoxError::new(404, ..) in a comment is fine\n\
+                   BoxError::new(409, ErrorCode::NotFound, \"x\")\n\
+                   }\n";
+        let v = check_text(Path::new("handlers/x.rs"), src, SERVER_PAIR_PATTERNS);
+        assert_eq!(v.len(), 1, "{v:?}");
+        let gone = check_path(
+            &PathBuf::from("/nonexistent/transport.rs"),
+            BOX_RULE_PATTERNS,
+        );
+        assert!(matches!(gone.as_slice(), [Violation::Missing { .. }]));
     }
 }
