@@ -58,7 +58,18 @@ async fn admin_routes_need_the_admin_token() {
     let http = Http::new();
     let faults = format!("{}/__box-chunked/faults", ts.url);
     let counters = format!("{}/__box-chunked/counters", ts.url);
+    let clock = format!("{}/__box-chunked/clock", ts.url);
     for token in [ALICE, BOB] {
+        assert_box_error(
+            &http
+                .post(&clock)
+                .bearer(token)
+                .body(r#"{"advance_secs": 999999}"#)
+                .send()
+                .await,
+            403,
+            "forbidden",
+        );
         assert_box_error(
             &http
                 .put(&faults)
@@ -81,6 +92,19 @@ async fn admin_routes_need_the_admin_token() {
         "unauthorized",
     );
     assert_eq!(http.get(&counters).bearer(ADMIN).send().await.status, 200);
+    // The clock moves ahead only, and only for the admin token.
+    assert_box_error(
+        &http
+            .post(&clock)
+            .bearer(ADMIN)
+            .body(r#"{"advance_secs": -60}"#)
+            .send()
+            .await,
+        400,
+        "bad_request",
+    );
+    let shown = http.get(&clock).bearer(ADMIN).send().await.json();
+    assert_eq!(shown["offset_secs"], 0, "{shown}");
     assert_box_error(
         &http
             .get(&format!("{}/2.0/folders/0", ts.url))

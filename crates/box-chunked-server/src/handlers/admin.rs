@@ -3,7 +3,9 @@
 //! route to list, and the server's clock (`POST` moves it ahead, so tests
 //! see sessions and tokens expire without waiting).
 
-use super::common::{blocking, empty_response, fail, json_response, small_body, Body, Fail};
+use super::common::{
+    blocking, empty_response, fail, json_response, not_found, small_body, Body, Fail,
+};
 use crate::faults::FaultSpec;
 use crate::store::{Store, StoreError};
 use crate::State;
@@ -24,12 +26,15 @@ pub(crate) async fn admin(
             let body = small_body(st, req, 1024).await?;
             let v: serde_json::Value = serde_json::from_slice(&body)
                 .map_err(|e| fail(ErrorCode::BadRequest, format!("Invalid JSON body: {e}")))?;
-            let secs = v["advance_secs"].as_i64().ok_or_else(|| {
-                fail(
-                    ErrorCode::BadRequest,
-                    "advance_secs is required: the seconds to move the clock by",
-                )
-            })?;
+            let secs = v["advance_secs"]
+                .as_i64()
+                .filter(|s| *s >= 0)
+                .ok_or_else(|| {
+                    fail(
+                        ErrorCode::BadRequest,
+                        "advance_secs is required: the seconds (0 or more) to move the clock ahead by",
+                    )
+                })?;
             st.clock.advance(secs);
             Ok(json_response(200, &clock_json(st)))
         }
@@ -48,7 +53,7 @@ pub(crate) async fn admin(
             st.faults.set(spec);
             Ok(empty_response(204))
         }
-        _ => Err(fail(ErrorCode::NotFound, "Not Found")),
+        _ => Err(not_found()),
     }
 }
 
