@@ -10,42 +10,26 @@ use serde_json::json;
 async fn unknown_routes_and_methods() {
     let ts = TestServer::start(|_| {}).await;
     let http = Http::new();
-    assert_box_error(
-        &http
-            .get(&format!("{}/files/upload_sessions", ts.upload_root()))
-            .bearer(ALICE)
-            .send()
-            .await,
-        405,
-        "method_not_allowed",
-    );
-    assert_box_error(
-        &http
-            .get(&format!("{}/nothing/here", ts.upload_root()))
-            .bearer(ALICE)
-            .send()
-            .await,
-        404,
-        "not_found",
-    );
-    assert_box_error(
-        &http
-            .get(&format!("{}/elsewhere", ts.url))
-            .bearer(ALICE)
-            .send()
-            .await,
-        404,
-        "not_found",
-    );
-    assert_box_error(
-        &http
-            .request("PATCH", &format!("{}/2.0/files/1", ts.url))
-            .bearer(ALICE)
-            .send()
-            .await,
-        405,
-        "method_not_allowed",
-    );
+    let up = ts.upload_root();
+    for (method, url, status, code) in [
+        (
+            "GET",
+            format!("{up}/files/upload_sessions"),
+            405,
+            "method_not_allowed",
+        ),
+        ("GET", format!("{up}/nothing/here"), 404, "not_found"),
+        ("GET", format!("{}/elsewhere", ts.url), 404, "not_found"),
+        (
+            "PATCH",
+            format!("{}/2.0/files/1", ts.url),
+            405,
+            "method_not_allowed",
+        ),
+    ] {
+        let r = http.request(method, &url).bearer(ALICE).send().await;
+        assert_box_error(&r, status, code);
+    }
 }
 
 /// The server's own routes take its admin token alone: a user's token gets
