@@ -302,6 +302,10 @@ mod shani {
         };
     }
 
+    // Long on purpose: the 80 rounds of both chains, unrolled in four
+    // groups of twenty as Intel's reference code has them; a call out of
+    // this `target_feature` function would cost the inlining the rounds
+    // need, and the groups differ only in their round constant.
     #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
     unsafe fn compress2_shani(sa: &mut [u32; 5], sb: &mut [u32; 5], blocks: &[[u8; 64]]) {
         #[allow(non_snake_case)]

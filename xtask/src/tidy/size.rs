@@ -98,6 +98,8 @@ fn fn_name(line: &str) -> Option<String> {
 fn body_end(code: &[&str], start: usize) -> Option<usize> {
     let mut depth = 0i64;
     let mut opened = false;
+    // Brackets of the signature (`[u8; 64]` holds a `;` that ends nothing).
+    let mut nest = 0i64;
     for (i, line) in code.iter().enumerate().skip(start) {
         for c in line.chars() {
             match c {
@@ -106,7 +108,9 @@ fn body_end(code: &[&str], start: usize) -> Option<usize> {
                     depth += 1;
                 }
                 '}' => depth -= 1,
-                ';' if !opened => return None,
+                '(' | '[' if !opened => nest += 1,
+                ')' | ']' if !opened => nest -= 1,
+                ';' if !opened && nest == 0 => return None,
                 _ => {}
             }
             if opened && depth == 0 {
@@ -147,11 +151,19 @@ mod tests {
              // Long on purpose: one table of states, read top to bottom.\n\
              /// Documented.\n#[inline]\nfn excused() {{\n{long}}}\n\
              fn short() {{\n{short}}}\n\
+             unsafe fn arrays(a: &mut [u32; 5]) {{\n{long}}}\n\
              trait T {{ fn declared(&self); }}\n\
              #[cfg(test)]\nmod tests {{\n    fn long_test() {{\n{long}    }}\n}}\n",
             long = body(80),
             short = body(10)
         );
-        assert_eq!(long_functions(&text), vec![(1, "long".to_owned(), 82)]);
+        let found: Vec<(usize, String)> = long_functions(&text)
+            .into_iter()
+            .map(|(line, name, _)| (line, name))
+            .collect();
+        assert_eq!(
+            found,
+            vec![(1, "long".to_owned()), (180, "arrays".to_owned())]
+        );
     }
 }
