@@ -37,7 +37,7 @@ fn main() {
             let ts = TestServer::start(|c| c.part_size = None).await;
             let http = Http::new();
             let r = http
-                .call("POST", &format!("{}/files/upload_sessions", ts.upload_root()), ALICE, &[], json!({"folder_id": "0", "file_size": size, "file_name": format!("bench{run}.bin")}).to_string())
+                .post(&format!("{}/files/upload_sessions", ts.upload_root())).bearer(ALICE).body(json!({"folder_id": "0", "file_size": size, "file_name": format!("bench{run}.bin")}).to_string()).send()
                 .await;
             let s = r.json();
             let part = s["part_size"].as_u64().expect("part_size") as usize;
@@ -61,7 +61,7 @@ fn main() {
                         let next = queue.lock().expect("queue").next();
                         let Some((off, b, d)) = next else { return out };
                         let r = http
-                            .call("PUT", &url, ALICE, &[("content-range", format!("bytes {}-{}/{}", off, off + b.len() - 1, size)), ("digest", d)], b)
+                            .put(&url).bearer(ALICE).headers(&[("content-range", format!("bytes {}-{}/{}", off, off + b.len() - 1, size)), ("digest", d)]).body(b).send()
                             .await;
                         assert_eq!(r.status, 200, "{:?}", r.json());
                         out.push(r.json()["part"].clone());
@@ -75,7 +75,7 @@ fn main() {
             let ingest_s = started.elapsed().as_secs_f64();
             listed.sort_by_key(|p| p["offset"].as_u64());
             let started = Instant::now();
-            let r = http.call("POST", &commit_url, ALICE, &[("digest", whole.clone())], json!({"parts": listed}).to_string()).await;
+            let r = http.post(&commit_url).bearer(ALICE).headers(&[("digest", whole.clone())]).body(json!({"parts": listed}).to_string()).send().await;
             assert_eq!(r.status, 201, "{:?}", r.json());
             let commit_s = started.elapsed().as_secs_f64();
             drop(ts);

@@ -3,7 +3,6 @@
 //! and more connections than the cap. Raw TCP against the real server.
 
 use box_chunked_tests::*;
-use bytes::Bytes;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -4,7 +4,6 @@
 
 use box_chunked_tests::raw::{commit, create, parts, put, Session};
 use box_chunked_tests::*;
-use bytes::Bytes;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

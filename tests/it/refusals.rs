@@ -3,7 +3,6 @@
 
 use box_chunked_tests::raw::*;
 use box_chunked_tests::*;
-use bytes::Bytes;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -5,7 +5,6 @@
 
 use box_chunked_hyper::{BoxClient, ErrorKind};
 use box_chunked_tests::*;
-use bytes::Bytes;
 use serde_json::json;
 use std::process::Command;
 

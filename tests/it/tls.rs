@@ -6,7 +6,6 @@
 use box_chunked_hyper::BoxClient;
 use box_chunked_server::ServerTls;
 use box_chunked_tests::*;
-use bytes::Bytes;
 use serde_json::json;
 
 async fn tls_server() -> (TestServer, String) {
