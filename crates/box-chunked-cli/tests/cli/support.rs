@@ -43,10 +43,14 @@ impl Serve {
     /// `serve` on `dir` at `addr` with alice's and bob's tokens, the admin
     /// token, a minimum file size of 1 byte and `extra` arguments.
     pub(crate) fn on(dir: &Path, addr: &str, extra: &[&str]) -> Self {
-        Self::spawn(Self::command(dir, addr, extra))
+        let mut c = Self::command(dir, addr, extra);
+        // Nobody reads its log: a full pipe must not stall the server.
+        c.stderr(Stdio::null());
+        Self::spawn(c)
     }
 
-    /// The command [`Serve::on`] runs, for a test that wants its exit.
+    /// The command [`Serve::on`] runs (its stderr piped), for a test that
+    /// wants its exit and its message.
     pub(crate) fn command(dir: &Path, addr: &str, extra: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(["serve", "--addr", addr, "--min-file-size", "1"])
