@@ -14,7 +14,7 @@ use box_chunked_server::ServerApp;
 use box_chunked_tests::raw::*;
 use box_chunked_tests::*;
 use bytes::Bytes;
-use serde_json::json;
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const SERVICE_ACCOUNT: &str = "AutomationUser_app-client";
@@ -493,69 +493,6 @@ async fn a_clock_the_server_says_is_off_is_corrected_from_its_date() {
         assert_eq!(n["grants_refused"], 1, "one refusal, then Box's time: {n}");
         assert_eq!(n["tokens_issued"], 1, "{offset}: {n}");
     }
-}
-
-#[tokio::test]
-async fn auth_and_ownership() {
-    let ts = TestServer::start(|_| {}).await;
-    let http = Http::new();
-    let url = format!("{}/files/upload_sessions", ts.upload_root());
-    let body = json!({"folder_id": "0", "file_size": 10, "file_name": "x"}).to_string();
-    for headers in [
-        vec![],
-        vec![("authorization", "Bearer nope".to_owned())],
-        vec![("authorization", "Basic abc".to_owned())],
-    ] {
-        let r = http
-            .post(&url)
-            .headers(&headers)
-            .body(body.clone())
-            .try_send()
-            .await
-            .unwrap();
-        assert_box_error(&r, 401, "unauthorized");
-        assert!(r
-            .header("www-authenticate")
-            .unwrap()
-            .starts_with("Bearer realm=\"Service\""));
-    }
-    let data = pseudo_random(2000, 7);
-    let s = create(&http, &ts, ALICE, data.len(), "mine.bin").await;
-    assert_box_error(&put(&http, &s, BOB, &data, 0).await, 403, "forbidden");
-    assert_box_error(
-        &http.get(&s.upload).bearer(BOB).send().await,
-        403,
-        "forbidden",
-    );
-    assert_box_error(
-        &http.delete(&s.upload).bearer(BOB).send().await,
-        403,
-        "forbidden",
-    );
-    assert!(
-        parts(&http, &s).await.is_empty(),
-        "nothing stored by bob's attempts"
-    );
-    let r = raw_upload(&http, &ts.upload_root(), ALICE, "f.bin", &data).await;
-    let id = r.json()["entries"][0]["id"].as_str().unwrap().to_owned();
-    assert_box_error(
-        &http
-            .get(&format!("{}/2.0/files/{id}", ts.url))
-            .bearer(BOB)
-            .send()
-            .await,
-        404,
-        "not_found",
-    );
-    assert_box_error(
-        &http
-            .get(&format!("{}/2.0/files/{id}/content", ts.url))
-            .bearer(BOB)
-            .send()
-            .await,
-        404,
-        "not_found",
-    );
 }
 
 #[tokio::test]

@@ -2,11 +2,13 @@
 //! whose file or folder went away while the request was under way changes
 //! nothing, even when another user's new item took the place. Raw HTTP
 //! against the real server over loopback; the races are made exact by
-//! pausing a request in the middle of its body.
+//! pausing a request in the middle of its body. Also: no token, no entry,
+//! and another user's session and files are closed.
 
 use box_chunked_tests::api::{id_of, multipart, session_of, text, Paused, User};
+use box_chunked_tests::raw::{assert_box_error, create, parts, put};
 use box_chunked_tests::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 fn users(ts: &TestServer) -> (User, User) {
@@ -245,4 +247,70 @@ async fn ids_are_never_reused_even_after_a_restart() {
     let file = alice.one_shot("0", "after.bin", b"after").await.json();
     note("file", &file);
     note("version", &file["entries"][0]["file_version"]);
+}
+
+/// Without a valid bearer token every route is a `401` with Box's
+/// `WWW-Authenticate`; bob cannot send parts to, read or delete alice's
+/// session (`403`, nothing stored) nor see her file (`404`).
+#[tokio::test]
+async fn no_token_no_entry_and_another_users_session_and_files_are_closed() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    let url = format!("{}/files/upload_sessions", ts.upload_root());
+    let body = json!({"folder_id": "0", "file_size": 10, "file_name": "x"}).to_string();
+    for headers in [
+        vec![],
+        vec![("authorization", "Bearer nope".to_owned())],
+        vec![("authorization", "Basic abc".to_owned())],
+    ] {
+        let r = http
+            .post(&url)
+            .headers(&headers)
+            .body(body.clone())
+            .try_send()
+            .await
+            .unwrap();
+        assert_box_error(&r, 401, "unauthorized");
+        assert!(r
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer realm=\"Service\""));
+    }
+    let data = pseudo_random(2000, 7);
+    let s = create(&http, &ts, ALICE, data.len(), "mine.bin").await;
+    assert_box_error(&put(&http, &s, BOB, &data, 0).await, 403, "forbidden");
+    assert_box_error(
+        &http.get(&s.upload).bearer(BOB).send().await,
+        403,
+        "forbidden",
+    );
+    assert_box_error(
+        &http.delete(&s.upload).bearer(BOB).send().await,
+        403,
+        "forbidden",
+    );
+    assert!(
+        parts(&http, &s).await.is_empty(),
+        "nothing stored by bob's attempts"
+    );
+    let r = raw_upload(&http, &ts.upload_root(), ALICE, "f.bin", &data).await;
+    let id = r.json()["entries"][0]["id"].as_str().unwrap().to_owned();
+    assert_box_error(
+        &http
+            .get(&format!("{}/2.0/files/{id}", ts.url))
+            .bearer(BOB)
+            .send()
+            .await,
+        404,
+        "not_found",
+    );
+    assert_box_error(
+        &http
+            .get(&format!("{}/2.0/files/{id}/content", ts.url))
+            .bearer(BOB)
+            .send()
+            .await,
+        404,
+        "not_found",
+    );
 }

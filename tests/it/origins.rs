@@ -1,6 +1,6 @@
 //! Credentials go only where they belong: a session endpoint or a
 //! checkpoint URL at another origin is refused before anything is sent, and
-//! a listener there never sees a token.
+//! a listener there never sees a token; plain http goes to loopback only.
 
 use box_chunked_hyper::{BoxClient, ErrorKind, UploadSource};
 use box_chunked_tests::*;
@@ -165,4 +165,39 @@ fn a_local_api_url_with_boxs_upload_host_is_refused() {
         .base_url("http://127.0.0.1:8080")
         .build()
         .is_ok());
+}
+
+/// Credentials never travel in the clear off loopback: plain http to
+/// another host is a configuration error unless allowed; loopback (v4 or
+/// v6) is fine; no credentials at all is an error too.
+#[tokio::test]
+async fn plain_http_is_refused_off_loopback() {
+    let e = BoxClient::builder()
+        .one_shot_below(1)
+        .token("t")
+        .base_url("http://example.test")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(BoxClient::builder()
+        .one_shot_below(1)
+        .token("t")
+        .base_url("http://example.test")
+        .allow_http(true)
+        .build()
+        .is_ok());
+    assert!(BoxClient::builder()
+        .one_shot_below(1)
+        .token("t")
+        .base_url("http://[::1]:9")
+        .build()
+        .is_ok());
+    assert!(
+        BoxClient::builder()
+            .one_shot_below(1)
+            .base_url("http://127.0.0.1:9")
+            .build()
+            .is_err(),
+        "no credentials"
+    );
 }

@@ -132,22 +132,7 @@ pub(crate) async fn update_file(
         valid_name(n)?;
     }
     check_description(v.description.as_deref())?;
-    let shared_link = match &v.shared_link {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(asked)) => {
-            let (o, f) = (user.to_owned(), id.to_owned());
-            let current = blocking(st, move |s| s.file(&o, &f))
-                .await?
-                .ok_or_else(not_found)?;
-            Some(Some(links::apply(
-                current.shared_link.as_deref(),
-                asked,
-                true,
-                st.now(),
-            )?))
-        }
-    };
+    let shared_link = links::update(st, user, links::Linked::File(id), &v.shared_link).await?;
     let changes = FileChanges {
         name: v.name.clone(),
         folder_id: v.parent.and_then(|p| p.id),

@@ -4,7 +4,8 @@
 //! on files only), kept as settings beside the item, and shown as Box's
 //! `shared_link` object. A link keeps its URL when its settings change.
 
-use super::common::{fail, internal, random_hex, Fail};
+use super::common::{blocking, fail, internal, not_found, random_hex, Fail};
+use crate::State;
 use box_chunked_proto::{ErrorCode, SharedLinkFields};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -28,6 +29,51 @@ const ACCESS: &[&str] = &["open", "company", "collaborators"];
 
 fn bad(message: impl Into<String>) -> Fail {
     fail(ErrorCode::BadRequest, message)
+}
+
+/// The item an update changes the shared link of.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Linked<'a> {
+    /// A file, by id.
+    File(&'a str),
+    /// A folder, by id.
+    Folder(&'a str),
+}
+
+/// What an update's `shared_link` field asks of `user`'s item, as the store
+/// takes it: no change (`None`), no link (`Some(None)`), or the settings
+/// after the change (`Some(Some(json))`); Box's `400` for what it refuses.
+pub(crate) async fn update(
+    st: &State,
+    user: &str,
+    item: Linked<'_>,
+    asked: &Option<Option<SharedLinkFields>>,
+) -> Result<Option<Option<String>>, Fail> {
+    let fields = match asked {
+        None => return Ok(None),
+        Some(None) => return Ok(Some(None)),
+        Some(Some(fields)) => fields,
+    };
+    let owner = user.to_owned();
+    let (id, file) = match item {
+        Linked::File(id) => (id.to_owned(), true),
+        Linked::Folder(id) => (id.to_owned(), false),
+    };
+    let current = blocking(st, move |s| {
+        Ok(if file {
+            s.file(&owner, &id)?.map(|f| f.shared_link)
+        } else {
+            s.folder(&owner, &id)?.map(|f| f.shared_link)
+        })
+    })
+    .await?
+    .ok_or_else(not_found)?;
+    Ok(Some(Some(apply(
+        current.as_deref(),
+        fields,
+        file,
+        st.now(),
+    )?)))
 }
 
 /// The settings (JSON) after an update asked for `fields` on an item whose
