@@ -2,6 +2,7 @@
 //! loopback port with its own data directory, and test data.
 
 pub mod api;
+pub mod proxy;
 pub mod raw;
 
 use box_chunked_proto::{DigestHeader, Sha1Digest};

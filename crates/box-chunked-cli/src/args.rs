@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 /// Chunked uploads to Box, and a Box-compatible local server.
 ///
-/// Without Box credentials or URLs, `upload` uses a local server embedded in
-/// this command (data under the user's data directory).
+/// Box needs credentials (see --token). `--local` (or BOX_CHUNKED_LOCAL=1)
+/// uses a local server embedded in this command instead (data under the
+/// user's data directory); nothing is sent to Box then.
 #[derive(Debug, Parser)]
 #[command(name = "box-chunked", version, about, propagate_version = true)]
 pub(crate) struct Cli {
@@ -61,6 +62,12 @@ pub(crate) struct Conn {
     /// SSL_CERT_FILE adds its certificates too.
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_cert: Option<PathBuf>,
+    /// Use the local box-chunked server embedded in this command instead
+    /// of Box (data under the user's data directory; or BOX_CHUNKED_LOCAL=1).
+    /// Without it, a command that has no credential fails rather than
+    /// upload anywhere else.
+    #[arg(long, env = "BOX_CHUNKED_LOCAL", value_parser = clap::builder::FalseyValueParser::new())]
+    pub(crate) local: bool,
     /// Send through this proxy (`http://[user:password@]host:port`; hosts in
     /// NO_PROXY excepted). Default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and
     /// NO_PROXY as curl reads them.
@@ -88,6 +95,7 @@ impl Conn {
             base_url: self.base_url.or_else(|| before.base_url.clone()),
             ca_cert: self.ca_cert.or_else(|| before.ca_cert.clone()),
             proxy: self.proxy.or_else(|| before.proxy.clone()),
+            local: self.local || before.local,
         }
     }
 }

@@ -1,10 +1,12 @@
 //! Connecting: Box's URLs and credentials from flags and the environment,
-//! or the local server embedded in this command when none are given.
+//! or the local server embedded in this command when `--local` asks for it.
+//! Without either, nothing is sent anywhere: a missing credential is an
+//! error, never a quiet upload somewhere else.
 
 use crate::args::Conn;
 use crate::failure::{exit, Failure, SignedIn, SIGN_IN_CHOICES};
 use box_chunked_hyper::{
-    BoxClient, CheckpointFile, ClientBuilder, JwtAuth, RefreshTokenAuth, Subject,
+    BoxClient, CheckpointFile, CheckpointUrls, ClientBuilder, JwtAuth, RefreshTokenAuth, Subject,
 };
 use box_chunked_proto::urls::BaseUrls;
 use box_chunked_server::{RunningServer, Server, ServerConfig};
@@ -141,6 +143,29 @@ pub(crate) fn credentials_given(g: &Conn) -> bool {
         .any(|k| std::env::var(k).is_ok_and(|t| !t.is_empty()))
 }
 
+/// What to say when a command that connects has nothing to connect with.
+pub(crate) const NO_CREDENTIALS: &str = concat!(
+    "no Box credentials were given, so nothing was sent: ",
+    "pass --token, --box-config FILE or --token-file FILE, or set BOX_ACCESS_TOKEN, BOX_CONFIG (or BOX_CONFIG_JSON), BOX_TOKEN_FILE, or BOX_CLIENT_ID and BOX_CLIENT_SECRET",
+    "; or pass --local (or set BOX_CHUNKED_LOCAL=1) to use the local box-chunked server embedded in this command"
+);
+
+/// The first flag of `g` that names a server or a credential other than
+/// the embedded server's.
+fn remote_flag(g: &Conn) -> Option<&'static str> {
+    [
+        (g.token.is_some(), "--token"),
+        (g.box_config.is_some(), "--box-config"),
+        (g.token_file.is_some(), "--token-file"),
+        (g.base_url.is_some(), "--base-url"),
+        (g.api_url.is_some(), "--api-url"),
+        (g.upload_url.is_some(), "--upload-url"),
+        (g.oauth_url.is_some(), "--oauth-url"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
+}
+
 pub(crate) fn urls_given(g: &Conn) -> bool {
     g.api_url.is_some() || g.upload_url.is_some() || g.oauth_url.is_some() || g.base_url.is_some()
 }
@@ -171,11 +196,20 @@ pub(crate) fn urls_of(g: &Conn) -> (Option<String>, Option<String>, Option<Strin
 }
 
 /// Box (or the given URLs) with the credential the flags and the
-/// environment give, or the local server embedded in this command when
-/// neither credentials nor URLs are given.
+/// environment give, or the local server embedded in this command with
+/// `--local`; without a credential, URLs or `--local`, a usage failure.
 pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, Failure> {
-    if !credentials_given(g) && !urls_given(g) {
+    if g.local {
+        if let Some(flag) = remote_flag(g) {
+            return Err(Failure::new(
+                exit::USAGE,
+                format!("--local uses the server embedded in this command, and {flag} names another: give one of them"),
+            ));
+        }
         return embedded(quiet_embedded).await;
+    }
+    if !credentials_given(g) && !urls_given(g) {
+        return Err(Failure::new(exit::USAGE, NO_CREDENTIALS));
     }
     let (mut b, mut again) = transport_of(g)?;
     if let Some(id) = &g.as_user {
@@ -220,7 +254,7 @@ async fn embedded(quiet: bool) -> Result<Endpoint, Failure> {
     })?;
     if !quiet {
         eprintln!(
-            "No Box credentials given: using the local box-chunked server at {} (data in {}).",
+            "Using the local box-chunked server embedded in this command at {} (data in {}); nothing is sent to Box.",
             server.url(),
             dir.display()
         );
@@ -395,13 +429,39 @@ pub(crate) async fn connect_for(
     cp: &mut CheckpointFile,
     quiet_embedded: bool,
 ) -> Result<Endpoint, Failure> {
-    let conn = match &cp.urls {
+    let conn = recorded(g, cp.urls.as_ref(), "upload")?;
+    let t = connect(&conn, quiet_embedded).await?;
+    if let Some(server) = &t.embedded {
+        // The embedded server listens on a new port each run: point the session there.
+        rebase_endpoints(cp, server.url());
+    }
+    Ok(t)
+}
+
+/// Where to connect to go on with an upload or a job (`what`) that recorded
+/// `urls`: flags win; then the recorded URLs, which need a credential; a
+/// recording made with `--local` goes to the embedded server again.
+pub(crate) fn recorded(
+    g: &Conn,
+    urls: Option<&CheckpointUrls>,
+    what: &str,
+) -> Result<Conn, Failure> {
+    Ok(match urls {
+        Some(u) if g.local && !u.local_server => {
+            return Err(Failure::new(
+                exit::USAGE,
+                format!(
+                    "this {what} went to {}, not to the local server: drop --local (and BOX_CHUNKED_LOCAL)",
+                    u.api
+                ),
+            ));
+        }
         Some(u) if !urls_given(g) && !u.local_server => {
             if !credentials_given(g) {
                 return Err(Failure::new(
                     exit::USAGE,
                     format!(
-                        "resuming this upload to {} needs the credential it used: {SIGN_IN_CHOICES}",
+                        "resuming this {what} to {} needs the credential it used: {SIGN_IN_CHOICES}",
                         u.api
                     ),
                 ));
@@ -413,15 +473,12 @@ pub(crate) async fn connect_for(
                 ..g.clone()
             }
         }
-        Some(u) if u.local_server && !credentials_given(g) && !urls_given(g) => Conn::default(),
+        Some(u) if u.local_server && !credentials_given(g) && !urls_given(g) => Conn {
+            local: true,
+            ..Conn::default()
+        },
         _ => g.clone(),
-    };
-    let t = connect(&conn, quiet_embedded).await?;
-    if let Some(server) = &t.embedded {
-        // The embedded server listens on a new port each run: point the session there.
-        rebase_endpoints(cp, server.url());
-    }
-    Ok(t)
+    })
 }
 
 impl Endpoint {

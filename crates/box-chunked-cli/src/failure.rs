@@ -22,6 +22,9 @@ pub(crate) mod exit {
     pub(crate) const INTERRUPTED: u8 = 6;
     /// Aborted (a second Ctrl-C): the session was deleted.
     pub(crate) const ABORTED: u8 = 7;
+    /// The server answered the commit (or a one-shot upload) with a file
+    /// whose size or SHA-1 is not what was sent; nothing is printed as the result.
+    pub(crate) const UNVERIFIED: u8 = 8;
 }
 
 /// A failure with its exit code and one sentence for the user.
@@ -80,6 +83,7 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
         ErrorKind::Cancelled => exit::ABORTED,
         ErrorKind::Config => exit::USAGE,
         ErrorKind::Io => exit::USAGE,
+        ErrorKind::Unverified => exit::UNVERIFIED,
         // Protocol failures, and kinds a newer library may add.
         _ => exit::FAILED,
     };
@@ -130,6 +134,10 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
         (_, Some("not_found"), _) | (_, _, Some(404)) => format!(
             "{} does not exist, or this token cannot see it ({e}); check the id",
             at.target.as_deref().unwrap_or("the folder or file")
+        ),
+        (ErrorKind::Unverified, _, _) => format!(
+            "{e}: the server's answer does not match {what}, so it is not taken as the result; {} is used up by that commit and cannot be resumed: check the file the server names (and the URL or any proxy in between), delete it, and upload {what} again",
+            at.session.as_deref().map_or_else(|| "the upload".to_owned(), |s| format!("upload session {s}"))
         ),
         (ErrorKind::NetworkExhausted, _, _) => format!(
             "could not reach {} or it kept failing ({e}); check the URL and your network, then try again",

@@ -4,7 +4,7 @@
 //! file, a summary, and an exit code that says whether any file failed.
 
 use crate::args::{Global, ResumeArgs, UploadArgs};
-use crate::connect::{connect, credentials_given, data_dir, urls_given};
+use crate::connect::{connect, data_dir, recorded};
 use crate::failure::{exit, explain, explain_in, Failure, Where};
 use crate::progress::{self, Progress};
 use box_chunked_hyper::job::{FileOutcome, FileReport, Job, JobFile, JobSummary, Skip, SkipReason};
@@ -61,7 +61,7 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
             .map_or(0, |d| d.as_millis());
         data_dir().join("jobs").join(format!("job-{stamp}.json"))
     });
-    let t = connect(&args.conn.clone().or(&g.conn), args.json || g.quiet).await?;
+    let t = connect(&args.conn.clone().or(&g.conn), g.quiet).await?;
     let show = Show {
         json: args.json,
         json_progress: args.progress.as_deref() == Some("json"),
@@ -97,32 +97,8 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
 pub(crate) async fn resume_job(g: &Global, args: ResumeArgs) -> Result<(), Failure> {
     let job = JobFile::read(&args.checkpoint).map_err(|e| explain(&e, "the job file"))?;
     let given = args.conn.clone().or(&g.conn);
-    // The URLs the job recorded, unless flags give others.
-    let conn = match &job.urls {
-        Some(u) if !urls_given(&given) && !u.local_server => {
-            if !credentials_given(&given) {
-                return Err(Failure::new(
-                    exit::USAGE,
-                    format!(
-                        "resuming this job to {} needs the credential it used: {}",
-                        u.api,
-                        crate::failure::SIGN_IN_CHOICES
-                    ),
-                ));
-            }
-            crate::args::Conn {
-                api_url: Some(u.api.clone()),
-                upload_url: Some(u.upload.clone()),
-                oauth_url: Some(u.oauth.clone()),
-                ..given
-            }
-        }
-        Some(u) if u.local_server && !credentials_given(&given) && !urls_given(&given) => {
-            crate::args::Conn::default()
-        }
-        _ => given,
-    };
-    let t = connect(&conn, args.json || g.quiet).await?;
+    let conn = recorded(&given, job.urls.as_ref(), "job")?;
+    let t = connect(&conn, g.quiet).await?;
     let show = Show {
         json: args.json,
         json_progress: args.progress.as_deref() == Some("json"),

@@ -34,12 +34,7 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
     }
     let (mut cp, source) = open_checkpoint(&args.checkpoint)?;
     let size = cp.upload.source.size;
-    let t = connect_for(
-        &args.conn.clone().or(&g.conn),
-        &mut cp,
-        args.json || g.quiet,
-    )
-    .await?;
+    let t = connect_for(&args.conn.clone().or(&g.conn), &mut cp, g.quiet).await?;
     let hint = t.resume_hint(&args.checkpoint);
     let mut uploader = t
         .client

@@ -13,6 +13,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .clone()
         .unwrap_or_else(|| data_dir().join("server"));
     let (config, generated) = config_of(args, data.clone())?;
+    let (tls, public) = (config.tls.is_some(), config.public_url.clone());
     let server = Server::bind(config).await.map_err(|e| {
         let hint = if is_locked(&e) {
             " (or start this one with --data DIR)"
@@ -21,11 +22,18 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         };
         Failure::new(exit::FAILED, format!("{e}{hint}"))
     })?;
-    println!(
-        "box-chunked server listening on {} (data in {})",
-        server.url(),
-        data.display()
-    );
+    // The address it listens on comes first; a --public-url is what
+    // clients are sent to, said apart.
+    let listening = match &public {
+        Some(p) => format!(
+            "{}://{} (data in {}); session URLs name {p} (--public-url)",
+            if tls { "https" } else { "http" },
+            server.local_addr(),
+            data.display()
+        ),
+        None => format!("{} (data in {})", server.url(), data.display()),
+    };
+    println!("box-chunked server listening on {listening}");
     if let Some(t) = generated {
         println!("no --token given; use this one: {t}");
     }

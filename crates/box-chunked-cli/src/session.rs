@@ -7,7 +7,7 @@ use crate::failure::{explain_in, Failure, Where};
 use box_chunked_hyper::CheckpointFile;
 
 pub(crate) async fn status(g: &Global, args: SessionArgs, parts: bool) -> Result<(), Failure> {
-    let t = connect(&args.conn.clone().or(&g.conn), true).await?;
+    let t = connect(&args.conn.clone().or(&g.conn), g.quiet).await?;
     let s = t.client.upload_session(args.session_id.clone());
     let out = if parts {
         s.get_parts().await.map(|p| {
@@ -35,7 +35,7 @@ pub(crate) async fn abort(g: &Global, args: SessionArgs) -> Result<(), Failure> 
     if path.is_file() {
         return abort_checkpoint(g, &args, path).await;
     }
-    let t = connect(&args.conn.clone().or(&g.conn), true).await?;
+    let t = connect(&args.conn.clone().or(&g.conn), g.quiet).await?;
     let r = t
         .client
         .upload_session(args.session_id.clone())
@@ -67,7 +67,7 @@ async fn abort_checkpoint(
             ),
         )
     })?;
-    let t = connect_for(&args.conn.clone().or(&g.conn), &mut cp, true).await?;
+    let t = connect_for(&args.conn.clone().or(&g.conn), &mut cp, g.quiet).await?;
     let r = t.client.session(&cp.session()).abort().await;
     let id = &cp.upload.session.id;
     let at = Where {

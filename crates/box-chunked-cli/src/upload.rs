@@ -216,7 +216,7 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
     let one_shot = one_shot::is_one_shot(size, args.modes.one_shot_below);
     // A checkpoint serves a resume, which needs a file and a session.
     let checkpoint = (!stdin && !one_shot).then(|| checkpoint_path(&args, &path));
-    let t = connect(&args.conn.clone().or(&g.conn), args.json || g.quiet).await?;
+    let t = connect(&args.conn.clone().or(&g.conn), g.quiet).await?;
     let hint = checkpoint
         .as_ref()
         .map(|c| t.resume_hint(c))

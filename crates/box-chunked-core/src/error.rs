@@ -178,6 +178,25 @@ pub enum UploadError {
         /// What was wrong.
         detail: String,
     },
+    /// The commit (or a one-shot upload) was answered with a file whose size
+    /// or SHA-1 is not what was sent: the server, or something between, did
+    /// not store what this client hashed and sent. The answer is not a
+    /// result; the file it names is not to be trusted.
+    #[error("the server answered the {kind} with file {file_id} of {} bytes with SHA-1 {}, but {sent_size} bytes with SHA-1 {} were sent", .stored_size.map_or_else(|| "?".to_owned(), |s| s.to_string()), .stored_sha1.map_or_else(|| "?".to_owned(), |s| s.to_hex()), .sent_sha1.map_or_else(|| "?".to_owned(), |s| s.to_hex()))]
+    StoredMismatch {
+        /// The request answered (a commit or a one-shot upload).
+        kind: RequestKind,
+        /// The id of the file the answer names.
+        file_id: String,
+        /// The size the answer gives.
+        stored_size: Option<u64>,
+        /// The SHA-1 the answer gives.
+        stored_sha1: Option<Sha1Digest>,
+        /// The bytes sent.
+        sent_size: u64,
+        /// The SHA-1 of the bytes sent, when it was computed.
+        sent_sha1: Option<Sha1Digest>,
+    },
     /// The source could not be read.
     #[error("reading bytes {offset}.. of the source failed: {detail}")]
     SourceRead {

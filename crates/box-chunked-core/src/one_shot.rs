@@ -5,7 +5,7 @@
 use crate::config::Target;
 use crate::error::UploadError;
 use crate::io::RequestKind;
-use crate::ops::{built, name_conflict, Reply, Verdict};
+use crate::ops::{built, name_conflict, stored_mismatch, Reply, Verdict};
 use crate::retry::FailureClass;
 use box_chunked_proto::endpoints::Endpoint;
 use box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE;
@@ -165,21 +165,8 @@ pub fn upload_file_reply(reply: &Reply, sha1: Option<&Sha1Digest>, size: u64) ->
                     detail: "the answer lists no file".into(),
                 });
             };
-            let sha_ok = match (sha1, &file.sha1) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            };
-            if !sha_ok || file.size.is_some_and(|s| s != size) {
-                return Verdict::Fail(UploadError::Protocol {
-                    kind,
-                    detail: format!(
-                        "the server stored {} bytes with SHA-1 {}; {} bytes with SHA-1 {} were sent",
-                        file.size.map_or_else(|| "?".to_owned(), |s| s.to_string()),
-                        file.sha1.map_or_else(|| "?".to_owned(), |s| s.to_hex()),
-                        size,
-                        sha1.map_or_else(|| "?".to_owned(), Sha1Digest::to_hex),
-                    ),
-                });
+            if let Some(e) = stored_mismatch(kind, &file, sha1, size) {
+                return Verdict::Fail(e);
             }
             Verdict::Success(file)
         }

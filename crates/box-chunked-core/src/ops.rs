@@ -512,11 +512,14 @@ pub fn list_parts_reply(reply: &Reply, offset: u64) -> Verdict<UploadParts> {
 /// [`FailureClass::PartsMismatch`], which callers bound separately), or a
 /// refusal: `digest_mismatch` means the source changed, `409` a name
 /// conflict, `412` a failed `If-Match`.
-pub fn commit_reply(reply: &Reply, sent: &Sha1Digest) -> Verdict<File> {
+pub fn commit_reply(reply: &Reply, sent: &Sha1Digest, size: u64) -> Verdict<File> {
     let kind = RequestKind::Commit;
     match reply.class(kind) {
         None => match reply.decode::<Files>(kind).map(Files::into_first) {
-            Ok(Some(file)) => Verdict::Success(file),
+            Ok(Some(file)) => match stored_mismatch(kind, &file, Some(sent), size) {
+                Some(e) => Verdict::Fail(e),
+                None => Verdict::Success(file),
+            },
             Ok(None) => Verdict::Fail(UploadError::Protocol {
                 kind,
                 detail: "commit answered with no file".to_owned(),
@@ -536,6 +539,26 @@ pub fn commit_reply(reply: &Reply, sent: &Sha1Digest) -> Verdict<File> {
         }
         Some(class) => Verdict::refused(class, reply, kind),
     }
+}
+
+/// A file answered for `size` bytes with `sha1` (when known) that says
+/// otherwise: the server's own size and SHA-1 must equal what was sent.
+/// An answer that leaves one out is taken at its word for that one.
+pub fn stored_mismatch(
+    kind: RequestKind,
+    file: &File,
+    sha1: Option<&Sha1Digest>,
+    size: u64,
+) -> Option<UploadError> {
+    let sha_differs = matches!((sha1, &file.sha1), (Some(a), Some(b)) if a != b);
+    (sha_differs || file.size.is_some_and(|s| s != size)).then(|| UploadError::StoredMismatch {
+        kind,
+        file_id: file.id.clone(),
+        stored_size: file.size,
+        stored_sha1: file.sha1,
+        sent_size: size,
+        sent_sha1: sha1.copied(),
+    })
 }
 
 /// The answer to an abort: deleted, or gone already (as good as deleted).

@@ -25,6 +25,9 @@ pub enum ErrorKind {
     Config,
     /// The server broke the protocol.
     Protocol,
+    /// The server answered a commit or an upload with a file whose size or
+    /// SHA-1 is not what was sent: the answer is not a result.
+    Unverified,
 }
 
 /// What the caller can change so that a refused call goes through: a
@@ -214,6 +217,9 @@ impl From<UploadError> for Error {
                 None,
             ),
             UploadError::Protocol { kind, .. } => (ErrorKind::Protocol, Some(*kind), None, None),
+            UploadError::StoredMismatch { kind, .. } => {
+                (ErrorKind::Unverified, Some(*kind), None, None)
+            }
             UploadError::SourceRead { .. } => (ErrorKind::Io, None, None, None),
             UploadError::DeadlineExceeded(_) => (ErrorKind::NetworkExhausted, None, None, None),
             _ => (ErrorKind::Protocol, None, None, None),

@@ -266,9 +266,10 @@ fn standard_input_with_the_right_and_the_wrong_size() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("needs --size"));
 }
 
-/// Without credentials a job goes to the local server embedded in the
+/// With `--local` a job goes to the local server embedded in the
 /// command, which listens on a new port each run: after SIGKILL, `resume`
-/// starts it again and points the kept sessions at it, so a half-sent big
+/// (without `--local`: the job file records it) starts it again and points
+/// the kept sessions at it, so a half-sent big
 /// file continues (it is not uploaded again) and every file has one version.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_to_the_embedded_server_resumes_after_sigkill() {
@@ -297,6 +298,7 @@ async fn a_job_to_the_embedded_server_resumes_after_sigkill() {
     let mut first = run()
         .args([
             "upload",
+            "--local",
             "--parallel",
             "1",
             "--files",

@@ -8,3 +8,4 @@ mod jobs;
 mod serving;
 mod signin;
 mod support;
+mod truth;

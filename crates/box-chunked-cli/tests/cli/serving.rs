@@ -60,8 +60,8 @@ fn a_second_serve_on_one_data_directory_refuses_and_says_why() {
     });
 }
 
-/// `serve` without `--data` and an upload through the embedded server (no
-/// credentials) at the same time: each has its own directory, so a part
+/// `serve` without `--data` and an upload through the embedded server
+/// (`--local`) at the same time: each has its own directory, so a part
 /// arriving at `serve` meanwhile is stored, and both succeed.
 #[test]
 fn serve_and_the_embedded_server_keep_apart() {
@@ -100,7 +100,7 @@ fn serve_and_the_embedded_server_keep_apart() {
     let file = home.path().join("small.bin");
     std::fs::write(&file, b"to the embedded server").unwrap();
     let up = Command::new(BIN)
-        .args(["upload"])
+        .args(["upload", "--local"])
         .arg(&file)
         .args(["--folder", "0"])
         .env("HOME", home.path())

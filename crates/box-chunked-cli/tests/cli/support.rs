@@ -155,6 +155,11 @@ pub(crate) fn url_of(child: &mut Child) -> String {
 /// given apart), with a private data directory under `home` and no
 /// credential or threshold from the environment.
 pub(crate) fn cli(s: &Serve, home: &Path) -> Command {
+    cli_at(&s.url, home)
+}
+
+/// [`cli`] pointed at `url` (a proxy in front of a [`Serve`], say).
+pub(crate) fn cli_at(url: &str, home: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.env("XDG_DATA_HOME", home)
         .env_remove("BOX_ACCESS_TOKEN")
@@ -163,9 +168,9 @@ pub(crate) fn cli(s: &Serve, home: &Path) -> Command {
             "--token",
             ALICE,
             "--api-url",
-            &format!("{}/2.0", s.url),
+            &format!("{url}/2.0"),
             "--upload-url",
-            &format!("{}/api/2.0", s.url),
+            &format!("{url}/api/2.0"),
         ]);
     c
 }

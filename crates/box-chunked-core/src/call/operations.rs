@@ -151,7 +151,14 @@ impl Operation for Commit {
         )
     }
     fn interpret(&self, reply: &Reply) -> Verdict<File> {
-        ops::commit_reply(reply, &self.sha1)
+        // The file's size is where the last part ends.
+        let size = self
+            .parts
+            .iter()
+            .map(|p| p.offset + p.size)
+            .max()
+            .unwrap_or(0);
+        ops::commit_reply(reply, &self.sha1, size)
     }
 }
 

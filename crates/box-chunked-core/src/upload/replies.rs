@@ -380,8 +380,12 @@ impl Upload {
         let Stage::Committing(c) = &self.stage else {
             return;
         };
-        match ops::commit_reply(reply, &c.sha1) {
+        match ops::commit_reply(reply, &c.sha1, self.source.size) {
             Verdict::Success(file) => self.transition(Transition::Committed(Box::new(file))),
+            // The server says it committed: there is no session left to delete.
+            Verdict::Fail(e @ UploadError::StoredMismatch { .. }) => {
+                self.transition(Transition::CommittedOther(e));
+            }
             other => self.settle(Subject::Control(RequestKind::Commit), other),
         }
     }

@@ -11,6 +11,7 @@
 //! | `Uploading` | `AllStored(sha1)` | `CheckingSource` (asks the driver: [`crate::Output::CheckSource`]) |
 //! | `CheckingSource` | `SourceUnchanged` | `Committing` |
 //! | `Committing` | `Committed(file)` | `Done(Committed)` |
+//! | `Committing` | `CommittedOther(e)` | `Done(Failed(e))` (the session is used up: nothing to delete) |
 //! | `Creating` with the create out | `AbortRequested` | `Creating { abort_requested }` (delete what it makes) |
 //! | any other with a session | `AbortRequested` | `Aborting { then: Aborted }` |
 //! | any other without one | `AbortRequested` | `Done(Aborted)` |
@@ -203,6 +204,9 @@ pub(super) enum Transition {
     SourceUnchanged,
     /// The commit answered with the file.
     Committed(Box<File>),
+    /// The commit answered with a file that is not what was sent: the
+    /// session is used up, and the upload failed.
+    CommittedOther(UploadError),
     /// The caller asked to abort.
     AbortRequested,
     /// A failure ends the upload.
@@ -254,6 +258,12 @@ impl Upload {
                 if matches!(self.stage, Stage::Committing(_)) =>
             {
                 self.finish(Outcome::Committed(file));
+            }
+            (Phase::Committing, Transition::CommittedOther(e))
+                if matches!(self.stage, Stage::Committing(_)) =>
+            {
+                self.session = None;
+                self.finish(Outcome::Failed(e));
             }
             (Phase::Aborting, Transition::AbortRequested) => {}
             (Phase::Creating, Transition::AbortRequested) if abort_requested => {}
@@ -313,6 +323,7 @@ impl Upload {
             | (_, Transition::AllStored(_))
             | (_, Transition::SourceUnchanged)
             | (_, Transition::Committed(_))
+            | (_, Transition::CommittedOther(_))
             | (_, Transition::AbortEnded(_)) => {}
         }
     }
