@@ -52,8 +52,9 @@ pub(crate) fn explain(e: &Error, what: &str) -> Failure {
 /// (`folder 999`, `file 999`), the session, the server.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Where {
-    /// `folder 999` or `file 999`.
-    pub(crate) target: Option<String>,
+    /// The folder or file the user named: (`"folder"` or `"file"`, its id),
+    /// given with `--folder` or `--file`.
+    pub(crate) target: Option<(&'static str, String)>,
     /// The upload session, once there is one.
     pub(crate) session: Option<String>,
     /// The server's upload root.
@@ -131,10 +132,7 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
             "upload session {} no longer exists (it expired or was deleted) ({e}); upload {what} again",
             at.session.as_deref().unwrap_or("of this upload")
         ),
-        (_, Some("not_found"), _) | (_, _, Some(404)) => format!(
-            "{} does not exist, or this token cannot see it ({e}); check the id",
-            at.target.as_deref().unwrap_or("the folder or file")
-        ),
+        (_, Some("not_found"), _) | (_, _, Some(404)) => not_found(e, at),
         (ErrorKind::Unverified, _, _) => format!(
             "{e}: the server's answer does not match {what}, so it is not taken as the result; {} is used up by that commit and cannot be resumed: check the file the server names (and the URL or any proxy in between), delete it, and upload {what} again",
             at.session.as_deref().map_or_else(|| "the upload".to_owned(), |s| format!("upload session {s}"))
@@ -149,6 +147,38 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
         _ => e.to_string(),
     };
     Failure::new(code, message)
+}
+
+/// A `404` that is not about a session: the folder or file the user
+/// named, or a URL that does not lead to Box's API at all.
+fn not_found(e: &Error, at: &Where) -> String {
+    let server = at.server.as_deref().unwrap_or("the server");
+    let urls = "check --base-url (or --api-url and --upload-url)";
+    if !e.answered_as_box() {
+        return format!(
+            "{server} answered 404 with something that is not Box's answer ({e}): {urls}"
+        );
+    }
+    match &at.target {
+        // Every account has its root folder: a URL that has none is not Box's API.
+        Some(("folder", id)) if id == "0" => {
+            format!("{server} has no root folder (folder 0) ({e}): {urls}")
+        }
+        Some((kind, id)) => format!(
+            "{kind} {id} was not found (or this user cannot see it) ({e}): check --{kind}{}{}",
+            if at.signed_in.as_ref().is_some_and(|s| s.as_user.is_some()) {
+                " and --as-user"
+            } else {
+                ""
+            },
+            if id.bytes().all(|b| b.is_ascii_digit()) {
+                ""
+            } else {
+                " (Box's ids are numbers; the root folder is 0)"
+            }
+        ),
+        None => format!("Box answered 404 ({e}): check the ids given"),
+    }
 }
 
 pub(crate) fn source_problem(path: &Path) -> Option<Failure> {

@@ -149,6 +149,8 @@ async fn run(
         });
     }
     let at = Where {
+        target: Some(("folder", job.folder_id.clone())),
+        server: Some(t.client.upload_url().to_owned()),
         signed_in: Some(t.signed_in()),
         ..Where::default()
     };

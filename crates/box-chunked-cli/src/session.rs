@@ -25,7 +25,7 @@ pub(crate) async fn status(g: &Global, args: SessionArgs, parts: bool) -> Result
         ..Where::default()
     };
     t.close().await;
-    let v = out.map_err(|e| explain_in(&e, "the file", &at))?;
+    let v = out.map_err(|e| given_session(&e, &args.session_id, &at))?;
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     Ok(())
 }
@@ -47,9 +47,48 @@ pub(crate) async fn abort(g: &Global, args: SessionArgs) -> Result<(), Failure> 
         ..Where::default()
     };
     t.close().await;
-    r.map_err(|e| explain_in(&e, "the file", &at))?;
-    println!("aborted upload session {}", args.session_id);
+    r.map_err(|e| given_session(&e, &args.session_id, &at))?;
+    let removed = remove_checkpoints_of(&args.session_id);
+    match removed.as_slice() {
+        [] => println!("aborted upload session {}", args.session_id),
+        paths => println!(
+            "aborted upload session {} and removed its checkpoint {}",
+            args.session_id,
+            paths.join(", ")
+        ),
+    }
     Ok(())
+}
+
+/// A failure of a call on a session id the user gave: a `404` means the
+/// id names no session this user can see, which is said as such (not as a
+/// lost upload).
+fn given_session(e: &box_chunked_hyper::Error, id: &str, at: &Where) -> Failure {
+    if e.session_gone() && e.answered_as_box() {
+        return Failure::new(
+            exit::REFUSED,
+            format!(
+                "upload session {id} was not found: the id is wrong, or the session was committed, aborted or expired, or another user made it ({e}); `box-chunked jobs` lists the sessions of unfinished uploads"
+            ),
+        );
+    }
+    explain_in(e, "the file", at)
+}
+
+/// Removes the checkpoints under the data directory that name session
+/// `id`; their paths.
+fn remove_checkpoints_of(id: &str) -> Vec<String> {
+    let dir = crate::connect::data_dir().join("checkpoints");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| CheckpointFile::read(p).is_ok_and(|cp| cp.upload.session.id == id))
+        .filter(|p| std::fs::remove_file(p).is_ok())
+        .map(|p| p.display().to_string())
+        .collect()
 }
 
 /// `abort CHECKPOINT`: deletes the session the checkpoint names (with the

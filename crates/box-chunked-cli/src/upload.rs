@@ -244,8 +244,8 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
         &path.display().to_string(),
         &Where {
             target: Some(match &args.file {
-                Some(id) => format!("file {id}"),
-                None => format!("folder {}", args.folder.as_deref().unwrap_or("0")),
+                Some(id) => ("file", id.clone()),
+                None => ("folder", args.folder.clone().unwrap_or_else(|| "0".into())),
             }),
             session: None,
             server: Some(t.client.upload_url().to_owned()),

@@ -75,7 +75,7 @@ pub enum SourceChange {
         /// What changed, in words.
         detail: String,
     },
-    /// The checkpoint was made for a source of another size or fingerprint.
+    /// The checkpoint was made for a source of another size.
     Fingerprint {
         /// What the checkpoint recorded.
         recorded: String,
@@ -87,9 +87,11 @@ pub enum SourceChange {
 impl std::fmt::Display for SourceChange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::StoredPartDiffers { index, .. } => write!(
+            Self::StoredPartDiffers { index, stored, .. } => write!(
                 f,
-                "part {index} stored on the server has other bytes than the source has now"
+                "bytes {} to {} (part {index}) have other content than the server stores for them",
+                stored.offset,
+                (stored.offset + stored.size).saturating_sub(1)
             ),
             Self::DigestRejected { sent } => write!(
                 f,

@@ -133,13 +133,30 @@ impl Error {
     }
 
     /// Whether the upload session is gone (expired, deleted, or unknown to
-    /// the server): it cannot be resumed.
+    /// the server): it cannot be resumed. Only a call on a session says
+    /// this; a `404` for a folder or a file (a create, a preflight, a
+    /// one-shot upload) is about that item, not about a session.
     pub fn session_gone(&self) -> bool {
         self.session_gone
             || self.api.as_ref().is_some_and(|a| {
                 matches!(a.status, 404 | 410)
-                    && !matches!(a.kind, RequestKind::CreateSession | RequestKind::GetFile)
+                    && matches!(
+                        a.kind,
+                        RequestKind::UploadPart { .. }
+                            | RequestKind::ListParts { .. }
+                            | RequestKind::Commit
+                            | RequestKind::Abort
+                            | RequestKind::GetSession
+                            | RequestKind::Plan
+                    )
             })
+    }
+
+    /// Whether the server's answer was Box's error body (`type: error`),
+    /// as opposed to no answer, or one from something that is not Box (a
+    /// web server at a wrong URL).
+    pub fn answered_as_box(&self) -> bool {
+        self.api.as_ref().is_some_and(|a| a.error.is_some())
     }
 
     /// The operation that failed, when one did.

@@ -506,3 +506,83 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         assert!(!logs.contains(secret.as_str()), "{secret:?} is in the logs");
     }
 }
+
+/// Eight processes share one token file whose access tokens live 2 s
+/// (rclone #2054's failure):
+/// their refreshes take turns (a lock beside the file), each reads the pair
+/// the one before it wrote, and every upload succeeds; no process is told
+/// to sign in again while the file holds a working pair.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_sharing_a_token_file_all_succeed() {
+    // Each refresh takes 400 ms at the token endpoint: a wide window for
+    // two processes to spend one refresh token.
+    let s = Serve::start(&[
+        "--client",
+        "cid:csecret=alice",
+        "--token-ttl",
+        "2",
+        "--min-file-size",
+        "1",
+        "--faults",
+        "token:delay=400@1",
+    ]);
+    let home = TempDir::new("shared-token-file");
+    let tokens = home.path().join("tokens.json");
+    let t = tokens.display().to_string();
+    let args: Vec<String> = [
+        "login",
+        "--base-url",
+        &s.url,
+        "--redirect-uri",
+        "http://127.0.0.1:0/callback",
+        "--token-file",
+        &t,
+    ]
+    .map(String::from)
+    .to_vec();
+    let o = login(home.path(), &args).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let data = pseudo_random(3 * 1024 * 1024, 100 + i);
+            let file = home.path().join(format!("f{i}.bin"));
+            std::fs::write(&file, &data).unwrap();
+            signed_out(home.path())
+                .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
+                .args([
+                    "upload",
+                    "--json",
+                    "--no-progress",
+                    "--base-url",
+                    &s.url,
+                    "--token-file",
+                    &t,
+                ])
+                .args(["--bwlimit", "600K", "--parallel", "1"])
+                .arg(&file)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut refreshes_seen = 0;
+    for (i, c) in children.into_iter().enumerate() {
+        let o = c.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert!(o.status.success(), "process {i}: {err}");
+        assert!(!err.contains("sign in again"), "process {i}: {err}");
+        refreshes_seen += 1;
+    }
+    assert_eq!(refreshes_seen, 8);
+    // The tokens did expire during the uploads: the file was rotated.
+    let pair: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&tokens).unwrap()).unwrap();
+    let used: serde_json::Value = Http::new()
+        .get(&format!("{}/2.0/users/me", s.url))
+        .bearer(pair["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .json();
+    assert_eq!(used["type"], "user", "the file's pair still works: {used}");
+}

@@ -131,3 +131,241 @@ async fn no_credentials_is_a_failure_and_nothing_is_sent() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--base-url"), "{}", stderr(&o));
 }
+
+/// A folder or file id that does not exist, or a URL that is not Box's
+/// API, is named as such (never as a lost session), for one-shot and
+/// chunked uploads and for a job, whose hint never points at its job file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_ids_and_urls_are_named() {
+    let s = Serve::start(&["--min-file-size", "1"]);
+    let home = TempDir::new("cli-wrong-ids");
+    let (big, _) = write_file(home.path(), "big.bin", 2 * MIB, 5);
+    let (small, _) = write_file(home.path(), "small.bin", 2000, 6);
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--folder", "999"],
+            "folder 999 was not found (or this user cannot see it)",
+        ),
+        (&["--folder", "dest"], "Box's ids are numbers"),
+        (
+            &["--file", "999999"],
+            "file 999999 was not found (or this user cannot see it)",
+        ),
+        (&[], "has no root folder (folder 0)"),
+    ];
+    for (flags, said) in cases {
+        for path in [&big, &small] {
+            let mut c = cli(&s, home.path());
+            if flags.is_empty() {
+                // A base URL that leads to no Box API (a path prefix too many).
+                c = cli_at(&format!("{}/x", s.url), home.path());
+            }
+            let o = c
+                .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1000000")
+                .args(["upload", "--no-progress"])
+                .arg(path)
+                .args(flags)
+                .output()
+                .unwrap();
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(3), "{flags:?}: {err}");
+            assert!(err.contains(said), "{flags:?}: {err}");
+            assert!(
+                !err.contains("no longer exists") && !err.contains("again"),
+                "{err}"
+            );
+        }
+    }
+    // A job into a folder that does not exist.
+    let tree = home.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::copy(&small, tree.join("a.bin")).unwrap();
+    let o = cli(&s, home.path())
+        .args(["upload", "--no-progress", "--folder", "999"])
+        .arg(&tree)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("folder 999 was not found") && last.contains("check --folder"),
+        "{err}"
+    );
+    assert!(
+        !last.contains(".json"),
+        "the hint names the job file: {err}"
+    );
+}
+
+/// `status`, `parts` and `abort` of an id that names no session say so
+/// (exit 3) instead of reporting an abort; `abort SESSION` of a real
+/// session removes the checkpoint that names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_session_ids_are_not_found_and_abort_removes_the_checkpoint() {
+    let s = Serve::start(&["--min-file-size", "1"]);
+    let home = TempDir::new("cli-made-up");
+    for cmd in ["status", "parts", "abort"] {
+        for id in ["tree", "1234567"] {
+            let o = cli(&s, home.path()).args([cmd, id]).output().unwrap();
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(3), "{cmd} {id}: {err}");
+            assert!(
+                err.contains(&format!("upload session {id} was not found")),
+                "{err}"
+            );
+            assert!(
+                o.stdout.is_empty(),
+                "{cmd} {id}: {}",
+                String::from_utf8_lossy(&o.stdout)
+            );
+        }
+    }
+    // A real session, interrupted: its checkpoint names it.
+    let (path, _) = write_file(home.path(), "slow.bin", 24 * MIB, 8);
+    let mut up = cli(&s, home.path())
+        .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
+        .args([
+            "upload",
+            "--no-progress",
+            "--bwlimit",
+            "2M",
+            "--parallel",
+            "1",
+        ])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = home.path().join("box-chunked/checkpoints");
+    let (cp, id) = loop {
+        let found = std::fs::read_dir(&dir).ok().and_then(|d| {
+            d.flatten().find_map(|e| {
+                let cp = box_chunked_hyper::CheckpointFile::read(&e.path()).ok()?;
+                Some((e.path(), cp.upload.session.id))
+            })
+        });
+        if let Some(f) = found {
+            break f;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    up.kill().unwrap();
+    let _ = up.wait();
+    let o = cli(&s, home.path()).args(["abort", &id]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("removed its checkpoint"), "{said}");
+    assert!(
+        !cp.exists(),
+        "the checkpoint of the aborted session is still there"
+    );
+    let o = cli(&s, home.path()).args(["abort", &id]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
+
+/// `kill -9` of an upload, then a `touch` of the unchanged source: resume
+/// keeps the session and sends only the missing parts. A real change of
+/// content in a stored part is refused (exit 5) in a sentence that names
+/// the bytes, not raw metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_after_touch_goes_on_and_after_a_change_is_refused() {
+    let s = Serve::start(&["--min-file-size", "1", "--part-size", "1048576"]);
+    let home = TempDir::new("cli-touch");
+    for change_content in [false, true] {
+        let name = if change_content {
+            "changed.bin"
+        } else {
+            "touched.bin"
+        };
+        let (path, data) = write_file(home.path(), name, 16 * MIB, 11);
+        let (cp, stored) = interrupted_upload(&s, home.path(), &path);
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        if change_content {
+            use std::os::unix::fs::FileExt as _;
+            f.write_at(b"X", 10).unwrap(); // inside part 0, which is stored
+        }
+        f.set_modified(later).unwrap();
+        drop(f);
+        let before = s.counters().await["parts_stored"].as_u64().unwrap();
+        let o = cli(&s, home.path())
+            .args(["resume", "--json", "--no-progress"])
+            .arg(&cp)
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        let sent = s.counters().await["parts_stored"].as_u64().unwrap() - before;
+        if change_content {
+            assert_eq!(o.status.code(), Some(5), "{err}");
+            assert!(err.contains("bytes 0 to 1048575 (part 0)"), "{err}");
+            assert!(
+                !err.contains("mtime_ns") && !err.contains("inode="),
+                "{err}"
+            );
+            assert_eq!(sent, 0, "{err}");
+        } else {
+            assert!(o.status.success(), "{err}");
+            assert_eq!(last_json(&o)["sha1"], sha1(&data).to_hex());
+            // A part in flight at the kill may have been stored unrecorded.
+            assert!(
+                sent <= 16 - stored && sent + 1 >= 16 - stored,
+                "only the missing parts were sent ({sent} after {stored}): {err}"
+            );
+        }
+    }
+}
+
+/// Starts a slow chunked upload of `path`, waits until its checkpoint
+/// lists at least 3 parts, and kills it (SIGKILL): the checkpoint and the
+/// number of parts it lists.
+fn interrupted_upload(
+    s: &Serve,
+    home: &std::path::Path,
+    path: &std::path::Path,
+) -> (std::path::PathBuf, u64) {
+    let before: std::collections::BTreeSet<_> = checkpoints(home).into_iter().collect();
+    let mut up = cli(s, home)
+        .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
+        .args([
+            "upload",
+            "--no-progress",
+            "--bwlimit",
+            "3M",
+            "--parallel",
+            "1",
+        ])
+        .arg(path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        for cp in checkpoints(home)
+            .into_iter()
+            .filter(|c| !before.contains(c))
+        {
+            if let Ok(c) = box_chunked_hyper::CheckpointFile::read(&cp) {
+                if c.upload.parts.len() >= 3 {
+                    up.kill().unwrap();
+                    let _ = up.wait();
+                    let c = box_chunked_hyper::CheckpointFile::read(&cp).unwrap();
+                    return (cp, c.upload.parts.len() as u64);
+                }
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint with 3 parts"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn checkpoints(home: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(home.join("box-chunked/checkpoints"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}

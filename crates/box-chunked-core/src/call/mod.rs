@@ -38,6 +38,12 @@ pub trait Operation: fmt::Debug {
     fn request(&self) -> Result<http::Request<Bytes>, String>;
     /// What an answer means.
     fn interpret(&self, reply: &Reply) -> Verdict<Self::Answer>;
+    /// What an answer means when an earlier attempt may have done the work
+    /// (it was sent and its answer lost): the same as [`Operation::interpret`]
+    /// unless a second answer reads differently then (an abort's `404`).
+    fn interpret_after_doubt(&self, reply: &Reply) -> Verdict<Self::Answer> {
+        self.interpret(reply)
+    }
 }
 
 /// A session-scoped operation's URL from the session's endpoints (or the
@@ -155,6 +161,8 @@ pub struct Call<O: Operation> {
     first_at: Instant,
     now: Instant,
     polls: u32,
+    /// An attempt was sent and its answer lost: it may have been done.
+    maybe_done: bool,
     state: State<O::Answer>,
 }
 
@@ -166,6 +174,7 @@ impl<O: Operation> Call<O> {
             jitter: Jitter::new(cfg.jitter_seed),
             cfg,
             attempts: 0,
+            maybe_done: false,
             first_at: now,
             now,
             polls: 0,
@@ -232,7 +241,12 @@ impl<O: Operation> Call<O> {
     fn on_response(&mut self, response: http::Response<Bytes>) -> State<O::Answer> {
         let reply = Reply::from_response(response);
         let kind = self.kind();
-        match self.op.interpret(&reply) {
+        let verdict = if self.maybe_done {
+            self.op.interpret_after_doubt(&reply)
+        } else {
+            self.op.interpret(&reply)
+        };
+        match verdict {
             Verdict::Success(a) => State::Done(Ok(a)),
             Verdict::Pending { retry_after } => {
                 self.polls += 1;
@@ -259,6 +273,7 @@ impl<O: Operation> Call<O> {
 
     fn on_failure(&mut self, error: &TransportError) -> State<O::Answer> {
         let r = Retry::transport(error);
+        self.maybe_done |= r.class != FailureClass::NotSent;
         if r.class != FailureClass::NotSent && !self.op.idempotent() {
             // It may have been done: the caller decides.
             return State::Done(Err(r.exhausted(self.kind(), self.attempts)));

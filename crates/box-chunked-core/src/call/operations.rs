@@ -162,7 +162,9 @@ impl Operation for Commit {
     }
 }
 
-/// Delete the session (`DELETE`).
+/// Delete the session (`DELETE`). A session the server does not know is
+/// an error (`404`: the id is wrong, or it was committed or deleted),
+/// unless an earlier attempt of this call may have deleted it.
 #[derive(Debug, Clone)]
 pub struct Abort {
     /// The session's abort URL.
@@ -178,6 +180,14 @@ impl Operation for Abort {
         ops::abort(self.url.clone())
     }
     fn interpret(&self, reply: &Reply) -> Verdict<()> {
+        match ops::abort_reply(reply) {
+            Verdict::Success(()) if reply.class(RequestKind::Abort).is_some() => {
+                Verdict::SessionGone(reply.failure(RequestKind::Abort))
+            }
+            other => other,
+        }
+    }
+    fn interpret_after_doubt(&self, reply: &Reply) -> Verdict<()> {
         ops::abort_reply(reply)
     }
 }

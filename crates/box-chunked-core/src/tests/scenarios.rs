@@ -615,15 +615,38 @@ fn resume_detects_a_changed_source() {
     );
 }
 
+/// A source whose fingerprint changed (a `touch`) but whose content did
+/// not resumes: the stored parts are verified by their SHA-1s, only the
+/// missing ones are sent, and the new fingerprint is the one kept.
+#[test]
+fn resume_after_a_touch_is_decided_by_content() {
+    let (cp, server, now) = half_done(1000, 100);
+    let stored = server.counters.parts_stored;
+    let src = Source {
+        size: 1000,
+        fingerprint: Some("v1, touched".into()),
+    };
+    let up = Upload::resume(cp, src, config(2), now).unwrap();
+    assert_eq!(up.source().fingerprint.as_deref(), Some("v1, touched"));
+    let mut sim = Sim::new(up, server, source_bytes(1000, 42), now);
+    committed(&mut sim);
+    let sent = sim.transcript.iter().filter(|l| l.contains("PUT")).count() as u64;
+    assert!(
+        sent <= 10 - stored.min(10),
+        "{sent} parts sent after {stored} were stored"
+    );
+}
+
 #[test]
 fn resume_refuses_another_source_before_any_request() {
     let (cp, server, now) = half_done(1000, 100);
     let src = Source {
-        size: 1000,
-        fingerprint: Some("v2".into()),
+        size: 1001,
+        fingerprint: Some("v1".into()),
     };
     let err = Upload::resume(cp.clone(), src, config(1), now).unwrap_err();
     assert!(matches!(err, ResumeError::SourceChanged(_)));
+    assert!(err.to_string().contains("1000 bytes"), "{err}");
     let mut bad = cp.clone();
     bad.format = 99;
     assert!(matches!(

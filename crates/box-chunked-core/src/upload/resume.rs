@@ -18,7 +18,11 @@ use std::time::Instant;
 impl Upload {
     /// Resumes from a checkpoint made by an earlier upload (possibly in
     /// another process). `source` is what the driver sees now; a different
-    /// size or fingerprint is [`ResumeError::SourceChanged`].
+    /// size is [`ResumeError::SourceChanged`]. A different fingerprint alone
+    /// (a `touch`, a checkout, a copy with `rsync -t`) is not: the content
+    /// decides, since every stored part is re-read and checked against the
+    /// server's SHA-1 anyway, and `source`'s fingerprint is the one the
+    /// upload checks from then on.
     ///
     /// The machine lists the server's parts (the truth; the checkpoint's list
     /// is only a hint), re-reads and re-hashes every stored part to rebuild
@@ -36,9 +40,7 @@ impl Upload {
                 supported: CHECKPOINT_FORMAT,
             });
         }
-        if checkpoint.source.size != source.size
-            || checkpoint.source.fingerprint != source.fingerprint
-        {
+        if checkpoint.source.size != source.size {
             return Err(ResumeError::SourceChanged(SourceChange::Fingerprint {
                 recorded: describe_source(&checkpoint.source),
                 now: describe_source(&source),
@@ -114,8 +116,5 @@ impl Upload {
 }
 
 fn describe_source(s: &Source) -> String {
-    match &s.fingerprint {
-        Some(f) => format!("{} bytes, {f}", s.size),
-        None => format!("{} bytes", s.size),
-    }
+    format!("{} bytes", s.size)
 }

@@ -2,8 +2,12 @@
 //! tokens are single use, so the rotated pair is written to the file
 //! (temporary file, fsync, rename) before the new access token is used: a
 //! crash at any point leaves a file with a refresh token that still works.
-//! The file is read again before each refresh, so that another process
-//! that rotated it is followed instead of fought.
+//! Processes that share one token file take turns: each refresh runs under
+//! an advisory lock on `<file>.lock` (read, ask, write), so the second
+//! process reads the pair the first one wrote and uses it instead of
+//! spending a refresh token that is already used up. A refusal after the
+//! file changed anyway (a writer that takes no lock) is asked once more
+//! with the file's new pair.
 
 use super::grant::{Bind, Fresh, GrantFailure, TokenCache, TokenEndpoint};
 use crate::error::{Error, ErrorKind};
@@ -137,8 +141,64 @@ impl RefreshTokenAuth {
     }
 
     /// A new access token; `stale` is the one a `401` refused, if any.
-    /// Runs under the cache's lock: one at a time.
+    /// Runs under the cache's lock (one at a time in this process) and the
+    /// token file's lock (one at a time among processes).
     async fn fetch(&self, stale: Option<&Secret>) -> Result<Fresh, Error> {
+        let _turn = self.take_turn().await?;
+        match self.fetch_locked(stale).await {
+            // Another writer rotated the file between our read and our ask:
+            // its pair is the one to use (once).
+            Err(e) if e.kind() == ErrorKind::Auth && self.file_moved_on().await => {
+                tracing::debug!(file = %self.path.display(), "token file rotated meanwhile; using its pair");
+                self.fetch_locked(stale).await
+            }
+            other => other,
+        }
+    }
+
+    /// The advisory lock on `<token file>.lock`, taken without blocking the
+    /// runtime; released when dropped (and by the system when the process
+    /// ends, `kill -9` included).
+    async fn take_turn(&self) -> Result<std::fs::File, Error> {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".lock");
+        let lock_path = PathBuf::from(name);
+        tokio::task::spawn_blocking(move || {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)?;
+            f.lock()?;
+            Ok::<_, std::io::Error>(f)
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("the token file lock failed: {e}")))?
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!(
+                    "cannot lock the token file {} (through {}.lock): {e}; check the directory's permissions",
+                    self.path.display(),
+                    self.path.display()
+                ),
+            )
+        })
+    }
+
+    /// Whether the file now holds a refresh token other than ours.
+    async fn file_moved_on(&self) -> bool {
+        let disk = tokio::fs::read(&self.path)
+            .await
+            .ok()
+            .and_then(|b| TokenFile::from_json(&b).ok());
+        match (&*self.held(), disk) {
+            (Held::File(mine), Some(disk)) => disk.refresh_token != mine.refresh_token,
+            _ => false,
+        }
+    }
+
+    async fn fetch_locked(&self, stale: Option<&Secret>) -> Result<Fresh, Error> {
         // A pair that could not be written is written before anything else.
         let unsaved = match &*self.held() {
             Held::File(f) if self.unsaved.load(Ordering::Acquire) => Some(f.clone()),
@@ -185,12 +245,13 @@ impl RefreshTokenAuth {
     }
 
     /// The held token if it is still good, or the grant to ask for a new
-    /// one: first following a rotation another process made (the pair on
-    /// `disk` is newer than ours).
+    /// one: first following a rotation another process made. Under the
+    /// file's lock, with our own pair written, the file is the truth: a
+    /// pair there that differs from ours is the newer one.
     fn next_step(&self, disk: Option<TokenFile>, stale: Option<&Secret>) -> Step {
         let mut held = self.held();
         if let (Held::File(mine), Some(disk)) = (&*held, disk) {
-            if disk.refresh_token != mine.refresh_token && disk.expires() >= mine.expires() {
+            if disk.refresh_token != mine.refresh_token {
                 *held = Held::File(disk);
             }
         }
