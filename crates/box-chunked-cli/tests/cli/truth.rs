@@ -342,26 +342,27 @@ fn interrupted_upload(
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        for cp in checkpoints(home)
+    let found = loop {
+        let ready = checkpoints(home)
             .into_iter()
             .filter(|c| !before.contains(c))
-        {
-            if let Ok(c) = box_chunked_hyper::CheckpointFile::read(&cp) {
-                if c.upload.parts.len() >= 3 {
-                    up.kill().unwrap();
-                    let _ = up.wait();
-                    let c = box_chunked_hyper::CheckpointFile::read(&cp).unwrap();
-                    return (cp, c.upload.parts.len() as u64);
-                }
-            }
+            .find(|cp| {
+                box_chunked_hyper::CheckpointFile::read(cp).is_ok_and(|c| c.upload.parts.len() >= 3)
+            });
+        if ready.is_some() || std::time::Instant::now() > deadline {
+            break ready;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no checkpoint with 3 parts"
-        );
         std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    };
+    let _ = up.kill();
+    let _ = up.wait();
+    let cp = found.expect("a checkpoint with 3 parts within a minute");
+    let parts = box_chunked_hyper::CheckpointFile::read(&cp)
+        .unwrap()
+        .upload
+        .parts
+        .len();
+    (cp, parts as u64)
 }
 
 fn checkpoints(home: &std::path::Path) -> Vec<std::path::PathBuf> {
