@@ -129,8 +129,9 @@ pub(crate) enum Command {
     /// Abort an upload session (its parts are discarded), by id or by its
     /// checkpoint file (which is removed too).
     Abort(SessionArgs),
-    /// List the pending uploads (checkpoints under the data directory) and
-    /// the command that resumes each.
+    /// List the unfinished uploads and jobs (checkpoints and job files under
+    /// the data directory), each with the command that resumes it, and the
+    /// files there that cannot be read.
     Jobs(JobsArgs),
     /// Run a durable, Box-compatible upload server (for tests, CI and offline work).
     Serve(ServeArgs),
@@ -279,6 +280,10 @@ pub(crate) struct ResumeArgs {
     /// At most this many bytes per second (`10M`, `500k`).
     #[arg(long, value_name = "RATE", value_parser = parse_size)]
     pub(crate) bwlimit: Option<u64>,
+    /// A job's new conflict policy for the files still to do (`error`,
+    /// `version`, `skip`, `rename`): what a taken name then gets.
+    #[arg(long, value_name = "POLICY")]
+    pub(crate) on_conflict: Option<box_chunked_hyper::OnConflict>,
 }
 
 #[derive(Debug, Args)]
@@ -294,6 +299,10 @@ pub(crate) struct JobsArgs {
     /// One JSON object per pending upload instead of lines for people.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Remove finished job files and the checkpoints and job files that
+    /// cannot be read (they are listed first).
+    #[arg(long)]
+    pub(crate) prune: bool,
 }
 
 #[derive(Debug, Args)]

@@ -99,21 +99,46 @@ impl Endpoint {
     }
 
     /// The command that resumes from `checkpoint`, as it works when pasted
-    /// in this shell: it names the credential's flag or variable.
+    /// in this shell (paths absolute, the flags that connect the same way
+    /// repeated); a token given with `--token` is asked for in words after
+    /// the command, never as shell syntax.
     pub(crate) fn resume_hint(&self, checkpoint: &std::path::Path) -> String {
-        let cmd = format!(
-            "box-chunked resume {}",
-            shell_quote(&checkpoint.display().to_string())
-        );
-        let mut cmd = cmd;
-        for (flag, value) in &self.again {
-            cmd = format!("{cmd} {flag} {}", shell_quote(value));
-        }
+        let cmd = resume_command(checkpoint, &self.resume_flags());
         match self.credential {
-            Credential::Flag => format!("{cmd} --token <the same token>"),
+            Credential::Flag => {
+                format!("{cmd} (with the same token in BOX_ACCESS_TOKEN, or given with --token)")
+            }
             _ => cmd,
         }
     }
+
+    /// The arguments a resume repeats, as checkpoints and job files record
+    /// them: never a secret.
+    pub(crate) fn resume_flags(&self) -> Vec<String> {
+        self.again
+            .iter()
+            .flat_map(|(flag, value)| [(*flag).to_owned(), value.clone()])
+            .collect()
+    }
+}
+
+/// `box-chunked resume PATH FLAGS...`, quoted for a POSIX shell.
+pub(crate) fn resume_command(path: &std::path::Path, flags: &[String]) -> String {
+    let mut cmd = format!("box-chunked resume {}", shell_quote(&absolute(path)));
+    for f in flags {
+        cmd.push(' ');
+        cmd.push_str(&shell_quote(f));
+    }
+    cmd
+}
+
+/// `path` made absolute against the working directory (as printed hints
+/// and recorded flags need it: they may run elsewhere).
+pub(crate) fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// A path quoted for a POSIX shell when it needs it.
@@ -329,14 +354,14 @@ fn sign_in(
     Ok(if let Some(t) = g.token.clone() {
         (b.token(t), Credential::Flag)
     } else if let Some(path) = &g.box_config {
-        again.push(("--box-config", path.display().to_string()));
+        again.push(("--box-config", absolute(path)));
         let auth = jwt(JwtAuth::from_config_file(path).map_err(usage)?);
         (
             b.auth(auth),
             Credential::BoxConfig("--box-config", Some(path.clone())),
         )
     } else if let Some(path) = &g.token_file {
-        again.push(("--token-file", path.display().to_string()));
+        again.push(("--token-file", absolute(path)));
         let auth = refresh(path, "--token-file")?;
         (
             b.auth(auth),
@@ -414,7 +439,7 @@ pub(crate) fn transport_of(g: &Conn) -> Result<(box_chunked_hyper::ClientBuilder
         })?;
         b = b.root_certificates_pem(pem);
         if from == "--ca-cert" {
-            again.push(("--ca-cert", path.display().to_string()));
+            again.push(("--ca-cert", absolute(&path)));
         }
     }
     Ok((b, again))
@@ -470,6 +495,8 @@ pub(crate) fn recorded(
                 api_url: Some(u.api.clone()),
                 upload_url: Some(u.upload.clone()),
                 oauth_url: Some(u.oauth.clone()),
+                // The user it acted as, unless the flags name another.
+                as_user: g.as_user.clone().or_else(|| u.as_user.clone()),
                 ..g.clone()
             }
         }

@@ -91,6 +91,15 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
     let status = e.status();
     let as_user = at.signed_in.as_ref().and_then(|s| s.as_user.as_deref());
     let message = match (e.kind(), e.code(), status) {
+        (_, Some("item_name_in_use"), _) => {
+            let id = e
+                .api()
+                .and_then(|a| a.error.as_ref())
+                .and_then(|b| b.conflicts().into_iter().next())
+                .map(|c| c.id)
+                .unwrap_or_default();
+            format!("a file with this name already exists in the folder (id {id}); choose another --name, upload a new version with --file {id}, or pass --on-conflict version, skip or rename")
+        }
         _ if e.remedy() == Some(Remedy::ConflictPolicy) => format!(
             "{}; pass --on-conflict version or rename (or skip, for a file that is the same)",
             e.fact()
@@ -108,15 +117,6 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
         (_, Some("storage_limit_exceeded"), _) => format!(
             "{what} does not fit in the account's storage ({e}); free space in the account or raise its quota, then try again"
         ),
-        (_, Some("item_name_in_use"), _) => {
-            let id = e
-                .api()
-                .and_then(|a| a.error.as_ref())
-                .and_then(|b| b.conflicts().into_iter().next())
-                .map(|c| c.id)
-                .unwrap_or_default();
-            format!("a file with this name already exists in the folder (id {id}); choose another --name, upload a new version with --file {id}, or pass --on-conflict version, skip or rename")
-        }
         (_, Some("access_denied_insufficient_permissions"), _) if as_user.is_some() => {
             let id = as_user.unwrap_or_default();
             format!("Box refused to act as user {id} (--as-user {id}) ({e}); As-User needs the token of an app's service account (JWT or client credentials for the enterprise) and a managed user of that enterprise: check the user id, or drop --as-user")

@@ -39,6 +39,12 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
     if args.file.is_some() {
         return Err(Failure::new(exit::USAGE, "--file ID uploads one file as a new version; give one path, or --folder ID for several"));
     }
+    if let Some(name) = &args.name {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!("--name {name} names one file, but {} paths (or a directory) make a job whose files keep their own names; upload one file to give it a name", args.paths.len()),
+        ));
+    }
     for p in &args.paths {
         if !p.exists() {
             return Err(Failure::new(
@@ -83,6 +89,7 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
         .parallelism(args.parallel)
         .keep_session(true)
         .local_server(t.embedded.is_some())
+        .resume_flags(t.resume_flags())
         .one_shot_below(args.modes.one_shot_below)
         .delta(!args.modes.no_delta);
     if let Some(rate) = args.bwlimit {
@@ -95,7 +102,10 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
 
 /// `box-chunked resume JOB`.
 pub(crate) async fn resume_job(g: &Global, args: ResumeArgs) -> Result<(), Failure> {
-    let job = JobFile::read(&args.checkpoint).map_err(|e| explain(&e, "the job file"))?;
+    let mut job = JobFile::read(&args.checkpoint).map_err(|e| explain(&e, "the job file"))?;
+    if let Some(policy) = args.on_conflict {
+        job.on_conflict = policy;
+    }
     let given = args.conn.clone().or(&g.conn);
     let conn = recorded(&given, job.urls.as_ref(), "job")?;
     let t = connect(&conn, g.quiet).await?;
@@ -109,7 +119,8 @@ pub(crate) async fn resume_job(g: &Global, args: ResumeArgs) -> Result<(), Failu
         .uploader()
         .parallelism(args.parallel)
         .keep_session(true)
-        .local_server(t.embedded.is_some());
+        .local_server(t.embedded.is_some())
+        .resume_flags(t.resume_flags());
     if let Some(rate) = args.bwlimit {
         uploader = uploader.throttle(Throttle::new(rate));
     }
@@ -133,10 +144,18 @@ async fn run(
     t: &crate::connect::Endpoint,
 ) -> Result<(), Failure> {
     let hint = &t.resume_hint(path);
+    // Whether a file failed on a taken name: its resume needs another policy.
+    let conflicted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = conflicted.clone();
     let mut runner = Job::new(uploader, path.to_path_buf())
         .files_at_once(opts.files)
         .fail_fast(opts.fail_fast)
-        .on_file(move |r: &FileReport| print_report(r, show));
+        .on_file(move |r: &FileReport| {
+            if r.remedy == Some(box_chunked_hyper::Remedy::ConflictPolicy) {
+                seen.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            print_report(r, show);
+        });
     if show.json_progress {
         let bars: Arc<Mutex<HashMap<String, Progress>>> = Arc::default();
         runner = runner.on_event(move |entry, e: &UploadEvent| {
@@ -160,13 +179,27 @@ async fn run(
         .map_err(|e| explain_in(&e, &path.display().to_string(), &at))?;
     print_summary(&summary, path, show);
     if summary.failed > 0 {
+        let again = if conflicted.load(std::sync::atomic::Ordering::Relaxed) {
+            // The same policy would fail the same way.
+            let cmd = crate::connect::resume_command(path, &t.resume_flags());
+            let words = hint
+                .strip_prefix(&crate::connect::resume_command(path, &t.resume_flags()))
+                .unwrap_or_default();
+            format!("names already taken in the folder: {cmd} --on-conflict version{words} (or rename, or skip for files that are the same)")
+        } else {
+            hint.clone()
+        };
         return Err(Failure::new(
             exit::FAILED,
             format!(
-                "{} of the job's files failed (listed above); try them again with {hint}",
+                "{} of the job's files failed (listed above); try them again with {again}",
                 summary.failed,
             ),
         ));
+    }
+    if path.starts_with(data_dir().join("jobs")) {
+        // A job file the command named itself, now finished: nothing to resume.
+        let _ = std::fs::remove_file(path);
     }
     Ok(())
 }

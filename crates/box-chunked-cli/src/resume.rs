@@ -32,6 +32,12 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
     if crate::job_run::is_job_file(&args.checkpoint) {
         return crate::job_run::resume_job(g, args).await;
     }
+    if args.on_conflict.is_some() {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--on-conflict with resume changes a job's policy; a single upload keeps the one it started with (upload it again with --on-conflict to choose another)",
+        ));
+    }
     let (mut cp, source) = open_checkpoint(&args.checkpoint)?;
     let size = cp.upload.source.size;
     let t = connect_for(&args.conn.clone().or(&g.conn), &mut cp, g.quiet).await?;
@@ -41,7 +47,8 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
         .uploader()
         .parallelism(args.parallel)
         .keep_session_on_drop(true)
-        .local_server(t.embedded.is_some());
+        .local_server(t.embedded.is_some())
+        .resume_flags(t.resume_flags());
     if let Some(rate) = args.bwlimit {
         uploader = uploader.throttle(box_chunked_hyper::Throttle::new(rate));
     }

@@ -192,6 +192,7 @@ fn uploader_of(
         .keep_session(args.keep_session)
         .keep_session_on_drop(true)
         .local_server(t.embedded.is_some())
+        .resume_flags(t.resume_flags())
         .on_conflict(args.on_conflict)
         .one_shot_below(args.modes.one_shot_below)
         .delta(!args.modes.no_delta);

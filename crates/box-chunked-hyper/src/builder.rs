@@ -303,6 +303,7 @@ impl ClientBuilder {
                 part_timeout: self.part_timeout,
                 commit_wait: self.commit_wait,
                 one_shot_below: self.one_shot_below,
+                as_user: self.as_user.clone(),
             }),
         })
     }

@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) part_timeout: Duration,
     pub(crate) commit_wait: Duration,
     pub(crate) one_shot_below: u64,
+    /// The user every call acts as (`As-User`), recorded in checkpoints.
+    pub(crate) as_user: Option<String>,
 }
 
 /// A Box client for chunked uploads. Cheap to clone; share one per process.

@@ -243,8 +243,8 @@ impl From<UploadError> for Error {
         };
         Self {
             session_gone: matches!(e, UploadError::SessionExpired { .. }),
+            remedy: matches!(e, UploadError::NameConflict { .. }).then_some(Remedy::ConflictPolicy),
             cause: Some(std::sync::Arc::new(e)),
-            remedy: None,
             kind,
             operation,
             message,

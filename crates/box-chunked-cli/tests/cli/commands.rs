@@ -140,7 +140,7 @@ async fn upload_to_a_serve_process_prints_the_file_as_json() {
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains(&format!("upload session {sid} no longer exists")),
+        stderr(&o).contains(&format!("upload session {sid} was not found")),
         "{}",
         stderr(&o)
     );
@@ -564,34 +564,6 @@ async fn one_url_is_enough_for_a_local_server() {
     }
 }
 
-/// Runs a printed `box-chunked ...` command as a person would paste it:
-/// `box-chunked` is this binary, `<the same token>` the token used before.
-fn run_printed(cmd: &str, home: &Path) -> Output {
-    let words: Vec<String> = cmd
-        .split_whitespace()
-        .map(|w| w.replace("<the", "").trim_matches('\'').to_owned())
-        .collect();
-    assert_eq!(words[0], "box-chunked", "{cmd}");
-    let mut args: Vec<String> = Vec::new();
-    let mut it = words[1..].iter().peekable();
-    while let Some(w) = it.next() {
-        if w.is_empty() {
-            // `<the same token>`: the token the upload used.
-            args.push(ALICE.to_owned());
-            it.next();
-            it.next();
-        } else {
-            args.push(w.clone());
-        }
-    }
-    Command::new(BIN)
-        .env("XDG_DATA_HOME", home)
-        .env_remove("BOX_ACCESS_TOKEN")
-        .args(&args)
-        .output()
-        .unwrap()
-}
-
 /// With explicit URLs and a token on the command line, Ctrl-C prints a
 /// resume command; pasted as printed (with the same token), it finishes the
 /// upload: the checkpoint recorded the URLs. `jobs` lists a pending upload
@@ -658,7 +630,12 @@ async fn the_printed_resume_command_works_as_printed() {
         .contains("box-chunked resume"));
 
     // The printed command, as printed.
-    let o = run_printed(&format!("{printed} --json --no-progress"), home.path());
+    let cmd = printed_commands(&printed).remove(0);
+    let o = paste(
+        &format!("{cmd} --json --no-progress"),
+        home.path(),
+        Some(ALICE),
+    );
     assert!(o.status.success(), "{printed}: {}", stderr(&o));
     assert_eq!(last_json(&o)["sha1"], sha1(&data).to_hex());
     assert!(!cp.exists(), "the checkpoint is removed after success");

@@ -210,3 +210,61 @@ pub(crate) fn signal(child: &Child, sig: &str) {
         .unwrap();
     assert!(ok.success());
 }
+
+/// The `box-chunked ...` commands printed in `text`, each as far as a
+/// shell would take it: up to an unquoted `(`, `)` or `;`, or the end of
+/// its line.
+pub(crate) fn printed_commands(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut rest = line;
+        while let Some(at) = rest.find("box-chunked ") {
+            let tail = &rest[at..];
+            let mut quoted = false;
+            let end = tail
+                .char_indices()
+                .find(|&(_, c)| {
+                    if c == '\'' {
+                        quoted = !quoted;
+                    }
+                    !quoted && matches!(c, '(' | ')' | ';' | '`')
+                })
+                .map_or(tail.len(), |(i, _)| i);
+            out.push(tail[..end].trim().to_owned());
+            rest = &tail[end..];
+        }
+    }
+    out
+}
+
+/// Runs `cmd` with `bash -c`, as a person pastes a printed command:
+/// `box-chunked` is the binary under test (first on `PATH`), the data
+/// directory is under `home`, and the only credential is `token` in
+/// `BOX_ACCESS_TOKEN`, if any.
+pub(crate) fn paste(cmd: &str, home: &Path, token: Option<&str>) -> Output {
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg(cmd)
+        .env("PATH", path)
+        .env("XDG_DATA_HOME", home);
+    for k in [
+        "BOX_ACCESS_TOKEN",
+        "BOX_CONFIG",
+        "BOX_CONFIG_JSON",
+        "BOX_TOKEN_FILE",
+        "BOX_CLIENT_ID",
+        "BOX_CHUNKED_LOCAL",
+    ] {
+        c.env_remove(k);
+    }
+    if let Some(t) = token {
+        c.env("BOX_ACCESS_TOKEN", t);
+    }
+    c.output().unwrap()
+}

@@ -370,3 +370,140 @@ fn checkpoints(home: &std::path::Path) -> Vec<std::path::PathBuf> {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default()
 }
+
+/// `jobs` after `kill -9` of a directory job lists the job (not "no
+/// pending uploads") with a resume command that runs as printed from
+/// another directory; an unreadable checkpoint is listed with why and
+/// `--prune` removes it; a job that failed on taken names prints a command
+/// with `--on-conflict` that, pasted into bash, finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_listed_and_every_printed_hint_runs() {
+    let s = Serve::start(&["--min-file-size", "1", "--part-size", "1048576"]);
+    let home = TempDir::new("cli-hints");
+    let tree = home.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    for (i, size) in [6 * MIB, 5 * MIB, 3000].into_iter().enumerate() {
+        std::fs::write(
+            tree.join(format!("f{i}.bin")),
+            pseudo_random(size, i as u64),
+        )
+        .unwrap();
+    }
+    // A relative job file and tree, from the home directory.
+    let mut job = cli(&s, home.path())
+        .current_dir(home.path())
+        .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
+        .args([
+            "upload",
+            "--no-progress",
+            "--bwlimit",
+            "2M",
+            "--files",
+            "1",
+            "--job",
+            "my.job",
+            "tree",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let file_cp = home.path().join("my.file-0.json");
+    for _ in 0..3000 {
+        if box_chunked_hyper::CheckpointFile::read(&file_cp)
+            .is_ok_and(|c| !c.upload.parts.is_empty())
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = job.kill();
+    let _ = job.wait();
+    // The job file is where the user asked; jobs lists what is under the
+    // data directory, so put an unreadable checkpoint there too.
+    let cps = home.path().join("box-chunked/checkpoints");
+    std::fs::create_dir_all(&cps).unwrap();
+    std::fs::write(cps.join("broken.json"), b"{not json").unwrap();
+    let jobs_dir = home.path().join("box-chunked/jobs");
+    std::fs::create_dir_all(&jobs_dir).unwrap();
+    std::fs::rename(home.path().join("my.job"), jobs_dir.join("my.json")).unwrap();
+    let o = cli(&s, home.path()).arg("jobs").output().unwrap();
+    let listed = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(listed.contains("job into folder 0 (3 files)"), "{listed}");
+    assert!(listed.contains("broken.json cannot be read"), "{listed}");
+    let cmd = printed_commands(&listed)
+        .into_iter()
+        .find(|c| c.starts_with("box-chunked resume") && c.contains("my.json"))
+        .unwrap_or_else(|| panic!("no resume command in {listed}"));
+    let elsewhere = TempDir::new("cli-hints-elsewhere");
+    let o = paste(
+        &format!("cd {} && {cmd}", elsewhere.path().display()),
+        home.path(),
+        Some(ALICE),
+    );
+    assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+    let o = cli(&s, home.path())
+        .args(["jobs", "--prune"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("removed"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(!cps.join("broken.json").exists());
+    // The same tree again: every name is taken, and the printed command
+    // with another policy finishes it.
+    let o = cli(&s, home.path())
+        .args(["upload", "--no-progress"])
+        .arg(&tree)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let cmd = printed_commands(err.lines().last().unwrap())
+        .into_iter()
+        .find(|c| c.contains("--on-conflict version"))
+        .unwrap_or_else(|| panic!("no --on-conflict hint in {err}"));
+    let o = paste(&cmd, home.path(), Some(ALICE));
+    assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+}
+
+/// Two sources bound for one name (Box's names ignore case), and `--name`
+/// with several paths, are refused when the job is planned: exit 2,
+/// naming both sources, and nothing reaches the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_with_one_destination_for_two_sources_is_refused_before_any_byte() {
+    let s = Serve::start(&["--min-file-size", "1"]);
+    let home = TempDir::new("cli-dupes");
+    for d in ["a", "b"] {
+        std::fs::create_dir_all(home.path().join(d)).unwrap();
+    }
+    std::fs::write(home.path().join("a/x.bin"), b"one").unwrap();
+    std::fs::write(home.path().join("b/X.bin"), b"two").unwrap();
+    let before = s.counters().await;
+    let o = cli(&s, home.path())
+        .args(["upload", "--no-progress"])
+        .arg(home.path().join("a/x.bin"))
+        .arg(home.path().join("b/X.bin"))
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a/x.bin") && err.contains("b/X.bin") && err.contains("both"),
+        "{err}"
+    );
+    let o = cli(&s, home.path())
+        .args(["upload", "--no-progress", "--name", "n.bin"])
+        .arg(home.path().join("a"))
+        .arg(home.path().join("b"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--name n.bin"), "{}", stderr(&o));
+    let after = s.counters().await;
+    // The counters request itself is the only one between the two reads.
+    let sent = after["requests"].as_u64().unwrap() - before["requests"].as_u64().unwrap();
+    assert!(sent <= 1, "{sent} requests were sent");
+}

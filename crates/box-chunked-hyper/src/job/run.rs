@@ -53,6 +53,8 @@ pub struct FileReport {
     pub sha1: Option<String>,
     /// Why it failed (or was skipped).
     pub error: Option<String>,
+    /// What would let a failed file through (another conflict policy, say).
+    pub remedy: Option<crate::Remedy>,
 }
 
 /// The end of a run.
@@ -257,6 +259,7 @@ impl Job {
                         id: None,
                         sha1: None,
                         error: Some(reason.to_string()),
+                        remedy: None,
                     });
                 }
                 s if !JobFile::is_final(s) => todo.push(i),
@@ -338,6 +341,7 @@ impl Job {
             id,
             sha1,
             error,
+            remedy: None,
         };
         let checkpoint = self.path.with_extension(format!("file-{i}.json"));
         let target = Target::NewFile {
@@ -375,11 +379,14 @@ impl Job {
                 let _ = shared.update(
                     i,
                     EntryState::Failed {
-                        error: e.to_string(),
+                        error: e.fact().to_owned(),
                         checkpoint: kept.then(|| checkpoint.clone()),
                     },
                 );
-                report(FileOutcome::Failed, None, None, Some(e.to_string()))
+                FileReport {
+                    remedy: e.remedy(),
+                    ..report(FileOutcome::Failed, None, None, Some(e.fact().to_owned()))
+                }
             }
         }
     }

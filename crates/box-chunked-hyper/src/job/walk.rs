@@ -24,6 +24,8 @@ impl JobFile {
         let mut entries = Vec::new();
         let mut seen = HashSet::new();
         for p in paths {
+            // Absolute, so that the job resumes from any directory.
+            let p = &std::path::absolute(p).unwrap_or_else(|_| p.clone());
             let name = p
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -41,6 +43,7 @@ impl JobFile {
                 })?;
             walk(p, &name, follow_symlinks, &mut seen, &mut entries)?;
         }
+        refuse_same_destination(&entries)?;
         Ok(Self {
             format: JOB_FORMAT,
             folder_id: folder_id.to_owned(),
@@ -50,6 +53,28 @@ impl JobFile {
             urls: None,
         })
     }
+}
+
+/// Two files of one job bound for one name (Box compares names without
+/// regard to case) would meet only at the second one's `409`: the job is
+/// refused before any byte, naming both.
+fn refuse_same_destination(entries: &[JobEntry]) -> Result<(), Error> {
+    let mut by_name: std::collections::HashMap<String, &JobEntry> =
+        std::collections::HashMap::new();
+    for e in entries {
+        if let Some(first) = by_name.insert(e.rel.to_lowercase(), e) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "{} and {} would both be uploaded as {} (Box's names ignore case); give them different names or upload them to different folders",
+                    first.path.display(),
+                    e.path.display(),
+                    e.rel
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn walk(

@@ -40,6 +40,14 @@ pub struct CheckpointUrls {
     /// resume starts it again and points the session there.
     #[serde(default)]
     pub local_server: bool,
+    /// The user the upload acted as (`As-User`), which a resume must act as
+    /// again. A user id, not a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_user: Option<String>,
+    /// The uploading program's own arguments for connecting the same way
+    /// ([`crate::Uploader::resume_flags`]); never a secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
 }
 
 impl CheckpointFile {

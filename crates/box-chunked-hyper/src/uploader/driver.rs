@@ -359,7 +359,11 @@ impl Driver {
                 if let (Some(path), Some(cp)) = (&self.checkpoint, self.upload.checkpoint()) {
                     let file = CheckpointFile {
                         format: 1,
-                        source_path: self.source_path.clone(),
+                        // Absolute: a resume may run in another directory.
+                        source_path: self
+                            .source_path
+                            .as_deref()
+                            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
                         upload: cp,
                         urls: Some(self.urls.clone()),
                     };

@@ -61,6 +61,7 @@ pub struct Uploader {
     keep_session: bool,
     keep_on_drop: bool,
     local_server: bool,
+    resume_flags: Vec<String>,
     attributes: Option<CommitAttributes>,
     on_event: Option<Callback>,
     config: UploadConfig,
@@ -100,6 +101,7 @@ impl BoxClient {
             keep_session: false,
             keep_on_drop: false,
             local_server: false,
+            resume_flags: Vec::new(),
             attributes: None,
             on_event: None,
             config,
@@ -154,6 +156,16 @@ impl Uploader {
     #[must_use]
     pub fn local_server(mut self, yes: bool) -> Self {
         self.local_server = yes;
+        self
+    }
+
+    /// Records in checkpoints and job files a program's own arguments for
+    /// connecting the same way again (for example `--box-config
+    /// /abs/config.json`), so that the program can print a resume command
+    /// that works as printed. Never a secret: they are written to disk.
+    #[must_use]
+    pub fn resume_flags(mut self, flags: Vec<String>) -> Self {
+        self.resume_flags = flags;
         self
     }
 
@@ -223,6 +235,8 @@ impl Uploader {
             upload: self.client.inner.urls.upload.clone(),
             oauth: self.client.inner.urls.token.clone(),
             local_server: self.local_server,
+            as_user: self.client.inner.as_user.clone(),
+            flags: self.resume_flags.clone(),
         }
     }
 
