@@ -27,6 +27,22 @@ pub(crate) mod exit {
     pub(crate) const UNVERIFIED: u8 = 8;
 }
 
+/// The last line of `--progress json` for a failure: the phase `failed`,
+/// the sentence, its kind and the exit code.
+pub(crate) fn json_event(f: &Failure) -> serde_json::Value {
+    let kind = match f.code {
+        exit::USAGE => "usage",
+        exit::REFUSED => "refused",
+        exit::NETWORK => "network",
+        exit::SOURCE_CHANGED => "source_changed",
+        exit::INTERRUPTED => "interrupted",
+        exit::ABORTED => "aborted",
+        exit::UNVERIFIED => "unverified",
+        _ => "failed",
+    };
+    serde_json::json!({"phase": "failed", "error": f.message, "kind": kind, "exit_code": f.code})
+}
+
 /// A failure with its exit code and one sentence for the user.
 #[derive(Debug)]
 pub(crate) struct Failure {

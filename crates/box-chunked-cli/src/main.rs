@@ -64,6 +64,12 @@ fn main() -> ExitCode {
         }
     };
     let global = cli.global;
+    // With `--progress json`, the failure is a JSON line too.
+    let json_failure = match &cli.command {
+        Command::Upload(a) => a.progress.as_deref() == Some("json"),
+        Command::Resume(a) => a.progress.as_deref() == Some("json"),
+        _ => false,
+    };
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve(args).await,
@@ -84,6 +90,10 @@ fn main() -> ExitCode {
     }
     match result {
         Ok(()) => ExitCode::from(exit::OK),
+        Err(e) if json_failure => {
+            eprintln!("{}", failure::json_event(&e));
+            ExitCode::from(e.code)
+        }
         Err(e) => {
             eprintln!("error: {}", e.message);
             ExitCode::from(e.code)

@@ -19,6 +19,8 @@ pub(crate) fn human(bytes: u64) -> String {
 /// The state of `--progress json`.
 struct JsonLines {
     file: Option<String>,
+    /// Fields for the next line only (the first: checkpoint, target).
+    context: Mutex<Option<serde_json::Map<String, serde_json::Value>>>,
     phase: Mutex<&'static str>,
     last: Mutex<Option<Instant>>,
 }
@@ -68,6 +70,7 @@ impl Progress {
             false,
             Some(JsonLines {
                 file,
+                context: Mutex::new(None),
                 phase: Mutex::new("starting"),
                 last: Mutex::new(None),
             }),
@@ -233,6 +236,17 @@ impl Progress {
         }
     }
 
+    /// `--progress json`'s first line, phase `starting`, with `fields`
+    /// (the checkpoint, the target, the session when resuming).
+    pub(crate) fn starting(&self, fields: serde_json::Value) {
+        if let (Some(j), serde_json::Value::Object(map)) = (&self.inner.json, fields) {
+            *j.context
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(map);
+            self.json_line(true);
+        }
+    }
+
     /// A change of phase: a JSON line at once.
     fn phase(&self, phase: &'static str) {
         if let Some(j) = &self.inner.json {
@@ -277,13 +291,30 @@ impl Progress {
             "parts_total": p.parts_total.load(Ordering::Relaxed),
             "retries": {"count": p.retries.load(Ordering::Relaxed), "causes": causes},
         });
-        if let (Some(f), Some(obj)) = (&j.file, line.as_object_mut()) {
-            obj.insert("file".into(), serde_json::json!(f));
+        if let Some(obj) = line.as_object_mut() {
+            if let Some(f) = &j.file {
+                obj.insert("file".into(), serde_json::json!(f));
+            }
+            let session = p
+                .session
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(s) = session.as_ref() {
+                obj.insert("session_id".into(), serde_json::json!(s));
+            }
+            drop(session);
+            let context = j
+                .context
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            obj.extend(context.unwrap_or_default());
         }
         eprintln!("{line}");
     }
 
-    /// The end, for `--progress json`: `done` or `failed` (with the error).
+    /// The end: for `--progress json`, `done` (a failure's line comes from
+    /// `failure::json_event`, with the sentence).
     pub(crate) fn end(&self, ok: bool, bytes: u64) {
         let p = &self.inner;
         if ok {
@@ -295,9 +326,11 @@ impl Progress {
             let total = p.parts_total.load(Ordering::Relaxed);
             p.parts_done.fetch_max(total, Ordering::Relaxed);
         }
-        if p.json.is_some() {
+        // A failure's line is the command's last, with its sentence
+        // (`failure::json_event`), once the sentence is known.
+        if p.json.is_some() && ok {
             p.frozen.store(false, Ordering::Relaxed);
-            self.phase(if ok { "done" } else { "failed" });
+            self.phase("done");
         }
     }
 

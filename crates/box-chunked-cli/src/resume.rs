@@ -55,6 +55,12 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
     let mode = args.progress.as_deref();
     let json_progress = mode == Some("json");
     let (uploader, progress) = progress_of(uploader, size, mode, args.no_progress, g.quiet);
+    progress.starting(serde_json::json!({
+        "source": source.display().to_string(),
+        "checkpoint": args.checkpoint.display().to_string(),
+        "session_id": cp.upload.session.id,
+        "resume": hint,
+    }));
     let started = Instant::now();
     let result = uploader.resume_from(cp.clone(), &args.checkpoint).await;
     progress.end(result.is_ok(), size);

@@ -229,6 +229,15 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
     let uploader = uploader_of(&t, &args, checkpoint.as_ref());
     let mode = args.progress.as_deref();
     let (uploader, progress) = progress_of(uploader, size, mode, args.no_progress, g.quiet);
+    progress.starting(serde_json::json!({
+        "source": path.display().to_string(),
+        "target": match &args.file {
+            Some(id) => serde_json::json!({"file_id": id}),
+            None => serde_json::json!({"folder_id": args.folder.as_deref().unwrap_or("0")}),
+        },
+        "checkpoint": checkpoint.as_ref().map(|c| c.display().to_string()),
+        "resume": checkpoint.as_ref().map(|_| hint.clone()),
+    }));
     let started = Instant::now();
     let source = if stdin {
         UploadSource::Reader(Box::new(tokio::io::stdin()), size)

@@ -507,3 +507,66 @@ async fn a_job_with_one_destination_for_two_sources_is_refused_before_any_byte()
     let sent = after["requests"].as_u64().unwrap() - before["requests"].as_u64().unwrap();
     assert!(sent <= 1, "{sent} requests were sent");
 }
+
+/// `--progress json` is complete machine output: every stderr line is
+/// JSON; the first is `starting` with the checkpoint, the target and the
+/// resume command; the session id appears once there is one; a failure
+/// ends in `failed` with the sentence, its kind and the exit code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_json_is_complete() {
+    let s = Serve::start(&["--min-file-size", "1", "--part-size", "1048576"]);
+    let home = TempDir::new("cli-json");
+    let (path, _) = write_file(home.path(), "j.bin", 3 * MIB, 4);
+    for (flags, ok) in [
+        (&["--folder", "0"][..], true),
+        (&["--file", "999999"][..], false),
+    ] {
+        let o = cli(&s, home.path())
+            .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
+            .args(["upload", "--progress", "json"])
+            .args(flags)
+            .arg(&path)
+            .output()
+            .unwrap();
+        let events: Vec<Value> = String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+            .collect();
+        let (first, last) = (&events[0], events.last().unwrap());
+        assert_eq!(first["phase"], "starting", "{events:?}");
+        assert!(
+            first["checkpoint"]
+                .as_str()
+                .is_some_and(|c| c.ends_with(".json")),
+            "{first}"
+        );
+        assert!(
+            first["resume"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("box-chunked resume")),
+            "{first}"
+        );
+        if ok {
+            assert!(o.status.success());
+            assert_eq!(first["target"]["folder_id"], "0");
+            assert!(
+                events.iter().any(|e| e["session_id"].is_string()),
+                "{events:?}"
+            );
+            assert_eq!(last["phase"], "done", "{events:?}");
+        } else {
+            assert_eq!(o.status.code(), Some(3));
+            assert_eq!(first["target"]["file_id"], "999999");
+            assert_eq!(last["phase"], "failed", "{events:?}");
+            assert_eq!(last["kind"], "refused");
+            assert_eq!(last["exit_code"], 3);
+            assert!(
+                last["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("file 999999 was not found"),
+                "{last}"
+            );
+        }
+    }
+}

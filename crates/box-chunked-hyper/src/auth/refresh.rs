@@ -144,7 +144,7 @@ impl RefreshTokenAuth {
     /// Runs under the cache's lock (one at a time in this process) and the
     /// token file's lock (one at a time among processes).
     async fn fetch(&self, stale: Option<&Secret>) -> Result<Fresh, Error> {
-        let _turn = self.take_turn().await?;
+        let _turn = self.take_turn().await;
         match self.fetch_locked(stale).await {
             // Another writer rotated the file between our read and our ask:
             // its pair is the one to use (once).
@@ -158,12 +158,15 @@ impl RefreshTokenAuth {
 
     /// The advisory lock on `<token file>.lock`, taken without blocking the
     /// runtime; released when dropped (and by the system when the process
-    /// ends, `kill -9` included).
-    async fn take_turn(&self) -> Result<std::fs::File, Error> {
+    /// ends, `kill -9` included). Where no lock file can be made (a
+    /// directory that cannot be written), the refresh goes on without one:
+    /// its new pair then cannot be written either, and is kept in memory
+    /// (see [`RefreshTokenAuth::save`]).
+    async fn take_turn(&self) -> Option<std::fs::File> {
         let mut name = self.path.as_os_str().to_owned();
         name.push(".lock");
         let lock_path = PathBuf::from(name);
-        tokio::task::spawn_blocking(move || {
+        let taken = tokio::task::spawn_blocking(move || {
             let f = std::fs::OpenOptions::new()
                 .create(true)
                 .truncate(false)
@@ -172,18 +175,15 @@ impl RefreshTokenAuth {
             f.lock()?;
             Ok::<_, std::io::Error>(f)
         })
-        .await
-        .map_err(|e| Error::new(ErrorKind::Io, format!("the token file lock failed: {e}")))?
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Io,
-                format!(
-                    "cannot lock the token file {} (through {}.lock): {e}; check the directory's permissions",
-                    self.path.display(),
-                    self.path.display()
-                ),
-            )
-        })
+        .await;
+        match taken {
+            Ok(Ok(f)) => Some(f),
+            Ok(Err(e)) => {
+                tracing::debug!(file = %self.path.display(), error = %e, "token file not locked");
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     /// Whether the file now holds a refresh token other than ours.

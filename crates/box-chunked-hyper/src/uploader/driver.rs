@@ -179,8 +179,8 @@ impl Driver {
         }
     }
 
-    /// The outcome, once the last checkpoint is on disk (the caller may
-    /// remove the file as soon as it hears it).
+    /// The outcome, once the last checkpoint is on disk; after a commit the
+    /// checkpoint is removed (there is nothing left to resume).
     async fn finish(&mut self, outcome: Outcome) -> Result<File, Error> {
         self.finished = true;
         self.requests.abort_all();
@@ -189,7 +189,12 @@ impl Driver {
             w.flush().await;
         }
         match outcome {
-            Outcome::Committed(file) => Ok(*file),
+            Outcome::Committed(file) => {
+                if let Some(path) = &self.checkpoint {
+                    let _ = tokio::fs::remove_file(path).await;
+                }
+                Ok(*file)
+            }
             Outcome::Aborted => Err(Error::new(
                 ErrorKind::Cancelled,
                 "the upload was aborted and its session deleted",

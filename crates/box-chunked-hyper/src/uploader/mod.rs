@@ -125,7 +125,9 @@ impl Uploader {
     }
 
     /// Writes a checkpoint here whenever a part is confirmed, so that
-    /// [`Uploader::resume`] can finish the upload in another process.
+    /// [`Uploader::resume`] can finish the upload in another process. It is
+    /// removed once the upload is committed; it stays after a failure that
+    /// kept the session, an interruption, or a drop of the upload future.
     #[must_use]
     pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
         self.checkpoint = Some(path.into());
