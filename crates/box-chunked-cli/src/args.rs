@@ -192,9 +192,14 @@ pub(crate) struct UploadArgs {
     /// Parts in flight at once (1 to 64).
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
     pub(crate) parallel: usize,
-    /// Where to keep the checkpoint (default: under the user's data directory).
-    #[arg(long, value_name = "FILE")]
+    /// Where to keep the checkpoint: a file, or a directory to make it in
+    /// (default: under the user's data directory). It must be writable
+    /// before the upload starts.
+    #[arg(long, value_name = "FILE|DIR", conflicts_with = "no_checkpoint")]
     pub(crate) checkpoint: Option<PathBuf>,
+    /// Upload without a checkpoint (an interruption then cannot be resumed).
+    #[arg(long)]
+    pub(crate) no_checkpoint: bool,
     /// Keep the session when the upload fails, so that it can be resumed.
     #[arg(long)]
     pub(crate) keep_session: bool,

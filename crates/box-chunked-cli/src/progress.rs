@@ -45,6 +45,8 @@ struct Inner {
     parts_total: AtomicU64,
     verified: AtomicU64,
     verified_told: AtomicBool,
+    /// The checkpoint could not be written (said once).
+    checkpoint_failed: AtomicBool,
     retries: AtomicU64,
     causes: Mutex<Vec<&'static str>>,
     session: Mutex<Option<String>>,
@@ -101,6 +103,7 @@ impl Progress {
                 parts_done: AtomicU64::new(0),
                 parts_total: AtomicU64::new(0),
                 verified: AtomicU64::new(0),
+                checkpoint_failed: AtomicBool::new(false),
                 verified_told: AtomicBool::new(false),
                 retries: AtomicU64::new(0),
                 causes: Mutex::new(Vec::new()),
@@ -197,6 +200,12 @@ impl Progress {
                     self.tell_verified();
                 }
             }
+            UploadEvent::CheckpointFailed { path, error } => {
+                if !p.checkpoint_failed.swap(true, Ordering::Relaxed) {
+                    self.checkpoint_lost(path, error);
+                }
+                return;
+            }
             UploadEvent::Core(Event::RetryScheduled { cause, .. }) => {
                 p.retries.fetch_add(1, Ordering::Relaxed);
                 let mut c = p
@@ -222,6 +231,19 @@ impl Progress {
             _ => return,
         }
         self.draw();
+    }
+
+    /// One plain line (or JSON line) when the checkpoint cannot be written.
+    fn checkpoint_lost(&self, path: &std::path::Path, error: &str) {
+        if self.inner.json.is_some() {
+            let line = serde_json::json!({"event": "checkpoint_failed", "checkpoint": path, "error": error});
+            eprintln!("{line}");
+            return;
+        }
+        self.say(&format!(
+            "warning: the checkpoint {} cannot be written ({error}); the upload goes on, but if it is interrupted it cannot be resumed",
+            path.display()
+        ));
     }
 
     /// On a resume: how many parts were already on Box and verified, once.

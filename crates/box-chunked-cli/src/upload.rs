@@ -99,9 +99,13 @@ pub(crate) async fn run_interruptible(
             format!("terminated (SIGTERM): the session is kept; resume with: {hint}"),
         ));
     }
-    eprintln!(
-        "\ninterrupted: the session is kept for `{hint}`; press Ctrl-C again within 3 seconds to delete it instead"
-    );
+    if checkpoint.exists() {
+        eprintln!(
+            "\ninterrupted: the session is kept for `{hint}`; press Ctrl-C again within 3 seconds to delete it instead"
+        );
+    } else {
+        eprintln!("\ninterrupted: press Ctrl-C again within 3 seconds to delete the session");
+    }
     let second = tokio::select! {
         _ = tokio::signal::ctrl_c() => true,
         () = tokio::time::sleep(Duration::from_secs(3)) => false,
@@ -216,7 +220,11 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
     let target = target_of(&args, &path)?;
     let one_shot = one_shot::is_one_shot(size, args.modes.one_shot_below);
     // A checkpoint serves a resume, which needs a file and a session.
-    let checkpoint = (!stdin && !one_shot).then(|| checkpoint_path(&args, &path));
+    let checkpoint =
+        match (!stdin && !one_shot && !args.no_checkpoint).then(|| checkpoint_path(&args, &path)) {
+            Some(c) => Some(writable(c)?),
+            None => None,
+        };
     let t = connect(&args.conn.clone().or(&g.conn), g.quiet).await?;
     let hint = checkpoint
         .as_ref()
@@ -293,6 +301,15 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
 /// one), or nothing when no session was made.
 fn with_session_fate(f: Failure, checkpoint: &Path, keep: bool, hint: &str) -> Failure {
     match f {
+        // Interrupted with a checkpoint that was never written: the hint
+        // would name a file that does not exist.
+        f if f.code == exit::INTERRUPTED && !checkpoint.exists() => Failure::new(
+            f.code,
+            format!(
+                "interrupted; the checkpoint {} could not be written, so this upload cannot be resumed: upload it again (its session is left to expire)",
+                checkpoint.display()
+            ),
+        ),
         f if matches!(
             f.code,
             exit::INTERRUPTED | exit::ABORTED | exit::SOURCE_CHANGED
@@ -353,18 +370,48 @@ fn target_of(args: &UploadArgs, path: &Path) -> Result<Target, Failure> {
 
 /// `--checkpoint`, or a new file under the data directory named after the source.
 fn checkpoint_path(args: &UploadArgs, path: &Path) -> PathBuf {
-    args.checkpoint.clone().unwrap_or_else(|| {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let base = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("upload");
-        data_dir()
-            .join("checkpoints")
-            .join(format!("{base}-{stamp}.json"))
-    })
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let base = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("upload");
+    let named = format!("{base}-{stamp}.json");
+    match &args.checkpoint {
+        // A directory: the checkpoint is made inside it.
+        Some(dir) if dir.is_dir() => dir.join(named),
+        Some(file) => file.clone(),
+        None => data_dir().join("checkpoints").join(named),
+    }
+}
+
+/// `path`, once its directory exists and a file can be written there
+/// (tried with a probe beside it); otherwise the usage failure that says
+/// how to go on. Nothing has been sent yet.
+fn writable(path: PathBuf) -> Result<PathBuf, Failure> {
+    let probe = |p: &Path| -> std::io::Result<()> {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut name = p.as_os_str().to_owned();
+        name.push(".probe");
+        let probe = PathBuf::from(name);
+        let r =
+            std::fs::write(&probe, b"{}").and_then(|()| std::fs::File::open(&probe)?.sync_all());
+        let _ = std::fs::remove_file(&probe);
+        r
+    };
+    match probe(&path) {
+        Ok(()) => Ok(path),
+        Err(e) => Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "cannot write the checkpoint {} ({e}); nothing was sent: give a writable place with --checkpoint FILE|DIR, or pass --no-checkpoint to upload without one (an interruption then cannot be resumed)",
+                path.display()
+            ),
+        )),
+    }
 }
 
 /// The rate of this run: the bytes it sent, not what a resume found stored.

@@ -570,3 +570,100 @@ async fn progress_json_is_complete() {
         }
     }
 }
+
+/// `--checkpoint DIR` makes the checkpoint inside DIR; a place that cannot
+/// be written is a usage error before any byte (and `--no-checkpoint` goes
+/// without one); a checkpoint that fails later is said in one plain line,
+/// and an interruption then says the upload cannot be resumed instead of
+/// printing a resume command for a file that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_are_written_or_refused() {
+    let s = Serve::start(&["--min-file-size", "1", "--part-size", "1048576"]);
+    let home = TempDir::new("cli-cp");
+    let (path, data) = write_file(home.path(), "c.bin", 2 * MIB, 9);
+    let dir = home.path().join("cps");
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = cli(&s, home.path())
+        .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
+        .args(["upload", "--json", "--no-progress", "--checkpoint"])
+        .arg(&dir)
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("checkpoint: {}/c.bin-", dir.display())),
+        "{err}"
+    );
+    // A place under a file cannot be written: refused before any byte.
+    let before = s.counters().await["requests"].as_u64().unwrap();
+    let o = cli(&s, home.path())
+        .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
+        .args(["upload", "--no-progress", "--name", "n.bin", "--checkpoint"])
+        .arg(path.join("cp.json"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--no-checkpoint"), "{}", stderr(&o));
+    assert!(
+        s.counters().await["requests"].as_u64().unwrap() - before <= 1,
+        "nothing was sent"
+    );
+    let o = cli(&s, home.path())
+        .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
+        .args([
+            "upload",
+            "--json",
+            "--no-progress",
+            "--name",
+            "n.bin",
+            "--no-checkpoint",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(last_json(&o)["sha1"], sha1(&data).to_hex());
+    // A checkpoint that can no longer be written mid-upload.
+    let (slow, _) = write_file(home.path(), "slow.bin", 8 * MIB, 10);
+    let later = home.path().join("later");
+    std::fs::create_dir_all(&later).unwrap();
+    let child = cli(&s, home.path())
+        .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
+        .args([
+            "upload",
+            "--no-progress",
+            "--bwlimit",
+            "2M",
+            "--parallel",
+            "1",
+            "--checkpoint",
+        ])
+        .arg(later.join("cp.json"))
+        .arg(&slow)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !later.join("cp.json").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::fs::remove_dir_all(&later).unwrap();
+    std::fs::write(&later, b"now a file").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    signal(&child, "-INT");
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(6), "{err}");
+    assert_eq!(err.matches("cannot be written").count(), 1, "{err}");
+    assert!(err.contains("cannot be resumed"), "{err}");
+    assert!(
+        !err.lines()
+            .last()
+            .unwrap_or_default()
+            .contains("box-chunked resume"),
+        "{err}"
+    );
+}

@@ -118,6 +118,17 @@ pub(super) struct CheckpointWriter {
     pub(super) task: tokio::task::JoinHandle<()>,
 }
 
+/// Tells of a checkpoint that could not be written (and logs it).
+pub(super) fn failed(on_event: &Option<Callback>, path: &Path, error: String) {
+    tracing::debug!(path = %path.display(), %error, "checkpoint not written");
+    if let Some(f) = on_event {
+        f(&UploadEvent::CheckpointFailed {
+            path: path.to_path_buf(),
+            error,
+        });
+    }
+}
+
 impl CheckpointWriter {
     pub(super) fn spawn(path: PathBuf, on_event: Option<Callback>) -> Self {
         let (latest, mut rx) = tokio::sync::watch::channel(None::<CheckpointFile>);
@@ -134,8 +145,8 @@ impl CheckpointWriter {
                             f(&UploadEvent::CheckpointWritten(path.clone()));
                         }
                     }
-                    Ok(Err(err)) => tracing::warn!(error = %err, "checkpoint not written"),
-                    Err(err) => tracing::warn!(error = %err, "checkpoint task failed"),
+                    Ok(Err(err)) => failed(&on_event, &path, err.to_string()),
+                    Err(err) => failed(&on_event, &path, err.to_string()),
                 }
             }
         });

@@ -381,8 +381,14 @@ impl Driver {
                             // to resume; later ones are written in the background.
                             let p = path.clone();
                             let written = tokio::task::spawn_blocking(move || file.write(&p)).await;
-                            if !matches!(written, Ok(Ok(()))) {
-                                tracing::warn!(path = %path.display(), "first checkpoint not written");
+                            match written {
+                                Ok(Ok(())) => {}
+                                Ok(Err(e)) => {
+                                    super::checkpoint::failed(&self.on_event, path, e.to_string())
+                                }
+                                Err(e) => {
+                                    super::checkpoint::failed(&self.on_event, path, e.to_string())
+                                }
                             }
                             self.checkpoint_writer =
                                 Some(CheckpointWriter::spawn(path.clone(), self.on_event.clone()));

@@ -48,6 +48,14 @@ pub enum UploadEvent {
     },
     /// The checkpoint file was written.
     CheckpointWritten(PathBuf),
+    /// The checkpoint file could not be written (the upload goes on; an
+    /// interruption from here on may not be resumable from it).
+    CheckpointFailed {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Why, as a sentence.
+        error: String,
+    },
 }
 
 type Callback = Arc<dyn Fn(&UploadEvent) + Send + Sync>;
