@@ -219,9 +219,16 @@ pub(crate) struct UploadArgs {
     /// `rename` (`name (1).ext`, ...).
     #[arg(long, value_name = "POLICY", default_value = "error")]
     pub(crate) on_conflict: box_chunked_hyper::OnConflict,
-    /// The size of standard input (`-`), which Box needs before the first byte.
+    /// The size of standard input (`-`), which Box needs before the first
+    /// byte: the stream then goes up as it is read. Without it, standard
+    /// input is first copied to a temporary file (in --spool-dir) and
+    /// uploaded from there.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub(crate) size: Option<u64>,
+    /// Where standard input of unknown size is copied before it is
+    /// uploaded (default: TMPDIR, or /tmp); the copy is removed afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) spool_dir: Option<PathBuf>,
     /// At most this many bytes per second, across the whole upload (`10M`, `500k`).
     #[arg(long, value_name = "RATE", value_parser = parse_size)]
     pub(crate) bwlimit: Option<u64>,

@@ -77,6 +77,9 @@ pub(crate) struct Where {
     pub(crate) server: Option<String>,
     /// How the command signed in, once it has.
     pub(crate) signed_in: Option<SignedIn>,
+    /// The source is standard input with `--size`: `Some(one_shot)`, whether
+    /// it goes in one request (no session is made then).
+    pub(crate) stdin: Option<bool>,
 }
 
 /// How a command signed in, for the sentence of a refusal.
@@ -157,6 +160,21 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
             "could not reach {} or it kept failing ({e}); check the URL and your network, then try again",
             at.server.as_deref().unwrap_or("Box")
         ),
+        (ErrorKind::SourceChanged, _, _) if at.stdin.is_some() => {
+            let fact = e
+                .fact()
+                .trim_start_matches("the source changed during the upload: ")
+                .replace("the stream", "standard input")
+                .replace("its announced size is", "--size said")
+                .replace("its announced size of", "--size, which said")
+                .replace("; nothing was sent", "");
+            let fate = if at.stdin == Some(true) {
+                "nothing was sent and no session was made"
+            } else {
+                "nothing was committed and the upload session was deleted"
+            };
+            format!("{fact}; {fate}: give the stream's exact size with --size, or leave --size out to have standard input counted first")
+        }
         (ErrorKind::SourceChanged, _, _) => {
             format!("{e}; nothing was committed and the upload session was deleted: upload {what} again once it no longer changes")
         }

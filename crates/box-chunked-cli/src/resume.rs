@@ -97,6 +97,7 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
                 session: Some(cp.upload.session.id.clone()),
                 server: Some(t.client.upload_url().to_owned()),
                 signed_in: Some(t.signed_in()),
+                stdin: None,
             };
             let f = explain_in(&e, &source.display().to_string(), &at);
             Err(Failure::new(

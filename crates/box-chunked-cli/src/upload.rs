@@ -160,6 +160,51 @@ pub(crate) fn progress_of(
     with_progress(u, total, show, !quiet)
 }
 
+/// Standard input copied to a temporary file (for a stream of unknown
+/// size), removed when dropped.
+struct Spool(PathBuf);
+
+impl Spool {
+    async fn of_stdin(args: &UploadArgs) -> Result<Self, Failure> {
+        if args.name.is_none() && args.file.is_none() {
+            return Err(Failure::new(
+                exit::USAGE,
+                "uploading standard input (-) needs --name NAME (or --file ID)",
+            ));
+        }
+        let dir = args.spool_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let path = dir.join(format!(
+            "box-chunked-stdin-{}-{}",
+            std::process::id(),
+            crate::connect::random_token()?
+        ));
+        let spool = Self(path.clone());
+        let fail = |e: std::io::Error| {
+            Failure::new(
+                exit::USAGE,
+                format!(
+                    "cannot copy standard input to {} ({e}); choose a directory with room for it with --spool-dir DIR, or give its size with --size to send it as it is read",
+                    path.display()
+                ),
+            )
+        };
+        let mut f = tokio::fs::File::create(&path).await.map_err(fail)?;
+        tokio::io::copy(&mut tokio::io::stdin(), &mut f)
+            .await
+            .map_err(fail)?;
+        tokio::io::AsyncWriteExt::flush(&mut f)
+            .await
+            .map_err(fail)?;
+        Ok(spool)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// The size of what `upload` sends: the file's, or `--size` for standard
 /// input (which also needs a name).
 fn source_size(args: &UploadArgs, path: &Path, stdin: bool) -> Result<u64, Failure> {
@@ -214,17 +259,32 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
     if many {
         return crate::job_run::upload_job(g, args).await;
     }
-    let path = args.paths[0].clone();
+    let mut path = args.paths[0].clone();
+    let target = target_of(&args, &path)?;
+    // Standard input of unknown size: counted into a file first.
+    let spool = match (path.as_os_str() == "-", args.size) {
+        (true, None) => Some(Spool::of_stdin(&args).await?),
+        _ => None,
+    };
+    if let Some(s) = &spool {
+        path = s.0.clone();
+    }
     let stdin = path.as_os_str() == "-";
     let size = source_size(&args, &path, stdin)?;
-    let target = target_of(&args, &path)?;
+    // What messages call the source.
+    let what = if stdin || spool.is_some() {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    };
     let one_shot = one_shot::is_one_shot(size, args.modes.one_shot_below);
-    // A checkpoint serves a resume, which needs a file and a session.
-    let checkpoint =
-        match (!stdin && !one_shot && !args.no_checkpoint).then(|| checkpoint_path(&args, &path)) {
-            Some(c) => Some(writable(c)?),
-            None => None,
-        };
+    // A checkpoint serves a resume, which needs a file (not a spool that
+    // goes away) and a session.
+    let keeps = !stdin && spool.is_none() && !one_shot && !args.no_checkpoint;
+    let checkpoint = match keeps.then(|| checkpoint_path(&args, &path)) {
+        Some(c) => Some(writable(c)?),
+        None => None,
+    };
     let t = connect(&args.conn.clone().or(&g.conn), g.quiet).await?;
     let hint = checkpoint
         .as_ref()
@@ -238,7 +298,7 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
     let mode = args.progress.as_deref();
     let (uploader, progress) = progress_of(uploader, size, mode, args.no_progress, g.quiet);
     progress.starting(serde_json::json!({
-        "source": path.display().to_string(),
+        "source": what,
         "target": match &args.file {
             Some(id) => serde_json::json!({"file_id": id}),
             None => serde_json::json!({"folder_id": args.folder.as_deref().unwrap_or("0")}),
@@ -259,7 +319,7 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
         task,
         checkpoint.as_ref().unwrap_or(&no_checkpoint),
         &hint,
-        &path.display().to_string(),
+        &what,
         &Where {
             target: Some(match &args.file {
                 Some(id) => ("file", id.clone()),
@@ -268,6 +328,7 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
             session: None,
             server: Some(t.client.upload_url().to_owned()),
             signed_in: Some(t.signed_in()),
+            stdin: stdin.then_some(one_shot),
         },
         &progress,
     )

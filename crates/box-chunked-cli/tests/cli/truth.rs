@@ -667,3 +667,77 @@ async fn checkpoints_are_written_or_refused() {
         "{err}"
     );
 }
+
+/// Standard input of unknown length (50 MB, no `--size`) is counted into a
+/// spool file in `--spool-dir` and uploaded whole (the spool removed
+/// after); with a `--size` that the stream does not keep, the message
+/// gives the exact numbers, and a one-shot upload that made no session
+/// does not say one was deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_input_of_any_length() {
+    use std::io::Write as _;
+    let s = Serve::start(&["--min-file-size", "1"]);
+    let home = TempDir::new("cli-stdin");
+    let spool = home.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let data = pseudo_random(50_000_000, 77);
+    let feed = |args: &[&str], bytes: &[u8], one_shot_below: &str| {
+        let mut c = cli(&s, home.path())
+            .env("BOX_CHUNKED_ONE_SHOT_BELOW", one_shot_below)
+            .args(["upload", "-", "--no-progress", "--json"])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = c.stdin.take().unwrap();
+        let bytes = bytes.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = input.write_all(&bytes);
+        });
+        let o = c.wait_with_output().unwrap();
+        writer.join().unwrap();
+        o
+    };
+    let spool_arg = spool.display().to_string();
+    let o = feed(
+        &["--name", "stream.bin", "--spool-dir", &spool_arg],
+        &data,
+        "20000000",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(last_json(&o)["sha1"], sha1(&data).to_hex());
+    assert_eq!(last_json(&o)["size"], 50_000_000);
+    assert_eq!(
+        std::fs::read_dir(&spool).unwrap().count(),
+        0,
+        "the spool is removed"
+    );
+    // Shorter than --size: chunked (a session was made) and one-shot (none).
+    for (bytes, size, below, fate) in [
+        (
+            3_000_000usize,
+            "5000000",
+            "1",
+            "the upload session was deleted",
+        ),
+        (3000, "5000", "20000000", "no session was made"),
+    ] {
+        let o = feed(
+            &["--name", "short.bin", "--size", size],
+            &data[..bytes],
+            below,
+        );
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(5), "{err}");
+        let said =
+            format!("standard input ended after {bytes} bytes, but --size said {size} bytes");
+        assert!(err.contains(&said), "{err}");
+        assert!(err.contains(fate), "{err}");
+        assert!(
+            !err.contains("the source changed during the upload: the source"),
+            "{err}"
+        );
+    }
+}

@@ -141,7 +141,7 @@ impl Driver {
                 Output::CheckSource => {
                     let changed = self.source_change().await;
                     if let Some(c) = &changed {
-                        tracing::warn!(change = %c, "the source changed during the upload");
+                        tracing::debug!(change = %c, "the source changed during the upload");
                     }
                     self.feed(Input::SourceChecked { changed });
                 }
@@ -283,7 +283,7 @@ impl Driver {
             Err(ReadError::Short(detail)) => Input::SourceChecked {
                 changed: Some(match &self.source_path {
                     Some(p) => format!("{} changed during the upload: {detail}", p.display()),
-                    None => format!("the source changed during the upload: {detail}"),
+                    None => detail,
                 }),
             },
             Err(ReadError::Failed(detail)) => Input::ReadFailed { id, detail },

@@ -468,10 +468,11 @@ impl Spool {
         if n != size {
             return Err(Error::new(
                 ErrorKind::SourceChanged,
-                format!(
-                    "the source changed during the upload: the stream {} its announced {size} bytes; nothing was sent",
-                    if n > size { "is longer than" } else { "ended before" }
-                ),
+                if n > size {
+                    format!("the stream went on past its announced size of {size} bytes; nothing was sent")
+                } else {
+                    format!("the stream ended after {n} bytes, but its announced size is {size} bytes; nothing was sent")
+                },
             ));
         }
         Ok(spool)

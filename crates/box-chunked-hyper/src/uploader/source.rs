@@ -115,7 +115,7 @@ pub(super) async fn stream_overflow(reader: &Reader, size: u64) -> Option<String
     let mut one = [0u8; 1];
     match tokio::time::timeout(std::time::Duration::from_secs(2), r.read(&mut one)).await {
         Ok(Ok(n)) if n > 0 => Some(format!(
-            "the stream has more bytes than the {size} announced"
+            "the stream went on past its announced size of {size} bytes"
         )),
         _ => None,
     }
@@ -134,6 +134,8 @@ pub(super) enum Reader {
 pub(super) struct StreamReader {
     pub(super) state: tokio::sync::Mutex<(Box<dyn AsyncRead + Send + Unpin>, u64, ChainHasher)>,
     pub(super) turn: tokio::sync::Notify,
+    /// The size the stream was announced with.
+    pub(super) size: u64,
 }
 
 pub(super) async fn open_source(
@@ -185,6 +187,7 @@ pub(super) async fn open_source(
             Reader::Stream(Arc::new(StreamReader {
                 state: tokio::sync::Mutex::new((r, 0, ChainHasher::default())),
                 turn: tokio::sync::Notify::new(),
+                size,
             })),
             None,
         )),
@@ -226,6 +229,25 @@ fn read_error(e: &std::io::Error, at: u64) -> ReadError {
     } else {
         ReadError::Failed(format!("reading at {at}: {e}"))
     }
+}
+
+/// Fills `piece` from `r`, counting the bytes read into `got`; an end
+/// before it is full is `UnexpectedEof`.
+async fn read_full(
+    r: &mut (dyn AsyncRead + Send + Unpin),
+    piece: &mut [u8],
+    got: &mut u64,
+) -> std::io::Result<()> {
+    let mut filled = 0;
+    while filled < piece.len() {
+        let n = r.read(&mut piece[filled..]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        filled += n;
+        *got += n as u64;
+    }
+    Ok(())
 }
 
 /// Pieces a part is read in: each is hashed right after it is read, while it
@@ -399,8 +421,9 @@ pub(super) async fn read_range(
                     let before = chain.begin(start);
                     let mut work = before.clone();
                     let mut read = Ok(());
+                    let mut got = 0u64;
                     for piece in buf.buf.chunks_mut(READ_PIECE) {
-                        read = r.read_exact(piece).await.map(|_| ());
+                        read = read_full(r, piece, &mut got).await;
                         if read.is_err() {
                             break;
                         }
@@ -415,7 +438,14 @@ pub(super) async fn read_range(
                     };
                     drop(guard);
                     s.turn.notify_waiters();
-                    read.map_err(|e| read_error(&e, start))?;
+                    read.map_err(|e| match e.kind() {
+                        std::io::ErrorKind::UnexpectedEof => ReadError::Short(format!(
+                            "the stream ended after {} bytes, but its announced size is {} bytes",
+                            start + got,
+                            s.size
+                        )),
+                        _ => read_error(&e, start),
+                    })?;
                     return Ok((buf.freeze(), hashes));
                 }
                 if *pos > start {
