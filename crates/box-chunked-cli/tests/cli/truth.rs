@@ -741,3 +741,41 @@ async fn standard_input_of_any_length() {
         );
     }
 }
+
+/// A `503` or `429` answered before the whole part was written (the server
+/// does not read a body it refuses) reaches the client as the server's
+/// answer, never as a broken connection, at 8 and at 32 MiB parts: the
+/// server lingers on the closing connection, reading what the client still
+/// sends, so that the answer is read before any reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_answer_is_read_while_a_part_is_being_sent() {
+    let home = TempDir::new("cli-early");
+    let (path, _) = write_file(home.path(), "early.bin", 40 * MIB, 12);
+    for part in ["8388608", "33554432"] {
+        let s = Serve::start(&[
+            "--part-size",
+            part,
+            "--faults",
+            "part:503@#1/3/4,part:429=1@#2/6",
+        ]);
+        for run in 0..2 {
+            let o = cli(&s, home.path())
+                .args(["upload", "--progress", "json", "--parallel", "2", "--name"])
+                .arg(format!("early-{part}-{run}.bin"))
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            let last: Value = serde_json::from_str(stderr(&o).lines().last().unwrap()).unwrap();
+            let causes = last["retries"]["causes"].as_array().unwrap();
+            assert!(
+                causes
+                    .iter()
+                    .all(|c| c == "server error (5xx)" || c == "throttled (429)"),
+                "part size {part}, run {run}: {last}"
+            );
+        }
+        let c = s.counters().await;
+        assert!(c["faults_injected"].as_u64().unwrap() > 0, "{c}");
+    }
+}

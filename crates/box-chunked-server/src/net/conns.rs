@@ -1,7 +1,11 @@
 //! Connections and their limits: a cap on how many are open at once (at the
 //! cap, the one idle longest is closed to make room), and an idle timeout
 //! (no byte either way for that long closes a connection, HTTP/1.1 or
-//! HTTP/2). It knows sockets and time, not requests.
+//! HTTP/2), and a lingering close: a connection the server closes is shut
+//! for writing first, and what the client still sends (the rest of a part
+//! an error answered early) is read and discarded for a while, so that the
+//! client reads the answer instead of meeting a reset. It knows sockets and
+//! time, not requests.
 
 use std::collections::HashMap;
 use std::future::Future as _;
@@ -133,6 +137,20 @@ pub(crate) struct Watched<S> {
     timer: Pin<Box<tokio::time::Sleep>>,
     /// When bytes must have been read by (see [`Watched::expect_bytes_within`]).
     first_by: Option<tokio::time::Instant>,
+    /// The lingering close, once the write side is shut.
+    linger: Option<Linger>,
+}
+
+/// How long a closing connection is drained: while the client keeps
+/// sending (at most [`LINGER_QUIET`] between bytes), at most [`LINGER_MAX`]
+/// in all (nginx's `lingering_timeout` and `lingering_time` are 5 s and 30 s).
+const LINGER_QUIET: Duration = Duration::from_secs(2);
+const LINGER_MAX: Duration = Duration::from_secs(30);
+
+struct Linger {
+    until: tokio::time::Instant,
+    quiet_by: tokio::time::Instant,
+    timer: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl<S> Watched<S> {
@@ -144,6 +162,7 @@ impl<S> Watched<S> {
             idle,
             timer: Box::pin(tokio::time::sleep(idle)),
             first_by: None,
+            linger: None,
         }
     }
 
@@ -238,7 +257,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -265,7 +284,44 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
+    /// Shuts the write side (the answer is complete), then lingers: reads
+    /// and discards what the client still sends until it ends, pauses for
+    /// [`LINGER_QUIET`] or [`LINGER_MAX`] has passed.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        if this.linger.is_none() {
+            if let Poll::Ready(Err(e)) = Pin::new(&mut this.inner).poll_shutdown(cx) {
+                return Poll::Ready(Err(e));
+            }
+            let now = tokio::time::Instant::now();
+            this.linger = Some(Linger {
+                until: now + LINGER_MAX,
+                quiet_by: now + LINGER_QUIET,
+                timer: Box::pin(tokio::time::sleep_until(now + LINGER_QUIET)),
+            });
+        }
+        let Some(l) = this.linger.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut scratch = [0u8; 16 << 10];
+        loop {
+            let mut rb = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    l.quiet_by = tokio::time::Instant::now() + LINGER_QUIET;
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => break,
+            }
+        }
+        let at = l.quiet_by.min(l.until);
+        if l.timer.deadline() != at {
+            l.timer.as_mut().reset(at);
+        }
+        match l.timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
