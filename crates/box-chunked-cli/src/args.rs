@@ -417,6 +417,12 @@ pub(crate) struct ServeArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate for 127.0.0.1, ::1 and localhost,
+    /// signed by a certificate authority made for this server (both kept
+    /// in the data directory's `tls/`, made once); the CA's file, for
+    /// clients' --ca-cert, is printed at start.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub(crate) tls_self_signed: bool,
     /// Benchmark aid: verify part digests but keep no bytes (no disk writes;
     /// the whole-file digest is taken as sent; files cannot be downloaded).
     #[arg(long)]

@@ -95,6 +95,11 @@ impl Endpoint {
         SignedIn {
             advice: self.credential.advice(),
             as_user: self.as_user.clone(),
+            ca_cert: self
+                .again
+                .iter()
+                .find(|(flag, _)| *flag == "--ca-cert")
+                .map(|(_, path)| path.clone()),
         }
     }
 

@@ -89,6 +89,8 @@ pub(crate) struct SignedIn {
     pub(crate) advice: String,
     /// The user it acts as (`--as-user`).
     pub(crate) as_user: Option<String>,
+    /// The extra CA file given with `--ca-cert`.
+    pub(crate) ca_cert: Option<String>,
 }
 
 /// The ways to sign in, in the order they are tried, for messages.
@@ -96,37 +98,12 @@ pub(crate) const SIGN_IN_CHOICES: &str = "pass --token, --box-config FILE or --t
 
 /// [`explain`], naming the target, the session and the server when known.
 pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
-    let code = match e.kind() {
-        ErrorKind::Refused | ErrorKind::Auth => exit::REFUSED,
-        ErrorKind::NetworkExhausted => exit::NETWORK,
-        ErrorKind::SourceChanged => exit::SOURCE_CHANGED,
-        ErrorKind::Cancelled => exit::ABORTED,
-        ErrorKind::Config => exit::USAGE,
-        ErrorKind::Io => exit::USAGE,
-        ErrorKind::Unverified => exit::UNVERIFIED,
-        // Protocol failures, and kinds a newer library may add.
-        _ => exit::FAILED,
-    };
     let status = e.status();
     let as_user = at.signed_in.as_ref().and_then(|s| s.as_user.as_deref());
+    if let Some(message) = remedied(e, at) {
+        return Failure::new(exit_code(e.kind()), message);
+    }
     let message = match (e.kind(), e.code(), status) {
-        (_, Some("item_name_in_use"), _) => {
-            let id = e
-                .api()
-                .and_then(|a| a.error.as_ref())
-                .and_then(|b| b.conflicts().into_iter().next())
-                .map(|c| c.id)
-                .unwrap_or_default();
-            format!("a file with this name already exists in the folder (id {id}); choose another --name, upload a new version with --file {id}, or pass --on-conflict version, skip or rename")
-        }
-        _ if e.remedy() == Some(Remedy::ConflictPolicy) => format!(
-            "{}; pass --on-conflict version or rename (or skip, for a file that is the same)",
-            e.fact()
-        ),
-        _ if e.remedy() == Some(Remedy::TrustCertificate) => format!(
-            "{}; give its CA with --ca-cert FILE (or SSL_CERT_FILE)",
-            e.fact()
-        ),
         (_, Some("file_size_too_small"), _) => format!(
             "{what} is too small for a chunked upload on this server; files below --one-shot-below (default 20,000,000 bytes, Box's minimum) go up in one request: leave --one-shot-below at its default, or set it to this server's minimum"
         ),
@@ -160,27 +137,75 @@ pub(crate) fn explain_in(e: &Error, what: &str, at: &Where) -> Failure {
             "could not reach {} or it kept failing ({e}); check the URL and your network, then try again",
             at.server.as_deref().unwrap_or("Box")
         ),
-        (ErrorKind::SourceChanged, _, _) if at.stdin.is_some() => {
-            let fact = e
-                .fact()
-                .trim_start_matches("the source changed during the upload: ")
-                .replace("the stream", "standard input")
-                .replace("its announced size is", "--size said")
-                .replace("its announced size of", "--size, which said")
-                .replace("; nothing was sent", "");
-            let fate = if at.stdin == Some(true) {
-                "nothing was sent and no session was made"
-            } else {
-                "nothing was committed and the upload session was deleted"
-            };
-            format!("{fact}; {fate}: give the stream's exact size with --size, or leave --size out to have standard input counted first")
-        }
-        (ErrorKind::SourceChanged, _, _) => {
-            format!("{e}; nothing was committed and the upload session was deleted: upload {what} again once it no longer changes")
-        }
+        (ErrorKind::SourceChanged, _, _) => match at.stdin {
+            Some(one_shot) => stdin_changed(e, one_shot),
+            None => format!("{e}; nothing was committed and the upload session was deleted: upload {what} again once it no longer changes"),
+        },
         _ => e.to_string(),
     };
-    Failure::new(code, message)
+    Failure::new(exit_code(e.kind()), message)
+}
+
+/// The exit code of an error's kind (docs/cli.md).
+fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::Refused | ErrorKind::Auth => exit::REFUSED,
+        ErrorKind::NetworkExhausted => exit::NETWORK,
+        ErrorKind::SourceChanged => exit::SOURCE_CHANGED,
+        ErrorKind::Cancelled => exit::ABORTED,
+        ErrorKind::Config | ErrorKind::Io => exit::USAGE,
+        ErrorKind::Unverified => exit::UNVERIFIED,
+        // Protocol failures, and kinds a newer library may add.
+        _ => exit::FAILED,
+    }
+}
+
+/// The sentence of a taken name, or of an error with a remedy, in this
+/// command's flags.
+fn remedied(e: &Error, at: &Where) -> Option<String> {
+    if e.code() == Some("item_name_in_use") {
+        let id = e
+            .api()
+            .and_then(|a| a.error.as_ref())
+            .and_then(|b| b.conflicts().into_iter().next())
+            .map(|c| c.id)
+            .unwrap_or_default();
+        return Some(format!("a file with this name already exists in the folder (id {id}); choose another --name, upload a new version with --file {id}, or pass --on-conflict version, skip or rename"));
+    }
+    let fact = e.fact();
+    Some(match e.remedy()? {
+        Remedy::ConflictPolicy => format!(
+            "{fact}; pass --on-conflict version or rename (or skip, for a file that is the same)"
+        ),
+        Remedy::TrustCertificate => match at.signed_in.as_ref().and_then(|s| s.ca_cert.as_deref()) {
+            Some(ca) => format!(
+                "{fact}; the certificate authority in --ca-cert {ca} did not sign it: give the one that did"
+            ),
+            None => format!("{fact}; give its CA with --ca-cert FILE (or SSL_CERT_FILE)"),
+        },
+        Remedy::ServerCertificate => format!(
+            "{fact}; the server needs another certificate: one made for a server and this host name, signed by a certificate authority (`box-chunked serve --tls-self-signed` makes both, and prints the CA to give with --ca-cert)"
+        ),
+        _ => return None,
+    })
+}
+
+/// Standard input that did not keep to `--size`, in its terms; `one_shot`:
+/// no session was made.
+fn stdin_changed(e: &Error, one_shot: bool) -> String {
+    let fact = e
+        .fact()
+        .trim_start_matches("the source changed during the upload: ")
+        .replace("the stream", "standard input")
+        .replace("its announced size is", "--size said")
+        .replace("its announced size of", "--size, which said")
+        .replace("; nothing was sent", "");
+    let fate = if one_shot {
+        "nothing was sent and no session was made"
+    } else {
+        "nothing was committed and the upload session was deleted"
+    };
+    format!("{fact}; {fate}: give the stream's exact size with --size, or leave --size out to have standard input counted first")
 }
 
 /// A `404` that is not about a session: the folder or file the user

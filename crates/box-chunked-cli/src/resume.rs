@@ -73,25 +73,43 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
             print_file(&file, args.json, progress.session_id(), g.quiet);
             Ok(())
         }
-        Err(e) if e.kind() == ErrorKind::SourceChanged => {
+        Err(e) => Err(failed(e, &cp, &args.checkpoint, &source, &t, &hint).await),
+    };
+    t.close().await;
+    outcome
+}
+
+/// A resume that failed: a changed source deletes the session and the
+/// checkpoint; a session that is gone takes its checkpoint with it; any
+/// other failure keeps both, with the command that tries again.
+async fn failed(
+    e: box_chunked_hyper::Error,
+    cp: &CheckpointFile,
+    checkpoint: &Path,
+    source: &Path,
+    t: &crate::connect::Endpoint,
+    hint: &str,
+) -> Failure {
+    match e {
+        e if e.kind() == ErrorKind::SourceChanged => {
             // Final: the session holds other bytes than the file now has.
             let _ = t.client.session(&cp.session()).abort().await;
-            let _ = std::fs::remove_file(&args.checkpoint);
-            Err(explain(&e, &source.display().to_string()))
+            let _ = std::fs::remove_file(checkpoint);
+            explain(&e, &source.display().to_string())
         }
-        Err(e) if e.session_gone() => {
-            let _ = std::fs::remove_file(&args.checkpoint);
-            Err(Failure::new(
+        e if e.session_gone() => {
+            let _ = std::fs::remove_file(checkpoint);
+            Failure::new(
                 exit::REFUSED,
                 format!(
                     "upload session {} no longer exists (it expired or was deleted), so it cannot be resumed; the checkpoint {} was removed: upload {} again",
                     cp.upload.session.id,
-                    args.checkpoint.display(),
+                    checkpoint.display(),
                     source.display()
                 ),
-            ))
+            )
         }
-        Err(e) => {
+        e => {
             let at = Where {
                 target: None,
                 session: Some(cp.upload.session.id.clone()),
@@ -100,12 +118,10 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
                 stdin: None,
             };
             let f = explain_in(&e, &source.display().to_string(), &at);
-            Err(Failure::new(
+            Failure::new(
                 f.code,
                 format!("{}; the session is kept: try again with {hint}", f.message),
-            ))
+            )
         }
-    };
-    t.close().await;
-    outcome
+    }
 }

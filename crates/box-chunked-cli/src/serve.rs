@@ -51,9 +51,9 @@ fn config_of(
     args: ServeArgs,
     data: std::path::PathBuf,
 ) -> Result<(ServerConfig, Option<String>), Failure> {
-    let mut config = ServerConfig::new(data);
+    let mut config = ServerConfig::new(data.clone());
     limits_of(&args, &mut config)?;
-    config.tls = tls_of(&args)?;
+    config.tls = tls_of(&args, &data)?;
     if args.admin_token.as_deref() == Some("") {
         return Err(Failure::new(exit::USAGE, "--admin-token needs a token"));
     }
@@ -106,8 +106,19 @@ fn limits_of(args: &ServeArgs, config: &mut ServerConfig) -> Result<(), Failure>
     Ok(())
 }
 
-/// The certificate and key of `--tls-cert` and `--tls-key`, when given.
-fn tls_of(args: &ServeArgs) -> Result<Option<ServerTls>, Failure> {
+/// The certificate and key of `--tls-cert` and `--tls-key`, or those
+/// `--tls-self-signed` makes in `data`, when asked for; a warning for a
+/// certificate that rustls clients would refuse.
+fn tls_of(args: &ServeArgs, data: &std::path::Path) -> Result<Option<ServerTls>, Failure> {
+    if args.tls_self_signed {
+        let (tls, ca) = ServerTls::self_signed_in(&data.join("tls"))
+            .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
+        eprintln!(
+            "TLS: clients trust this server with --ca-cert {} (or SSL_CERT_FILE)",
+            crate::connect::shell_quote(&ca.display().to_string())
+        );
+        return Ok(Some(tls));
+    }
     let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
         return Ok(None);
     };
@@ -119,10 +130,17 @@ fn tls_of(args: &ServeArgs) -> Result<Option<ServerTls>, Failure> {
             )
         })
     };
-    Ok(Some(ServerTls {
+    let tls = ServerTls {
         cert_chain_pem: read(cert, "certificate")?,
         key_pem: read(key, "key")?,
-    }))
+    };
+    if let Some(why) = tls.refusal() {
+        eprintln!(
+            "warning: clients will refuse the certificate {}: {why}; `box-chunked serve --tls-self-signed` makes a certificate authority and a server certificate that work",
+            cert.display()
+        );
+    }
+    Ok(Some(tls))
 }
 
 /// The users: tokens (from the flags and the tokens file), OAuth clients

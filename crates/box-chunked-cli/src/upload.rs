@@ -259,68 +259,102 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
     if many {
         return crate::job_run::upload_job(g, args).await;
     }
-    let mut path = args.paths[0].clone();
-    let target = target_of(&args, &path)?;
-    // Standard input of unknown size: counted into a file first.
-    let spool = match (path.as_os_str() == "-", args.size) {
-        (true, None) => Some(Spool::of_stdin(&args).await?),
-        _ => None,
-    };
-    if let Some(s) = &spool {
-        path = s.0.clone();
-    }
-    let stdin = path.as_os_str() == "-";
-    let size = source_size(&args, &path, stdin)?;
-    // What messages call the source.
-    let what = if stdin || spool.is_some() {
-        "standard input".to_owned()
-    } else {
-        path.display().to_string()
-    };
-    let one_shot = one_shot::is_one_shot(size, args.modes.one_shot_below);
-    // A checkpoint serves a resume, which needs a file (not a spool that
-    // goes away) and a session.
-    let keeps = !stdin && spool.is_none() && !one_shot && !args.no_checkpoint;
-    let checkpoint = match keeps.then(|| checkpoint_path(&args, &path)) {
-        Some(c) => Some(writable(c)?),
-        None => None,
-    };
+    let target = target_of(&args, &args.paths[0])?;
+    let src = Prepared::of(&args).await?;
     let t = connect(&args.conn.clone().or(&g.conn), g.quiet).await?;
-    let hint = checkpoint
+    let hint = src
+        .checkpoint
         .as_ref()
         .map(|c| t.resume_hint(c))
         .unwrap_or_default();
     let json_progress = args.progress.as_deref() == Some("json");
-    if let (false, Some(c)) = (g.quiet || json_progress, &checkpoint) {
+    if let (false, Some(c)) = (g.quiet || json_progress, &src.checkpoint) {
         eprintln!("checkpoint: {} (if interrupted: {hint})", c.display());
     }
-    let uploader = uploader_of(&t, &args, checkpoint.as_ref());
+    let uploader = uploader_of(&t, &args, src.checkpoint.as_ref());
     let mode = args.progress.as_deref();
-    let (uploader, progress) = progress_of(uploader, size, mode, args.no_progress, g.quiet);
-    progress.starting(serde_json::json!({
-        "source": what,
-        "target": match &args.file {
-            Some(id) => serde_json::json!({"file_id": id}),
-            None => serde_json::json!({"folder_id": args.folder.as_deref().unwrap_or("0")}),
-        },
-        "checkpoint": checkpoint.as_ref().map(|c| c.display().to_string()),
-        "resume": checkpoint.as_ref().map(|_| hint.clone()),
-    }));
+    let (uploader, progress) = progress_of(uploader, src.size, mode, args.no_progress, g.quiet);
+    progress.starting(src.starting(&args, &hint));
     let started = Instant::now();
-    let source = if stdin {
-        UploadSource::Reader(Box::new(tokio::io::stdin()), size)
+    let source = if src.stdin {
+        UploadSource::Reader(Box::new(tokio::io::stdin()), src.size)
     } else {
-        UploadSource::Path(path.clone())
+        UploadSource::Path(src.path.clone())
     };
     let task = uploader.spawn(target, source);
     let no_checkpoint = PathBuf::new();
-    let result = run_interruptible(
-        &t.client,
-        task,
-        checkpoint.as_ref().unwrap_or(&no_checkpoint),
-        &hint,
-        &what,
-        &Where {
+    let at = src.where_of(&args, &t);
+    let cp = src.checkpoint.as_ref().unwrap_or(&no_checkpoint);
+    let result = run_interruptible(&t.client, task, cp, &hint, &src.what, &at, &progress).await;
+    progress.end(result.is_ok(), src.size);
+    progress.finish();
+    let outcome = match result {
+        Ok(put) => {
+            if let Some(c) = &src.checkpoint {
+                let _ = std::fs::remove_file(c);
+            }
+            if put.outcome != PutOutcome::Skipped {
+                let sent = if src.one_shot {
+                    src.size
+                } else {
+                    progress.sent()
+                };
+                report_rate(
+                    sent,
+                    src.size,
+                    started,
+                    g.quiet || args.json || json_progress,
+                );
+            }
+            let session = progress.session_id();
+            print_put(&put.file, put.outcome, args.json, session, g.quiet);
+            Ok(())
+        }
+        Err(f) => Err(match &src.checkpoint {
+            Some(c) => with_session_fate(f, c, args.keep_session, &hint),
+            None => f,
+        }),
+    };
+    t.close().await;
+    outcome
+}
+
+/// What one upload reads, made ready before any request: standard input
+/// of unknown size spooled, the size known, the checkpoint's place tried.
+struct Prepared {
+    /// The file read (the spool, for spooled standard input).
+    path: PathBuf,
+    /// Standard input spooled to a file: held only to be removed when this
+    /// is dropped, after the upload.
+    _spool: Option<Spool>,
+    /// Standard input read as it comes (with `--size`).
+    stdin: bool,
+    size: u64,
+    /// What messages call the source.
+    what: String,
+    /// It goes up in one request.
+    one_shot: bool,
+    checkpoint: Option<PathBuf>,
+}
+
+impl Prepared {
+    /// `--progress json`'s first line: the source, the target, the
+    /// checkpoint and the command that resumes it.
+    fn starting(&self, args: &UploadArgs, hint: &str) -> serde_json::Value {
+        serde_json::json!({
+            "source": self.what,
+            "target": match &args.file {
+                Some(id) => serde_json::json!({"file_id": id}),
+                None => serde_json::json!({"folder_id": args.folder.as_deref().unwrap_or("0")}),
+            },
+            "checkpoint": self.checkpoint.as_ref().map(|c| c.display().to_string()),
+            "resume": self.checkpoint.as_ref().map(|_| hint.to_owned()),
+        })
+    }
+
+    /// What a failure's sentence names: the target, the server, the sign-in.
+    fn where_of(&self, args: &UploadArgs, t: &crate::connect::Endpoint) -> Where {
+        Where {
             target: Some(match &args.file {
                 Some(id) => ("file", id.clone()),
                 None => ("folder", args.folder.clone().unwrap_or_else(|| "0".into())),
@@ -328,33 +362,45 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
             session: None,
             server: Some(t.client.upload_url().to_owned()),
             signed_in: Some(t.signed_in()),
-            stdin: stdin.then_some(one_shot),
-        },
-        &progress,
-    )
-    .await;
-    progress.end(result.is_ok(), size);
-    progress.finish();
-    let outcome = match result {
-        Ok(put) => {
-            if let Some(c) = &checkpoint {
-                let _ = std::fs::remove_file(c);
-            }
-            if put.outcome != PutOutcome::Skipped {
-                let sent = if one_shot { size } else { progress.sent() };
-                report_rate(sent, size, started, g.quiet || args.json || json_progress);
-            }
-            let session = progress.session_id();
-            print_put(&put.file, put.outcome, args.json, session, g.quiet);
-            Ok(())
+            stdin: self.stdin.then_some(self.one_shot),
         }
-        Err(f) => Err(match &checkpoint {
-            Some(c) => with_session_fate(f, c, args.keep_session, &hint),
-            None => f,
-        }),
-    };
-    t.close().await;
-    outcome
+    }
+
+    async fn of(args: &UploadArgs) -> Result<Self, Failure> {
+        let mut path = args.paths[0].clone();
+        // Standard input of unknown size: counted into a file first.
+        let spool = match (path.as_os_str() == "-", args.size) {
+            (true, None) => Some(Spool::of_stdin(args).await?),
+            _ => None,
+        };
+        if let Some(s) = &spool {
+            path = s.0.clone();
+        }
+        let stdin = path.as_os_str() == "-";
+        let size = source_size(args, &path, stdin)?;
+        let what = if stdin || spool.is_some() {
+            "standard input".to_owned()
+        } else {
+            path.display().to_string()
+        };
+        let one_shot = one_shot::is_one_shot(size, args.modes.one_shot_below);
+        // A checkpoint serves a resume, which needs a file (not a spool that
+        // goes away) and a session.
+        let keeps = !stdin && spool.is_none() && !one_shot && !args.no_checkpoint;
+        let checkpoint = match keeps.then(|| checkpoint_path(args, &path)) {
+            Some(c) => Some(writable(c)?),
+            None => None,
+        };
+        Ok(Self {
+            path,
+            _spool: spool,
+            stdin,
+            size,
+            what,
+            one_shot,
+            checkpoint,
+        })
+    }
 }
 
 /// A failed upload's sentence, ended with what became of its session: kept

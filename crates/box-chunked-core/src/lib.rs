@@ -94,6 +94,7 @@
 //! nothing; failures of the upload end in [`Outcome::Failed`] with an
 //! [`UploadError`].
 
+mod answers;
 pub mod auth;
 pub mod call;
 mod checkpoint;

@@ -8,6 +8,8 @@
 //! are worth repeating) is written once. This module knows nothing of
 //! windows, phases or retry budgets: those belong to the machines.
 
+pub(crate) use crate::answers::name_conflict;
+pub use crate::answers::stored_mismatch;
 use crate::config::Target;
 use crate::error::{ApiFailure, SourceChange, UploadError};
 use crate::event::Confirmation;
@@ -541,26 +543,6 @@ pub fn commit_reply(reply: &Reply, sent: &Sha1Digest, size: u64) -> Verdict<File
     }
 }
 
-/// A file answered for `size` bytes with `sha1` (when known) that says
-/// otherwise: the server's own size and SHA-1 must equal what was sent.
-/// An answer that leaves one out is taken at its word for that one.
-pub fn stored_mismatch(
-    kind: RequestKind,
-    file: &File,
-    sha1: Option<&Sha1Digest>,
-    size: u64,
-) -> Option<UploadError> {
-    let sha_differs = matches!((sha1, &file.sha1), (Some(a), Some(b)) if a != b);
-    (sha_differs || file.size.is_some_and(|s| s != size)).then(|| UploadError::StoredMismatch {
-        kind,
-        file_id: file.id.clone(),
-        stored_size: file.size,
-        stored_sha1: file.sha1,
-        sent_size: size,
-        sent_sha1: sha1.copied(),
-    })
-}
-
 /// The answer to an abort: deleted, or gone already (as good as deleted).
 pub fn abort_reply(reply: &Reply) -> Verdict<()> {
     match reply.class(RequestKind::Abort) {
@@ -585,17 +567,5 @@ pub fn download_reply(reply: &Reply) -> Verdict<Bytes> {
     match reply.class(RequestKind::GetFile) {
         None => Verdict::Success(reply.body.clone()),
         Some(class) => Verdict::refused(class, reply, RequestKind::GetFile),
-    }
-}
-
-pub(crate) fn name_conflict(api: ApiFailure) -> UploadError {
-    let existing_id = api
-        .error
-        .as_deref()
-        .and_then(|e| e.conflicts().into_iter().next())
-        .map(|c| c.id);
-    UploadError::NameConflict {
-        existing_id,
-        failure: api,
     }
 }

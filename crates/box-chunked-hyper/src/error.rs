@@ -41,6 +41,9 @@ pub enum Remedy {
     /// Trust the server's certificate authority
     /// ([`crate::ClientBuilder::root_certificates_pem`]).
     TrustCertificate,
+    /// Nothing this client trusts helps: the server needs another
+    /// certificate (one made for a server, for this host name, and valid now).
+    ServerCertificate,
 }
 
 /// An error from this crate: what failed, and Box's answer when there was one.
@@ -67,6 +70,9 @@ impl fmt::Display for Error {
             Some(Remedy::TrustCertificate) => f.write_str(
                 "; give its CA (ClientBuilder::root_certificates_pem, or SSL_CERT_FILE)",
             ),
+            Some(Remedy::ServerCertificate) => {
+                f.write_str("; the server needs another certificate")
+            }
             None => Ok(()),
         }
     }

@@ -6,7 +6,6 @@ use crate::faults::FaultSpec;
 use crate::ServerApp;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How to run the server. Its `Debug` shows no token or secret.
@@ -179,36 +178,6 @@ impl std::fmt::Debug for ServerTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The key is a secret.
         f.debug_struct("ServerTls").finish_non_exhaustive()
-    }
-}
-
-impl ServerTls {
-    /// The rustls acceptor, offering HTTP/2 and HTTP/1.1 by ALPN.
-    pub(crate) fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, crate::ServerError> {
-        use rustls_pki_types::pem::PemObject as _;
-        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-        let bad =
-            |what: &str, e: &dyn std::fmt::Display| crate::ServerError::Tls(format!("{what}: {e}"));
-        let certs = CertificateDer::pem_slice_iter(&self.cert_chain_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad("the certificate file is not valid PEM", &e))?;
-        if certs.is_empty() {
-            return Err(crate::ServerError::Tls(
-                "the certificate file holds no certificate (expected PEM with BEGIN CERTIFICATE)"
-                    .into(),
-            ));
-        }
-        let key = PrivateKeyDer::from_pem_slice(&self.key_pem)
-            .map_err(|e| bad("the key file holds no usable private key", &e))?;
-        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let mut cfg = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| bad("TLS", &e))?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| bad("the certificate and key do not make a TLS identity", &e))?;
-        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
     }
 }
 

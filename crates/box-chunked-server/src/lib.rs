@@ -39,6 +39,7 @@ mod net;
 mod routes;
 mod state;
 mod store;
+mod tls;
 mod writeback;
 
 pub use auth::ServerApp;

@@ -779,3 +779,99 @@ async fn an_early_answer_is_read_while_a_part_is_being_sent() {
         assert!(c["faults_injected"].as_u64().unwrap() > 0, "{c}");
     }
 }
+
+/// `serve --tls-self-signed` makes a CA and a server certificate and prints
+/// the CA to give clients, and an upload that trusts it works; a CA
+/// certificate used as the server's (what `openssl req -x509` makes) is
+/// warned about by `serve`, and the client says what is wrong with it in
+/// words (no library function, no "pass the --ca-cert you passed"); a
+/// --ca-cert that did not sign the server's certificate is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_for_people() {
+    use std::io::BufRead as _;
+    let home = TempDir::new("cli-tls");
+    let (path, data) = write_file(home.path(), "t.bin", 300_000, 13);
+    let dir = home.path().join("data");
+    let mut c = Serve::command(&dir, "127.0.0.1:0", &["--tls-self-signed"]);
+    let mut s = Serve::spawn(std::mem::replace(
+        &mut c,
+        std::process::Command::new("true"),
+    ));
+    let mut err = std::io::BufReader::new(s.child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let ca = line
+        .split("--ca-cert ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no CA in {line:?}"))
+        .to_owned();
+    assert!(s.url.starts_with("https://"), "{}", s.url);
+    let o = cli(&s, home.path())
+        .args(["upload", "--json", "--no-progress", "--ca-cert", &ca])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(last_json(&o)["sha1"], sha1(&data).to_hex());
+    // A CA's certificate as the server's, as `openssl req -x509` makes it.
+    let (ca_pem, key_pem) = {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let mut p =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let key = KeyPair::generate().unwrap();
+        (p.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    };
+    let (cert, key) = (
+        home.path().join("x509.pem"),
+        home.path().join("x509-key.pem"),
+    );
+    std::fs::write(&cert, &ca_pem).unwrap();
+    std::fs::write(&key, &key_pem).unwrap();
+    let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
+    let mut c = Serve::command(
+        &home.path().join("data2"),
+        "127.0.0.1:0",
+        &["--tls-cert", &cert_s, "--tls-key", &key_s],
+    );
+    let mut s2 = Serve::spawn(std::mem::replace(
+        &mut c,
+        std::process::Command::new("true"),
+    ));
+    let mut warned = String::new();
+    std::io::BufReader::new(s2.child.stderr.take().unwrap())
+        .read_line(&mut warned)
+        .unwrap();
+    assert!(
+        warned.contains("clients will refuse the certificate")
+            && warned.contains("--tls-self-signed"),
+        "{warned}"
+    );
+    let o = cli(&s2, home.path())
+        .args(["upload", "--no-progress", "--ca-cert", &cert_s])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("certificate authority's certificate") && e.contains("--tls-self-signed"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("ClientBuilder") && !e.contains("give its CA"),
+        "{e}"
+    );
+    // The right kind of certificate, but another CA given.
+    let o = cli(&s, home.path())
+        .args(["upload", "--no-progress", "--ca-cert", &cert_s])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("did not sign it"), "{e}");
+    s.kill9();
+    s2.kill9();
+}

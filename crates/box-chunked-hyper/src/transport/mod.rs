@@ -273,26 +273,59 @@ pub(crate) fn os_seed() -> u64 {
     t ^ N.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
 }
 
-/// Whether a connect error is rustls refusing the server's certificate.
-fn refused_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+/// The rustls error behind a connect error, if rustls refused the
+/// server's certificate.
+fn refused_certificate<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur: Option<&'a (dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return matches!(
                 tls,
                 rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            );
+            )
+            .then_some(tls);
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                if refused_certificate(inner) {
-                    return true;
-                }
+            if let Some(found) = io.get_ref().and_then(|inner| refused_certificate(inner)) {
+                return Some(found);
             }
         }
         cur = err.source();
     }
-    false
+    None
+}
+
+/// Why the server's certificate was refused, as a sentence, and what can
+/// change that: trusting its issuer, or only another certificate.
+fn certificate_refusal(tls: &rustls::Error) -> (String, crate::Remedy) {
+    use crate::Remedy::{ServerCertificate, TrustCertificate};
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(c) = tls else {
+        return (
+            "the server presented no certificate".into(),
+            ServerCertificate,
+        );
+    };
+    match c {
+        C::UnknownIssuer => (
+            "it is not signed by a certificate authority this client trusts".into(),
+            TrustCertificate,
+        ),
+        C::NotValidForName | C::NotValidForNameContext { .. } => (
+            "it was not made for this host name".into(),
+            ServerCertificate,
+        ),
+        C::Expired | C::ExpiredContext { .. } => ("it has expired".into(), ServerCertificate),
+        C::NotValidYet | C::NotValidYetContext { .. } => (
+            "it is not valid yet (or this machine's clock is behind)".into(),
+            ServerCertificate,
+        ),
+        C::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => (
+            "it is a certificate authority's certificate (basic constraints CA:TRUE, which `openssl req -x509` makes by default), which TLS clients refuse as a server's certificate".into(),
+            ServerCertificate,
+        ),
+        other => (format!("{other:?}"), TrustCertificate),
+    }
 }
 
 /// One request and its whole answer: a successful answer's body streamed
@@ -304,17 +337,15 @@ async fn exchange(
     sink: Option<Arc<dyn BodySink>>,
 ) -> Result<Response<Bytes>, Failure> {
     let resp = client.request(req).await.map_err(|e| {
-        if e.is_connect() && refused_certificate(&e) {
+        if let Some(tls) = refused_certificate(&e).filter(|_| e.is_connect()) {
             // Trying again cannot make the server's certificate trusted.
+            let (why, remedy) = certificate_refusal(tls);
             Failure::Final(
                 crate::Error::new(
                     crate::ErrorKind::Config,
-                    format!(
-                        "the server's TLS certificate is not trusted ({})",
-                        chain(&e)
-                    ),
+                    format!("the server's TLS certificate was refused: {why}"),
                 )
-                .with_remedy(crate::Remedy::TrustCertificate),
+                .with_remedy(remedy),
             )
         } else if e.is_connect() {
             Failure::NotSent(chain(&e))
