@@ -19,9 +19,20 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-/// Where to connect; accepted before the subcommand and after it.
+/// Where to connect and how to sign in; accepted before the subcommand and
+/// after it.
 #[derive(Debug, Args, Clone, Default)]
 pub(crate) struct Conn {
+    #[command(flatten)]
+    pub(crate) auth: SignIn,
+    #[command(flatten)]
+    pub(crate) net: Net,
+}
+
+/// How to sign in.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Signing in")]
+pub(crate) struct SignIn {
     /// Box access token (or BOX_ACCESS_TOKEN). The other ways to sign in,
     /// in the order they are tried: --box-config, --token-file, then
     /// BOX_ACCESS_TOKEN, BOX_CONFIG or BOX_CONFIG_JSON, BOX_TOKEN_FILE, and
@@ -43,6 +54,18 @@ pub(crate) struct Conn {
     /// account's token (JWT or client credentials for the enterprise).
     #[arg(long, value_name = "USER_ID")]
     pub(crate) as_user: Option<String>,
+    /// Use the local box-chunked server embedded in this command instead
+    /// of Box (data under the user's data directory; or BOX_CHUNKED_LOCAL=1).
+    /// Without it, a command that has no credential fails rather than
+    /// upload anywhere else.
+    #[arg(long, env = "BOX_CHUNKED_LOCAL", value_parser = clap::builder::FalseyValueParser::new())]
+    pub(crate) local: bool,
+}
+
+/// Where the requests go, and through what.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Connection")]
+pub(crate) struct Net {
     /// API root (default `https://api.box.com/2.0`, or the local server).
     #[arg(long, value_name = "URL")]
     pub(crate) api_url: Option<String>,
@@ -62,12 +85,6 @@ pub(crate) struct Conn {
     /// SSL_CERT_FILE adds its certificates too.
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_cert: Option<PathBuf>,
-    /// Use the local box-chunked server embedded in this command instead
-    /// of Box (data under the user's data directory; or BOX_CHUNKED_LOCAL=1).
-    /// Without it, a command that has no credential fails rather than
-    /// upload anywhere else.
-    #[arg(long, env = "BOX_CHUNKED_LOCAL", value_parser = clap::builder::FalseyValueParser::new())]
-    pub(crate) local: bool,
     /// Send through this proxy (`http://[user:password@]host:port`; hosts in
     /// NO_PROXY excepted). Default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and
     /// NO_PROXY as curl reads them.
@@ -85,17 +102,34 @@ impl Conn {
     /// places they may be given.
     pub(crate) fn or(self, before: &Self) -> Self {
         Self {
+            auth: self.auth.or(&before.auth),
+            net: self.net.or(&before.net),
+        }
+    }
+}
+
+impl SignIn {
+    fn or(self, before: &Self) -> Self {
+        Self {
             token: self.token.or_else(|| before.token.clone()),
             box_config: self.box_config.or_else(|| before.box_config.clone()),
             token_file: self.token_file.or_else(|| before.token_file.clone()),
             as_user: self.as_user.or_else(|| before.as_user.clone()),
+            local: self.local || before.local,
+        }
+    }
+}
+
+impl Net {
+    /// Values after the subcommand win over values before it.
+    pub(crate) fn or(self, before: &Self) -> Self {
+        Self {
             api_url: self.api_url.or_else(|| before.api_url.clone()),
             upload_url: self.upload_url.or_else(|| before.upload_url.clone()),
             oauth_url: self.oauth_url.or_else(|| before.oauth_url.clone()),
             base_url: self.base_url.or_else(|| before.base_url.clone()),
             ca_cert: self.ca_cert.or_else(|| before.ca_cert.clone()),
             proxy: self.proxy.or_else(|| before.proxy.clone()),
-            local: self.local || before.local,
         }
     }
 }
@@ -105,29 +139,41 @@ pub(crate) struct Global {
     #[command(flatten)]
     pub(crate) conn: Conn,
     /// More log output (repeat for more).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     pub(crate) verbose: u8,
     /// Only errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Global options"
+    )]
     pub(crate) quiet: bool,
     /// When the command ends, print its wall time, CPU seconds and peak
     /// memory to stderr as one line: `stats: {"wall_secs":..,"cpu_secs":..,"peak_rss_bytes":..}`.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) stats: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Upload a file as a new file in a folder, or as a new version of a file.
+    #[command(override_usage = "box-chunked upload [OPTIONS] <PATH>...")]
     Upload(UploadArgs),
     /// Finish an interrupted upload from its checkpoint file.
+    #[command(override_usage = "box-chunked resume [OPTIONS] <CHECKPOINT_OR_JOB_FILE>")]
     Resume(ResumeArgs),
-    /// Show an upload session, as Box returns it.
+    /// Show an upload session, as Box returns it, by id or by its checkpoint file.
+    #[command(override_usage = "box-chunked status [OPTIONS] <SESSION_ID|CHECKPOINT_FILE>")]
     Status(SessionArgs),
-    /// List an upload session's parts (every page).
+    /// List an upload session's parts (every page), by id or by its
+    /// checkpoint file.
+    #[command(override_usage = "box-chunked parts [OPTIONS] <SESSION_ID|CHECKPOINT_FILE>")]
     Parts(SessionArgs),
     /// Abort an upload session (its parts are discarded), by id or by its
     /// checkpoint file (which is removed too).
+    #[command(override_usage = "box-chunked abort [OPTIONS] <SESSION_ID|CHECKPOINT_FILE>")]
     Abort(SessionArgs),
     /// List the unfinished uploads and jobs (checkpoints and job files under
     /// the data directory), each with the command that resumes it, and the
@@ -137,6 +183,9 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Sign in to Box with OAuth 2.0 in a browser and write the token file
     /// that --token-file (or BOX_TOKEN_FILE) then uses.
+    #[command(
+        override_usage = "box-chunked login [OPTIONS] --client-id <ID> --client-secret <SECRET>"
+    )]
     Login(LoginArgs),
     /// Show the whole system working: generate a file, upload it to the local server, download it back and compare.
     Demo(DemoArgs),
@@ -165,11 +214,13 @@ pub(crate) struct LoginArgs {
     /// Give up when the browser has not come back within this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub(crate) timeout: u64,
-    /// Where to write the tokens: --token-file (default: BOX_TOKEN_FILE,
-    /// else box-token.json under the user's data directory), and the URLs
-    /// of the server to sign in to.
+    /// Where to write the tokens (default: BOX_TOKEN_FILE, else
+    /// box-token.json under the user's data directory).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// The server to sign in to, and through what.
     #[command(flatten)]
-    pub(crate) conn: Conn,
+    pub(crate) net: Net,
 }
 
 #[derive(Debug, Args)]
@@ -178,8 +229,6 @@ pub(crate) struct UploadArgs {
     /// --size); several paths, or a directory, make one resumable job.
     #[arg(required = true, value_name = "PATH")]
     pub(crate) paths: Vec<PathBuf>,
-    #[command(flatten)]
-    pub(crate) conn: Conn,
     /// The folder to create the file in (default 0, the root).
     #[arg(long, value_name = "ID", conflicts_with = "file")]
     pub(crate) folder: Option<String>,
@@ -236,6 +285,8 @@ pub(crate) struct UploadArgs {
     pub(crate) modes: UploadModes,
     #[command(flatten)]
     pub(crate) job: JobArgs,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
 }
 
 /// Several files or directories as one job.
@@ -275,8 +326,6 @@ pub(crate) struct UploadModes {
 pub(crate) struct ResumeArgs {
     /// The checkpoint file printed by `box-chunked upload`.
     pub(crate) checkpoint: PathBuf,
-    #[command(flatten)]
-    pub(crate) conn: Conn,
     /// Parts in flight at once (1 to 64).
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
     pub(crate) parallel: usize,
@@ -296,11 +345,13 @@ pub(crate) struct ResumeArgs {
     /// `version`, `skip`, `rename`): what a taken name then gets.
     #[arg(long, value_name = "POLICY")]
     pub(crate) on_conflict: Option<box_chunked_hyper::OnConflict>,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct SessionArgs {
-    /// The upload session id (for `abort`, also a checkpoint file).
+    /// The upload session id, or the checkpoint file that names it.
     pub(crate) session_id: String,
     #[command(flatten)]
     pub(crate) conn: Conn,

@@ -3,7 +3,7 @@
 //! Without either, nothing is sent anywhere: a missing credential is an
 //! error, never a quiet upload somewhere else.
 
-use crate::args::Conn;
+use crate::args::{Conn, Net};
 use crate::failure::{exit, Failure, SignedIn, SIGN_IN_CHOICES};
 use box_chunked_hyper::{
     BoxClient, CheckpointFile, CheckpointUrls, ClientBuilder, JwtAuth, RefreshTokenAuth, Subject,
@@ -159,9 +159,9 @@ pub(crate) fn shell_quote(s: &str) -> String {
 }
 
 pub(crate) fn credentials_given(g: &Conn) -> bool {
-    g.token.is_some()
-        || g.box_config.is_some()
-        || g.token_file.is_some()
+    g.auth.token.is_some()
+        || g.auth.box_config.is_some()
+        || g.auth.token_file.is_some()
         || [
             "BOX_ACCESS_TOKEN",
             "BOX_CONFIG",
@@ -184,27 +184,30 @@ pub(crate) const NO_CREDENTIALS: &str = concat!(
 /// the embedded server's.
 fn remote_flag(g: &Conn) -> Option<&'static str> {
     [
-        (g.token.is_some(), "--token"),
-        (g.box_config.is_some(), "--box-config"),
-        (g.token_file.is_some(), "--token-file"),
-        (g.base_url.is_some(), "--base-url"),
-        (g.api_url.is_some(), "--api-url"),
-        (g.upload_url.is_some(), "--upload-url"),
-        (g.oauth_url.is_some(), "--oauth-url"),
+        (g.auth.token.is_some(), "--token"),
+        (g.auth.box_config.is_some(), "--box-config"),
+        (g.auth.token_file.is_some(), "--token-file"),
+        (g.net.base_url.is_some(), "--base-url"),
+        (g.net.api_url.is_some(), "--api-url"),
+        (g.net.upload_url.is_some(), "--upload-url"),
+        (g.net.oauth_url.is_some(), "--oauth-url"),
     ]
     .into_iter()
     .find_map(|(given, flag)| given.then_some(flag))
 }
 
 pub(crate) fn urls_given(g: &Conn) -> bool {
-    g.api_url.is_some() || g.upload_url.is_some() || g.oauth_url.is_some() || g.base_url.is_some()
+    g.net.api_url.is_some()
+        || g.net.upload_url.is_some()
+        || g.net.oauth_url.is_some()
+        || g.net.base_url.is_some()
 }
 
 /// The API, upload and OAuth URLs: as given; those not given follow from
 /// `--base-url`, or from a given URL of box-chunked's layout (`<base>/2.0`,
 /// `<base>/api/2.0`) on the same origin; Box's own for the rest only when
 /// every given URL is Box's (the client refuses a mix).
-pub(crate) fn urls_of(g: &Conn) -> (Option<String>, Option<String>, Option<String>) {
+pub(crate) fn urls_of(g: &Net) -> (Option<String>, Option<String>, Option<String>) {
     let base = g
         .base_url
         .as_ref()
@@ -229,7 +232,7 @@ pub(crate) fn urls_of(g: &Conn) -> (Option<String>, Option<String>, Option<Strin
 /// environment give, or the local server embedded in this command with
 /// `--local`; without a credential, URLs or `--local`, a usage failure.
 pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, Failure> {
-    if g.local {
+    if g.auth.local {
         if let Some(flag) = remote_flag(g) {
             return Err(Failure::new(
                 exit::USAGE,
@@ -241,8 +244,8 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
     if !credentials_given(g) && !urls_given(g) {
         return Err(Failure::new(exit::USAGE, NO_CREDENTIALS));
     }
-    let (mut b, mut again) = transport_of(g)?;
-    if let Some(id) = &g.as_user {
+    let (mut b, mut again) = transport_of(&g.net)?;
+    if let Some(id) = &g.auth.as_user {
         b = b.as_user(id.clone());
         again.push(("--as-user", id.clone()));
     }
@@ -255,7 +258,7 @@ pub(crate) async fn connect(g: &Conn, quiet_embedded: bool) -> Result<Endpoint, 
         embedded: None,
         credential,
         again,
-        as_user: g.as_user.clone(),
+        as_user: g.auth.as_user.clone(),
     })
 }
 
@@ -356,16 +359,16 @@ fn sign_in(
     again: &mut Again,
 ) -> Result<(ClientBuilder, Credential), Failure> {
     let usage = |e: box_chunked_hyper::Error| Failure::new(exit::USAGE, e.to_string());
-    Ok(if let Some(t) = g.token.clone() {
+    Ok(if let Some(t) = g.auth.token.clone() {
         (b.token(t), Credential::Flag)
-    } else if let Some(path) = &g.box_config {
+    } else if let Some(path) = &g.auth.box_config {
         again.push(("--box-config", absolute(path)));
         let auth = jwt(JwtAuth::from_config_file(path).map_err(usage)?);
         (
             b.auth(auth),
             Credential::BoxConfig("--box-config", Some(path.clone())),
         )
-    } else if let Some(path) = &g.token_file {
+    } else if let Some(path) = &g.auth.token_file {
         again.push(("--token-file", absolute(path)));
         let auth = refresh(path, "--token-file")?;
         (
@@ -404,12 +407,41 @@ fn sign_in(
     })
 }
 
+/// A URL flag's value, as typed, must be an absolute `http` or `https` URL.
+fn check_url(flag: &str, value: &str) -> Result<(), Failure> {
+    let ok = value
+        .parse::<http::Uri>()
+        .is_ok_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some());
+    if ok {
+        return Ok(());
+    }
+    let example = if value.contains("://") {
+        String::new()
+    } else {
+        format!(", for example http://{}", value.trim_start_matches('/'))
+    };
+    Err(Failure::new(
+        exit::USAGE,
+        format!("{flag} {value} is not an http or https URL: give it with its scheme{example}"),
+    ))
+}
+
 /// Flags a printed resume command repeats: (flag, value).
 pub(crate) type Again = Vec<(&'static str, String)>;
 
 /// A builder with the URLs, the proxy and the extra roots (`--ca-cert`,
 /// `SSL_CERT_FILE`) of `g`, and the flags among them a resume repeats.
-pub(crate) fn transport_of(g: &Conn) -> Result<(box_chunked_hyper::ClientBuilder, Again), Failure> {
+pub(crate) fn transport_of(g: &Net) -> Result<(box_chunked_hyper::ClientBuilder, Again), Failure> {
+    for (flag, value) in [
+        ("--base-url", &g.base_url),
+        ("--api-url", &g.api_url),
+        ("--upload-url", &g.upload_url),
+        ("--oauth-url", &g.oauth_url),
+    ] {
+        if let Some(v) = value {
+            check_url(flag, v)?;
+        }
+    }
     let mut b = BoxClient::builder();
     let (api, upload, oauth) = urls_of(g);
     if let Some(u) = api {
@@ -477,7 +509,7 @@ pub(crate) fn recorded(
     what: &str,
 ) -> Result<Conn, Failure> {
     Ok(match urls {
-        Some(u) if g.local && !u.local_server => {
+        Some(u) if g.auth.local && !u.local_server => {
             return Err(Failure::new(
                 exit::USAGE,
                 format!(
@@ -496,19 +528,19 @@ pub(crate) fn recorded(
                     ),
                 ));
             }
-            Conn {
-                api_url: Some(u.api.clone()),
-                upload_url: Some(u.upload.clone()),
-                oauth_url: Some(u.oauth.clone()),
-                // The user it acted as, unless the flags name another.
-                as_user: g.as_user.clone().or_else(|| u.as_user.clone()),
-                ..g.clone()
-            }
+            let mut c = g.clone();
+            c.net.api_url = Some(u.api.clone());
+            c.net.upload_url = Some(u.upload.clone());
+            c.net.oauth_url = Some(u.oauth.clone());
+            // The user it acted as, unless the flags name another.
+            c.auth.as_user = g.auth.as_user.clone().or_else(|| u.as_user.clone());
+            c
         }
-        Some(u) if u.local_server && !credentials_given(g) && !urls_given(g) => Conn {
-            local: true,
-            ..Conn::default()
-        },
+        Some(u) if u.local_server && !credentials_given(g) && !urls_given(g) => {
+            let mut c = Conn::default();
+            c.auth.local = true;
+            c
+        }
         _ => g.clone(),
     })
 }

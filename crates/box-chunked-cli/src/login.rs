@@ -31,10 +31,11 @@ enum Back {
 
 pub(crate) async fn login(g: &Global, args: LoginArgs) -> Result<(), Failure> {
     let usage = |m: String| Failure::new(exit::USAGE, m);
-    let conn = args.conn.clone().or(&g.conn);
-    let path = conn
+    let conn = args.net.clone().or(&g.conn.net);
+    let path = args
         .token_file
         .clone()
+        .or_else(|| g.conn.auth.token_file.clone())
         .or_else(|| std::env::var_os("BOX_TOKEN_FILE").map(PathBuf::from))
         .unwrap_or_else(|| data_dir().join("box-token.json"));
     let (redirect_host, redirect_port, redirect_path) = loopback(&args.redirect_uri).ok_or_else(|| {
@@ -104,7 +105,7 @@ async fn listen(host: &str, port: u16, path: &str) -> Result<(TcpListener, Strin
 /// Trades the browser's code for the first token pair, which the token
 /// file at `path` receives.
 async fn trade(
-    conn: &crate::args::Conn,
+    conn: &crate::args::Net,
     args: &LoginArgs,
     path: &std::path::Path,
     code: String,

@@ -7,8 +7,19 @@ use crate::failure::{explain_in, Failure, Where};
 use box_chunked_hyper::CheckpointFile;
 
 pub(crate) async fn status(g: &Global, args: SessionArgs, parts: bool) -> Result<(), Failure> {
-    let t = connect(&args.conn.clone().or(&g.conn), g.quiet).await?;
-    let s = t.client.upload_session(args.session_id.clone());
+    let conn = args.conn.clone().or(&g.conn);
+    let path = std::path::Path::new(&args.session_id);
+    // A checkpoint file: its session, with the URLs it recorded.
+    let (t, s) = if path.is_file() {
+        let mut cp = read_checkpoint(path)?;
+        let t = connect_for(&conn, &mut cp, g.quiet).await?;
+        let s = t.client.session(&cp.session());
+        (t, s)
+    } else {
+        let t = connect(&conn, g.quiet).await?;
+        let s = t.client.upload_session(args.session_id.clone());
+        (t, s)
+    };
     let out = if parts {
         s.get_parts().await.map(|p| {
             let n = p.len();
@@ -60,6 +71,18 @@ pub(crate) async fn abort(g: &Global, args: SessionArgs) -> Result<(), Failure> 
     Ok(())
 }
 
+/// The checkpoint file the user gave for a session.
+fn read_checkpoint(path: &std::path::Path) -> Result<CheckpointFile, Failure> {
+    CheckpointFile::read(path).map_err(|e| {
+        Failure::new(
+            exit::USAGE,
+            format!(
+                "{e}; give a session id or the checkpoint file that `box-chunked upload` printed"
+            ),
+        )
+    })
+}
+
 /// A failure of a call on a session id the user gave: a `404` means the
 /// id names no session this user can see, which is said as such (not as a
 /// lost upload).
@@ -98,14 +121,7 @@ async fn abort_checkpoint(
     args: &SessionArgs,
     path: &std::path::Path,
 ) -> Result<(), Failure> {
-    let mut cp = CheckpointFile::read(path).map_err(|e| {
-        Failure::new(
-            exit::USAGE,
-            format!(
-                "{e}; give a session id or the checkpoint file that `box-chunked upload` printed"
-            ),
-        )
-    })?;
+    let mut cp = read_checkpoint(path)?;
     let t = connect_for(&args.conn.clone().or(&g.conn), &mut cp, g.quiet).await?;
     let r = t.client.session(&cp.session()).abort().await;
     let id = &cp.upload.session.id;

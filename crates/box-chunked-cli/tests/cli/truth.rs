@@ -875,3 +875,116 @@ async fn tls_for_people() {
     s.kill9();
     s2.kill9();
 }
+
+/// Help fits the command: `login --help` lists only what login uses, and
+/// every command's own flags stand apart from the sign-in, connection and
+/// global ones; a usage line after a mistake does not repeat the user's
+/// flags; a URL flag that is not a URL is quoted as typed; `status` and
+/// `parts` take a checkpoint file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_usage_and_urls_say_what_was_typed() {
+    let login = std::process::Command::new(BIN)
+        .args(["login", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&login.stdout);
+    for absent in [
+        "--token <TOKEN>",
+        "--box-config",
+        "--as-user",
+        "--local",
+        "Signing in:",
+    ] {
+        assert!(
+            !text.contains(absent),
+            "login --help lists {absent}: {text}"
+        );
+    }
+    for present in [
+        "--token-file",
+        "--base-url",
+        "--ca-cert",
+        "Connection:",
+        "Global options:",
+    ] {
+        assert!(
+            text.contains(present),
+            "login --help lacks {present}: {text}"
+        );
+    }
+    let up = std::process::Command::new(BIN)
+        .args(["upload", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&up.stdout);
+    let at = |h: &str| text.find(h).unwrap_or_else(|| panic!("no {h} in {text}"));
+    assert!(
+        at("Options:") < at("--folder") && at("--folder") < at("Signing in:"),
+        "{text}"
+    );
+    assert!(
+        at("Signing in:") < at("Connection:") && at("Connection:") < at("Global options:"),
+        "{text}"
+    );
+    let o = std::process::Command::new(BIN)
+        .args([
+            "upload",
+            "--checkpoint",
+            "x.json",
+            "--no-checkpoint",
+            "f.bin",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let usage = stderr(&o)
+        .lines()
+        .find(|l| l.starts_with("Usage:"))
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(usage, "Usage: box-chunked upload [OPTIONS] <PATH>...");
+    let o = std::process::Command::new(BIN)
+        .args([
+            "--token",
+            "t",
+            "--base-url",
+            "127.0.0.1:8080",
+            "upload",
+            BIN,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--base-url 127.0.0.1:8080 is not an http or https URL"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("http://127.0.0.1:8080"),
+        "{}",
+        stderr(&o)
+    );
+    // status and parts by checkpoint file.
+    let s = Serve::start(&["--min-file-size", "1", "--part-size", "1048576"]);
+    let home = TempDir::new("cli-status-cp");
+    let (path, _) = write_file(home.path(), "st.bin", 12 * MIB, 14);
+    let (cp, _) = interrupted_upload(&s, home.path(), &path);
+    let id = box_chunked_hyper::CheckpointFile::read(&cp)
+        .unwrap()
+        .upload
+        .session
+        .id;
+    let o = cli(&s, home.path())
+        .arg("status")
+        .arg(&cp)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["id"], id.as_str());
+    let o = cli(&s, home.path()).arg("parts").arg(&cp).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["total_count"].as_u64().unwrap() >= 3, "{v}");
+}
