@@ -988,3 +988,59 @@ async fn help_usage_and_urls_say_what_was_typed() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["total_count"].as_u64().unwrap() >= 3, "{v}");
 }
+
+/// A `touch` during an upload (the modification time moves, the bytes do
+/// not) is settled by re-reading the file at the end: the upload commits.
+/// A byte changed in place (same size, same inode) fails it (exit 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_touch_during_an_upload_is_settled_by_content() {
+    let s = Serve::start(&["--min-file-size", "1", "--part-size", "1048576"]);
+    let home = TempDir::new("cli-touch-during");
+    for change in [false, true] {
+        let (path, data) = write_file(home.path(), &format!("d{change}.bin"), 6 * MIB, 15);
+        let cp = home.path().join(format!("d{change}.json"));
+        let child = cli(&s, home.path())
+            .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
+            .args([
+                "upload",
+                "--json",
+                "--no-progress",
+                "--bwlimit",
+                "3M",
+                "--parallel",
+                "1",
+                "--checkpoint",
+            ])
+            .arg(&cp)
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        while !box_chunked_hyper::CheckpointFile::read(&cp)
+            .is_ok_and(|c| !c.upload.parts.is_empty())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        if change {
+            use std::os::unix::fs::FileExt as _;
+            f.write_at(&[data[5] ^ 0xff], 5).unwrap();
+        }
+        f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(30))
+            .unwrap();
+        drop(f);
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        if change {
+            assert_eq!(o.status.code(), Some(5), "{err}");
+            assert!(
+                err.contains("its bytes now differ from those sent"),
+                "{err}"
+            );
+        } else {
+            assert!(o.status.success(), "{err}");
+            assert_eq!(last_json(&o)["sha1"], sha1(&data).to_hex());
+        }
+    }
+}

@@ -247,6 +247,17 @@ impl Upload {
         })
     }
 
+    /// The whole source's SHA-1, once every part is stored and hashed
+    /// (while the source is checked, and at commit): what a driver that
+    /// re-reads a source whose fingerprint changed compares its bytes with.
+    pub fn content_sha1(&self) -> Option<box_chunked_proto::Sha1Digest> {
+        match &self.stage {
+            Stage::CheckingSource { sha1 } => Some(*sha1),
+            Stage::Committing(c) => Some(c.sha1),
+            _ => None,
+        }
+    }
+
     /// The source this upload reads, as given at the start (size and the
     /// driver's fingerprint of it).
     pub fn source(&self) -> &Source {

@@ -5,8 +5,10 @@
 use super::checkpoint::{CheckpointFile, CheckpointUrls, CheckpointWriter};
 use super::in_multi_thread_runtime;
 use super::pool::BufferPool;
+use super::put::file_sha1;
 use super::source::{
-    identity_change, read_range, stream_overflow, FileReader, ReadError, ReadOutcome, Reader,
+    identity_change, only_touched, read_range, stream_overflow, FileReader, ReadError, ReadOutcome,
+    Reader,
 };
 use super::{now, Callback, Command, UploadEvent, Uploader};
 use crate::client::BoxClient;
@@ -310,10 +312,27 @@ impl Driver {
         let recorded = self.upload.source().fingerprint.clone();
         match (&self.source_path, recorded) {
             (Some(path), Some(recorded)) => {
-                let path = path.clone();
-                tokio::task::spawn_blocking(move || identity_change(&path, &recorded))
-                    .await
-                    .unwrap_or_else(|e| Some(format!("the source could not be checked: {e}")))
+                let p = path.clone();
+                let r = recorded.clone();
+                let change = tokio::task::spawn_blocking(move || {
+                    identity_change(&p, &r).map(|c| (c, only_touched(&p, &r)))
+                })
+                .await
+                .unwrap_or_else(|e| Some((format!("the source could not be checked: {e}"), false)));
+                match change {
+                    // Only its modification time moved: its bytes decide.
+                    // Re-reading costs one read of the file, less than
+                    // sending it, so it is done whatever the size.
+                    Some((c, true)) => match (file_sha1(path).await, self.upload.content_sha1()) {
+                        (Ok((now, _)), Some(sent)) if now == sent => {
+                            tracing::debug!(change = %c, "modification time changed, content did not");
+                            None
+                        }
+                        _ => Some(format!("{c}, and its bytes now differ from those sent")),
+                    },
+                    Some((c, false)) => Some(c),
+                    None => None,
+                }
             }
             _ => stream_overflow(&self.reader, self.upload.source().size).await,
         }

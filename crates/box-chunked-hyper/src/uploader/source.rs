@@ -55,6 +55,24 @@ pub fn fingerprint(meta: &std::fs::Metadata) -> String {
     }
 }
 
+/// Whether the file at `path` is the same file at the same size as when
+/// its fingerprint was `recorded`, with only its modification time changed
+/// (a `touch`): then its bytes, not its metadata, tell whether it changed.
+pub(super) fn only_touched(path: &Path, recorded: &str) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    let now = fingerprint(&meta);
+    let field = |f: &str, key: &str| {
+        f.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+            .map(str::to_owned)
+    };
+    ["size", "inode", "dev"]
+        .iter()
+        .all(|k| field(recorded, k) == field(&now, k))
+}
+
 /// What changed about the file at `path` since its fingerprint was
 /// `recorded`, as a sentence; `None` when nothing did.
 pub(super) fn identity_change(path: &Path, recorded: &str) -> Option<String> {
