@@ -598,16 +598,36 @@ async fn a_jwt_job_resumes_as_printed_as_the_same_user() {
     let config = home.path().join("config.json");
     std::fs::write(&config, box_app_config(CONSOLE_KEY)).unwrap();
     let app = config.display().to_string();
-    let s = Serve::start(&["--app", &app, "--min-file-size", "1", "--part-size", "1048576"]);
+    let s = Serve::start(&[
+        "--app",
+        &app,
+        "--min-file-size",
+        "1",
+        "--part-size",
+        "1048576",
+    ]);
     let tree = home.path().join("tree");
     std::fs::create_dir_all(&tree).unwrap();
     for (i, size) in [6 * MIB, 4 * MIB].into_iter().enumerate() {
-        std::fs::write(tree.join(format!("f{i}.bin")), pseudo_random(size, 40 + i as u64)).unwrap();
+        std::fs::write(
+            tree.join(format!("f{i}.bin")),
+            pseudo_random(size, 40 + i as u64),
+        )
+        .unwrap();
     }
     let mut job = signed_out(home.path())
         .current_dir(home.path())
         .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
-        .args(["upload", "--no-progress", "--bwlimit", "2M", "--files", "1", "--base-url", &s.url])
+        .args([
+            "upload",
+            "--no-progress",
+            "--bwlimit",
+            "2M",
+            "--files",
+            "1",
+            "--base-url",
+            &s.url,
+        ])
         .args(["--box-config", "config.json", "--as-user", "alice", "tree"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -618,7 +638,8 @@ async fn a_jwt_job_resumes_as_printed_as_the_same_user() {
     let under_way = || {
         std::fs::read_dir(&jobs_dir).ok().is_some_and(|d| {
             d.flatten().any(|e| {
-                box_chunked_hyper::CheckpointFile::read(&e.path()).is_ok_and(|c| !c.upload.parts.is_empty())
+                box_chunked_hyper::CheckpointFile::read(&e.path())
+                    .is_ok_and(|c| !c.upload.parts.is_empty())
             })
         })
     };
@@ -636,13 +657,21 @@ async fn a_jwt_job_resumes_as_printed_as_the_same_user() {
     assert!(cmd.contains(&format!("--box-config {app}")), "{cmd}");
     assert!(cmd.contains("--as-user alice"), "{cmd}");
     let elsewhere = TempDir::new("jwt-job-elsewhere");
-    let o = paste(&format!("cd {} && {cmd} --json", elsewhere.path().display()), home.path(), None);
+    let o = paste(
+        &format!("cd {} && {cmd} --json", elsewhere.path().display()),
+        home.path(),
+        None,
+    );
     assert!(o.status.success(), "{cmd}: {}", stderr(&o));
     // Every file is alice's: her own token sees it.
     for line in String::from_utf8_lossy(&o.stdout).lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         if let Some(id) = v["id"].as_str() {
-            let r = Http::new().get(&format!("{}/2.0/files/{id}", s.url)).bearer(ALICE).send().await;
+            let r = Http::new()
+                .get(&format!("{}/2.0/files/{id}", s.url))
+                .bearer(ALICE)
+                .send()
+                .await;
             assert_eq!(r.status, 200, "file {id} is not alice's: {line}");
         }
     }
