@@ -2,6 +2,7 @@
 
 mod auth;
 mod client;
+mod cors;
 mod digests;
 mod faults;
 mod folders;

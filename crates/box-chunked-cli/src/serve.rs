@@ -54,6 +54,7 @@ fn config_of(
     let mut config = ServerConfig::new(data.clone());
     limits_of(&args, &mut config)?;
     config.tls = tls_of(&args, &data)?;
+    config.cors_origins.clone_from(&args.cors_origins);
     if args.admin_token.as_deref() == Some("") {
         return Err(Failure::new(exit::USAGE, "--admin-token needs a token"));
     }

@@ -253,6 +253,8 @@ error_codes! {
     FileSizeLimitExceeded = "file_size_limit_exceeded" => 403,
     /// `403`: no upload rights in the folder.
     AccessDeniedInsufficientPermissions = "access_denied_insufficient_permissions" => 403,
+    /// `403`: a browser request from an origin the app does not list (CORS).
+    CorsOriginNotWhitelisted = "cors_origin_not_whitelisted" => 403,
     /// `405`: the method is not allowed on this path.
     MethodNotAllowed = "method_not_allowed" => 405,
     /// `500`: the server failed.

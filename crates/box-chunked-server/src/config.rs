@@ -52,6 +52,11 @@ pub struct ServerConfig {
     /// that does not fit is refused with `403 storage_limit_exceeded`, the
     /// check made in the transaction that adds the bytes. Default: no limit.
     pub quota: Option<u64>,
+    /// The web origins whose pages may call the server from a browser
+    /// (CORS; `*` for any), as a Box app lists them: a request with
+    /// another `Origin` gets `403 cors_origin_not_whitelisted`. Empty by
+    /// default, like a new Box app: every browser request is refused.
+    pub cors_origins: Vec<String>,
     /// Upload sessions each user may have open at once; one more is
     /// refused with `429 rate_limit_exceeded` (`Retry-After: 60`).
     /// Default 1,000; `None`: no limit.
@@ -117,6 +122,7 @@ impl ServerConfig {
             part_size: None,
             quota: None,
             max_open_sessions: Some(1000),
+            cors_origins: Vec::new(),
             min_file_size: box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE,
             session_lifetime: Duration::from_secs(box_chunked_proto::rules::SESSION_LIFETIME_SECS),
             collect_every: Duration::from_secs(60),
@@ -197,6 +203,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("part_size", &self.part_size)
             .field("quota", &self.quota)
             .field("max_open_sessions", &self.max_open_sessions)
+            .field("cors_origins", &self.cors_origins)
             .field("min_file_size", &self.min_file_size)
             .field("tls", &self.tls.is_some())
             .field("faults", &self.faults)

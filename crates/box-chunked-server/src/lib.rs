@@ -32,6 +32,7 @@
 mod auth;
 mod clock;
 mod config;
+mod cors;
 pub mod faults;
 mod fdlimit;
 mod handlers;

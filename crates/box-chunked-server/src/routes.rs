@@ -5,6 +5,7 @@
 //! rules' faults by target, hands it to its handler, and turns a [`Fail`]
 //! into Box's error answer with `BOX-REQUEST-ID` and `Date`.
 
+use crate::cors;
 use crate::faults::{FaultAction, FaultTarget};
 use crate::handlers::*;
 use crate::{Counters, State};
@@ -38,6 +39,7 @@ pub(crate) async fn handle(
     let rid = request_id();
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let started = Instant::now();
+    let headers_had_origin = req.headers().contains_key(http::header::ORIGIN);
     // An HTTP/1.1 request with a body that an error may answer before the
     // body is read: then the connection closes, so that the client reads the
     // answer instead of meeting a broken pipe, and no unread bytes are taken
@@ -51,14 +53,29 @@ pub(crate) async fn handle(
     // The request runs on a task of its own, so that a client that goes
     // away (hyper then drops this future) cannot stop it halfway: once its
     // body is read, a request's effect and its counters happen whole.
-    let st2 = st.clone();
-    Counters::add(&st.counters.requests_running, 1);
-    let result = tokio::spawn(async move {
-        let _running = Running(&st2.counters.requests_running);
-        route(&st2, req).await
-    })
-    .await
-    .unwrap_or_else(|_| Err(internal()));
+    // A browser's request: its preflight is answered here, before any
+    // token is asked for; another origin than those listed is refused.
+    let admin = path.starts_with("/__box-chunked/");
+    let browser = if admin {
+        cors::Browser::NotCors
+    } else {
+        cors::classify(&st, req.method(), req.headers())
+    };
+    let result = match browser {
+        cors::Browser::Preflight(answer) => Ok(answer),
+        cors::Browser::Refused(refusal) => Err(refusal),
+        cors::Browser::NotCors | cors::Browser::Allowed => {
+            let st2 = st.clone();
+            Counters::add(&st.counters.requests_running, 1);
+            tokio::spawn(async move {
+                let _running = Running(&st2.counters.requests_running);
+                route(&st2, req).await
+            })
+            .await
+            .unwrap_or_else(|_| Err(internal()))
+        }
+    };
+    let for_browser = !admin && headers_had_origin;
     let mut resp = match result {
         Ok(r) => r,
         Err(Fail::Drop(why)) => {
@@ -84,6 +101,9 @@ pub(crate) async fn handle(
     };
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("box-request-id", v);
+    }
+    if for_browser {
+        cors::mark(&mut resp);
     }
     if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(st.now())) {
         resp.headers_mut().insert("date", v);

@@ -30,8 +30,8 @@ pub(crate) use authorize::authorize;
 pub(crate) use body::BodyFault;
 pub(crate) use commit::commit;
 pub(crate) use common::{
-    blocking, error_response, fail, internal, json_response, method_not_allowed, not_found,
-    request_id, server_error, short_hash, Body, Dropped, Fail,
+    blocking, empty_response, error_response, fail, internal, json_response, method_not_allowed,
+    not_found, request_id, server_error, short_hash, Body, Dropped, Fail,
 };
 pub(crate) use download::download;
 pub(crate) use files::{delete_file, get_file, preflight, update_file, versions};
