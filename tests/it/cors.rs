@@ -20,12 +20,18 @@ async fn preflights_listed_origins_and_refusals() {
         .options(&session_url)
         .header("origin", PAGE)
         .header("access-control-request-method", "PUT")
-        .header("access-control-request-headers", "authorization, content-range, digest")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-range, digest",
+        )
         .send()
         .await;
     assert_eq!(r.status, 204, "{:?}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
-    assert!(r.header("access-control-allow-methods").unwrap().contains("PUT"));
+    assert!(r
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("PUT"));
     assert_eq!(
         r.header("access-control-allow-headers"),
         Some("authorization, content-range, digest")
@@ -60,8 +66,17 @@ async fn preflights_listed_origins_and_refusals() {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
-    let exposed = r.header("access-control-expose-headers").unwrap().to_ascii_lowercase();
-    for h in ["etag", "location", "retry-after", "box-request-id", "digest"] {
+    let exposed = r
+        .header("access-control-expose-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in [
+        "etag",
+        "location",
+        "retry-after",
+        "box-request-id",
+        "digest",
+    ] {
         assert!(exposed.contains(h), "{h} not exposed: {exposed}");
     }
     // Another origin with a good token: Box's 403, readable by the page.
@@ -74,7 +89,11 @@ async fn preflights_listed_origins_and_refusals() {
     raw::assert_box_error(&r, 403, "cors_origin_not_whitelisted");
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     // No Origin: not a browser's request, not touched.
-    let r = http.get(&format!("{}/2.0/users/me", ts.url)).bearer(ALICE).send().await;
+    let r = http
+        .get(&format!("{}/2.0/users/me", ts.url))
+        .bearer(ALICE)
+        .send()
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), None);
 }

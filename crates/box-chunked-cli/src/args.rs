@@ -536,6 +536,15 @@ pub(crate) struct ServeArgs {
         value_delimiter = ','
     )]
     pub(crate) cors_origins: Vec<String>,
+    /// How many of the last requests GET /__box-chunked/requests keeps (0:
+    /// none).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        env = "BOX_CHUNKED_JOURNAL_SIZE"
+    )]
+    pub(crate) journal_size: usize,
 }
 
 #[derive(Debug, Args)]

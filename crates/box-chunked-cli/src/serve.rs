@@ -55,6 +55,7 @@ fn config_of(
     limits_of(&args, &mut config)?;
     config.tls = tls_of(&args, &data)?;
     config.cors_origins.clone_from(&args.cors_origins);
+    config.journal_size = args.journal_size;
     if args.admin_token.as_deref() == Some("") {
         return Err(Failure::new(exit::USAGE, "--admin-token needs a token"));
     }

@@ -57,6 +57,9 @@ pub struct ServerConfig {
     /// another `Origin` gets `403 cors_origin_not_whitelisted`. Empty by
     /// default, like a new Box app: every browser request is refused.
     pub cors_origins: Vec<String>,
+    /// How many of the last requests `GET /__box-chunked/requests` keeps
+    /// (default 10,000; 0 keeps none).
+    pub journal_size: usize,
     /// Upload sessions each user may have open at once; one more is
     /// refused with `429 rate_limit_exceeded` (`Retry-After: 60`).
     /// Default 1,000; `None`: no limit.
@@ -123,6 +126,7 @@ impl ServerConfig {
             quota: None,
             max_open_sessions: Some(1000),
             cors_origins: Vec::new(),
+            journal_size: 10_000,
             min_file_size: box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE,
             session_lifetime: Duration::from_secs(box_chunked_proto::rules::SESSION_LIFETIME_SECS),
             collect_every: Duration::from_secs(60),

@@ -259,6 +259,45 @@ impl fmt::Display for FaultTarget {
     }
 }
 
+impl fmt::Display for FaultAction {
+    /// The action in the grammar above (`503`, `429=2`, `delay=300`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Status(s) => write!(f, "{s}"),
+            Self::Throttle(s) => write!(f, "429={s}"),
+            Self::Reset => f.write_str("reset"),
+            Self::NoSpace => f.write_str("enospc"),
+            Self::Lose => f.write_str("lose"),
+            Self::Delay(d) => write!(f, "delay={}", d.as_millis()),
+            Self::Accepted(Some(s)) => write!(f, "202={s}"),
+            Self::Accepted(None) => f.write_str("202=none"),
+            Self::PartsMismatch => f.write_str("parts_mismatch"),
+            Self::Expire => f.write_str("expire"),
+        }
+    }
+}
+
+impl fmt::Display for FaultWhen {
+    /// When, in the grammar above (`0.1`, `#1/3`, `first2`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Probability(p) => write!(f, "{p}"),
+            Self::Nth(ns) => {
+                let list: Vec<String> = ns.iter().map(u64::to_string).collect();
+                write!(f, "#{}", list.join("/"))
+            }
+            Self::First(n) => write!(f, "first{n}"),
+        }
+    }
+}
+
+impl fmt::Display for FaultRule {
+    /// The rule as `TARGET:ACTION@WHEN`, which [`FaultSpec::parse`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}@{}", self.target, self.action, self.when)
+    }
+}
+
 /// The live injector: counts matching requests and draws probabilities.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
@@ -270,6 +309,8 @@ struct State {
     spec: FaultSpec,
     rng: u64,
     counts: HashMap<usize, u64>,
+    /// How often each rule fired.
+    fired: HashMap<usize, u64>,
 }
 
 impl Faults {
@@ -287,7 +328,31 @@ impl Faults {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         s.rng = spec.seed ^ 0x9e37_79b9_7f4a_7c15;
         s.counts.clear();
+        s.fired.clear();
         s.spec = spec;
+    }
+
+    /// The rules in force, each with the requests it has matched and fired
+    /// on, as the admin route shows them.
+    pub(crate) fn snapshot(&self) -> serde_json::Value {
+        let s = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rules: Vec<serde_json::Value> = s
+            .spec
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                serde_json::json!({
+                    "rule": r.to_string(),
+                    "matched": s.counts.get(&i).copied().unwrap_or(0),
+                    "fired": s.fired.get(&i).copied().unwrap_or(0),
+                })
+            })
+            .collect();
+        serde_json::json!({ "seed": s.spec.seed, "rules": rules })
     }
 
     /// The fault for this request, if one fires.
@@ -296,7 +361,12 @@ impl Faults {
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let State { spec, rng, counts } = &mut *s;
+        let State {
+            spec,
+            rng,
+            counts,
+            fired: fires,
+        } = &mut *s;
         let mut fired = None;
         for (i, rule) in spec.rules.iter().enumerate() {
             let any = rule.target == FaultTarget::Any && target != FaultTarget::Token;
@@ -318,6 +388,7 @@ impl Faults {
             };
             if hit && fired.is_none() {
                 fired = Some(rule.action.clone());
+                *fires.entry(i).or_insert(0) += 1;
             }
         }
         fired

@@ -36,6 +36,7 @@ mod cors;
 pub mod faults;
 mod fdlimit;
 mod handlers;
+mod journal;
 mod net;
 mod routes;
 mod state;
@@ -153,6 +154,7 @@ impl Server {
             clock,
             verifications: Mutex::new(HashMap::new()),
             prefixes: Mutex::new(HashMap::new()),
+            journal: journal::Journal::new(config.journal_size),
             cfg: config,
         });
         Ok(Self {

@@ -27,6 +27,55 @@ impl Drop for Running<'_> {
     }
 }
 
+/// What a request is, read before it is handled: for its answer's
+/// headers, the log and the journal.
+struct Seen {
+    rid: String,
+    method: http::Method,
+    path: String,
+    started: Instant,
+    /// When it arrived, Unix milliseconds on the server's clock.
+    at_ms: u64,
+    /// Its body's declared size.
+    declared: Option<u64>,
+    /// It came from a browser page (`Origin`), outside the admin routes.
+    for_browser: bool,
+    /// One of the server's own routes: neither CORS nor the journal.
+    admin: bool,
+    /// An HTTP/1.1 request with a body that an error may answer before the
+    /// body is read: then the connection closes, so that the client reads
+    /// the answer instead of meeting a broken pipe, and no unread bytes are
+    /// taken for the next request.
+    may_leave_body: bool,
+}
+
+impl Seen {
+    fn of(st: &State, req: &Request<Incoming>) -> Self {
+        let h = req.headers();
+        let path = req.uri().path().to_owned();
+        let admin = path.starts_with("/__box-chunked/");
+        Self {
+            rid: request_id(),
+            method: req.method().clone(),
+            started: Instant::now(),
+            at_ms: st
+                .now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            declared: h
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok()),
+            for_browser: !admin && h.contains_key(http::header::ORIGIN),
+            admin,
+            may_leave_body: req.version() <= http::Version::HTTP_11
+                && (h.contains_key(http::header::TRANSFER_ENCODING)
+                    || h.get(http::header::CONTENT_LENGTH)
+                        .is_some_and(|v| v.as_bytes() != b"0")),
+            path,
+        }
+    }
+}
+
 /// The service: one request in, one answer out (or a dropped connection).
 pub(crate) async fn handle(
     st: Arc<State>,
@@ -36,27 +85,12 @@ pub(crate) async fn handle(
     if req.version() == http::Version::HTTP_2 {
         Counters::add(&st.counters.requests_http2, 1);
     }
-    let rid = request_id();
-    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-    let started = Instant::now();
-    let headers_had_origin = req.headers().contains_key(http::header::ORIGIN);
-    // An HTTP/1.1 request with a body that an error may answer before the
-    // body is read: then the connection closes, so that the client reads the
-    // answer instead of meeting a broken pipe, and no unread bytes are taken
-    // for the next request.
-    let may_leave_body = req.version() <= http::Version::HTTP_11
-        && (req.headers().contains_key(http::header::TRANSFER_ENCODING)
-            || req
-                .headers()
-                .get(http::header::CONTENT_LENGTH)
-                .is_some_and(|v| v.as_bytes() != b"0"));
-    // The request runs on a task of its own, so that a client that goes
-    // away (hyper then drops this future) cannot stop it halfway: once its
-    // body is read, a request's effect and its counters happen whole.
+    let seen = Seen::of(&st, &req);
+    // The user a request acted as, once signed in, for the journal.
+    let who: Arc<std::sync::OnceLock<String>> = Arc::default();
     // A browser's request: its preflight is answered here, before any
     // token is asked for; another origin than those listed is refused.
-    let admin = path.starts_with("/__box-chunked/");
-    let browser = if admin {
+    let browser = if seen.admin {
         cors::Browser::NotCors
     } else {
         cors::classify(&st, req.method(), req.headers())
@@ -65,26 +99,70 @@ pub(crate) async fn handle(
         cors::Browser::Preflight(answer) => Ok(answer),
         cors::Browser::Refused(refusal) => Err(refusal),
         cors::Browser::NotCors | cors::Browser::Allowed => {
-            let st2 = st.clone();
+            // The request runs on a task of its own, so that a client that
+            // goes away (hyper then drops this future) cannot stop it
+            // halfway: once its body is read, a request's effect and its
+            // counters happen whole.
+            let (st2, who2) = (st.clone(), who.clone());
             Counters::add(&st.counters.requests_running, 1);
             tokio::spawn(async move {
                 let _running = Running(&st2.counters.requests_running);
-                route(&st2, req).await
+                route(&st2, req, &who2).await
             })
             .await
             .unwrap_or_else(|_| Err(internal()))
         }
     };
-    let for_browser = !admin && headers_had_origin;
-    let mut resp = match result {
-        Ok(r) => r,
+    let (mut resp, refusal) = answer_of(&st, result, &seen)?;
+    if let Ok(v) = HeaderValue::from_str(&seen.rid) {
+        resp.headers_mut().insert("box-request-id", v);
+    }
+    if seen.for_browser {
+        cors::mark(&mut resp);
+    }
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(st.now())) {
+        resp.headers_mut().insert("date", v);
+    }
+    let ms = seen.started.elapsed().as_millis() as u64;
+    let status = resp.status().as_u16();
+    let (method, path, rid) = (&seen.method, &seen.path, &seen.rid);
+    tracing::info!(%method, %path, status, request_id = %rid, ms, "request");
+    if !seen.admin {
+        st.journal.record(crate::journal::Entry {
+            at_ms: seen.at_ms,
+            method: method.to_string(),
+            path: path.clone(),
+            user: who.get().cloned(),
+            status,
+            code: refusal,
+            bytes: seen.declared,
+            ms,
+            request_id: rid.clone(),
+        });
+    }
+    Ok(resp)
+}
+
+/// The answer of a handled request, and Box's error code when it is a
+/// refusal; a dropped connection stays dropped.
+fn answer_of(
+    st: &State,
+    result: Result<Response<Body>, Fail>,
+    seen: &Seen,
+) -> Result<(Response<Body>, Option<String>), Dropped> {
+    Ok(match result {
+        Ok(r) => (r, None),
         Err(Fail::Drop(why)) => {
+            let (method, path, rid) = (&seen.method, &seen.path, &seen.rid);
             tracing::info!(%method, %path, request_id = %rid, why, "connection dropped");
             return Err(why.into());
         }
-        Err(Fail::OAuth(status, error, description)) => json_response(
-            status,
-            &json!({"error": error, "error_description": description}),
+        Err(Fail::OAuth(status, error, description)) => (
+            json_response(
+                status,
+                &json!({"error": error, "error_description": description}),
+            ),
+            None,
         ),
         Err(Fail::Api {
             code,
@@ -92,26 +170,17 @@ pub(crate) async fn handle(
             context,
             retry_after,
         }) => {
-            let mut e = BoxError::of(code, message).with_request_id(rid.clone());
+            let refusal = Some(code.as_str().to_owned());
+            let mut e = BoxError::of(code, message).with_request_id(seen.rid.clone());
             if let Some(c) = context {
                 e = e.with_context(c);
             }
-            error_answer(&st, &e, retry_after, may_leave_body)
+            (
+                error_answer(st, &e, retry_after, seen.may_leave_body),
+                refusal,
+            )
         }
-    };
-    if let Ok(v) = HeaderValue::from_str(&rid) {
-        resp.headers_mut().insert("box-request-id", v);
-    }
-    if for_browser {
-        cors::mark(&mut resp);
-    }
-    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(st.now())) {
-        resp.headers_mut().insert("date", v);
-    }
-    let ms = started.elapsed().as_millis() as u64;
-    let status = resp.status().as_u16();
-    tracing::info!(%method, %path, status, request_id = %rid, ms, "request");
-    Ok(resp)
+    })
 }
 
 /// Box's error answer for `e`, with `Retry-After`, `WWW-Authenticate` on a
@@ -144,9 +213,20 @@ fn error_answer(
     r
 }
 
-async fn route(st: &Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Fail> {
+async fn route(
+    st: &Arc<State>,
+    req: Request<Incoming>,
+    who: &std::sync::OnceLock<String>,
+) -> Result<Response<Body>, Fail> {
     let path = req.uri().path().to_owned();
     if let Some(rest) = path.strip_prefix("/__box-chunked/") {
+        if rest == "health" && req.method() == http::Method::GET {
+            // No credentials: a container's health check has none.
+            return Ok(json_response(
+                200,
+                &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
+            ));
+        }
         check_box_version(req.headers())?;
         authenticate_admin(st, req.headers())?;
         return admin(st, rest, req).await;
@@ -174,6 +254,9 @@ async fn route(st: &Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
             authenticate(st, req.headers())?
         }
     };
+    if !user.is_empty() {
+        let _ = who.set(user.clone());
+    }
     let fault = pick_fault(st, &ep).await?;
     let result = dispatch(st, &user, ep, req, fault.as_ref()).await;
     if matches!(fault, Some(FaultAction::Lose)) {

@@ -4,6 +4,7 @@
 
 mod commands;
 mod crash;
+mod emulator;
 mod jobs;
 mod serving;
 mod signin;

@@ -1,4 +1,5 @@
-//! The server's own routes (`/__box-chunked/*`): counters, fault rules,
+//! The server's own routes (`/__box-chunked/*`): counters, fault rules (set
+//! and shown), the request journal (filtered, or cleared),
 //! the open upload sessions (all, or `?owner=USER`'s), which Box has no
 //! route to list, and the server's clock (`POST` moves it ahead, so tests
 //! see sessions and tokens expire without waiting).
@@ -45,6 +46,19 @@ pub(crate) async fn admin(
             let open = blocking(st, move |s| s.open_sessions(owner.as_deref())).await?;
             Ok(json_response(200, &serde_json::json!({ "entries": open })))
         }
+        ("GET", "faults") => Ok(json_response(200, &st.faults.snapshot())),
+        ("GET", "requests") => {
+            let f = journal_filter(req.uri().query().unwrap_or(""))?;
+            let entries = st.journal.select(&f);
+            Ok(json_response(
+                200,
+                &serde_json::json!({ "entries": entries }),
+            ))
+        }
+        ("DELETE", "requests") => {
+            st.journal.clear();
+            Ok(empty_response(204))
+        }
         ("PUT", "faults") => {
             let body = small_body(st, req, 64 * 1024).await?;
             let text = String::from_utf8_lossy(&body);
@@ -62,6 +76,35 @@ impl Store {
     pub(crate) fn expire_now(&self, id: &str) -> Result<(), StoreError> {
         self.set_expiry(id, self.now_unix())
     }
+}
+
+/// The journal's filter from a query: `user`, `path_prefix`, `since` (Unix
+/// milliseconds) and `limit`.
+fn journal_filter(query: &str) -> Result<crate::journal::Filter, Fail> {
+    let mut f = crate::journal::Filter::default();
+    let number = |k: &str, v: &str| {
+        v.parse::<u64>().map_err(|_| {
+            fail(
+                ErrorCode::BadRequest,
+                format!("{k} must be a whole number, not {v:?}"),
+            )
+        })
+    };
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match &*k {
+            "user" => f.user = Some(v.into_owned()),
+            "path_prefix" => f.path_prefix = Some(v.into_owned()),
+            "since" => f.since_ms = Some(number("since", &v)?),
+            "limit" => f.limit = Some(usize::try_from(number("limit", &v)?).unwrap_or(usize::MAX)),
+            other => {
+                return Err(fail(
+                    ErrorCode::BadRequest,
+                    format!("unknown filter {other:?}: use user, path_prefix, since (Unix milliseconds) or limit"),
+                ))
+            }
+        }
+    }
+    Ok(f)
 }
 
 /// The clock as the admin route shows it.
