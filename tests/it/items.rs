@@ -408,3 +408,39 @@ async fn files_are_renamed_moved_and_deleted_and_folders_deleted_recursively() {
         .count();
     assert_eq!(blobs, 0, "the deleted files' bytes are gone");
 }
+
+/// A new version may come with the file part alone, no attributes (Box's
+/// Node SDK 3 `uploadNewFileVersion`): it keeps the file's name.
+#[tokio::test]
+async fn a_new_version_may_come_without_attributes() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    let url = format!("{}/files/content", ts.upload_root());
+    let boundary = "b0";
+    let first = one_shot(
+        &http,
+        &url,
+        json!({"name": "kept.bin", "parent": {"id": "0"}}),
+        b"v1",
+        None,
+    )
+    .await;
+    assert_eq!(first.status, 201, "{:?}", first.json());
+    let id = first.json()["entries"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = http
+        .post(&format!("{}/files/{id}/content", ts.upload_root()))
+        .bearer(ALICE)
+        .headers(&[(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )])
+        .body(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nversion two\r\n--{boundary}--\r\n"))
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(r.json()["entries"][0]["name"], "kept.bin");
+    assert_eq!(r.json()["entries"][0]["size"], 11);
+}

@@ -199,3 +199,41 @@ async fn users_me_box_version_and_lean_error_bodies() {
         "method_not_allowed",
     );
 }
+
+/// `box_versions` takes the versions listed (or any), so that a pipeline
+/// stays green the day an SDK sends a newer `box-version`; Box's is the default.
+#[tokio::test]
+async fn box_versions_listed_or_any() {
+    let http = Http::new();
+    let get = |url: String, v: &'static str| {
+        let http = &http;
+        async move {
+            http.get(&url)
+                .bearer(ALICE)
+                .header("box-version", v)
+                .send()
+                .await
+        }
+    };
+    let listed =
+        TestServer::start(|c| c.box_versions = vec!["2024.0".into(), "2025.0".into()]).await;
+    assert_eq!(
+        get(format!("{}/2.0/folders/0", listed.url), "2025.0")
+            .await
+            .status,
+        200
+    );
+    let r = get(format!("{}/2.0/folders/0", listed.url), "2026.0").await;
+    assert_box_error(&r, 400, "invalid_api_version");
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("2024.0 or 2025.0"));
+    let any = TestServer::start(|c| c.box_versions = vec!["any".into()]).await;
+    assert_eq!(
+        get(format!("{}/2.0/folders/0", any.url), "2099.1")
+            .await
+            .status,
+        200
+    );
+}

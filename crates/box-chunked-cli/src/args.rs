@@ -545,6 +545,15 @@ pub(crate) struct ServeArgs {
         env = "BOX_CHUNKED_JOURNAL_SIZE"
     )]
     pub(crate) journal_size: usize,
+    /// The `box-version` header values taken, comma-separated, or `any`
+    /// (default Box's: 2024.0).
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        env = "BOX_CHUNKED_BOX_VERSIONS"
+    )]
+    pub(crate) box_versions: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,9 @@ fn config_of(
     config.tls = tls_of(&args, &data)?;
     config.cors_origins.clone_from(&args.cors_origins);
     config.journal_size = args.journal_size;
+    if !args.box_versions.is_empty() {
+        config.box_versions.clone_from(&args.box_versions);
+    }
     if args.admin_token.as_deref() == Some("") {
         return Err(Failure::new(exit::USAGE, "--admin-token needs a token"));
     }

@@ -57,6 +57,10 @@ pub struct ServerConfig {
     /// another `Origin` gets `403 cors_origin_not_whitelisted`. Empty by
     /// default, like a new Box app: every browser request is refused.
     pub cors_origins: Vec<String>,
+    /// The `box-version` header values taken (default Box's: `2024.0`;
+    /// `any` takes every one), so that a pipeline stays green the day an
+    /// SDK sends a newer one. A request without the header is always taken.
+    pub box_versions: Vec<String>,
     /// How many of the last requests `GET /__box-chunked/requests` keeps
     /// (default 10,000; 0 keeps none).
     pub journal_size: usize,
@@ -127,6 +131,7 @@ impl ServerConfig {
             max_open_sessions: Some(1000),
             cors_origins: Vec::new(),
             journal_size: 10_000,
+            box_versions: vec!["2024.0".to_owned()],
             min_file_size: box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE,
             session_lifetime: Duration::from_secs(box_chunked_proto::rules::SESSION_LIFETIME_SECS),
             collect_every: Duration::from_secs(60),

@@ -227,7 +227,7 @@ async fn route(
                 &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
             ));
         }
-        check_box_version(req.headers())?;
+        check_box_version(st, req.headers())?;
         authenticate_admin(st, req.headers())?;
         return admin(st, rest, req).await;
     }
@@ -250,7 +250,7 @@ async fn route(
     let user = match &ep {
         Endpoint::Token | Endpoint::Authorize => String::new(),
         _ => {
-            check_box_version(req.headers())?;
+            check_box_version(st, req.headers())?;
             authenticate(st, req.headers())?
         }
     };
@@ -385,15 +385,20 @@ async fn pick_fault(st: &Arc<State>, ep: &Endpoint) -> Result<Option<FaultAction
 /// Box's API versions this server speaks: `2024.0` (and no header, which
 /// Box takes as the default version). Any other value is Box's `400
 /// invalid_api_version`.
-fn check_box_version(headers: &HeaderMap) -> Result<(), Fail> {
+fn check_box_version(st: &State, headers: &HeaderMap) -> Result<(), Fail> {
+    let taken = &st.cfg.box_versions;
     match headers
         .get("box-version")
         .map(|v| v.to_str().unwrap_or("").trim())
     {
-        None | Some("2024.0") => Ok(()),
+        None => Ok(()),
+        Some(v) if taken.iter().any(|t| t == "any" || t == v) => Ok(()),
         Some(v) => Err(fail(
             ErrorCode::InvalidApiVersion,
-            format!("The API version {v:?} is not supported; use 2024.0"),
+            format!(
+                "The API version {v:?} is not supported; use {}",
+                taken.join(" or ")
+            ),
         )),
     }
 }

@@ -128,12 +128,18 @@ async fn read_form(
         if field.name() != Some("file") && field.file_name().is_none() {
             continue; // another form field: ignored, as Box does
         }
-        let attrs = attributes.take().ok_or_else(|| {
-            fail(
-                ErrorCode::MetadataAfterFileContents,
-                "The attributes part must come before the file part",
-            )
-        })?;
+        // A new version may come without attributes (Box's Node SDK 3
+        // sends only the file): it keeps the file's name.
+        let attrs = match (attributes.take(), existing) {
+            (Some(a), _) => a,
+            (None, Some(_)) => UploadAttributes::default(),
+            (None, None) => {
+                return Err(fail(
+                    ErrorCode::MetadataAfterFileContents,
+                    "The attributes part must come before the file part",
+                ))
+            }
+        };
         let target = resolve_target(st, user, &attrs, existing).await?;
         let received = receive_field(st, &mut field, room).await?;
         return Ok((target, attrs, received));
