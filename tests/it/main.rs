@@ -4,6 +4,7 @@ mod auth;
 mod client;
 mod cors;
 mod digests;
+mod downloads;
 mod faults;
 mod folders;
 mod hygiene;

@@ -201,3 +201,43 @@ async fn plain_http_is_refused_off_loopback() {
         "no credentials"
     );
 }
+
+/// A download redirected to another origin (Box's download host) is
+/// followed without the token: the other origin is reached and sees none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirected_download_gets_no_token() {
+    let http = Http::new();
+    let first = TestServer::start(|_| {}).await;
+    let up = raw_upload(&http, &first.upload_root(), ALICE, "d.bin", b"some content").await;
+    assert_eq!(up.status, 201, "{:?}", up.json());
+    let id = up.json()["entries"][0]["id"].as_str().unwrap().to_owned();
+    let dir = first.stop().await;
+    // Download URLs on another origin, as Box's are on its download host.
+    let rec = Recorder::start().await;
+    let public = rec.url.clone();
+    let ts = TestServer::start_in(dir, move |c| {
+        c.public_url = Some(public);
+        c.download_redirect = true;
+    })
+    .await;
+    let mut once = box_chunked_core::retry::RetryPolicy::default();
+    once.max_attempts = 1;
+    let c = BoxClient::builder()
+        .token(ALICE)
+        .base_url(&ts.local)
+        .retry_policy(once)
+        .build()
+        .unwrap();
+    let r = c.download_sha1(&id).await;
+    assert!(r.is_err(), "the recorder serves nothing");
+    assert_eq!(
+        rec.tokens.load(Ordering::SeqCst),
+        0,
+        "a token reached {}",
+        rec.url
+    );
+    assert!(
+        rec.connections.load(Ordering::SeqCst) >= 1,
+        "the redirect was not followed"
+    );
+}

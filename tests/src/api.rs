@@ -189,10 +189,11 @@ impl User {
             .await
     }
 
-    /// The file's content (`GET /files/{id}/content`).
+    /// The file's content (`GET /files/{id}/content`, and the `302` Box
+    /// answers with followed without the token).
     pub async fn download(&self, file: &str) -> Reply {
-        self.api("GET", &format!("/files/{file}/content"), None)
-            .await
+        let url = format!("{}/2.0/files/{file}/content", self.url);
+        self.http.download(&url, &self.token).await
     }
 
     /// Every entry of a folder (offset paging), panicking unless listed.

@@ -111,6 +111,16 @@ impl Http {
         }
     }
 
+    /// `GET url` with `token`, and the `302` Box answers a download with
+    /// followed once, without the token (the URL is its own credential).
+    pub async fn download(&self, url: &str, token: &str) -> Reply {
+        let r = self.get(url).bearer(token).send().await;
+        match (r.status, r.header("location")) {
+            (302, Some(to)) => self.get(to).send().await,
+            _ => r,
+        }
+    }
+
     /// A request to build: `http.put(url).bearer(ALICE).header("digest",
     /// d).body(bytes).send().await`.
     pub fn request(&self, method: &str, url: &str) -> RequestBuilder<'_> {
@@ -272,6 +282,9 @@ impl TestServer {
         cfg.admin_token = Some(ADMIN.into());
         cfg.min_file_size = 1;
         cfg.part_size = Some(1024);
+        // Content at once, as these tests read it; tests/it/downloads.rs
+        // checks Box's redirect, which is the server's default.
+        cfg.download_redirect = false;
         tweak(&mut cfg);
         let server = Server::bind(cfg).await.expect("server starts");
         let url = server.url().to_owned();

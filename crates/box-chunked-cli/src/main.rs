@@ -12,8 +12,10 @@ mod login;
 mod progress;
 mod resume;
 mod serve;
+mod serve_args;
 mod session;
 mod upload;
+mod values;
 
 use crate::args::{Cli, Command};
 use crate::demo::demo;

@@ -56,6 +56,7 @@ fn config_of(
     config.tls = tls_of(&args, &data)?;
     config.cors_origins.clone_from(&args.cors_origins);
     config.journal_size = args.journal_size;
+    config.download_redirect = !args.download_direct;
     if !args.box_versions.is_empty() {
         config.box_versions.clone_from(&args.box_versions);
     }

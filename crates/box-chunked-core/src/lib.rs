@@ -102,6 +102,7 @@ mod config;
 pub mod conflicts;
 mod error;
 mod event;
+pub mod fetch;
 pub mod folders;
 mod io;
 pub mod one_shot;

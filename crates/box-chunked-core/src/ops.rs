@@ -37,6 +37,8 @@ pub struct Reply {
     pub date: Option<SystemTime>,
     /// `BOX-REQUEST-ID`, for support.
     pub request_id: Option<String>,
+    /// `Location`, of a redirect.
+    pub location: Option<String>,
     /// The body.
     pub body: Bytes,
 }
@@ -56,12 +58,14 @@ impl Reply {
             .and_then(|v| RetryAfter::parse(&v).ok())
             .and_then(|ra| ra.delay(date));
         let request_id = header(header_names::BOX_REQUEST_ID);
+        let location = header("location");
         let status = response.status().as_u16();
         Self {
             status,
             retry_after,
             date,
             request_id,
+            location,
             body: response.into_body(),
         }
     }
@@ -559,13 +563,5 @@ pub fn get_reply<T: serde::de::DeserializeOwned>(reply: &Reply, kind: RequestKin
             Err(e) => Verdict::Fail(e),
         },
         Some(class) => Verdict::refused(class, reply, kind),
-    }
-}
-
-/// The answer to a download: the body as it came.
-pub fn download_reply(reply: &Reply) -> Verdict<Bytes> {
-    match reply.class(RequestKind::GetFile) {
-        None => Verdict::Success(reply.body.clone()),
-        Some(class) => Verdict::refused(class, reply, RequestKind::GetFile),
     }
 }

@@ -112,15 +112,33 @@ impl BoxClient {
 
     /// Downloads a file's content and returns its size and SHA-1
     /// (`GET /files/{id}/content`; for checking an upload end to end). The
-    /// content is hashed as it arrives, never held whole.
+    /// content is hashed as it arrives, never held whole. Box answers with a
+    /// redirect to its download host, which is followed (a few hops at
+    /// most); the token goes only to the origins it belongs to.
     pub async fn download_sha1(&self, id: &str) -> Result<(u64, Sha1Digest), Error> {
         let file_id = id.to_owned();
-        let url = Endpoint::Download { file_id }.url(&self.inner.urls.api);
-        let sink = Arc::new(HashSink::default());
-        self.run_with(Download { url }, Some(StreamTo(sink.clone())), None)
-            .await?;
-        let (h, n) = sink.take();
-        Ok((n, Sha1Digest(h.finalize().into())))
+        let mut url = Endpoint::Download { file_id }.url(&self.inner.urls.api);
+        for hop in 0..5 {
+            let sink = Arc::new(HashSink::default());
+            let op = Download {
+                url,
+                redirected: hop > 0,
+            };
+            let fetched = self
+                .run_with(op, Some(StreamTo(sink.clone())), None)
+                .await?;
+            match fetched {
+                box_chunked_core::fetch::Fetched::Content(_) => {
+                    let (h, n) = sink.take();
+                    return Ok((n, Sha1Digest(h.finalize().into())));
+                }
+                box_chunked_core::fetch::Fetched::Elsewhere(next) => url = next,
+            }
+        }
+        Err(Error::new(
+            crate::ErrorKind::Protocol,
+            format!("the download of file {id} was redirected more than 5 times"),
+        ))
     }
 
     /// Runs one operation to its end: the core's [`Call`] decides what to

@@ -61,6 +61,10 @@ pub struct ServerConfig {
     /// `any` takes every one), so that a pipeline stays green the day an
     /// SDK sends a newer one. A request without the header is always taken.
     pub box_versions: Vec<String>,
+    /// `GET /files/{id}/content` answers `302` to a short-lived URL of the
+    /// server that needs no token, as Box does (default); `false` answers
+    /// the content at once, for clients (and old tests) that do not follow.
+    pub download_redirect: bool,
     /// How many of the last requests `GET /__box-chunked/requests` keeps
     /// (default 10,000; 0 keeps none).
     pub journal_size: usize,
@@ -131,6 +135,7 @@ impl ServerConfig {
             max_open_sessions: Some(1000),
             cors_origins: Vec::new(),
             journal_size: 10_000,
+            download_redirect: true,
             box_versions: vec!["2024.0".to_owned()],
             min_file_size: box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE,
             session_lifetime: Duration::from_secs(box_chunked_proto::rules::SESSION_LIFETIME_SECS),

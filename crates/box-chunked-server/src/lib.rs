@@ -155,6 +155,7 @@ impl Server {
             verifications: Mutex::new(HashMap::new()),
             prefixes: Mutex::new(HashMap::new()),
             journal: journal::Journal::new(config.journal_size),
+            downloads: Mutex::new(HashMap::new()),
             cfg: config,
         });
         Ok(Self {

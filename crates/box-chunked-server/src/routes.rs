@@ -219,6 +219,13 @@ async fn route(
     who: &std::sync::OnceLock<String>,
 ) -> Result<Response<Body>, Fail> {
     let path = req.uri().path().to_owned();
+    // A download URL the server handed out: it is its own credential.
+    if let Some(token) = path.strip_prefix("/dl/") {
+        if req.method() != http::Method::GET {
+            return Err(method_not_allowed());
+        }
+        return download_granted(st, token, req.headers()).await;
+    }
     if let Some(rest) = path.strip_prefix("/__box-chunked/") {
         if rest == "health" && req.method() == http::Method::GET {
             // No credentials: a container's health check has none.

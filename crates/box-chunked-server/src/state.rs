@@ -112,6 +112,8 @@ pub(crate) struct State {
     /// Whole-file SHA-1 of each open session's stored prefix, advanced in the
     /// background as consecutive parts arrive (lost on restart: then rebuilt).
     pub prefixes: Mutex<HashMap<String, handlers::PrefixHandle>>,
+    /// Download URLs handed out (`/dl/TOKEN`), until they expire.
+    pub downloads: Mutex<HashMap<String, handlers::Grant>>,
     /// The last requests answered (`GET /__box-chunked/requests`).
     pub journal: crate::journal::Journal,
 }

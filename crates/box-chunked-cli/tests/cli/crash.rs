@@ -175,12 +175,7 @@ async fn kill_during_parallel_parts_loses_nothing_acknowledged() {
         .unwrap();
     assert_eq!(r.status, 201, "{:?}", r.json());
     let id = r.json()["entries"][0]["id"].as_str().unwrap().to_owned();
-    let content = http
-        .get(&format!("{}/2.0/files/{id}/content", server.url))
-        .bearer(ALICE)
-        .send()
-        .await;
-    assert_eq!(sha1(&content.body), sha1(&data));
+    assert_eq!(server.download_sha1(&id).await, sha1(&data));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,9 +232,7 @@ async fn kill_during_commit_leaves_no_half_file() {
     server.kill9();
     let server = serve(dir.path(), &[]);
     let content = http
-        .get(&format!("{}/2.0/files/{id}/content", server.url))
-        .bearer(ALICE)
-        .send()
+        .download(&format!("{}/2.0/files/{id}/content", server.url), ALICE)
         .await;
     assert_eq!(content.status, 200);
     assert_eq!(sha1(&content.body), sha1(&data));

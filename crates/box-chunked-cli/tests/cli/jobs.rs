@@ -66,9 +66,7 @@ async fn check_all(s: &Serve, files: &[(String, Vec<u8>)], reports: &[Value], jo
             );
         }
         let got = http
-            .get(&format!("{}/2.0/files/{id}/content", s.url))
-            .bearer(ALICE)
-            .send()
+            .download(&format!("{}/2.0/files/{id}/content", s.url), ALICE)
             .await;
         assert_eq!(got.status, 200, "{rel}");
         assert_eq!(
@@ -368,9 +366,7 @@ async fn a_job_to_the_embedded_server_resumes_after_sigkill() {
             .json();
         assert_eq!(meta["etag"], "0", "{name}: one version");
         let got = http
-            .get(&format!("{url}/2.0/files/{id}/content"))
-            .bearer(ALICE)
-            .send()
+            .download(&format!("{url}/2.0/files/{id}/content"), ALICE)
             .await;
         assert_eq!(sha1(&got.body), sha1(data), "{name}");
     }

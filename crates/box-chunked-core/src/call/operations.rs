@@ -7,7 +7,7 @@ use super::Operation;
 use crate::config::Target;
 use crate::io::RequestKind;
 use crate::ops::{self, Reply, Verdict};
-use crate::{conflicts, folders, one_shot, plan};
+use crate::{conflicts, fetch, folders, one_shot, plan};
 use box_chunked_proto::{
     CommitAttributes, ContentRange, File, PlanResponse, PlannedPart, Sha1Digest, UploadPart,
     UploadParts, UploadSession, UploadUrl,
@@ -217,18 +217,25 @@ impl Operation for GetFile {
 pub struct Download {
     /// The content URL.
     pub url: String,
+    /// The URL a redirect gave (Box's download host): it is sent without
+    /// credentials ([`fetch::Anonymous`]).
+    pub redirected: bool,
 }
 
 impl Operation for Download {
-    type Answer = Bytes;
+    type Answer = fetch::Fetched;
     fn kind(&self) -> RequestKind {
         RequestKind::GetFile
     }
     fn request(&self) -> Built {
-        ops::get(self.url.clone())
+        let mut r = ops::get(self.url.clone())?;
+        if self.redirected {
+            r.extensions_mut().insert(fetch::Anonymous);
+        }
+        Ok(r)
     }
-    fn interpret(&self, reply: &Reply) -> Verdict<Bytes> {
-        ops::download_reply(reply)
+    fn interpret(&self, reply: &Reply) -> Verdict<fetch::Fetched> {
+        fetch::download_reply(reply, &self.url)
     }
 }
 

@@ -114,6 +114,14 @@ impl Auth {
             + 'static,
         S::Future: Send,
     {
+        if req
+            .extensions()
+            .get::<box_chunked_core::fetch::Anonymous>()
+            .is_some()
+        {
+            // Its own credential (a download URL): no token, no As-User.
+            return Box::pin(inner.oneshot(req));
+        }
         if let Some(id) = &self.as_user {
             req.headers_mut().insert("as-user", id.clone());
         }

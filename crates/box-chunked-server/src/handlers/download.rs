@@ -1,5 +1,8 @@
 //! File content, with single `Range` requests, streamed from the stored
-//! parts through a bounded channel.
+//! parts through a bounded channel. As Box does, `GET /files/{id}/content`
+//! answers `302` with a short-lived URL of the server's own (`/dl/TOKEN`,
+//! 15 minutes) that needs no `Authorization`; the switch
+//! `download_redirect = false` answers the content at once instead.
 
 use super::common::{blocking, error_response, fail, header, not_found, Body, Fail, FLUSH_AT};
 use crate::store::{PartRow, Store};
@@ -53,7 +56,74 @@ pub(crate) fn parse_range(value: Option<&str>, size: u64) -> Result<Option<(u64,
     Ok(Some(range))
 }
 
+/// How long a download URL works.
+const GRANT_SECS: i64 = 15 * 60;
+
+/// What a download URL grants: a user's file, until a time.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    user: String,
+    file_id: String,
+    until_unix: i64,
+}
+
 pub(crate) async fn download(
+    st: &Arc<State>,
+    user: &str,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, Fail> {
+    if !st.cfg.download_redirect {
+        return content(st, user, id, headers).await;
+    }
+    let (o, f) = (user.to_owned(), id.to_owned());
+    blocking(st, move |s| s.file(&o, &f))
+        .await?
+        .ok_or_else(not_found)?;
+    let token = super::common::random_hex(16, false);
+    let now = st.now_unix();
+    {
+        let mut grants = st
+            .downloads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        grants.retain(|_, g| g.until_unix > now);
+        grants.insert(
+            token.clone(),
+            Grant {
+                user: user.to_owned(),
+                file_id: id.to_owned(),
+                until_unix: now + GRANT_SECS,
+            },
+        );
+    }
+    let mut r = super::common::empty_response(302);
+    if let Ok(v) = HeaderValue::from_str(&format!("{}/dl/{token}", st.url)) {
+        r.headers_mut().insert(http::header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// `GET /dl/TOKEN`: the content a download URL grants, with no
+/// `Authorization`; an unknown or expired URL is `404`.
+pub(crate) async fn download_granted(
+    st: &Arc<State>,
+    token: &str,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, Fail> {
+    let grant = st
+        .downloads
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(token)
+        .filter(|g| g.until_unix > st.now_unix())
+        .cloned()
+        .ok_or_else(not_found)?;
+    content(st, &grant.user, &grant.file_id, headers).await
+}
+
+/// The file's content (or the range asked for).
+async fn content(
     st: &Arc<State>,
     user: &str,
     id: &str,
