@@ -243,6 +243,22 @@ pub(crate) fn printed_commands(text: &str) -> Vec<String> {
     out
 }
 
+/// `c` with no credential from the environment, and no `--local` either.
+pub(crate) fn without_credentials(c: &mut Command) -> &mut Command {
+    for k in [
+        "BOX_ACCESS_TOKEN",
+        "BOX_CONFIG",
+        "BOX_CONFIG_JSON",
+        "BOX_TOKEN_FILE",
+        "BOX_CLIENT_ID",
+        "BOX_CLIENT_SECRET",
+        "BOX_CHUNKED_LOCAL",
+    ] {
+        c.env_remove(k);
+    }
+    c
+}
+
 /// Runs `cmd` with `bash -c`, as a person pastes a printed command:
 /// `box-chunked` is the binary under test (first on `PATH`), the data
 /// directory is under `home`, and the only credential is `token` in
@@ -259,16 +275,7 @@ pub(crate) fn paste(cmd: &str, home: &Path, token: Option<&str>) -> Output {
         .arg(cmd)
         .env("PATH", path)
         .env("XDG_DATA_HOME", home);
-    for k in [
-        "BOX_ACCESS_TOKEN",
-        "BOX_CONFIG",
-        "BOX_CONFIG_JSON",
-        "BOX_TOKEN_FILE",
-        "BOX_CLIENT_ID",
-        "BOX_CHUNKED_LOCAL",
-    ] {
-        c.env_remove(k);
-    }
+    without_credentials(&mut c);
     if let Some(t) = token {
         c.env("BOX_ACCESS_TOKEN", t);
     }

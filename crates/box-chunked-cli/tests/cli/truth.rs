@@ -69,18 +69,8 @@ async fn no_credentials_is_a_failure_and_nothing_is_sent() {
         c.env("XDG_DATA_HOME", home.path())
             .env("HTTPS_PROXY", &proxy)
             .env("HTTP_PROXY", &proxy)
-            .env_remove("NO_PROXY")
-            .env_remove("BOX_CHUNKED_LOCAL");
-        for k in [
-            "BOX_ACCESS_TOKEN",
-            "BOX_CONFIG",
-            "BOX_CONFIG_JSON",
-            "BOX_TOKEN_FILE",
-            "BOX_CLIENT_ID",
-            "BOX_CLIENT_SECRET",
-        ] {
-            c.env_remove(k);
-        }
+            .env_remove("NO_PROXY");
+        without_credentials(&mut c);
         c
     };
     let p = path.to_str().unwrap();
