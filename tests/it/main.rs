@@ -2,6 +2,7 @@
 
 mod auth;
 mod client;
+mod copies;
 mod cors;
 mod digests;
 mod downloads;

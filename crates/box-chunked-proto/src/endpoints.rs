@@ -144,6 +144,11 @@ pub enum Endpoint {
         /// The file.
         file_id: String,
     },
+    /// `POST /files/{file_id}/copy` (API root)
+    CopyFile {
+        /// The file.
+        file_id: String,
+    },
     /// `POST /folders` (API root)
     CreateFolder,
     /// `GET /folders/{folder_id}` (API root)
@@ -213,6 +218,7 @@ const TABLE: &[Row] = rows! {
     Api Delete "/files/{}" => |i| Endpoint::DeleteFile { file_id: id(i, 0) },
     Api Get "/files/{}/content" => |i| Endpoint::Download { file_id: id(i, 0) },
     Api Get "/files/{}/versions" => |i| Endpoint::ListVersions { file_id: id(i, 0) },
+    Api Post "/files/{}/copy" => |i| Endpoint::CopyFile { file_id: id(i, 0) },
     Api Post "/folders" => |_| Endpoint::CreateFolder,
     Api Get "/folders/{}" => |i| Endpoint::GetFolder { folder_id: id(i, 0) },
     Api Put "/folders/{}" => |i| Endpoint::UpdateFolder { folder_id: id(i, 0) },
@@ -277,7 +283,8 @@ impl Endpoint {
             | Self::UpdateFile { file_id }
             | Self::DeleteFile { file_id }
             | Self::Download { file_id }
-            | Self::ListVersions { file_id } => vec![file_id],
+            | Self::ListVersions { file_id }
+            | Self::CopyFile { file_id } => vec![file_id],
             Self::GetSession { session_id }
             | Self::UploadPart { session_id }
             | Self::ListParts { session_id }

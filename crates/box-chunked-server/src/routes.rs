@@ -307,6 +307,7 @@ async fn dispatch(
         Endpoint::PreflightVersion { file_id } => preflight(st, user, Some(&file_id), req).await,
         Endpoint::GetFile { file_id } => get_file(st, user, &file_id, q).await,
         Endpoint::UpdateFile { file_id } => update_file(st, user, &file_id, req).await,
+        Endpoint::CopyFile { file_id } => copy_file(st, user, &file_id, req).await,
         Endpoint::DeleteFile { file_id } => delete_file(st, user, &file_id, req.headers()).await,
         Endpoint::Download { file_id } => download(st, user, &file_id, req.headers()).await,
         Endpoint::ListVersions { file_id } => versions(st, user, &file_id).await,

@@ -182,3 +182,38 @@ pub(crate) async fn delete_file(
     .await?;
     Ok(empty_response(204))
 }
+
+/// `POST /files/{id}/copy`: a new file in `parent.id` (named `name`, or as
+/// the source) whose content is the source's current version; `201`, or
+/// Box's `409 item_name_in_use` when the name is taken there.
+pub(crate) async fn copy_file(
+    st: &Arc<State>,
+    user: &str,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Fail> {
+    let fields = requested(req.uri().query());
+    let fid = id.parse::<i64>().map_err(|_| not_found())?;
+    let body = small_body(st, req, 64 * 1024).await?;
+    let v: serde_json::Value = decode_body(&body, |_| ErrorCode::BadRequest)?;
+    if v.get("version").is_some() {
+        return Err(fail(
+            ErrorCode::BadRequest,
+            "copying a version other than the current one is not modelled by this server",
+        ));
+    }
+    let to = v["parent"]["id"]
+        .as_str()
+        .ok_or_else(|| fail(ErrorCode::BadRequest, "parent.id is required"))?
+        .to_owned();
+    let name = v["name"].as_str().map(str::to_owned);
+    if let Some(n) = &name {
+        valid_name(n)?;
+    }
+    let (o, now, n) = (user.to_owned(), st.now_unix(), name.clone());
+    let file = blocking(st, move |s| s.copy_file(&o, fid, &to, n.as_deref(), now))
+        .await?
+        .map_err(|r| refused(r, name.as_deref().unwrap_or("")))?;
+    let json = file_json(st, &file).await?;
+    Ok(json_response(201, &select(json, fields.as_deref(), false)))
+}

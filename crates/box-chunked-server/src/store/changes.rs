@@ -6,7 +6,7 @@
 
 use super::items::{file_live, folder_live, folder_of, named_except, FileRow, FolderRow};
 use super::{Refusal, Store, StoreError};
-use rusqlite::{params, Transaction};
+use rusqlite::{params, OptionalExtension as _, Transaction};
 
 /// A file update; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -35,10 +35,13 @@ pub(crate) struct FolderChanges {
     pub now: i64,
 }
 
-type Outcome<T> = Result<Result<T, Refusal>, StoreError>;
+pub(super) type Outcome<T> = Result<Result<T, Refusal>, StoreError>;
 
 /// Runs `f` in a transaction, committing only when it says `Ok`.
-fn in_tx<T>(store: &Store, f: impl FnOnce(&Transaction<'_>) -> Outcome<T>) -> Outcome<T> {
+pub(super) fn in_tx<T>(
+    store: &Store,
+    f: impl FnOnce(&Transaction<'_>) -> Outcome<T>,
+) -> Outcome<T> {
     let mut conn = store.conn();
     let tx = conn.transaction()?;
     let out = f(&tx)?;
@@ -266,7 +269,9 @@ fn subtree(
     Ok((folders, files))
 }
 
-/// Deletes files, their versions and their sessions' rows; the sessions.
+/// Deletes files, their versions, and the rows of their sessions that no
+/// other version names (a copy shares its source's content); those
+/// sessions, whose blobs may go.
 fn delete_files(tx: &Transaction<'_>, owner: &str, ids: &[i64]) -> Result<Vec<String>, StoreError> {
     let mut sessions = Vec::new();
     for id in ids {
@@ -282,12 +287,23 @@ fn delete_files(tx: &Transaction<'_>, owner: &str, ids: &[i64]) -> Result<Vec<St
             .query_map([id], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
         tx.execute("DELETE FROM versions WHERE file_id = ?1", [id])?;
-        for sid in &of_file {
-            tx.execute("DELETE FROM sessions WHERE id = ?1", [sid])?;
-            tx.execute("DELETE FROM parts WHERE session_id = ?1", [sid])?;
-            tx.execute("DELETE FROM part_digests WHERE session_id = ?1", [sid])?;
+        for sid in of_file {
+            let shared: bool = tx
+                .query_row(
+                    "SELECT 1 FROM versions WHERE session_id = ?1 LIMIT 1",
+                    [&sid],
+                    |_| Ok(true),
+                )
+                .optional()?
+                .unwrap_or(false);
+            if shared {
+                continue;
+            }
+            tx.execute("DELETE FROM sessions WHERE id = ?1", [&sid])?;
+            tx.execute("DELETE FROM parts WHERE session_id = ?1", [&sid])?;
+            tx.execute("DELETE FROM part_digests WHERE session_id = ?1", [&sid])?;
+            sessions.push(sid);
         }
-        sessions.extend(of_file);
     }
     Ok(sessions)
 }

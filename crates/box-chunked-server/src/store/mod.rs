@@ -138,6 +138,7 @@ pub(crate) fn io_err<'a>(
 
 mod changes;
 mod commit;
+mod copies;
 mod digests;
 mod ids;
 mod items;
