@@ -1,5 +1,6 @@
 //! Cross-crate integration tests (one binary, modules by subject).
 
+mod admin;
 mod auth;
 mod client;
 mod copies;

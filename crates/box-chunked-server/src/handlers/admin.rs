@@ -1,5 +1,6 @@
 //! The server's own routes (`/__box-chunked/*`): counters, fault rules (set
-//! and shown), the request journal (filtered, or cleared),
+//! and shown), the request journal (filtered, or cleared), a reset of one
+//! user's data or everyone's,
 //! the open upload sessions (all, or `?owner=USER`'s), which Box has no
 //! route to list, and the server's clock (`POST` moves it ahead, so tests
 //! see sessions and tokens expire without waiting).
@@ -55,6 +56,24 @@ pub(crate) async fn admin(
                 &serde_json::json!({ "entries": entries }),
             ))
         }
+        ("POST", "reset") => {
+            let body = small_body(st, req, 4096).await?;
+            let user = if body.iter().all(u8::is_ascii_whitespace) {
+                None
+            } else {
+                let v: serde_json::Value = serde_json::from_slice(&body)
+                    .map_err(|e| fail(ErrorCode::BadRequest, format!("Invalid JSON body: {e}")))?;
+                Some(
+                    v["user"]
+                        .as_str()
+                        .ok_or_else(|| {
+                            fail(ErrorCode::BadRequest, "user is required in a body: the user whose data goes, or no body for everyone's")
+                        })?
+                        .to_owned(),
+                )
+            };
+            Ok(json_response(200, &reset(st, user).await?))
+        }
         ("DELETE", "requests") => {
             st.journal.clear();
             Ok(empty_response(204))
@@ -76,6 +95,27 @@ impl Store {
     pub(crate) fn expire_now(&self, id: &str) -> Result<(), StoreError> {
         self.set_expiry(id, self.now_unix())
     }
+}
+
+/// Removes `user`'s data, or everyone's: the store's rows and blobs, and
+/// what the server keeps in memory about them (download URLs, the hashes
+/// of open sessions; all of the journal for everyone's).
+async fn reset(st: &Arc<State>, user: Option<String>) -> Result<serde_json::Value, Fail> {
+    let u = user.clone();
+    let sessions = blocking(st, move |s| s.reset(u.as_deref())).await?;
+    let gone: std::collections::HashSet<&String> = sessions.iter().collect();
+    st.prefixes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|sid, _| !gone.contains(sid));
+    st.downloads
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|_, g| user.as_deref().is_some_and(|u| g.user() != u));
+    if user.is_none() {
+        st.journal.clear();
+    }
+    Ok(serde_json::json!({ "user": user, "sessions_removed": sessions.len() }))
 }
 
 /// The journal's filter from a query: `user`, `path_prefix`, `since` (Unix

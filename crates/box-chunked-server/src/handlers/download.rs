@@ -67,6 +67,13 @@ pub(crate) struct Grant {
     until_unix: i64,
 }
 
+impl Grant {
+    /// Whose file it grants.
+    pub(crate) fn user(&self) -> &str {
+        &self.user
+    }
+}
+
 pub(crate) async fn download(
     st: &Arc<State>,
     user: &str,

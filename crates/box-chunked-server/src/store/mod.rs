@@ -143,6 +143,7 @@ mod digests;
 mod ids;
 mod items;
 mod lock;
+mod reset;
 mod schema;
 mod sessions;
 mod space;
