@@ -11,6 +11,7 @@ mod jobs;
 mod login;
 mod progress;
 mod resume;
+mod seed;
 mod serve;
 mod serve_args;
 mod session;

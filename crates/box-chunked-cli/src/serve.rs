@@ -12,8 +12,16 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .data
         .clone()
         .unwrap_or_else(|| data_dir().join("server"));
+    let seed_specs = args.seeds.clone();
     let (config, generated) = config_of(args, data.clone())?;
     let (tls, public) = (config.tls.is_some(), config.public_url.clone());
+    let seeds = crate::seed::seeds_of(&seed_specs, &config.tokens)?;
+    if tls && !seeds.is_empty() {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--seed works on a plain-http server for now: seed it without TLS once (same --data), then restart it with TLS",
+        ));
+    }
     let server = Server::bind(config).await.map_err(|e| {
         let hint = if is_locked(&e) {
             " (or start this one with --data DIR)"
@@ -33,12 +41,20 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         ),
         None => format!("{} (data in {})", server.url(), data.display()),
     };
+    let running = server.spawn();
+    // The seed is in place before the first line, which scripts wait for.
+    let local = format!("http://{}", running.local_addr());
+    if let Err(f) = crate::seed::plant(&local, &seeds, &data).await {
+        let _ = running.shutdown().await;
+        return Err(f);
+    }
     println!("box-chunked server listening on {listening}");
     if let Some(t) = generated {
         println!("no --token given; use this one: {t}");
     }
-    server
-        .run_until(shutdown_signal())
+    shutdown_signal().await;
+    running
+        .shutdown()
         .await
         .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
     println!("box-chunked server stopped");

@@ -199,4 +199,14 @@ pub(crate) struct ServeArgs {
         env = "BOX_CHUNKED_BOX_VERSIONS"
     )]
     pub(crate) box_versions: Vec<String>,
+    /// At start, make the tree in DIR the folders and files of USER (who
+    /// needs a --token), through the server's own API; names there already
+    /// are skipped (a restart on the same data). Repeatable.
+    #[arg(
+        long = "seed",
+        value_name = "USER=DIR",
+        env = "BOX_CHUNKED_SEED",
+        value_delimiter = ','
+    )]
+    pub(crate) seeds: Vec<String>,
 }

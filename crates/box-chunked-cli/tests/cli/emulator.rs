@@ -1,7 +1,8 @@
 //! The local server as other people's CI runs it: configured only by
-//! `BOX_CHUNKED_*` variables (a flag wins over its variable), a health
-//! route that needs no credential, the fault rules in force, and a journal
-//! of requests to assert on (which never holds a token).
+//! `BOX_CHUNKED_*` variables (a flag wins over its variable), seeded from a
+//! directory tree, a health route that needs no credential, the fault rules
+//! in force, a journal of requests to assert on (which never holds a
+//! token), and a reset between tests.
 
 use crate::support::*;
 use box_chunked_tests::*;
@@ -11,6 +12,11 @@ use std::process::{Command, Stdio};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_configured_only_by_variables_and_its_journal() {
     let dir = TempDir::new("env-only");
+    let tree = TempDir::new("env-only-seed");
+    std::fs::create_dir_all(tree.path().join("sub")).unwrap();
+    std::fs::write(tree.path().join("a.txt"), b"seeded a").unwrap();
+    let seeded_b = pseudo_random(300_000, 17);
+    std::fs::write(tree.path().join("sub/b.bin"), &seeded_b).unwrap();
     let mut c = Command::new(BIN);
     c.arg("serve")
         .env("BOX_CHUNKED_ADDR", "127.0.0.1:0")
@@ -21,11 +27,35 @@ async fn a_server_configured_only_by_variables_and_its_journal() {
         .env("BOX_CHUNKED_PART_SIZE", "1048576")
         .env("BOX_CHUNKED_CORS_ORIGIN", "http://127.0.0.1:5173")
         .env("BOX_CHUNKED_FAULTS", "part:503@#2")
-        .env("BOX_CHUNKED_JOURNAL_SIZE", "3")
-        // The flag wins over its variable.
-        .args(["--journal-size", "1000"])
+        .env("BOX_CHUNKED_JOURNAL_SIZE", "1000")
+        .env(
+            "BOX_CHUNKED_SEED",
+            format!("alice={}", tree.path().display()),
+        )
         .stderr(Stdio::null());
     let s = Serve::spawn(c);
+    // The seed is there when the first line is printed.
+    let alice = box_chunked_tests::api::User::new(&s.url, ALICE);
+    let mut root: Vec<String> = alice
+        .list("0")
+        .await
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect();
+    root.sort();
+    assert_eq!(root, ["a.txt", "sub"], "{root:?}");
+    let sub = alice
+        .list("0")
+        .await
+        .into_iter()
+        .find(|e| e["name"] == "sub")
+        .unwrap();
+    let b = alice.list(sub["id"].as_str().unwrap()).await;
+    assert_eq!(b[0]["name"], "b.bin");
+    assert_eq!(
+        s.download_sha1(b[0]["id"].as_str().unwrap()).await,
+        sha1(&seeded_b)
+    );
     let http = Http::new();
     let health = http
         .get(&format!("{}/__box-chunked/health", s.url))
@@ -102,4 +132,45 @@ async fn a_server_configured_only_by_variables_and_its_journal() {
         .json();
     assert_eq!(last["entries"][0]["method"], "OPTIONS", "{last}");
     assert_eq!(last["entries"][0]["user"], Value::Null, "{last}");
+    // A reset between tests: alice's data is gone.
+    let r = http
+        .post(&format!("{}/__box-chunked/reset", s.url))
+        .bearer(ADMIN)
+        .body(r#"{"user": "alice"}"#)
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert!(alice.list("0").await.is_empty());
+}
+
+/// A flag wins over its variable.
+#[test]
+fn a_flag_wins_over_its_variable() {
+    let dir = TempDir::new("flag-wins");
+    let mut c = Serve::command(dir.path(), "127.0.0.1:0", &[]);
+    // The variable names a port nothing can bind; the flag's is free.
+    c.env("BOX_CHUNKED_ADDR", "203.0.113.1:1")
+        .stderr(Stdio::null());
+    let s = Serve::spawn(c);
+    assert!(s.url.starts_with("http://127.0.0.1:"), "{}", s.url);
+}
+
+/// A restart with the same `--seed` on the same data makes no second copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_is_planted_once() {
+    let dir = TempDir::new("seed-once");
+    let tree = TempDir::new("seed-once-tree");
+    std::fs::write(tree.path().join("only.txt"), b"once").unwrap();
+    let seed = format!("alice={}", tree.path().display());
+    for _ in 0..2 {
+        let mut s = Serve::on(dir.path(), "127.0.0.1:0", &["--seed", &seed]);
+        let names: Vec<Value> = box_chunked_tests::api::User::new(&s.url, ALICE)
+            .list("0")
+            .await
+            .into_iter()
+            .map(|e| e["name"].clone())
+            .collect();
+        assert_eq!(names, ["only.txt"], "{names:?}");
+        s.kill9();
+    }
 }
