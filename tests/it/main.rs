@@ -25,6 +25,7 @@ mod refusals;
 mod resume;
 mod routes;
 mod sessions;
+mod shared;
 mod storage;
 mod streamed;
 mod tls;

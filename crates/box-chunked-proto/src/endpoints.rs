@@ -144,6 +144,9 @@ pub enum Endpoint {
         /// The file.
         file_id: String,
     },
+    /// `GET /shared_items` (API root): the item a shared link (in the
+    /// `BoxApi` header) names.
+    SharedItem,
     /// `POST /files/{file_id}/copy` (API root)
     CopyFile {
         /// The file.
@@ -219,6 +222,7 @@ const TABLE: &[Row] = rows! {
     Api Get "/files/{}/content" => |i| Endpoint::Download { file_id: id(i, 0) },
     Api Get "/files/{}/versions" => |i| Endpoint::ListVersions { file_id: id(i, 0) },
     Api Post "/files/{}/copy" => |i| Endpoint::CopyFile { file_id: id(i, 0) },
+    Api Get "/shared_items" => |_| Endpoint::SharedItem,
     Api Post "/folders" => |_| Endpoint::CreateFolder,
     Api Get "/folders/{}" => |i| Endpoint::GetFolder { folder_id: id(i, 0) },
     Api Put "/folders/{}" => |i| Endpoint::UpdateFolder { folder_id: id(i, 0) },
@@ -300,6 +304,7 @@ impl Endpoint {
             | Self::Preflight
             | Self::CreateFolder
             | Self::GetCurrentUser
+            | Self::SharedItem
             | Self::Token
             | Self::Authorize => vec![],
         }

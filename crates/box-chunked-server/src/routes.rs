@@ -219,6 +219,13 @@ async fn route(
     who: &std::sync::OnceLock<String>,
 ) -> Result<Response<Body>, Fail> {
     let path = req.uri().path().to_owned();
+    // A shared file's download URL: the link's settings decide.
+    if let Some(token) = path.strip_prefix("/shared/static/") {
+        if req.method() != http::Method::GET {
+            return Err(method_not_allowed());
+        }
+        return shared_download(st, token, req.headers()).await;
+    }
     // A download URL the server handed out: it is its own credential.
     if let Some(token) = path.strip_prefix("/dl/") {
         if req.method() != http::Method::GET {
@@ -308,6 +315,7 @@ async fn dispatch(
         Endpoint::GetFile { file_id } => get_file(st, user, &file_id, q).await,
         Endpoint::UpdateFile { file_id } => update_file(st, user, &file_id, req).await,
         Endpoint::CopyFile { file_id } => copy_file(st, user, &file_id, req).await,
+        Endpoint::SharedItem => shared_item(st, user, req.headers()).await,
         Endpoint::DeleteFile { file_id } => delete_file(st, user, &file_id, req.headers()).await,
         Endpoint::Download { file_id } => download(st, user, &file_id, req.headers()).await,
         Endpoint::ListVersions { file_id } => versions(st, user, &file_id).await,

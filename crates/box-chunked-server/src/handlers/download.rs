@@ -130,7 +130,7 @@ pub(crate) async fn download_granted(
 }
 
 /// The file's content (or the range asked for).
-async fn content(
+pub(crate) async fn content(
     st: &Arc<State>,
     user: &str,
     id: &str,

@@ -143,7 +143,7 @@ fn set_password(s: &mut Settings, password: Option<&Option<String>>) -> Result<(
             if !strong {
                 return Err(bad("shared_link.password must be at least eight characters and include a number, an upper-case letter or a character that is neither"));
             }
-            s.password_sha256 = Some(hex(&Sha256::digest(p.as_bytes())));
+            s.password_sha256 = Some(password_digest(p));
         }
         Some(None) => s.password_sha256 = None,
         None => {}
@@ -207,6 +207,11 @@ pub(crate) fn render(stored: Option<&str>, base: &str, file: bool) -> Value {
         "download_count": 0,
         "preview_count": 0,
     })
+}
+
+/// How a link's password is kept (and compared): its SHA-256, in hex.
+pub(crate) fn password_digest(password: &str) -> String {
+    hex(&Sha256::digest(password.as_bytes()))
 }
 
 fn hex(bytes: &[u8]) -> String {

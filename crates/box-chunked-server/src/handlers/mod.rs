@@ -23,6 +23,7 @@ mod plan;
 mod prefix;
 mod repr;
 mod sessions;
+mod shared;
 mod users;
 
 pub(crate) use admin::admin;
@@ -42,4 +43,5 @@ pub(crate) use parts::upload_part;
 pub(crate) use plan::plan;
 pub(crate) use prefix::PrefixHandle;
 pub(crate) use sessions::{abort, collect_expired, create_session, get_session, list_parts};
+pub(crate) use shared::{shared_download, shared_item};
 pub(crate) use users::users_me;

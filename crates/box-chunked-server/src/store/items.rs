@@ -198,6 +198,39 @@ impl Store {
         file_live(&self.conn(), owner, n)
     }
 
+    /// The item whose shared link has this token (or vanity name):
+    /// `("file" | "folder", owner, id, the link's settings)`.
+    pub(crate) fn shared_item(
+        &self,
+        key: &str,
+    ) -> Result<Option<(&'static str, String, i64, String)>, StoreError> {
+        let conn = self.conn();
+        for (kind, table) in [("file", "files"), ("folder", "folders")] {
+            let found = conn
+                .query_row(
+                    &format!(
+                        "SELECT owner, id, shared_link FROM {table}
+                         WHERE shared_link IS NOT NULL
+                           AND (json_extract(shared_link, '$.token') = ?1
+                                OR json_extract(shared_link, '$.vanity_name') = ?1)"
+                    ),
+                    [key],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            if let Some((owner, id, link)) = found {
+                return Ok(Some((kind, owner, id, link)));
+            }
+        }
+        Ok(None)
+    }
+
     /// A file's earlier versions, newest first (not the current one).
     pub(crate) fn versions(
         &self,
