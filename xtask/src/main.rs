@@ -130,6 +130,8 @@ fn interop() -> Result<(), String> {
             "-m",
             "pytest",
             "-q",
+            // Every skip prints its reason.
+            "-rs",
             "-p",
             "no:cacheprovider",
             "-W",
@@ -138,5 +140,8 @@ fn interop() -> Result<(), String> {
         ])
         .current_dir(&root)
         .env("BOX_CHUNKED_BIN", root.join("target/debug/box-chunked"));
-    step("interop tests with Box's Python and Node SDKs", pytest)
+    step(
+        "interop tests with Box's Python and Node SDKs and headless Chromium",
+        pytest,
+    )
 }
