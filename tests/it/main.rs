@@ -30,3 +30,4 @@ mod storage;
 mod streamed;
 mod tls;
 mod updates;
+mod versions;

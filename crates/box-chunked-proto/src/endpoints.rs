@@ -144,6 +144,19 @@ pub enum Endpoint {
         /// The file.
         file_id: String,
     },
+    /// `POST /files/{file_id}/versions/current` (API root): an earlier
+    /// version made current again.
+    PromoteVersion {
+        /// The file.
+        file_id: String,
+    },
+    /// `DELETE /files/{file_id}/versions/{file_version_id}` (API root)
+    DeleteVersion {
+        /// The file.
+        file_id: String,
+        /// The version.
+        version_id: String,
+    },
     /// `GET /shared_items` (API root): the item a shared link (in the
     /// `BoxApi` header) names.
     SharedItem,
@@ -223,6 +236,8 @@ const TABLE: &[Row] = rows! {
     Api Get "/files/{}/versions" => |i| Endpoint::ListVersions { file_id: id(i, 0) },
     Api Post "/files/{}/copy" => |i| Endpoint::CopyFile { file_id: id(i, 0) },
     Api Get "/shared_items" => |_| Endpoint::SharedItem,
+    Api Post "/files/{}/versions/current" => |i| Endpoint::PromoteVersion { file_id: id(i, 0) },
+    Api Delete "/files/{}/versions/{}" => |i| Endpoint::DeleteVersion { file_id: id(i, 0), version_id: id(i, 1) },
     Api Post "/folders" => |_| Endpoint::CreateFolder,
     Api Get "/folders/{}" => |i| Endpoint::GetFolder { folder_id: id(i, 0) },
     Api Put "/folders/{}" => |i| Endpoint::UpdateFolder { folder_id: id(i, 0) },
@@ -288,7 +303,12 @@ impl Endpoint {
             | Self::DeleteFile { file_id }
             | Self::Download { file_id }
             | Self::ListVersions { file_id }
-            | Self::CopyFile { file_id } => vec![file_id],
+            | Self::CopyFile { file_id }
+            | Self::PromoteVersion { file_id } => vec![file_id],
+            Self::DeleteVersion {
+                file_id,
+                version_id,
+            } => vec![file_id, version_id],
             Self::GetSession { session_id }
             | Self::UploadPart { session_id }
             | Self::ListParts { session_id }
@@ -432,7 +452,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn all() -> Vec<Endpoint> {
-        let ids: &[&str] = &["F971964745A5CD0C001BBE4E58196BFD"];
+        let ids: &[&str] = &["F971964745A5CD0C001BBE4E58196BFD", "42"];
         TABLE.iter().map(|r| (r.make)(ids)).collect()
     }
 

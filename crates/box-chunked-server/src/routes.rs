@@ -316,6 +316,11 @@ async fn dispatch(
         Endpoint::UpdateFile { file_id } => update_file(st, user, &file_id, req).await,
         Endpoint::CopyFile { file_id } => copy_file(st, user, &file_id, req).await,
         Endpoint::SharedItem => shared_item(st, user, req.headers()).await,
+        Endpoint::PromoteVersion { file_id } => promote_version(st, user, &file_id, req).await,
+        Endpoint::DeleteVersion {
+            file_id,
+            version_id,
+        } => delete_version(st, user, &file_id, &version_id).await,
         Endpoint::DeleteFile { file_id } => delete_file(st, user, &file_id, req.headers()).await,
         Endpoint::Download { file_id } => download(st, user, &file_id, req.headers()).await,
         Endpoint::ListVersions { file_id } => versions(st, user, &file_id).await,

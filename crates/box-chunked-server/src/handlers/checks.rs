@@ -71,6 +71,9 @@ pub(crate) fn refused(r: Refusal, name: &str) -> Fail {
         Refusal::IntoItself => fail(ErrorCode::BadRequest,
             "A folder cannot be moved into itself or into a folder inside it",
         ),
+        Refusal::CurrentVersion => fail(ErrorCode::BadRequest,
+            "The current version cannot be deleted: promote another version first, or delete the file",
+        ),
     }
 }
 

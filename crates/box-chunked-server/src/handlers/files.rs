@@ -217,3 +217,55 @@ pub(crate) async fn copy_file(
     let json = file_json(st, &file).await?;
     Ok(json_response(201, &select(json, fields.as_deref(), false)))
 }
+
+/// `POST /files/{id}/versions/current` with `{"id": VERSION, "type":
+/// "file_version"}`: that earlier version made current again (a new
+/// version sharing its content); `201` the new current version.
+pub(crate) async fn promote_version(
+    st: &Arc<State>,
+    user: &str,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Fail> {
+    let fid = id.parse::<i64>().map_err(|_| not_found())?;
+    let body = small_body(st, req, 4096).await?;
+    let v: serde_json::Value = decode_body(&body, |_| ErrorCode::BadRequest)?;
+    let vid = v["id"]
+        .as_str()
+        .and_then(|s| s.parse::<i64>().ok())
+        .ok_or_else(|| {
+            fail(
+                ErrorCode::BadRequest,
+                "id (the version to make current) is required",
+            )
+        })?;
+    let (o, now) = (user.to_owned(), st.now_unix());
+    let file = blocking(st, move |s| s.promote_version(&o, fid, vid, now))
+        .await?
+        .map_err(|r| refused(r, ""))?;
+    let current = crate::store::VersionRow {
+        id: file.version_id,
+        size: file.size,
+        sha1: file.sha1.clone(),
+        created_at: now,
+    };
+    let listed = versions_json(&file, std::slice::from_ref(&current));
+    Ok(json_response(201, &listed["entries"][0]))
+}
+
+/// `DELETE /files/{id}/versions/{version}`: an earlier version gone (its
+/// content with it once no version names it); the current one is a `400`.
+pub(crate) async fn delete_version(
+    st: &Arc<State>,
+    user: &str,
+    id: &str,
+    version: &str,
+) -> Result<Response<Body>, Fail> {
+    let fid = id.parse::<i64>().map_err(|_| not_found())?;
+    let vid = version.parse::<i64>().map_err(|_| not_found())?;
+    let o = user.to_owned();
+    blocking(st, move |s| s.delete_version(&o, fid, vid))
+        .await?
+        .map_err(|r| refused(r, ""))?;
+    Ok(empty_response(204))
+}

@@ -35,7 +35,10 @@ pub(crate) use common::{
     not_found, request_id, server_error, short_hash, Body, Dropped, Fail,
 };
 pub(crate) use download::{download, download_granted, Grant};
-pub(crate) use files::{copy_file, delete_file, get_file, preflight, update_file, versions};
+pub(crate) use files::{
+    copy_file, delete_file, delete_version, get_file, preflight, promote_version, update_file,
+    versions,
+};
 pub(crate) use folders::{create_folder, delete_folder, get_folder, list_items, update_folder};
 pub(crate) use oauth::oauth_token;
 pub(crate) use one_shot::upload_file;

@@ -99,6 +99,8 @@ pub(crate) enum Refusal {
     /// The session is not open: committed (`true`), or aborted or
     /// collected (`false`).
     SessionClosed(bool),
+    /// The version named is the file's current one (which cannot be deleted).
+    CurrentVersion,
     /// The session is past its expiry (not yet collected).
     SessionExpired,
     /// A folder would move into itself or below itself.
@@ -147,6 +149,7 @@ mod reset;
 mod schema;
 mod sessions;
 mod space;
+mod versions;
 
 pub(crate) use changes::{FileChanges, FolderChanges};
 pub(crate) use commit::NewVersion;
