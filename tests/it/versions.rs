@@ -35,7 +35,7 @@ async fn promote_and_delete_versions() {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(earlier(&alice).await, [first_version.clone()]);
+    assert_eq!(earlier(&alice).await, std::slice::from_ref(&first_version));
     // The first version made current again: a new version with its content.
     let promoted = alice
         .api(
