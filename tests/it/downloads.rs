@@ -28,6 +28,18 @@ async fn content_is_a_redirect_to_a_url_that_needs_no_token() {
     let part = http.get(&to).header("range", "bytes=10-19").send().await;
     assert_eq!(part.status, 206);
     assert_eq!(&part.body[..], &data[10..20]);
+    // The URL is its own credential: the journal (and the log) leave its token out.
+    let token = to.rsplit('/').next().unwrap().to_owned();
+    let journal = http
+        .get(&format!("{}/__box-chunked/requests", ts.url))
+        .bearer(ADMIN)
+        .send()
+        .await;
+    let text = String::from_utf8_lossy(&journal.body).into_owned();
+    assert!(
+        text.contains("/dl/(token)") && !text.contains(&token),
+        "{text}"
+    );
     // Another user's file: refused before any URL is handed out.
     let r = http
         .get(&format!("{}/2.0/files/{id}/content", ts.url))

@@ -49,10 +49,19 @@ struct Seen {
     may_leave_body: bool,
 }
 
+/// A path as logs and the journal show it: a download URL's token (which
+/// is its credential) left out.
+fn shown_path(path: &str) -> String {
+    match path.strip_prefix("/dl/") {
+        Some(_) => "/dl/(token)".to_owned(),
+        None => path.to_owned(),
+    }
+}
+
 impl Seen {
     fn of(st: &State, req: &Request<Incoming>) -> Self {
         let h = req.headers();
-        let path = req.uri().path().to_owned();
+        let path = shown_path(req.uri().path());
         let admin = path.starts_with("/__box-chunked/");
         Self {
             rid: request_id(),
