@@ -31,7 +31,7 @@ async fn known_paths_with_another_method_answer_405_and_unknown_paths_404() {
     }
     for path in [
         "/2.0/nothing",
-        "/2.0/files/1/versions/x",
+        "/2.0/files/1/versions/x/y",
         "/api/2.0/nothing/here",
         "/api/2.0/files/1/2/3/4",
         "/elsewhere",
