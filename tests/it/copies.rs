@@ -42,6 +42,8 @@ async fn a_copy_is_a_new_file_with_the_same_content() {
         )
         .await;
     raw::assert_box_error(&taken, 409, "item_name_in_use");
+    let conflict = &taken.json()["context_info"]["conflicts"];
+    assert_eq!(conflict["name"], "orig.bin", "{conflict}");
     // Over the quota: refused; another user's file is not there; a parent is needed.
     let big = alice
         .api(

@@ -188,7 +188,12 @@ impl Spool {
                 ),
             )
         };
-        let mut f = tokio::fs::File::create(&path).await.map_err(fail)?;
+        // Owner-only: the stream may be anything the user pipes in.
+        let mut opts = tokio::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        opts.mode(0o600);
+        let mut f = opts.open(&path).await.map_err(fail)?;
         tokio::io::copy(&mut tokio::io::stdin(), &mut f)
             .await
             .map_err(fail)?;

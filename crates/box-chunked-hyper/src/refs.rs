@@ -268,7 +268,10 @@ impl SessionRef {
         self.client.run(op).await
     }
 
-    /// Aborts the session (`DELETE`): its parts are discarded.
+    /// Aborts the session (`DELETE`): its parts are discarded. A session
+    /// the server does not know (a wrong id, or one committed, aborted or
+    /// expired) is an error whose [`Error::session_gone`] is true, unless
+    /// an earlier attempt of this call may have deleted it.
     pub async fn abort(&self) -> Result<(), Error> {
         let url = self.url(|u| u.abort());
         self.client.run(Abort { url }).await

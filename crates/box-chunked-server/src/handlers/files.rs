@@ -210,10 +210,19 @@ pub(crate) async fn copy_file(
     if let Some(n) = &name {
         valid_name(n)?;
     }
-    let (o, now, n) = (user.to_owned(), st.now_unix(), name.clone());
+    // The name a conflict names: the one asked for, or the source's.
+    let (o, i) = (user.to_owned(), id.to_owned());
+    let shown = match &name {
+        Some(n) => n.clone(),
+        None => blocking(st, move |s| s.file(&o, &i))
+            .await?
+            .map(|f| f.name)
+            .unwrap_or_default(),
+    };
+    let (o, now, n) = (user.to_owned(), st.now_unix(), name);
     let file = blocking(st, move |s| s.copy_file(&o, fid, &to, n.as_deref(), now))
         .await?
-        .map_err(|r| refused(r, name.as_deref().unwrap_or("")))?;
+        .map_err(|r| refused(r, &shown))?;
     let json = file_json(st, &file).await?;
     Ok(json_response(201, &select(json, fields.as_deref(), false)))
 }
