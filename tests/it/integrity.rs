@@ -71,6 +71,7 @@ async fn a_one_shot_version_never_lands_on_another_users_file() {
         (Some("bob.bin"), Some(5000))
     );
     assert_eq!(alice.list("0").await.len(), 0, "alice holds nothing");
+    assert_eq!(alice.empty_trash().await, 1, "alice's deleted file");
     assert_eq!(alice.space_used().await, 0);
     assert_eq!(bob.space_used().await, 5000);
 }

@@ -403,6 +403,10 @@ async fn files_are_renamed_moved_and_deleted_and_folders_deleted_recursively() {
         .send()
         .await;
     assert_box_error(&r, 403, "forbidden");
+    // Both deletes went to the trash (the file, and the folder with what
+    // it held); emptied, their bytes go.
+    let alice = box_chunked_tests::api::User::new(&ts.url, ALICE);
+    assert_eq!(alice.empty_trash().await, 2);
     let blobs = std::fs::read_dir(ts.dir.path().join("blobs"))
         .unwrap()
         .count();

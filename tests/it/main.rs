@@ -29,5 +29,6 @@ mod shared;
 mod storage;
 mod streamed;
 mod tls;
+mod trash;
 mod updates;
 mod versions;

@@ -213,5 +213,8 @@ async fn every_version_counts_and_is_listed() {
             .status,
         204
     );
+    // The trash holds its bytes until it is emptied, as on Box.
+    assert_eq!(alice.space_used().await, 7000);
+    assert_eq!(alice.empty_trash().await, 1);
     assert_eq!(alice.space_used().await, 0);
 }

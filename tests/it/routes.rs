@@ -15,7 +15,7 @@ async fn known_paths_with_another_method_answer_405_and_unknown_paths_404() {
     for (method, path) in [
         ("GET", "/api/2.0/files/upload_sessions"),
         ("PATCH", "/2.0/files/1"),
-        ("POST", "/2.0/files/1"),
+        ("PATCH", "/2.0/folders/1"),
         ("PUT", "/2.0/folders/0/items"),
         ("POST", "/2.0/users/me"),
         ("DELETE", "/2.0/users/me"),

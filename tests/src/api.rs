@@ -218,6 +218,24 @@ impl User {
         }
     }
 
+    /// Empties the trash: every item in it removed for good (`DELETE
+    /// /files/{id}/trash` or the folder's); how many there were.
+    pub async fn empty_trash(&self) -> usize {
+        let r = self
+            .api("GET", "/folders/trash/items?limit=1000", None)
+            .await;
+        assert_eq!(r.status, 200, "listing the trash: {}", text(&r));
+        let entries = r.json()["entries"].as_array().cloned().unwrap_or_default();
+        for e in &entries {
+            let (kind, id) = (e["type"].as_str().unwrap_or(""), id_of(e));
+            let r = self
+                .api("DELETE", &format!("/{kind}s/{id}/trash"), None)
+                .await;
+            assert_eq!(r.status, 204, "purging {kind} {id}: {}", text(&r));
+        }
+        entries.len()
+    }
+
     /// `space_used` of `GET /users/me`.
     pub async fn space_used(&self) -> u64 {
         let r = self.api("GET", "/users/me", None).await;

@@ -110,6 +110,8 @@ fn limits_of(args: &ServeArgs, config: &mut ServerConfig) -> Result<(), Failure>
     config.part_size = args.part_size;
     config.min_file_size = args.min_file_size;
     config.session_lifetime = Duration::from_secs(args.session_lifetime);
+    config.trash_retention =
+        (args.trash_retention > 0).then(|| Duration::from_secs(args.trash_retention));
     config.token_ttl = Duration::from_secs(args.token_ttl);
     config.commit_wait = Duration::from_millis(args.commit_wait_ms);
     config.verify_only = args.verify_only;

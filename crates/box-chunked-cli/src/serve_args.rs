@@ -107,6 +107,15 @@ pub(crate) struct ServeArgs {
     /// How long sessions live.
     #[arg(long, value_name = "SECS", default_value_t = box_chunked_proto::rules::SESSION_LIFETIME_SECS, env = "BOX_CHUNKED_SESSION_LIFETIME")]
     pub(crate) session_lifetime: u64,
+    /// How long deleted files and folders stay in the trash before they are
+    /// removed for good (Box's default: 30 days); 0 deletes at once.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 30 * 86_400,
+        env = "BOX_CHUNKED_TRASH_RETENTION"
+    )]
+    pub(crate) trash_retention: u64,
     /// Lifetime of the access tokens /oauth2/token issues, by every grant.
     #[arg(
         long,

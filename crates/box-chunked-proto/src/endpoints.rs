@@ -157,6 +157,21 @@ pub enum Endpoint {
         /// The version.
         version_id: String,
     },
+    /// `POST /files/{file_id}` (API root): a file restored from the trash.
+    RestoreFile {
+        /// The file.
+        file_id: String,
+    },
+    /// `GET /files/{file_id}/trash` (API root): a file in the trash.
+    GetTrashedFile {
+        /// The file.
+        file_id: String,
+    },
+    /// `DELETE /files/{file_id}/trash` (API root): a file removed for good.
+    PurgeFile {
+        /// The file.
+        file_id: String,
+    },
     /// `GET /shared_items` (API root): the item a shared link (in the
     /// `BoxApi` header) names.
     SharedItem,
@@ -187,6 +202,25 @@ pub enum Endpoint {
         /// The folder.
         folder_id: String,
     },
+    /// `POST /folders/{folder_id}` (API root): a folder restored from the
+    /// trash, with what it held when it was deleted.
+    RestoreFolder {
+        /// The folder.
+        folder_id: String,
+    },
+    /// `GET /folders/{folder_id}/trash` (API root): a folder in the trash.
+    GetTrashedFolder {
+        /// The folder.
+        folder_id: String,
+    },
+    /// `DELETE /folders/{folder_id}/trash` (API root): a folder removed for
+    /// good, with everything in it.
+    PurgeFolder {
+        /// The folder.
+        folder_id: String,
+    },
+    /// `GET /folders/trash/items` (API root): the items in the trash.
+    ListTrash,
     /// `GET /users/me` (API root)
     GetCurrentUser,
     /// `POST /token` (OAuth root)
@@ -232,6 +266,9 @@ const TABLE: &[Row] = rows! {
     Api Get "/files/{}" => |i| Endpoint::GetFile { file_id: id(i, 0) },
     Api Put "/files/{}" => |i| Endpoint::UpdateFile { file_id: id(i, 0) },
     Api Delete "/files/{}" => |i| Endpoint::DeleteFile { file_id: id(i, 0) },
+    Api Post "/files/{}" => |i| Endpoint::RestoreFile { file_id: id(i, 0) },
+    Api Get "/files/{}/trash" => |i| Endpoint::GetTrashedFile { file_id: id(i, 0) },
+    Api Delete "/files/{}/trash" => |i| Endpoint::PurgeFile { file_id: id(i, 0) },
     Api Get "/files/{}/content" => |i| Endpoint::Download { file_id: id(i, 0) },
     Api Get "/files/{}/versions" => |i| Endpoint::ListVersions { file_id: id(i, 0) },
     Api Post "/files/{}/copy" => |i| Endpoint::CopyFile { file_id: id(i, 0) },
@@ -243,6 +280,10 @@ const TABLE: &[Row] = rows! {
     Api Put "/folders/{}" => |i| Endpoint::UpdateFolder { folder_id: id(i, 0) },
     Api Delete "/folders/{}" => |i| Endpoint::DeleteFolder { folder_id: id(i, 0) },
     Api Get "/folders/{}/items" => |i| Endpoint::ListItems { folder_id: id(i, 0) },
+    Api Post "/folders/{}" => |i| Endpoint::RestoreFolder { folder_id: id(i, 0) },
+    Api Get "/folders/{}/trash" => |i| Endpoint::GetTrashedFolder { folder_id: id(i, 0) },
+    Api Delete "/folders/{}/trash" => |i| Endpoint::PurgeFolder { folder_id: id(i, 0) },
+    Api Get "/folders/trash/items" => |_| Endpoint::ListTrash,
     Api Get "/users/me" => |_| Endpoint::GetCurrentUser,
     OAuth Post "/token" => |_| Endpoint::Token,
     OAuth Get "/authorize" => |_| Endpoint::Authorize,
@@ -264,7 +305,8 @@ pub enum RouteError {
 
 /// Whether `path`'s segments fit `pattern`'s (`{}` takes one non-empty
 /// segment, a literal is a literal, and `{}` never takes a literal the same
-/// position has in another row: `upload_sessions` and `content` are not ids).
+/// position has in another row: `upload_sessions`, `content` and `trash` are
+/// not ids).
 fn fits<'a>(pattern: &str, segs: &[&'a str]) -> Option<Vec<&'a str>> {
     let want: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
     if want.len() != segs.len() {
@@ -273,7 +315,9 @@ fn fits<'a>(pattern: &str, segs: &[&'a str]) -> Option<Vec<&'a str>> {
     let mut ids = Vec::new();
     for (w, s) in want.iter().zip(segs) {
         match *w {
-            "{}" if !s.is_empty() && !matches!(*s, "upload_sessions" | "content") => ids.push(*s),
+            "{}" if !s.is_empty() && !matches!(*s, "upload_sessions" | "content" | "trash") => {
+                ids.push(*s)
+            }
             "{}" => return None,
             lit if lit == *s => {}
             _ => return None,
@@ -304,7 +348,10 @@ impl Endpoint {
             | Self::Download { file_id }
             | Self::ListVersions { file_id }
             | Self::CopyFile { file_id }
-            | Self::PromoteVersion { file_id } => vec![file_id],
+            | Self::PromoteVersion { file_id }
+            | Self::RestoreFile { file_id }
+            | Self::GetTrashedFile { file_id }
+            | Self::PurgeFile { file_id } => vec![file_id],
             Self::DeleteVersion {
                 file_id,
                 version_id,
@@ -318,13 +365,17 @@ impl Endpoint {
             Self::GetFolder { folder_id }
             | Self::UpdateFolder { folder_id }
             | Self::DeleteFolder { folder_id }
-            | Self::ListItems { folder_id } => vec![folder_id],
+            | Self::ListItems { folder_id }
+            | Self::RestoreFolder { folder_id }
+            | Self::GetTrashedFolder { folder_id }
+            | Self::PurgeFolder { folder_id } => vec![folder_id],
             Self::CreateSession
             | Self::UploadFile
             | Self::Preflight
             | Self::CreateFolder
             | Self::GetCurrentUser
             | Self::SharedItem
+            | Self::ListTrash
             | Self::Token
             | Self::Authorize => vec![],
         }
@@ -447,112 +498,4 @@ pub fn list_parts_query(offset: u64, limit: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn all() -> Vec<Endpoint> {
-        let ids: &[&str] = &["F971964745A5CD0C001BBE4E58196BFD", "42"];
-        TABLE.iter().map(|r| (r.make)(ids)).collect()
-    }
-
-    #[test]
-    fn every_endpoint_routes_back_to_itself() {
-        let all = all();
-        assert_eq!(all.len(), TABLE.len());
-        for ep in all {
-            let (root, method, path) = (ep.root(), ep.method(), ep.path());
-            assert_eq!(Endpoint::route(root, method, &path), Ok(ep.clone()), "{ep}");
-            assert_eq!(
-                Endpoint::route(root, method, &format!("{path}/")),
-                Ok(ep.clone())
-            );
-            let prefix = match root {
-                Root::Upload => UPLOAD_PREFIX,
-                Root::Api => API_PREFIX,
-                Root::OAuth => OAUTH_PREFIX,
-            };
-            let whole = format!("{prefix}{path}");
-            assert_eq!(Endpoint::route_path(method, &whole), Some(Ok(ep.clone())));
-        }
-        assert_eq!(
-            Endpoint::CreateSession.url("https://upload.box.com/api/2.0/"),
-            "https://upload.box.com/api/2.0/files/upload_sessions"
-        );
-        assert_eq!(
-            Endpoint::route_path(Method::Get, "/api/oauth2/authorize"),
-            Some(Ok(Endpoint::Authorize))
-        );
-        assert_eq!(Endpoint::route_path(Method::Get, "/2.0x/users/me"), None);
-        assert_eq!(Endpoint::route_path(Method::Get, "/favicon.ico"), None);
-    }
-
-    #[test]
-    fn wrong_method_and_unknown_paths() {
-        let r = |root, m, p| Endpoint::route(root, m, p);
-        assert_eq!(
-            r(Root::Upload, Method::Post, "/files/upload_sessions/X"),
-            Err(RouteError::MethodNotAllowed {
-                allowed: vec![Method::Get, Method::Put, Method::Delete]
-            })
-        );
-        assert_eq!(
-            r(Root::Upload, Method::Get, "/files/upload_sessions"),
-            Err(RouteError::MethodNotAllowed {
-                allowed: vec![Method::Post]
-            })
-        );
-        assert_eq!(
-            r(Root::Api, Method::Post, "/files/7"),
-            Err(RouteError::MethodNotAllowed {
-                allowed: vec![Method::Get, Method::Put, Method::Delete]
-            })
-        );
-        // `content` and `upload_sessions` are never ids.
-        assert_eq!(
-            r(Root::Api, Method::Get, "/files/content"),
-            Err(RouteError::MethodNotAllowed {
-                allowed: vec![Method::Options]
-            })
-        );
-        for p in [
-            "/",
-            "",
-            "/files",
-            "/files/upload_sessions//parts",
-            "/files/x/y/z/w",
-            "/folders/0",
-        ] {
-            assert_eq!(
-                r(Root::Upload, Method::Get, p),
-                Err(RouteError::NotFound),
-                "{p}"
-            );
-        }
-        assert_eq!(
-            r(Root::Api, Method::Get, "/folders//items"),
-            Err(RouteError::NotFound)
-        );
-        assert_eq!(Method::parse("PATCH"), None);
-    }
-
-    proptest! {
-        #[test]
-        fn router_never_panics(path in "[/a-z_0-9A-Z%.]{0,60}") {
-            for m in [Method::Get, Method::Post, Method::Put, Method::Delete, Method::Options] {
-                for root in [Root::Upload, Root::Api, Root::OAuth] {
-                    let _ = Endpoint::route(root, m, &path);
-                }
-                let _ = Endpoint::route_path(m, &path);
-            }
-        }
-
-        #[test]
-        fn ids_are_encoded(id in "[A-Za-z0-9 /?#%]{1,20}") {
-            let ep = Endpoint::Commit { session_id: id };
-            let p = ep.path();
-            prop_assert!(!p.contains(' ') && !p.contains('?') && !p.contains('#'));
-            prop_assert_eq!(p.matches('/').count(), 4);
-        }
-    }
-}
+mod tests;

@@ -76,6 +76,9 @@ pub struct ServerConfig {
     pub min_file_size: u64,
     /// How long sessions live (default 7 days).
     pub session_lifetime: Duration,
+    /// How long deleted items stay in the trash (default 30 days, Box's);
+    /// `None` deletes at once. Purged by the collector.
+    pub trash_retention: Option<Duration>,
     /// How often expired sessions are collected (default 60 s).
     pub collect_every: Duration,
     /// How long a commit waits for verification before answering `202` (default 5 s).
@@ -139,6 +142,7 @@ impl ServerConfig {
             box_versions: vec!["2024.0".to_owned()],
             min_file_size: box_chunked_proto::rules::MIN_CHUNKED_FILE_SIZE,
             session_lifetime: Duration::from_secs(box_chunked_proto::rules::SESSION_LIFETIME_SECS),
+            trash_retention: Some(Duration::from_secs(30 * 86_400)),
             collect_every: Duration::from_secs(60),
             commit_wait: Duration::from_secs(5),
             body_idle: Duration::from_secs(60),
@@ -217,6 +221,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("part_size", &self.part_size)
             .field("quota", &self.quota)
             .field("max_open_sessions", &self.max_open_sessions)
+            .field("trash_retention", &self.trash_retention)
             .field("cors_origins", &self.cors_origins)
             .field("min_file_size", &self.min_file_size)
             .field("tls", &self.tls.is_some())

@@ -111,6 +111,7 @@ impl Server {
         let limits = store::Limits {
             quota: config.quota,
             max_open_sessions: config.max_open_sessions,
+            trash_retention: config.trash_retention.map(|d| d.as_secs()),
             clock: clock.clone(),
         };
         let store = tokio::task::spawn_blocking(move || Store::open(&dir, limits))

@@ -340,6 +340,19 @@ async fn dispatch(
             delete_folder(st, user, &folder_id, q, req.headers()).await
         }
         Endpoint::ListItems { folder_id } => list_items(st, user, &folder_id, q).await,
+        Endpoint::ListTrash => list_trash(st, user, q).await,
+        Endpoint::GetTrashedFile { file_id } => {
+            get_trashed(st, user, Kind::File, &file_id, q).await
+        }
+        Endpoint::GetTrashedFolder { folder_id } => {
+            get_trashed(st, user, Kind::Folder, &folder_id, q).await
+        }
+        Endpoint::RestoreFile { file_id } => restore(st, user, Kind::File, &file_id, req).await,
+        Endpoint::RestoreFolder { folder_id } => {
+            restore(st, user, Kind::Folder, &folder_id, req).await
+        }
+        Endpoint::PurgeFile { file_id } => purge(st, user, Kind::File, &file_id).await,
+        Endpoint::PurgeFolder { folder_id } => purge(st, user, Kind::Folder, &folder_id).await,
         Endpoint::GetCurrentUser => users_me(st, user).await,
         Endpoint::Token => oauth_token(st, req).await,
         Endpoint::Authorize => authorize(st, &req),

@@ -32,6 +32,8 @@ pub(crate) struct Counters {
     pub files_committed: AtomicU64,
     pub sessions_aborted: AtomicU64,
     pub sessions_expired: AtomicU64,
+    /// Items removed from the trash for good after the retention.
+    pub trash_purged: AtomicU64,
     pub faults_injected: AtomicU64,
     pub unauthorized: AtomicU64,
     /// Accepts that failed (out of file descriptors, for example).
@@ -75,6 +77,7 @@ impl Counters {
             "files_committed": g(&self.files_committed),
             "sessions_aborted": g(&self.sessions_aborted),
             "sessions_expired": g(&self.sessions_expired),
+            "trash_purged": g(&self.trash_purged),
             "faults_injected": g(&self.faults_injected),
             "unauthorized": g(&self.unauthorized),
             "accept_errors": g(&self.accept_errors),

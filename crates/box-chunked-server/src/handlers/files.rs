@@ -161,9 +161,9 @@ fn checked_time(t: Timestamp) -> Result<String, Fail> {
     Ok(t.as_str().to_owned())
 }
 
-/// `DELETE /files/{id}`: the file and every version (`If-Match` checked
-/// in the same transaction). Box moves it to the trash; this server
-/// deletes it.
+/// `DELETE /files/{id}`: the file with every version, to the trash as on
+/// Box (for good when the server keeps no trash); `If-Match` checked in
+/// the same transaction.
 pub(crate) async fn delete_file(
     st: &Arc<State>,
     user: &str,

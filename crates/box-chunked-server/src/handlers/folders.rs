@@ -22,7 +22,7 @@ use box_chunked_proto::{
 use http::HeaderMap;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// The largest page Box gives, and the default.
@@ -122,7 +122,7 @@ pub(crate) async fn update_folder(
 
 /// How a listing pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Paging {
+pub(super) enum Paging {
     Offset(u64),
     /// Marker paging, from this position.
     Marker(u64),
@@ -148,7 +148,8 @@ fn encode_marker(at: u64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("at:{at}"))
 }
 
-fn paging(query: Option<&str>) -> Result<(Paging, u64), Fail> {
+/// A listing's paging and limit from its query (Box's defaults and bounds).
+pub(super) fn paging(query: Option<&str>) -> Result<(Paging, u64), Fail> {
     let (mut offset, mut limit, mut marker, mut usemarker) = (0u64, DEFAULT_LIMIT, None, false);
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let n = || {
@@ -207,24 +208,30 @@ pub(crate) async fn list_items(
             true,
         ));
     }
+    let page = page_json(paging, limit, entries, total);
+    Ok(json_response(200, &page))
+}
+
+/// A listing's page as Box gives it: with `total_count` and `offset` for
+/// offset paging, with `next_marker` (while there are more) for markers.
+pub(super) fn page_json(paging: Paging, limit: u64, entries: Vec<Value>, total: u64) -> Value {
     let order = json!([{"by": "type", "direction": "ASC"}, {"by": "name", "direction": "ASC"}]);
-    let page = match paging {
+    match paging {
         Paging::Offset(offset) => json!({
             "total_count": total, "entries": entries, "offset": offset, "limit": limit,
             "order": order,
         }),
         Paging::Marker(at) => {
-            let next = at + rows.len() as u64;
+            let next = at + entries.len() as u64;
             let next_marker = (next < total).then(|| encode_marker(next));
             json!({"entries": entries, "limit": limit, "next_marker": next_marker, "order": order})
         }
-    };
-    Ok(json_response(200, &page))
+    }
 }
 
 /// `DELETE /folders/{id}`: only an empty folder unless `recursive=true`
-/// (`If-Match` checked in the same transaction). Box moves it to the
-/// trash; this server deletes it.
+/// (`If-Match` checked in the same transaction); to the trash, with
+/// everything in it, as on Box (for good when the server keeps no trash).
 pub(crate) async fn delete_folder(
     st: &Arc<State>,
     user: &str,

@@ -24,6 +24,7 @@ mod prefix;
 mod repr;
 mod sessions;
 mod shared;
+mod trash;
 mod users;
 
 pub(crate) use admin::admin;
@@ -47,4 +48,5 @@ pub(crate) use plan::plan;
 pub(crate) use prefix::PrefixHandle;
 pub(crate) use sessions::{abort, collect_expired, create_session, get_session, list_parts};
 pub(crate) use shared::{shared_download, shared_item};
+pub(crate) use trash::{get_trashed, list_trash, purge, restore, Kind};
 pub(crate) use users::users_me;

@@ -273,7 +273,8 @@ pub(crate) async fn abort(st: &Arc<State>, user: &str, sid: &str) -> Result<Resp
 }
 
 /// Every `every`, the sessions past their expiry are deleted with their
-/// parts (their reservations go with them).
+/// parts (their reservations go with them), and the trash's items past the
+/// retention are purged.
 pub(crate) async fn collect_expired(state: Arc<State>) {
     let mut tick = tokio::time::interval(state.cfg.collect_every);
     loop {
@@ -302,6 +303,9 @@ pub(crate) async fn collect_expired(state: Arc<State>) {
             for id in ids {
                 prefixes.remove(id);
             }
+        }
+        if let Err(e) = super::trash::purge_expired(&state).await {
+            tracing::warn!(error = %e, "purging the trash failed");
         }
         match done {
             Ok(Ok((n, _))) if n > 0 => {

@@ -1,10 +1,14 @@
 //! Changing folders and files: create a folder, update a file or a folder
-//! (name, parent, description, modification time, shared link), delete.
+//! (name, parent, description, modification time, shared link), delete
+//! (to the trash, `trash`, when the store keeps one).
 //! Each is one transaction that checks what it depends on first (the item
 //! and the target folder there and the caller's, the etag, the name free,
 //! no folder moved into itself) and writes nothing when a check fails.
 
-use super::items::{file_live, folder_live, folder_of, named_except, FileRow, FolderRow};
+use super::items::{
+    file_live, folder_live, folder_of, named_except, FileRow, FolderRow, FILE_COLUMNS,
+    FOLDER_COLUMNS,
+};
 use super::{Refusal, Store, StoreError};
 use rusqlite::{params, OptionalExtension as _, Transaction};
 
@@ -168,8 +172,9 @@ impl Store {
         })
     }
 
-    /// Deletes the owner's file with every version; the sessions whose
-    /// blobs the caller removes.
+    /// Deletes the owner's file: to the trash when the store keeps one,
+    /// else for good with every version; the sessions whose blobs the
+    /// caller removes.
     pub(crate) fn delete_file(
         &self,
         owner: &str,
@@ -183,13 +188,18 @@ impl Store {
             if if_match.is_some_and(|e| e != f.etag) {
                 return Ok(Err(Refusal::EtagChanged));
             }
+            if self.limits.trash_retention.is_some() {
+                move_to_trash(tx, &format!("file:{id}"), &[], &[id], self.now_unix())?;
+                return Ok(Ok(Vec::new()));
+            }
             Ok(Ok(delete_files(tx, owner, &[id])?))
         })
     }
 
     /// Deletes the owner's folder, with everything in it when `recursive`
-    /// (`Ok(Err(None))`: it has items and `recursive` was not given); the
-    /// sessions whose blobs the caller removes.
+    /// (`Ok(Err(None))`: it has items and `recursive` was not given): to
+    /// the trash when the store keeps one; the sessions whose blobs the
+    /// caller removes.
     pub(crate) fn delete_folder(
         &self,
         owner: &str,
@@ -209,10 +219,22 @@ impl Store {
         if !recursive && (folders.len() > 1 || !files.is_empty()) {
             return Ok(Err(None));
         }
-        let sessions = delete_files(&tx, owner, &files)?;
-        for f in &folders {
-            tx.execute("DELETE FROM folders WHERE id = ?1", [f])?;
-        }
+        let sessions = if self.limits.trash_retention.is_some() {
+            move_to_trash(
+                &tx,
+                &format!("folder:{id}"),
+                &folders,
+                &files,
+                self.now_unix(),
+            )?;
+            Vec::new()
+        } else {
+            let sessions = delete_files(&tx, owner, &files)?;
+            for f in &folders {
+                tx.execute("DELETE FROM folders WHERE id = ?1", [f])?;
+            }
+            sessions
+        };
         tx.commit()?;
         Ok(Ok(sessions))
     }
@@ -269,19 +291,27 @@ fn subtree(
     Ok((folders, files))
 }
 
-/// Deletes files, their versions, and the rows of their sessions that no
-/// other version names (a copy shares its source's content); those
-/// sessions, whose blobs may go.
+/// Deletes the owner's files with their contents ([`drop_contents`]).
 fn delete_files(tx: &Transaction<'_>, owner: &str, ids: &[i64]) -> Result<Vec<String>, StoreError> {
-    let mut sessions = Vec::new();
+    let mut gone = Vec::with_capacity(ids.len());
     for id in ids {
         let deleted = tx.execute(
             "DELETE FROM files WHERE id = ?1 AND owner = ?2",
             params![id, owner],
         )?;
-        if deleted == 0 {
-            continue;
+        if deleted > 0 {
+            gone.push(*id);
         }
+    }
+    drop_contents(tx, &gone)
+}
+
+/// Deletes the versions of files whose rows are gone, and the rows of their
+/// sessions that no other version names (a copy shares its source's
+/// content); those sessions, whose blobs may go.
+pub(super) fn drop_contents(tx: &Transaction<'_>, ids: &[i64]) -> Result<Vec<String>, StoreError> {
+    let mut sessions = Vec::new();
+    for id in ids {
         let mut stmt = tx.prepare("SELECT session_id FROM versions WHERE file_id = ?1")?;
         let of_file = stmt
             .query_map([id], |r| r.get::<_, String>(0))?
@@ -306,4 +336,35 @@ fn delete_files(tx: &Transaction<'_>, owner: &str, ids: &[i64]) -> Result<Vec<St
         }
     }
     Ok(sessions)
+}
+
+/// Moves live rows to the trash, all under `by` (the deleted item's key).
+fn move_to_trash(
+    tx: &Transaction<'_>,
+    by: &str,
+    folders: &[i64],
+    files: &[i64],
+    now: i64,
+) -> Result<(), StoreError> {
+    for id in folders {
+        tx.execute(
+            &format!(
+                "INSERT INTO trashed_folders({FOLDER_COLUMNS}, trashed_at, trashed_by)
+                 SELECT {FOLDER_COLUMNS}, ?2, ?3 FROM folders WHERE id = ?1"
+            ),
+            params![id, now, by],
+        )?;
+        tx.execute("DELETE FROM folders WHERE id = ?1", [id])?;
+    }
+    for id in files {
+        tx.execute(
+            &format!(
+                "INSERT INTO trashed_files({FILE_COLUMNS}, trashed_at, trashed_by)
+                 SELECT {FILE_COLUMNS}, ?2, ?3 FROM files WHERE id = ?1"
+            ),
+            params![id, now, by],
+        )?;
+        tx.execute("DELETE FROM files WHERE id = ?1", [id])?;
+    }
+    Ok(())
 }

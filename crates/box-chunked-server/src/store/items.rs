@@ -58,10 +58,20 @@ pub(crate) enum ItemRow {
     File(FileRow),
 }
 
-const FOLDER: &str = "SELECT id, parent_id, name, created_at, modified_at, etag, description,
-                             shared_link FROM folders";
+/// The columns the live and trashed tables share, in their order.
+pub(super) const FOLDER_COLUMNS: &str =
+    "id, owner, parent_id, name, name_key, created_at, modified_at, etag,
+                              description, shared_link";
+pub(super) const FILE_COLUMNS: &str =
+    "id, owner, folder_id, name, name_key, etag, version_id, description,
+                            content_created_at, content_modified_at, created_at, modified_at,
+                            shared_link";
 
-fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FolderRow> {
+/// A folder row's columns, in [`folder_row`]'s order.
+const FOLDER_COLS: &str =
+    "id, parent_id, name, created_at, modified_at, etag, description, shared_link";
+
+pub(super) fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FolderRow> {
     Ok(FolderRow {
         id: r.get(0)?,
         parent_id: r.get(1)?,
@@ -74,12 +84,13 @@ fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FolderRow> {
     })
 }
 
-const FILE: &str = "SELECT f.id, f.owner, f.folder_id, f.name, f.etag, f.version_id, f.description,
-                           f.content_created_at, f.content_modified_at, f.created_at, f.modified_at,
-                           v.size, v.sha1, v.session_id, f.shared_link
-                    FROM files f JOIN versions v ON v.id = f.version_id";
+/// A file row's columns (table `f`, its current version `v`), in
+/// [`file_row`]'s order.
+const FILE_COLS: &str = "f.id, f.owner, f.folder_id, f.name, f.etag, f.version_id, f.description,
+                         f.content_created_at, f.content_modified_at, f.created_at, f.modified_at,
+                         v.size, v.sha1, v.session_id, f.shared_link";
 
-fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
+pub(super) fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
     Ok(FileRow {
         id: r.get(0)?,
         owner: r.get(1)?,
@@ -99,6 +110,18 @@ fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
     })
 }
 
+/// The query for folder rows of `table` (`folders`, or `trashed_folders`
+/// with its own columns after a row's).
+pub(super) fn folder_sql(table: &str, extra: &str) -> String {
+    format!("SELECT {FOLDER_COLS}{extra} FROM {table}")
+}
+
+/// The query for file rows of `table` (`files`, or `trashed_files` with its
+/// own columns after a row's), each with its current version.
+pub(super) fn file_sql(table: &str, extra: &str) -> String {
+    format!("SELECT {FILE_COLS}{extra} FROM {table} f JOIN versions v ON v.id = f.version_id")
+}
+
 /// The owner's folder `id` (not the root, which has no row).
 pub(super) fn folder_of(
     c: &Connection,
@@ -106,7 +129,7 @@ pub(super) fn folder_of(
     id: i64,
 ) -> Result<Option<FolderRow>, StoreError> {
     Ok(c.query_row(
-        &format!("{FOLDER} WHERE id = ?1 AND owner = ?2"),
+        &format!("{} WHERE id = ?1 AND owner = ?2", folder_sql("folders", "")),
         params![id, owner],
         folder_row,
     )
@@ -131,7 +154,7 @@ pub(super) fn file_live(
     id: i64,
 ) -> Result<Option<FileRow>, StoreError> {
     Ok(c.query_row(
-        &format!("{FILE} WHERE f.id = ?1 AND f.owner = ?2"),
+        &format!("{} WHERE f.id = ?1 AND f.owner = ?2", file_sql("files", "")),
         params![id, owner],
         file_row,
     )

@@ -117,6 +117,9 @@ pub(crate) struct Limits {
     pub quota: Option<u64>,
     /// Open sessions each user may have.
     pub max_open_sessions: Option<u64>,
+    /// How long deleted items stay in the trash (seconds); `None`: deletes
+    /// are for good at once.
+    pub trash_retention: Option<u64>,
 }
 
 /// `ENOSPC` or `EDQUOT`: no space left.
@@ -149,6 +152,7 @@ mod reset;
 mod schema;
 mod sessions;
 mod space;
+mod trash;
 mod versions;
 
 pub(crate) use changes::{FileChanges, FolderChanges};
@@ -156,6 +160,7 @@ pub(crate) use commit::NewVersion;
 pub(crate) use ids::random_hex;
 pub(crate) use items::{FileRow, FolderRow, ItemRow, VersionRow};
 pub(crate) use sessions::{InsertPart, PartRow, SessionRow, SessionState};
+pub(crate) use trash::{Restore, TrashedRow};
 
 /// The store. Every method blocks; callers run them off the async executor.
 pub(crate) struct Store {

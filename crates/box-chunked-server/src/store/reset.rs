@@ -1,5 +1,5 @@
-//! Reset between tests: one user's data (files, versions, folders, upload
-//! sessions and their parts), or everyone's, gone in one transaction, so a
+//! Reset between tests: one user's data (files, versions, folders, the
+//! trash, upload sessions and their parts), or everyone's, gone in one transaction, so a
 //! request running meanwhile either finished before it or finds its items
 //! gone (`404`); nothing is half deleted. Ids keep counting: none is handed
 //! out again. The blobs of the sessions removed go after the transaction.
@@ -25,10 +25,17 @@ impl Store {
         }
         tx.execute(
             "DELETE FROM versions WHERE file_id IN
-                 (SELECT id FROM files WHERE ?1 IS NULL OR owner = ?1)",
+                 (SELECT id FROM files WHERE ?1 IS NULL OR owner = ?1
+                  UNION ALL SELECT id FROM trashed_files WHERE ?1 IS NULL OR owner = ?1)",
             params![owner],
         )?;
-        for table in ["sessions", "files", "folders"] {
+        for table in [
+            "sessions",
+            "files",
+            "folders",
+            "trashed_files",
+            "trashed_folders",
+        ] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE ?1 IS NULL OR owner = ?1"),
                 params![owner],

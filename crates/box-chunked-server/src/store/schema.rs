@@ -7,12 +7,19 @@
 //! are drawn from. A version 0 store (before ids were guarded) is rebuilt
 //! in one transaction, keeping every id; ids deleted before the migration
 //! above the largest kept one cannot be known and may come again once.
+//!
+//! Version 2 adds the trash: `trashed_folders` and `trashed_files` hold the
+//! rows of deleted items with the columns they had (so every lookup of a
+//! live item leaves them out without a filter), when they were trashed and
+//! which deleted item took them there (`trashed_by`, `folder:ID` or
+//! `file:ID`): a folder's restore brings back exactly what its deletion
+//! took, not a file trashed on its own before.
 
 use super::StoreError;
 use rusqlite::{Connection, OptionalExtension};
 
 /// The schema this build writes.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 const TABLES: &str = "
 CREATE TABLE folders(
@@ -50,6 +57,21 @@ CREATE TABLE IF NOT EXISTS part_digests(
 CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, next INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS versions_by_file ON versions(file_id);
 CREATE INDEX IF NOT EXISTS sessions_by_owner ON sessions(owner, state);
+CREATE TABLE IF NOT EXISTS trashed_folders(
+    id INTEGER PRIMARY KEY, owner TEXT NOT NULL, parent_id TEXT NOT NULL,
+    name TEXT NOT NULL, name_key TEXT NOT NULL, created_at INTEGER NOT NULL,
+    modified_at INTEGER NOT NULL DEFAULT 0, etag INTEGER NOT NULL DEFAULT 0,
+    description TEXT NOT NULL DEFAULT '', shared_link TEXT,
+    trashed_at INTEGER NOT NULL, trashed_by TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trashed_files(
+    id INTEGER PRIMARY KEY, owner TEXT NOT NULL, folder_id TEXT NOT NULL,
+    name TEXT NOT NULL, name_key TEXT NOT NULL, etag INTEGER NOT NULL,
+    version_id INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '',
+    content_created_at TEXT, content_modified_at TEXT,
+    created_at INTEGER NOT NULL, modified_at INTEGER NOT NULL, shared_link TEXT,
+    trashed_at INTEGER NOT NULL, trashed_by TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS trashed_folders_by ON trashed_folders(trashed_by);
+CREATE INDEX IF NOT EXISTS trashed_files_by ON trashed_files(trashed_by);
 ";
 
 /// Brings the store to [`VERSION`], in one transaction.
@@ -67,15 +89,19 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )
         .optional()?
         .is_some();
-    if old {
+    // A version 1 store keeps its tables; only version 0 is rebuilt.
+    let rebuild = old && version < 1;
+    if rebuild {
         tx.execute_batch(
             "ALTER TABLE folders RENAME TO folders_v0;
              ALTER TABLE files RENAME TO files_v0;
              ALTER TABLE versions RENAME TO versions_v0;",
         )?;
     }
-    tx.execute_batch(TABLES)?;
-    if old {
+    if version < 1 {
+        tx.execute_batch(TABLES)?;
+    }
+    if rebuild {
         tx.execute_batch(
             "INSERT INTO folders(id, owner, parent_id, name, name_key, created_at, modified_at)
                  SELECT id, owner, parent_id, name, name_key, created_at, created_at FROM folders_v0;
@@ -91,4 +117,40 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version 1 store gains the trash and keeps what it holds (the
+    /// version 0 rebuild, which keeps fewer columns, is not run again).
+    #[test]
+    fn a_version_1_store_gains_the_trash_and_keeps_its_rows() {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate(&mut c).unwrap();
+        c.execute_batch(
+            "DROP TABLE trashed_folders; DROP TABLE trashed_files;
+             INSERT INTO folders(owner, parent_id, name, name_key, created_at, modified_at, etag,
+                                 description, shared_link)
+                 VALUES ('alice', '0', 'A', 'a', 1, 2, 3, 'kept', '{}');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let v: i64 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, VERSION);
+        let (etag, description): (i64, String) = c
+            .query_row("SELECT etag, description FROM folders", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((etag, description.as_str()), (3, "kept"));
+        let trashed: i64 = c
+            .query_row("SELECT COUNT(*) FROM trashed_files", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(trashed, 0);
+    }
 }

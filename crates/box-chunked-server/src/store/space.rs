@@ -1,5 +1,6 @@
 //! What a user holds, for the quota and `space_used`: every version of
-//! their files (old versions keep their bytes) plus the size of each of
+//! their files, in the trash too (old versions keep their bytes, and so
+//! does the trash until it is purged, as on Box) plus the size of each of
 //! their open sessions, reserved from create until commit, abort or
 //! collection. Plan hits share blobs on disk but count in full, so the
 //! figure bounds the disk from above.
@@ -11,8 +12,9 @@ use rusqlite::{params, Connection};
 /// commit is turning into a version).
 pub(super) fn used(c: &Connection, owner: &str, except: Option<&str>) -> Result<u64, StoreError> {
     let n: i64 = c.query_row(
-        "SELECT (SELECT COALESCE(SUM(v.size), 0) FROM versions v JOIN files f ON f.id = v.file_id
-                 WHERE f.owner = ?1)
+        "SELECT (SELECT COALESCE(SUM(v.size), 0) FROM versions v
+                 WHERE v.file_id IN (SELECT id FROM files WHERE owner = ?1
+                                     UNION ALL SELECT id FROM trashed_files WHERE owner = ?1))
               + (SELECT COALESCE(SUM(file_size), 0) FROM sessions
                  WHERE owner = ?1 AND state = 'open' AND id != ?2)",
         params![owner, except.unwrap_or("")],
