@@ -4,8 +4,11 @@
 //!   and the interop tests with Box's Python and Node SDKs).
 //! - `cargo xtask tidy`: the layering check alone (it also runs as a `#[test]`).
 //! - `cargo xtask bench [--quick]`: the benchmarks (`docs/performance.md`).
+//! - `cargo xtask image`: the local server's container image (`FROM scratch`,
+//!   a static musl binary), for Docker.
 
 mod bench;
+mod image;
 mod tidy;
 
 use std::process::{Command, ExitCode};
@@ -17,12 +20,14 @@ fn main() -> ExitCode {
         Some("tidy") => tidy::run(&workspace_root()).map_err(|e| e.to_string()),
         Some("bench") if args.iter().any(|a| a == "--report") => bench::report(&workspace_root()),
         Some("bench") => bench::run(&workspace_root(), args.iter().any(|a| a == "--quick")),
+        Some("image") => image::run(&workspace_root()),
         _ => {
-            eprintln!("usage: cargo xtask <ci|tidy|bench [--quick|--report]>");
+            eprintln!("usage: cargo xtask <ci|tidy|bench [--quick|--report]|image>");
             eprintln!("  ci    format check, clippy -D warnings, tests, docs -D warnings, Python and Node SDK interop");
             eprintln!(
                 "  tidy  layering rules: what box-chunked-proto and box-chunked-core may use"
             );
+            eprintln!("  image the local server's container image (needs Docker, the musl target and musl-tools)");
             return ExitCode::from(2);
         }
     };
@@ -92,6 +97,40 @@ fn ci() -> Result<(), String> {
     Ok(())
 }
 
+/// The container image for tests/interop/test_image.py, where Docker runs:
+/// its tag, or why there is none (the test then skips with that reason).
+/// Under CI, an image that fails to build where Docker runs is a failure.
+fn container_image(in_ci: bool) -> Result<String, String> {
+    let docker = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
+    match docker {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            let why = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            let why = format!("the Docker engine is not running here ({why})");
+            eprintln!("    the image test will be skipped: {why}");
+            return Err(why);
+        }
+        Err(e) => {
+            let why = format!("there is no docker command here ({e})");
+            eprintln!("    the image test will be skipped: {why}");
+            return Err(why);
+        }
+    }
+    match image::run(&workspace_root()) {
+        Ok(()) => Ok(format!("{}:latest", image::NAME)),
+        Err(e) if !in_ci => {
+            eprintln!("    the image test will be skipped: {e}");
+            Err(e)
+        }
+        Err(e) => {
+            eprintln!("    the image could not be built: {e}");
+            Err(format!("FAIL: the image could not be built: {e}"))
+        }
+    }
+}
+
 /// Box's official Python SDKs against the real server binary. The virtual
 /// environment comes from `scripts/python-env.sh`; where it cannot be made
 /// (no Python, no package index) the step is skipped with a warning, except
@@ -123,6 +162,7 @@ fn interop() -> Result<(), String> {
     let mut build = cargo();
     build.args(["build", "--locked", "-p", "box-chunked-cli"]);
     step("cargo build box-chunked", build)?;
+    let image = container_image(in_ci);
     let venv = std::env::var("BOX_CHUNKED_VENV").unwrap_or_else(|_| ".venv".to_owned());
     let mut pytest = Command::new(root.join(venv).join("bin/python"));
     pytest
@@ -140,6 +180,14 @@ fn interop() -> Result<(), String> {
         ])
         .current_dir(&root)
         .env("BOX_CHUNKED_BIN", root.join("target/debug/box-chunked"));
+    match image {
+        Ok(tag) => {
+            pytest.env("BOX_CHUNKED_IMAGE", tag);
+        }
+        Err(why) => {
+            pytest.env("BOX_CHUNKED_IMAGE_SKIP", why);
+        }
+    }
     step(
         "interop tests with Box's Python and Node SDKs and headless Chromium",
         pytest,

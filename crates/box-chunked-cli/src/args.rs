@@ -190,6 +190,24 @@ pub(crate) enum Command {
     Login(LoginArgs),
     /// Show the whole system working: generate a file, upload it to the local server, download it back and compare.
     Demo(DemoArgs),
+    /// Ask a local server's health route; exit 0 when it serves (the
+    /// container image's healthcheck).
+    Health(HealthArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HealthArgs {
+    /// The server's URL (plain http), e.g. http://127.0.0.1:8080; without
+    /// it, the address `serve` was given in BOX_CHUNKED_ADDR.
+    #[arg(value_name = "URL")]
+    pub(crate) url: Option<String>,
+    /// The address `serve` listens on (an unspecified one such as 0.0.0.0
+    /// is asked on loopback).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "BOX_CHUNKED_ADDR")]
+    pub(crate) addr: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub(crate) timeout: u64,
 }
 
 #[derive(Debug, Args)]

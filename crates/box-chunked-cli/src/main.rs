@@ -6,6 +6,7 @@ mod args;
 mod connect;
 mod demo;
 mod failure;
+mod health;
 mod job_run;
 mod jobs;
 mod login;
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
             Command::Jobs(args) => jobs::jobs(&args),
             Command::Demo(args) => demo(args).await,
             Command::Login(args) => login::login(&global, args).await,
+            Command::Health(args) => health::health(args).await,
         }
     });
     // Leave no task behind (an embedded server, a background abort) for long.

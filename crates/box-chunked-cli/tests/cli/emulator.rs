@@ -174,3 +174,33 @@ async fn a_seed_is_planted_once() {
         s.kill9();
     }
 }
+
+/// `health` (the image's healthcheck) exits 0 against a serving server,
+/// found by its URL or by `BOX_CHUNKED_ADDR` (an unspecified address is
+/// asked on loopback); 1 where nothing serves; 2 for a URL it cannot ask.
+#[test]
+fn health_says_whether_a_server_serves() {
+    let s = Serve::start(&[]);
+    let run = |args: &[&str], addr: Option<&str>| {
+        let mut c = Command::new(BIN);
+        c.arg("health").args(args).env_remove("BOX_CHUNKED_ADDR");
+        if let Some(a) = addr {
+            c.env("BOX_CHUNKED_ADDR", a);
+        }
+        c.output().unwrap()
+    };
+    let o = run(&[&s.url], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("version"));
+    let port = s.url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let o = run(&[], Some(&format!("0.0.0.0:{port}")));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let o = run(&[], Some(&gone));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not healthy"), "{}", stderr(&o));
+    let o = run(&["https://127.0.0.1:1"], None);
+    assert_eq!(o.status.code(), Some(2));
+}
