@@ -64,8 +64,9 @@ def server():
             s.proc.wait(timeout=20)
 
 
-def make_certificates(directory):
-    """A test CA and a certificate it signed for 127.0.0.1: (ca, cert, key) paths."""
+def make_certificates(directory, dns=("localhost",)):
+    """A test CA and a certificate it signed for 127.0.0.1 and the host names `dns`:
+    (ca, cert, key) paths."""
     import datetime
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -94,7 +95,8 @@ def make_certificates(directory):
             .not_valid_before(now - datetime.timedelta(hours=1))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                + [x509.DNSName(d) for d in dns]),
                 critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .sign(ca_key, hashes.SHA256()))

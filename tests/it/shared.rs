@@ -57,6 +57,11 @@ async fn a_shared_link_reaches_its_item_as_its_settings_say() {
     let got = http.get(&download).send().await;
     assert_eq!(got.status, 200);
     assert_eq!(sha1(&got.body), sha1(&data));
+    // The link's own URL (what `rclone link` prints) leads to the content.
+    let page = http.get(&url).send().await;
+    assert_eq!(page.status, 302);
+    assert_eq!(page.header("location"), Some(download.as_str()));
+    assert_eq!(sha1(&http.download(&url, "").await.body), sha1(&data));
     // A password: asked for, and a static download cannot give it.
     share(json!({"access": "open", "password": "Secret-1234"})).await;
     raw::assert_box_error(

@@ -235,6 +235,13 @@ async fn route(
         }
         return shared_download(st, token, req.headers()).await;
     }
+    // A shared link's page (Box's preview): a file's goes to its content.
+    if let Some(token) = path.strip_prefix("/s/") {
+        if req.method() != http::Method::GET {
+            return Err(method_not_allowed());
+        }
+        return shared_page(st, token).await;
+    }
     // A download URL the server handed out: it is its own credential.
     if let Some(token) = path.strip_prefix("/dl/") {
         if req.method() != http::Method::GET {

@@ -47,6 +47,6 @@ pub(crate) use parts::upload_part;
 pub(crate) use plan::plan;
 pub(crate) use prefix::PrefixHandle;
 pub(crate) use sessions::{abort, collect_expired, create_session, get_session, list_parts};
-pub(crate) use shared::{shared_download, shared_item};
+pub(crate) use shared::{shared_download, shared_item, shared_page};
 pub(crate) use trash::{get_trashed, list_trash, purge, restore, Kind};
 pub(crate) use users::users_me;

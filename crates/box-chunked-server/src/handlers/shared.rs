@@ -3,7 +3,9 @@
 //! item as its owner sees it), and the link's `download_url`,
 //! `/shared/static/TOKEN`, which needs no token for an `open` link. The
 //! link's settings decide: its access level, its password, its
-//! `unshared_at` and whether it allows downloads.
+//! `unshared_at` and whether it allows downloads. The link's `url`,
+//! `/s/TOKEN` (a preview page on Box), sends a file's link to its download
+//! URL, so that a link a user copies (`rclone link`) fetches the file.
 
 use super::common::{blocking, fail, not_found, Body, Fail};
 use super::download::content;
@@ -111,6 +113,25 @@ pub(crate) async fn shared_item(
         folder_json(st, &owner, &id.to_string()).await?
     };
     Ok(super::common::json_response(200, &json))
+}
+
+/// `GET /s/TOKEN`: a file's link page; Box shows a preview there, this
+/// server answers `302` to the link's download URL (which then applies
+/// the link's settings). A folder's link has no page here (`404`; its
+/// items are reached through `/2.0/shared_items`).
+pub(crate) async fn shared_page(st: &Arc<State>, token: &str) -> Result<Response<Body>, Fail> {
+    let key = token.to_owned();
+    let (kind, ..) = blocking(st, move |s| s.shared_item(&key))
+        .await?
+        .ok_or_else(not_found)?;
+    if kind != "file" {
+        return Err(not_found());
+    }
+    let location = format!("{}/shared/static/{token}", st.url.trim_end_matches('/'));
+    let mut answer = super::common::empty_response(302);
+    let value = http::HeaderValue::from_str(&location).map_err(|_| super::common::internal())?;
+    answer.headers_mut().insert(http::header::LOCATION, value);
+    Ok(answer)
 }
 
 /// `GET /shared/static/TOKEN`: a shared file's content, with no token.
