@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Box's Node SDK (box-node-sdk 10, pinned by tests/interop/node's
+# Installs Box's Node SDKs (box-node-sdk 10, and 3 as box-node-sdk-v3, pinned by tests/interop/node's
 # package-lock.json) for the interop tests, with `npm ci`. Idempotent: quick
 # when node_modules already matches the lock file.
 set -euo pipefail
@@ -14,5 +14,5 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
 fi
 echo "node env: npm ci (box-node-sdk)"
 npm ci --no-audit --no-fund --loglevel=error
-node -e "require('box-node-sdk'); const fs = require('fs'); console.log('node env: box-node-sdk ' + JSON.parse(fs.readFileSync('node_modules/box-node-sdk/package.json')).version + ' loads')"
+node -e "require('box-node-sdk'); require('box-node-sdk-v3'); const fs = require('fs'); const v = (d) => JSON.parse(fs.readFileSync('node_modules/' + d + '/package.json')).version; console.log('node env: box-node-sdk ' + v('box-node-sdk') + ' and ' + v('box-node-sdk-v3') + ' load')"
 echo "$WANT" > "$STAMP"

@@ -2,7 +2,9 @@
 against box-chunked-server: `uploadBigFile` streams every part
 (`Transfer-Encoding: chunked`), then a new version goes up by the manual
 calls; both are downloaded back and compared by SHA-1. And `BoxJwtAuth` from
-a Box app config file, whose assertions carry no `kid`.
+a Box app config file, whose assertions carry no `kid`. And the calls around
+an upload that Node SDK 10 and the legacy Node SDK 3 (npm alias
+`box-node-sdk-v3`) make.
 """
 import json
 import os
@@ -69,3 +71,29 @@ def test_node_sdk_box_jwt_auth_from_the_config_file(tmp_path, big_file):
         finally:
             s.proc.terminate()
             s.proc.wait(timeout=20)
+
+
+@pytest.mark.skipif(not node_ready() and not os.environ.get("CI"),
+                    reason="box-node-sdk not installed (run scripts/node-env.sh)")
+def test_node_sdks_calls_around_an_upload(tls_server):
+    """Node SDK 10's `copyFile`, `updateFolderById`, `getFileVersions` and
+    `getDownloadFileUrl`, and the legacy Node SDK 3's `getReadStream`,
+    `getDownloadURL` (both accept only Box's `302`) and `uploadNewFileVersion`
+    without an attributes part. Over HTTPS: Node SDK 3 speaks nothing else."""
+    env = dict(os.environ, NODE_EXTRA_CA_CERTS=tls_server.ca)
+    out = subprocess.run(["node", os.path.join(NODE_DIR, "items.js"), tls_server.url, TOKEN],
+                         capture_output=True, text=True, timeout=300, cwd=NODE_DIR, env=env)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    want = r["expected"]
+    # The earlier version is listed; the current one is not.
+    assert [v["sha1"] for v in r["versions"]] == [want["first"]]
+    assert r["moved"]["name"] == "inbox-2026" and r["moved"]["parent"] != "0"
+    assert r["copy"]["name"] == "notes-copy.txt" and r["copy"]["parent"] == "0"
+    assert r["copy"]["sha1"] == want["second"]
+    assert "item_name_in_use" in r["copy_conflict"]
+    assert "/dl/" in r["download_url"] and r["download_sha1"] == want["second"]
+    assert r["read_stream_sha1"] == want["second"]
+    assert "/dl/" in r["download_url_3"]
+    assert r["legacy_version"] == {"name": "notes.txt", "sha1": want["third"]}
+    assert tls_server.download_sha1(r["copy"]["id"]) == want["second"]
