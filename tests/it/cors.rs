@@ -121,3 +121,57 @@ async fn no_origin_listed_refuses_browsers_and_star_takes_any() {
     assert_eq!(r.status, 204);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 }
+
+/// An app's CORS domains (`boxAppSettings.corsDomains` in its config file)
+/// open the browser to the tokens issued to that app, and to no other
+/// token: a developer token from the same origin is refused, as Box does.
+#[tokio::test]
+async fn an_apps_cors_domains_apply_to_its_own_tokens() {
+    const APP_PAGE: &str = "http://app.example:8000";
+    let mut cfg: serde_json::Value = serde_json::from_str(&box_app_config(CONSOLE_KEY)).unwrap();
+    cfg["boxAppSettings"]["corsDomains"] =
+        serde_json::json!(format!("{APP_PAGE}, http://b.example"));
+    let app = box_chunked_server::ServerApp::from_config_json(&cfg.to_string()).unwrap();
+    assert_eq!(app.cors_origins, [APP_PAGE, "http://b.example"]);
+    let ts = TestServer::start(|c| c.apps = vec![app]).await;
+    let http = Http::new();
+    let r = http
+        .post(&format!("{}/oauth2/token", ts.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=app-client&client_secret=app-secret&box_subject_type=enterprise&box_subject_id=ent-1")
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let me = format!("{}/2.0/users/me", ts.url);
+    let preflight = |origin: &'static str| {
+        http.options(&me)
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .send()
+    };
+    assert_eq!(preflight(APP_PAGE).await.status, 204);
+    raw::assert_box_error(
+        &preflight("http://elsewhere.example").await,
+        403,
+        "cors_origin_not_whitelisted",
+    );
+    let r = http
+        .get(&me)
+        .bearer(&token)
+        .header("origin", APP_PAGE)
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let r = http
+        .get(&me)
+        .bearer(ALICE)
+        .header("origin", APP_PAGE)
+        .send()
+        .await;
+    raw::assert_box_error(&r, 403, "cors_origin_not_whitelisted");
+    assert_eq!(r.json()["context_info"]["origin"], APP_PAGE);
+    // Without `Origin` (not a browser), the developer token works as ever.
+    assert_eq!(http.get(&me).bearer(ALICE).send().await.status, 200);
+}

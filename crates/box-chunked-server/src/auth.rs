@@ -29,6 +29,9 @@ pub struct ServerApp {
     public_key: AppPublicKey,
     /// The enterprise whose service account the app acts as.
     pub enterprise_id: String,
+    /// The origins the app's tokens may be used from in a browser (its
+    /// "CORS Domains": `boxAppSettings.corsDomains` in its config file).
+    pub cors_origins: Vec<String>,
 }
 
 impl fmt::Debug for ServerApp {
@@ -38,6 +41,7 @@ impl fmt::Debug for ServerApp {
             .field("client_secret", &"***")
             .field("public_key_id", &self.public_key_id)
             .field("enterprise_id", &self.enterprise_id)
+            .field("cors_origins", &self.cors_origins)
             .finish_non_exhaustive()
     }
 }
@@ -46,10 +50,26 @@ impl ServerApp {
     /// From a Box app config file's JSON: the public key is
     /// `appAuth.publicKey` when present, else derived from the private key
     /// with the passphrase. The enterprise is `enterpriseID` (`"0"` when
-    /// the file has none).
+    /// the file has none). Its CORS domains are
+    /// `boxAppSettings.corsDomains`, a list or one comma-separated string
+    /// as Box's console takes them (none when absent).
     pub fn from_config_json(text: &str) -> Result<Self, AppConfigError> {
         let cfg = AppConfig::from_json(text)?;
+        let raw: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let cors_origins = match &raw["boxAppSettings"]["corsDomains"] {
+            serde_json::Value::String(s) => s
+                .split([',', ' '])
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            serde_json::Value::Array(list) => list
+                .iter()
+                .filter_map(|o| o.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(Self {
+            cors_origins,
             public_key: cfg.public_key()?,
             client_secret: cfg.client_secret().to_owned(),
             client_id: cfg.client_id,
@@ -81,6 +101,9 @@ pub(crate) struct Principal {
     pub(crate) user: String,
     /// Whether it is an app's service account (which may use `As-User`).
     pub(crate) service_account: bool,
+    /// The client id of the `--app` the token was issued to (its CORS
+    /// domains apply), if it was.
+    pub(crate) app: Option<String>,
 }
 
 impl Principal {
@@ -88,6 +111,7 @@ impl Principal {
         Self {
             user: user.into(),
             service_account: false,
+            app: None,
         }
     }
 }

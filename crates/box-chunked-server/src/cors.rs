@@ -4,7 +4,11 @@
 //! (the check before an upload, which carries a token); a request from a
 //! listed origin is answered for the browser (`Access-Control-Allow-Origin:
 //! *` and the headers a client reads exposed); any other origin gets
-//! `403 cors_origin_not_whitelisted` naming it.
+//! `403 cors_origin_not_whitelisted` naming it. Origins are listed per
+//! server (`--cors-origin`, for every token) and per app (its CORS domains,
+//! for the tokens issued to it): a preflight, which has no token, passes
+//! for an origin any list names; the request itself, once its token is
+//! known, must come from the server's list or its own app's.
 
 use crate::handlers::{empty_response, fail, Body, Fail};
 use crate::state::State;
@@ -33,12 +37,45 @@ pub(crate) enum Browser {
     Refused(Fail),
 }
 
-/// Whether `origin` may call the server from a browser.
-fn allowed(st: &State, origin: &str) -> bool {
-    st.cfg
-        .cors_origins
-        .iter()
+/// Whether `list` names `origin` (or is `*`).
+fn listed(list: &[String], origin: &str) -> bool {
+    list.iter()
         .any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+/// Whether `origin` may call the server from a browser with some token:
+/// the server's list or any app's names it.
+fn allowed(st: &State, origin: &str) -> bool {
+    listed(&st.cfg.cors_origins, origin)
+        || st.cfg.apps.iter().any(|a| listed(&a.cors_origins, origin))
+}
+
+fn refusal(origin: &str) -> Fail {
+    fail(
+        ErrorCode::CorsOriginNotWhitelisted,
+        "Access denied - Did you forget to safelist your origin in the CORS config of your app?",
+    )
+    .with_context(json!({ "origin": origin }))
+}
+
+/// Once the token is known: a browser's request (it has `Origin`) must come
+/// from an origin the server lists for every token, or that the token's own
+/// app lists; another app's list does not count.
+pub(crate) fn check_token(st: &State, headers: &HeaderMap, app: Option<&str>) -> Result<(), Fail> {
+    let Some(origin) = headers
+        .get(http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    else {
+        return Ok(());
+    };
+    let own = app
+        .and_then(|id| st.cfg.apps.iter().find(|a| a.client_id == id))
+        .is_some_and(|a| listed(&a.cors_origins, origin));
+    if own || listed(&st.cfg.cors_origins, origin) {
+        Ok(())
+    } else {
+        Err(refusal(origin))
+    }
 }
 
 /// What `headers` of a request with `method` are to CORS.
@@ -49,15 +86,7 @@ pub(crate) fn classify(st: &State, method: &Method, headers: &HeaderMap) -> Brow
     else {
         return Browser::NotCors;
     };
-    let refused = || {
-        Browser::Refused(
-            fail(
-                ErrorCode::CorsOriginNotWhitelisted,
-                "Access denied - Did you forget to safelist your origin in the CORS config of your app?",
-            )
-            .with_context(json!({ "origin": origin })),
-        )
-    };
+    let refused = || Browser::Refused(refusal(origin));
     let preflight = method == Method::OPTIONS
         && headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
         && !headers.contains_key(http::header::AUTHORIZATION);

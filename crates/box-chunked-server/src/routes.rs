@@ -493,6 +493,7 @@ fn authenticate(st: &State, headers: &HeaderMap) -> Result<String, Fail> {
     let unauthorized = || fail(ErrorCode::Unauthorized, "Unauthorized");
     let token = bearer(headers).ok_or_else(unauthorized)?;
     let who = st.principal(token).ok_or_else(unauthorized)?;
+    cors::check_token(st, headers, who.app.as_deref())?;
     let Some(as_user) = headers.get("as-user") else {
         return Ok(who.user);
     };

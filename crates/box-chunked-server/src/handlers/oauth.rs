@@ -60,8 +60,9 @@ fn grant(st: &State, g: &Grant) -> Result<serde_json::Value, Fail> {
             ..
         } => {
             if let Some(app) = app {
-                let who = app_subject(st, app, subject_type, subject_id)
+                let mut who = app_subject(st, app, subject_type, subject_id)
                     .ok_or_else(|| refused("invalid_grant", "Grant credentials are invalid"))?;
+                who.app = Some(app.client_id.clone());
                 return Ok(issue(st, who, None));
             }
             let (_, _, user) = client.ok_or_else(invalid_client)?;
@@ -69,7 +70,8 @@ fn grant(st: &State, g: &Grant) -> Result<serde_json::Value, Fail> {
         }
         Grant::JwtBearer { assertion, .. } => {
             let app = app.ok_or_else(invalid_client)?;
-            let who = verify_assertion(st, app, assertion)?;
+            let mut who = verify_assertion(st, app, assertion)?;
+            who.app = Some(app.client_id.clone());
             Ok(issue(st, who, None))
         }
         Grant::AuthorizationCode {
@@ -113,6 +115,7 @@ fn app_subject(st: &State, app: &ServerApp, kind: &SubjectType, id: &str) -> Opt
         SubjectType::Enterprise if id == app.enterprise_id => Some(Principal {
             user: app.service_account(),
             service_account: true,
+            app: Some(app.client_id.clone()),
         }),
         SubjectType::User if st.is_managed_user(id) => Some(Principal::user(id)),
         _ => None,
