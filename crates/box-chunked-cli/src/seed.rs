@@ -1,11 +1,14 @@
 //! `serve --seed USER=DIR`: a directory tree becomes one user's folders and
 //! files when the server starts, through the server's own API (as any
 //! client would make them), before its first line is printed. A name that
-//! is there already (a restart on the same data) is skipped.
+//! is there already (a restart on the same data) is skipped. `--seed
+//! FILE.json` is a JSON fixture (`box_chunked_server::fixture`), planted
+//! with the ids, versions and timestamps it gives.
 
 use crate::failure::{exit, Failure};
 use box_chunked_hyper::job::{Job, JobFile};
 use box_chunked_hyper::{BoxClient, OnConflict};
+use box_chunked_server::fixture::Fixture;
 use std::path::{Path, PathBuf};
 
 /// One `--seed USER=DIR`, with the token the user signs in with.
@@ -13,6 +16,28 @@ pub(crate) struct Seed {
     pub(crate) user: String,
     pub(crate) dir: PathBuf,
     pub(crate) token: String,
+}
+
+/// A JSON fixture given to `--seed`, with the file it came from.
+pub(crate) type FixtureFile = (PathBuf, Fixture);
+
+/// The JSON fixtures among `specs` (values that name a file), read and
+/// parsed, and the other specs (`USER=DIR`).
+pub(crate) fn fixtures_of(specs: &[String]) -> Result<(Vec<FixtureFile>, Vec<String>), Failure> {
+    let mut fixtures = Vec::new();
+    let mut rest = Vec::new();
+    for spec in specs {
+        let path = PathBuf::from(spec);
+        if !path.is_file() {
+            rest.push(spec.clone());
+            continue;
+        }
+        let usage = |m: String| Failure::new(exit::USAGE, format!("--seed {spec}: {m}"));
+        let text = std::fs::read_to_string(&path).map_err(|e| usage(e.to_string()))?;
+        let fixture = Fixture::from_json(&text).map_err(|e| usage(e.to_string()))?;
+        fixtures.push((path, fixture));
+    }
+    Ok((fixtures, rest))
 }
 
 /// The seeds of `specs` (`USER=DIR`), each with a token of `tokens`
@@ -27,7 +52,7 @@ pub(crate) fn seeds_of(
         .map(|spec| {
             let (user, dir) = spec
                 .split_once('=')
-                .ok_or_else(|| usage(format!("--seed {spec} must be USER=DIR")))?;
+                .ok_or_else(|| usage(format!("--seed {spec} must be USER=DIR or a JSON fixture file")))?;
             let token = tokens
                 .iter()
                 .find(|(_, u)| u == user)

@@ -12,15 +12,15 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .data
         .clone()
         .unwrap_or_else(|| data_dir().join("server"));
-    let seed_specs = args.seeds.clone();
+    let (fixtures, seed_specs) = crate::seed::fixtures_of(&args.seeds)?;
     let (config, generated) = config_of(args, data.clone())?;
     let (tls, public) = (config.tls.is_some(), config.public_url.clone());
     let seeds = crate::seed::seeds_of(&seed_specs, &config.tokens)?;
     if tls && !seeds.is_empty() {
-        return Err(Failure::new(
-            exit::USAGE,
-            "--seed works on a plain-http server for now: seed it without TLS once (same --data), then restart it with TLS",
-        ));
+        // Whatever the certificate names, the seed goes in through a plain
+        // loopback server on the same data first (no faults), which then
+        // lets the data directory go to the TLS server.
+        seed_before_tls(&config, &seeds, &data).await?;
     }
     let server = Server::bind(config).await.map_err(|e| {
         let hint = if is_locked(&e) {
@@ -30,6 +30,20 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         };
         Failure::new(exit::FAILED, format!("{e}{hint}"))
     })?;
+    for (path, fixture) in fixtures {
+        let done = server.plant(fixture).await.map_err(|e| {
+            Failure::new(
+                exit::FAILED,
+                format!("seeding from {}: {e}", path.display()),
+            )
+        })?;
+        eprintln!(
+            "seeded {}: {} items made ({} there already)",
+            path.display(),
+            done.made,
+            done.there
+        );
+    }
     // The address it listens on comes first; a --public-url is what
     // clients are sent to, said apart.
     let listening = match &public {
@@ -44,9 +58,11 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let running = server.spawn();
     // The seed is in place before the first line, which scripts wait for.
     let local = format!("http://{}", running.local_addr());
-    if let Err(f) = crate::seed::plant(&local, &seeds, &data).await {
-        let _ = running.shutdown().await;
-        return Err(f);
+    if !tls {
+        if let Err(f) = crate::seed::plant(&local, &seeds, &data).await {
+            let _ = running.shutdown().await;
+            return Err(f);
+        }
     }
     println!("box-chunked server listening on {listening}");
     if let Some(t) = generated {
@@ -59,6 +75,32 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
     println!("box-chunked server stopped");
     Ok(())
+}
+
+/// Plants `seeds` through a plain-http server on loopback with `config`'s
+/// data and users, no TLS and no faults, and stops it.
+async fn seed_before_tls(
+    config: &ServerConfig,
+    seeds: &[crate::seed::Seed],
+    data: &std::path::Path,
+) -> Result<(), Failure> {
+    let mut plain = config.clone();
+    plain.tls = None;
+    plain.public_url = None;
+    plain.faults = FaultSpec::default();
+    plain.addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let failed = |e: String| Failure::new(exit::FAILED, format!("seeding before TLS: {e}"));
+    let running = Server::bind(plain)
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .spawn();
+    let local = format!("http://{}", running.local_addr());
+    let planted = crate::seed::plant(&local, seeds, data).await;
+    running
+        .shutdown()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    planted
 }
 
 /// The server's configuration from the command line (and the random token

@@ -209,11 +209,13 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) box_versions: Vec<String>,
     /// At start, make the tree in DIR the folders and files of USER (who
-    /// needs a --token), through the server's own API; names there already
-    /// are skipped (a restart on the same data). Repeatable.
+    /// needs a --token), through the server's own API; or plant a JSON
+    /// fixture FILE (users' folders and files with given ids, versions and
+    /// timestamps; docs/server.md). Names there already are skipped (a
+    /// restart on the same data). Repeatable.
     #[arg(
         long = "seed",
-        value_name = "USER=DIR",
+        value_name = "USER=DIR|FILE.json",
         env = "BOX_CHUNKED_SEED",
         value_delimiter = ','
     )]

@@ -35,6 +35,7 @@ mod config;
 mod cors;
 pub mod faults;
 mod fdlimit;
+pub mod fixture;
 mod handlers;
 mod journal;
 mod net;
@@ -175,6 +176,18 @@ impl Server {
     /// The base URL clients use: upload root `<url>/api/2.0`, API root `<url>/2.0`.
     pub fn url(&self) -> &str {
         &self.state.url
+    }
+
+    /// Plants a JSON fixture's folders and files (with their ids, versions
+    /// and timestamps) before the server serves; see [`fixture`].
+    pub async fn plant(
+        &self,
+        fixture: fixture::Fixture,
+    ) -> Result<fixture::Planting, fixture::FixtureError> {
+        let (store, now) = (self.state.store.clone(), self.state.now_unix());
+        tokio::task::spawn_blocking(move || fixture::plant(&store, &fixture, now))
+            .await
+            .map_err(|e| fixture::FixtureError::Invalid(format!("the planting task failed: {e}")))?
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets

@@ -204,3 +204,136 @@ fn health_says_whether_a_server_serves() {
     let o = run(&["https://127.0.0.1:1"], None);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A seed reaches a TLS server too (planted over plain loopback HTTP before
+/// the TLS server takes the data), whatever its certificate names, and the
+/// faults given are for the clients under test, not for the seed.
+#[tokio::test]
+async fn a_seed_reaches_a_tls_server_and_no_fault_touches_it() {
+    let dir = TempDir::new("seed-tls");
+    let tree = TempDir::new("seed-tls-tree");
+    std::fs::write(tree.path().join("only.txt"), b"seeded").unwrap();
+    let seed = format!("alice={}", tree.path().display());
+    let s = Serve::on(
+        dir.path(),
+        "127.0.0.1:0",
+        &[
+            "--seed",
+            &seed,
+            "--tls-self-signed",
+            "--faults",
+            "upload:500@#1",
+        ],
+    );
+    assert!(s.url.starts_with("https://"), "{}", s.url);
+    let ca = std::fs::read_to_string(dir.path().join("tls/ca.pem")).unwrap();
+    let http = Http::trusting(&ca, false);
+    let r = http
+        .get(&format!("{}/2.0/folders/0/items", s.url))
+        .bearer(ALICE)
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.json()["entries"][0]["name"], "only.txt");
+    // The first upload of a client under test is the one the fault meets.
+    let (ct, body) = box_chunked_tests::api::multipart(
+        &serde_json::json!({"name": "x.txt", "parent": {"id": "0"}}),
+        b"x",
+    );
+    let r = http
+        .post(&format!("{}/api/2.0/files/content", s.url))
+        .bearer(ALICE)
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await;
+    assert_eq!(r.status, 500, "{:?}", r.json());
+}
+
+/// A JSON fixture plants folders and files with the ids, versions and
+/// timestamps it gives; a restart plants nothing twice; new ids come after
+/// the fixture's; an id the store holds already is refused, by name.
+#[tokio::test]
+async fn a_json_fixture_plants_ids_versions_and_times() {
+    let dir = TempDir::new("fixture");
+    let fixtures = TempDir::new("fixture-files");
+    let fixture = serde_json::json!({"users": {"alice": {
+        "folders": [{"path": "/Reports", "id": "5000", "created_at": "2026-01-02T03:04:05Z"}],
+        "files": [{"path": "/Reports/2026/q1.csv", "id": "7000", "description": "Q1",
+                   "content_modified_at": "2026-03-31T18:00:00Z",
+                   "versions": [{"content": "a,b\n", "created_at": "2026-04-01T00:00:00Z", "id": "8000"},
+                                {"size": 3000000, "seed": 7, "id": "9000",
+                                 "created_at": "2026-04-02T00:00:00Z"}]}]}}});
+    let path = fixtures.path().join("fixture.json");
+    std::fs::write(&path, fixture.to_string()).unwrap();
+    let seed = path.display().to_string();
+    for round in 0..2 {
+        let mut s = Serve::on(dir.path(), "127.0.0.1:0", &["--seed", &seed]);
+        let alice = box_chunked_tests::api::User::new(&s.url, ALICE);
+        let folder = alice.api("GET", "/folders/5000", None).await.json();
+        assert_eq!(folder["name"], "Reports", "{folder}");
+        assert_eq!(folder["created_at"], "2026-01-02T03:04:05Z");
+        let f = alice.api("GET", "/files/7000", None).await.json();
+        assert_eq!(
+            (
+                &f["name"],
+                &f["size"],
+                &f["file_version"]["id"],
+                &f["description"]
+            ),
+            (
+                &"q1.csv".into(),
+                &3_000_000.into(),
+                &"9000".into(),
+                &"Q1".into()
+            ),
+            "{f}"
+        );
+        assert_eq!(f["content_modified_at"], "2026-03-31T18:00:00Z");
+        assert_eq!(f["path_collection"]["entries"][1]["id"], "5000");
+        let body = alice.download("7000").await.body;
+        assert_eq!(body.len(), 3_000_000);
+        assert_eq!(f["sha1"], sha1(&body).to_hex().as_str());
+        let v = alice.api("GET", "/files/7000/versions", None).await.json();
+        assert_eq!(v["entries"][0]["id"], "8000", "{v}");
+        assert_eq!(v["entries"][0]["sha1"], sha1(b"a,b\n").to_hex().as_str());
+        assert_eq!(v["entries"][0]["created_at"], "2026-04-01T00:00:00Z");
+        assert_eq!(
+            alice.list("0").await.len(),
+            1,
+            "round {round}: nothing planted twice"
+        );
+        if round == 1 {
+            // Ids handed out later come after the fixture's.
+            let r = alice.one_shot("0", "later.txt", b"later").await;
+            let id: i64 = r.json()["entries"][0]["id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(id > 7000, "{id}");
+        }
+        s.kill9();
+    }
+    // Another fixture naming a folder id the store holds: refused, by name.
+    let clash = fixtures.path().join("clash.json");
+    std::fs::write(
+        &clash,
+        serde_json::json!({"users": {"alice": {"folders": [{"path": "/Other", "id": "5000"}]}}})
+            .to_string(),
+    )
+    .unwrap();
+    let o = Serve::command(
+        dir.path(),
+        "127.0.0.1:0",
+        &["--seed", &clash.display().to_string()],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("/Other") && err.contains("folders id 5000 is taken"),
+        "{err}"
+    );
+}

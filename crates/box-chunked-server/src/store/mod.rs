@@ -145,6 +145,7 @@ mod changes;
 mod commit;
 mod copies;
 mod digests;
+mod fixture;
 mod ids;
 mod items;
 mod lock;
@@ -157,6 +158,7 @@ mod versions;
 
 pub(crate) use changes::{FileChanges, FolderChanges};
 pub(crate) use commit::NewVersion;
+pub(crate) use fixture::{Planted, SeedFile, SeedFolder, SeedVersion};
 pub(crate) use ids::random_hex;
 pub(crate) use items::{FileRow, FolderRow, ItemRow, VersionRow};
 pub(crate) use sessions::{InsertPart, PartRow, SessionRow, SessionState};
