@@ -5,6 +5,8 @@ scripts/node-env.sh) on another origin than the server: a chunked upload of
 its Retry-After (which the page can read only because it is exposed), then
 downloaded back and compared. The server lists the
 page's origin (`--cors-origin`); a server that lists none refuses the page.
+And a page that uploads through Box's own Node SDK in its browser build
+(bundled by npm `esbuild` from the SDK's ES modules when the test runs).
 """
 import functools
 import http.server
@@ -47,10 +49,33 @@ def page_origin():
         httpd.shutdown()
 
 
-def run_page(origin, server_url):
+@pytest.fixture()
+def sdk_page_origin(tmp_path):
+    """The origin of a page that loads Box's Node SDK, bundled for browsers."""
+    esbuild = os.path.join(NODE_DIR, "node_modules", ".bin", "esbuild")
+    if not os.path.exists(esbuild):
+        pytest.skip("esbuild not installed (run scripts/node-env.sh)")
+    shutil.copy(os.path.join(HERE, "browser", "sdk-upload.html"), tmp_path)
+    out = subprocess.run(
+        [esbuild, "node_modules/box-node-sdk/lib-esm/index.js", "--bundle", "--platform=browser",
+         "--format=iife", "--global-name=BoxSdk", f"--outfile={tmp_path / 'box-sdk.js'}",
+         "--log-level=error"],
+        capture_output=True, text=True, timeout=120, cwd=NODE_DIR)
+    assert out.returncode == 0, out.stderr
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+
+
+def run_page(origin, server_url, page="upload.html"):
     env = dict(os.environ, CHROMIUM=CHROMIUM)
     out = subprocess.run(
-        ["node", os.path.join(NODE_DIR, "browser.js"), f"{origin}/upload.html", server_url, TOKEN,
+        ["node", os.path.join(NODE_DIR, "browser.js"), f"{origin}/{page}", server_url, TOKEN,
          str(SIZE)],
         capture_output=True, text=True, timeout=300, cwd=NODE_DIR, env=env)
     assert out.returncode == 0, out.stderr
@@ -82,6 +107,21 @@ def test_a_page_from_an_origin_not_listed_is_refused(page_origin):
             r = run_page(page_origin, s.url)
             assert "Failed to fetch" in r.get("error", ""), r
             assert s.counters()["files_committed"] == 0
+        finally:
+            s.proc.terminate()
+            s.proc.wait(timeout=20)
+
+
+@pytest.mark.skipif(why_not() is not None, reason=why_not() or "")
+def test_a_page_uploads_through_box_node_sdk_in_the_browser(sdk_page_origin):
+    with tempfile.TemporaryDirectory(prefix="box-chunked-browser-sdk-") as data:
+        s = start_server(data, ["--cors-origin", sdk_page_origin])
+        try:
+            r = run_page(sdk_page_origin, s.url, page="sdk-upload.html")
+            assert "error" not in r, r
+            assert r["sha1"] == r["expected_sha1"] and r["size"] == SIZE, r
+            assert s.download_sha1(r["id"]) == r["expected_sha1"]
+            assert s.counters()["sessions_created"] == 1
         finally:
             s.proc.terminate()
             s.proc.wait(timeout=20)
