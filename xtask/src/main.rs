@@ -6,6 +6,8 @@
 //! - `cargo xtask bench [--quick]`: the benchmarks (`docs/performance.md`).
 //! - `cargo xtask image`: the local server's container image (`FROM scratch`,
 //!   a static musl binary), for Docker.
+//! - `cargo xtask man`: docs/man, the man pages, from the command's own
+//!   definitions (a CLI test fails when they are out of date).
 
 mod bench;
 mod image;
@@ -21,13 +23,15 @@ fn main() -> ExitCode {
         Some("bench") if args.iter().any(|a| a == "--report") => bench::report(&workspace_root()),
         Some("bench") => bench::run(&workspace_root(), args.iter().any(|a| a == "--quick")),
         Some("image") => image::run(&workspace_root()),
+        Some("man") => man(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|tidy|bench [--quick|--report]|image>");
+            eprintln!("usage: cargo xtask <ci|tidy|bench [--quick|--report]|image|man>");
             eprintln!("  ci    format check, clippy -D warnings, tests, docs -D warnings, Python and Node SDK interop");
             eprintln!(
                 "  tidy  layering rules: what box-chunked-proto and box-chunked-core may use"
             );
             eprintln!("  image the local server's container image (needs Docker, the musl target and musl-tools)");
+            eprintln!("  man   docs/man: the man pages, generated from the command's definitions");
             return ExitCode::from(2);
         }
     };
@@ -38,6 +42,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Regenerates docs/man with the command's hidden `man-pages` (clap_mangen,
+/// from the same definitions as its parser).
+fn man() -> Result<(), String> {
+    let dir = workspace_root().join("docs/man");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("removing {}: {e}", dir.display()))?;
+    }
+    let mut run = cargo();
+    run.args([
+        "run",
+        "--quiet",
+        "--locked",
+        "-p",
+        "box-chunked-cli",
+        "--",
+        "man-pages",
+    ])
+    .arg(&dir);
+    step("man pages into docs/man", run)
 }
 
 fn workspace_root() -> std::path::PathBuf {

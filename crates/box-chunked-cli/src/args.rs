@@ -155,6 +155,16 @@ pub(crate) struct Global {
     /// memory to stderr as one line: `stats: {"wall_secs":..,"cpu_secs":..,"peak_rss_bytes":..}`.
     #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) stats: bool,
+    /// Write the log (-v, -vv...) to FILE, appended, instead of stderr, so
+    /// that it is kept apart from the progress display.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "BOX_CHUNKED_LOG_FILE",
+        help_heading = "Global options"
+    )]
+    pub(crate) log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +203,20 @@ pub(crate) enum Command {
     /// Ask a local server's health route; exit 0 when it serves (the
     /// container image's healthcheck).
     Health(HealthArgs),
+    /// Print the shell completion script for SHELL to standard output,
+    /// e.g. `box-chunked completions bash > /etc/bash_completion.d/box-chunked`.
+    Completions {
+        /// The shell: bash, zsh, fish, powershell or elvish.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (box-chunked.1 and one per command) into DIR
+    /// (what `cargo xtask man` runs).
+    #[command(hide = true)]
+    ManPages {
+        /// The directory to write them into.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

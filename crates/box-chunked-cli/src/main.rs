@@ -10,6 +10,7 @@ mod health;
 mod job_run;
 mod jobs;
 mod login;
+mod logs;
 mod progress;
 mod resume;
 mod seed;
@@ -35,28 +36,14 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
     let stats = cli.global.stats;
-    let level = if cli.global.quiet {
-        "error"
-    } else {
-        match cli.global.verbose {
-            0 => "warn",
-            1 => "info",
-            2 => "debug",
-            _ => "trace",
-        }
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BOX_CHUNKED_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    // Colours only on a terminal, and never with NO_COLOR set.
-    let ansi = {
-        use std::io::IsTerminal as _;
-        std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+    if let Err(e) = logs::init(&cli.global) {
+        eprintln!("error: {}", e.message);
+        return ExitCode::from(e.code);
+    }
+    // Commands that need no runtime.
+    if let Some(code) = without_runtime(&cli.command) {
+        return code;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,6 +73,8 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo(args).await,
             Command::Login(args) => login::login(&global, args).await,
             Command::Health(args) => health::health(args).await,
+            // Answered before the runtime starts.
+            Command::Completions { .. } | Command::ManPages { .. } => Ok(()),
         }
     });
     // Leave no task behind (an embedded server, a background abort) for long.
@@ -103,6 +92,35 @@ fn main() -> ExitCode {
             eprintln!("error: {}", e.message);
             ExitCode::from(e.code)
         }
+    }
+}
+
+/// Completions and man pages, answered before any runtime starts; `None`
+/// for every other command.
+fn without_runtime(command: &Command) -> Option<ExitCode> {
+    match command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "box-chunked", &mut std::io::stdout());
+            Some(ExitCode::from(exit::OK))
+        }
+        Command::ManPages { dir } => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            Some(
+                match std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cmd, dir))
+                {
+                    Ok(()) => ExitCode::from(exit::OK),
+                    Err(e) => {
+                        eprintln!(
+                            "error: cannot write the man pages into {}: {e}",
+                            dir.display()
+                        );
+                        ExitCode::from(exit::FAILED)
+                    }
+                },
+            )
+        }
+        _ => None,
     }
 }
 

@@ -6,6 +6,7 @@ mod commands;
 mod crash;
 mod emulator;
 mod jobs;
+mod manual;
 mod serving;
 mod signin;
 mod support;
