@@ -200,6 +200,15 @@ pub(crate) enum Command {
     Login(LoginArgs),
     /// Show the whole system working: generate a file, upload it to the local server, download it back and compare.
     Demo(DemoArgs),
+    /// List a folder's items (or show one file), by path or id.
+    #[command(override_usage = "box-chunked ls [OPTIONS] [PATH|ID]")]
+    Ls(LsArgs),
+    /// Make folders, by path (with -p, the missing ones on the way too).
+    #[command(override_usage = "box-chunked mkdir [OPTIONS] <PATH>...")]
+    Mkdir(MkdirArgs),
+    /// Remove files, or folders with -r (to the trash, where Box keeps one).
+    #[command(override_usage = "box-chunked rm [OPTIONS] <PATH|ID>...")]
+    Rm(RmArgs),
     /// Ask a local server's health route; exit 0 when it serves (the
     /// container image's healthcheck).
     Health(HealthArgs),
@@ -217,6 +226,49 @@ pub(crate) enum Command {
         /// The directory to write them into.
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LsArgs {
+    /// A folder or a file: a path from "All Files" (/Backups/2026, or
+    /// box:Backups/2026), or an id (a folder's; file:ID for a file).
+    #[arg(value_name = "PATH|ID", default_value = "/")]
+    pub(crate) target: String,
+    /// Show each file's SHA-1 too.
+    #[arg(short = 'l', long)]
+    pub(crate) long: bool,
+    /// Everything below, folder by folder.
+    #[arg(short = 'R', long)]
+    pub(crate) recursive: bool,
+    /// One JSON object per line (path, type, id, name, size, modified_at, sha1).
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MkdirArgs {
+    /// Paths from "All Files", such as /Backups/2026.
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<String>,
+    /// Make the missing folders on the way, and accept one that exists.
+    #[arg(short = 'p', long)]
+    pub(crate) parents: bool,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RmArgs {
+    /// Paths, or ids (a bare id is a file's; folder:ID for a folder).
+    #[arg(required = true, value_name = "PATH|ID")]
+    pub(crate) targets: Vec<String>,
+    /// Remove folders, with everything in them.
+    #[arg(short = 'r', long)]
+    pub(crate) recursive: bool,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
 }
 
 #[derive(Debug, Args)]
@@ -272,11 +324,15 @@ pub(crate) struct UploadArgs {
     /// --size); several paths, or a directory, make one resumable job.
     #[arg(required = true, value_name = "PATH")]
     pub(crate) paths: Vec<PathBuf>,
-    /// The folder to create the file in (default 0, the root).
-    #[arg(long, value_name = "ID", conflicts_with = "file")]
+    /// The folder to create the file in: a path from "All Files"
+    /// (/Backups/2026 or box:Backups/2026) or a folder id (default: the root).
+    #[arg(long, value_name = "PATH|ID", conflicts_with = "file")]
     pub(crate) folder: Option<String>,
-    /// Upload a new version of this file instead.
-    #[arg(long, value_name = "ID")]
+    /// Make the missing folders of the --folder path.
+    #[arg(short = 'p', long, requires = "folder")]
+    pub(crate) mkdir: bool,
+    /// Upload a new version of this file instead: its path or its id.
+    #[arg(long, value_name = "PATH|ID")]
     pub(crate) file: Option<String>,
     /// The name on Box (default: the file's name).
     #[arg(long)]

@@ -29,7 +29,9 @@ struct Show {
     quiet: bool,
 }
 
-pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failure> {
+/// The checks of a job's arguments before anything is sent: no standard
+/// input, no --file, no --name, every path there.
+fn job_args_hold(args: &UploadArgs) -> Result<(), Failure> {
     if args.paths.iter().any(|p| p.as_os_str() == "-") {
         return Err(Failure::new(
             exit::USAGE,
@@ -53,8 +55,14 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
             ));
         }
     }
+    Ok(())
+}
+
+pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failure> {
+    job_args_hold(&args)?;
+    crate::browse::check_refs(&args)?;
     let folder = args.folder.clone().unwrap_or_else(|| "0".to_owned());
-    let job = JobFile::plan(
+    let mut job = JobFile::plan(
         &args.paths,
         &folder,
         args.on_conflict,
@@ -68,6 +76,14 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
         data_dir().join("jobs").join(format!("job-{stamp}.json"))
     });
     let t = connect(&args.conn.clone().or(&g.conn), g.quiet).await?;
+    let args = match crate::browse::with_ids(&t, args).await {
+        Ok(a) => a,
+        Err(f) => {
+            t.close().await;
+            return Err(f);
+        }
+    };
+    job.folder_id = args.folder.clone().unwrap_or_else(|| "0".to_owned());
     let show = Show {
         json: args.json,
         json_progress: args.progress.as_deref() == Some("json"),

@@ -3,6 +3,7 @@
 
 mod alloc;
 mod args;
+mod browse;
 mod connect;
 mod demo;
 mod failure;
@@ -73,6 +74,9 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo(args).await,
             Command::Login(args) => login::login(&global, args).await,
             Command::Health(args) => health::health(args).await,
+            Command::Ls(args) => browse::ls(&global, args).await,
+            Command::Mkdir(args) => browse::mkdir(&global, args).await,
+            Command::Rm(args) => browse::rm(&global, args).await,
             // Answered before the runtime starts.
             Command::Completions { .. } | Command::ManPages { .. } => Ok(()),
         }

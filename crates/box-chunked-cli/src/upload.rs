@@ -264,9 +264,18 @@ pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> 
     if many {
         return crate::job_run::upload_job(g, args).await;
     }
-    let target = target_of(&args, &args.paths[0])?;
+    crate::browse::check_refs(&args)?;
+    target_of(&args, &args.paths[0])?;
     let src = Prepared::of(&args).await?;
     let t = connect(&args.conn.clone().or(&g.conn), g.quiet).await?;
+    let args = match crate::browse::with_ids(&t, args).await {
+        Ok(a) => a,
+        Err(f) => {
+            t.close().await;
+            return Err(f);
+        }
+    };
+    let target = target_of(&args, &args.paths[0])?;
     let hint = src
         .checkpoint
         .as_ref()

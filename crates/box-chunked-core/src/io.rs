@@ -61,6 +61,12 @@ pub enum RequestKind {
     Plan,
     /// `POST /folders`.
     CreateFolder,
+    /// `GET /folders/{id}/items`: a page of a folder's items.
+    ListItems,
+    /// `GET /folders/{id}`.
+    GetFolder,
+    /// `DELETE` of a file or a folder.
+    DeleteItem,
 }
 
 impl RequestKind {
@@ -78,6 +84,9 @@ impl RequestKind {
             Self::UploadFile => "upload file".to_owned(),
             Self::Plan => "plan upload session".to_owned(),
             Self::CreateFolder => "create folder".to_owned(),
+            Self::ListItems => "list folder".to_owned(),
+            Self::GetFolder => "get folder".to_owned(),
+            Self::DeleteItem => "delete".to_owned(),
         }
     }
 }

@@ -96,6 +96,7 @@
 
 mod answers;
 pub mod auth;
+pub mod browse;
 pub mod call;
 mod checkpoint;
 mod config;

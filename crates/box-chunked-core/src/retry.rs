@@ -104,7 +104,14 @@ pub const fn classify_transport(kind: TransportErrorKind) -> FailureClass {
 ///            &ErrorCode::Other(String::new())), None);
 /// ```
 pub fn classify_status(kind: RequestKind, status: u16, code: &ErrorCode) -> Option<FailureClass> {
-    let session_scoped = !matches!(kind, RequestKind::CreateSession | RequestKind::GetFile);
+    let session_scoped = !matches!(
+        kind,
+        RequestKind::CreateSession
+            | RequestKind::GetFile
+            | RequestKind::ListItems
+            | RequestKind::GetFolder
+            | RequestKind::DeleteItem
+    );
     Some(match status {
         202 if kind == RequestKind::Commit => FailureClass::CommitPending,
         200..=299 => return None,

@@ -80,6 +80,7 @@
 
 mod auth;
 mod body;
+mod browse;
 mod builder;
 mod client;
 mod error;
@@ -97,6 +98,7 @@ pub use box_chunked_core as core;
 pub use box_chunked_core::conflicts::OnConflict;
 pub use box_chunked_core::Target;
 pub use box_chunked_proto as proto;
+pub use browse::Resolution;
 pub use builder::{Auth, ClientBuilder, DEFAULT_API_URL, DEFAULT_OAUTH_URL, DEFAULT_UPLOAD_URL};
 pub use client::BoxClient;
 pub use error::{Error, ErrorKind, Remedy};

@@ -7,6 +7,7 @@ mod crash;
 mod emulator;
 mod jobs;
 mod manual;
+mod paths;
 mod serving;
 mod signin;
 mod support;

@@ -131,12 +131,11 @@ async fn wrong_ids_and_urls_are_named() {
     let home = TempDir::new("cli-wrong-ids");
     let (big, _) = write_file(home.path(), "big.bin", 2 * MIB, 5);
     let (small, _) = write_file(home.path(), "small.bin", 2000, 6);
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 3] = [
         (
             &["--folder", "999"],
             "folder 999 was not found (or this user cannot see it)",
         ),
-        (&["--folder", "dest"], "Box's ids are numbers"),
         (
             &["--file", "999999"],
             "file 999999 was not found (or this user cannot see it)",
@@ -166,6 +165,15 @@ async fn wrong_ids_and_urls_are_named() {
             );
         }
     }
+    // Neither an id nor a path: said before anything is sent.
+    let o = cli(&s, home.path())
+        .args(["upload", "--no-progress"])
+        .arg(&small)
+        .args(["--folder", "dest"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("neither an id"), "{}", stderr(&o));
     // A job into a folder that does not exist.
     let tree = home.path().join("tree");
     std::fs::create_dir_all(&tree).unwrap();

@@ -67,7 +67,10 @@ impl Upload {
             | RequestKind::Preflight
             | RequestKind::UploadFile
             | RequestKind::Plan
-            | RequestKind::CreateFolder => {}
+            | RequestKind::CreateFolder
+            | RequestKind::ListItems
+            | RequestKind::GetFolder
+            | RequestKind::DeleteItem => {}
         }
     }
 

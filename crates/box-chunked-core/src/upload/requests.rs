@@ -95,7 +95,10 @@ impl Upload {
             | RequestKind::Preflight
             | RequestKind::UploadFile
             | RequestKind::Plan
-            | RequestKind::CreateFolder => Err(format!("{kind} is not a control request")),
+            | RequestKind::CreateFolder
+            | RequestKind::ListItems
+            | RequestKind::GetFolder
+            | RequestKind::DeleteItem => Err(format!("{kind} is not a control request")),
         }
     }
 
