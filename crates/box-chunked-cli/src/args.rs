@@ -209,6 +209,9 @@ pub(crate) enum Command {
     /// Remove files, or folders with -r (to the trash, where Box keeps one).
     #[command(override_usage = "box-chunked rm [OPTIONS] <PATH|ID>...")]
     Rm(RmArgs),
+    /// Download a file, or a folder's tree with -r, checked against Box's SHA-1.
+    #[command(override_usage = "box-chunked download [OPTIONS] <PATH|ID> [DEST]")]
+    Download(DownloadArgs),
     /// Ask a local server's health route; exit 0 when it serves (the
     /// container image's healthcheck).
     Health(HealthArgs),
@@ -267,6 +270,48 @@ pub(crate) struct RmArgs {
     /// Remove folders, with everything in them.
     #[arg(short = 'r', long)]
     pub(crate) recursive: bool,
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+}
+
+/// What `download` does with a local file that is there already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LocalConflict {
+    /// Stop for that file (the others go on); exit 3.
+    Error,
+    /// Keep it when it holds Box's bytes (same SHA-1); else as error.
+    Skip,
+    /// Replace it (once the new bytes are checked).
+    Overwrite,
+    /// Write beside it under a numbered name (`report (1).pdf`).
+    Rename,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DownloadArgs {
+    /// A file, or a folder with -r: a path (/a/b.bin, box:a/b.bin) or an
+    /// id (a bare id is a file's; folder:ID for a folder).
+    #[arg(value_name = "PATH|ID")]
+    pub(crate) source: String,
+    /// Where: a file's local path, or a directory it goes into; a folder's
+    /// tree goes into DEST (default: the item's name in the current directory).
+    #[arg(value_name = "DEST")]
+    pub(crate) dest: Option<PathBuf>,
+    /// A folder's tree, every level.
+    #[arg(short = 'r', long)]
+    pub(crate) recursive: bool,
+    /// Ranges in flight at once, all files together.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
+    pub(crate) parallel: usize,
+    /// Files at once (with -r).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
+    pub(crate) files: usize,
+    /// A local file that is there already.
+    #[arg(long, value_enum, default_value = "error")]
+    pub(crate) on_conflict: LocalConflict,
+    /// One JSON object per file (action, path, local, id, size, sha1, resumed).
+    #[arg(long)]
+    pub(crate) json: bool,
     #[command(flatten)]
     pub(crate) conn: Conn,
 }

@@ -31,6 +31,10 @@ fn failed(e: &Error, what: &str, t: &Endpoint) -> Failure {
 }
 
 /// Where `path` leads, or a sentence naming the first missing folder.
+pub(crate) async fn found_item(t: &Endpoint, path: &BoxPath) -> Result<Item, Failure> {
+    found(t, path).await
+}
+
 async fn found(t: &Endpoint, path: &BoxPath) -> Result<Item, Failure> {
     match t.client.resolve(path).await {
         Ok(Resolution::Found(item)) => Ok(item),

@@ -6,6 +6,7 @@ mod args;
 mod browse;
 mod connect;
 mod demo;
+mod download;
 mod failure;
 mod health;
 mod job_run;
@@ -77,6 +78,7 @@ fn main() -> ExitCode {
             Command::Ls(args) => browse::ls(&global, args).await,
             Command::Mkdir(args) => browse::mkdir(&global, args).await,
             Command::Rm(args) => browse::rm(&global, args).await,
+            Command::Download(args) => download::download(&global, args).await,
             // Answered before the runtime starts.
             Command::Completions { .. } | Command::ManPages { .. } => Ok(()),
         }

@@ -40,6 +40,30 @@ pub fn download_reply(reply: &Reply, from: &str) -> Verdict<Fetched> {
     }
 }
 
+/// The `Range` header of bytes `start..=end`.
+///
+/// ```
+/// assert_eq!(box_chunked_core::fetch::range_header(0, 99), "bytes=0-99");
+/// ```
+pub fn range_header(start: u64, end: u64) -> String {
+    format!("bytes={start}-{end}")
+}
+
+/// The answer to a ranged download of `from`: `206` with the bytes asked
+/// for, or a redirect's URL. A `200` is the whole file: taken only when the
+/// range asked for was the whole file (`whole`), else the server ignored
+/// the range and its bytes would land at the wrong offset.
+pub fn range_reply(reply: &Reply, from: &str, whole: bool) -> Verdict<Fetched> {
+    if reply.status == 200 && !whole {
+        return Verdict::Fail(UploadError::Protocol {
+            kind: RequestKind::GetFile,
+            detail: "the server answered a ranged download with the whole file (200, not 206)"
+                .into(),
+        });
+    }
+    download_reply(reply, from)
+}
+
 /// `location` as an absolute `http(s)` URL: as it is, or a path on the
 /// origin of `from`.
 fn resolve(from: &str, location: &str) -> Option<String> {

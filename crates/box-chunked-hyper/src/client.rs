@@ -32,7 +32,7 @@ pub(crate) struct BodyOptions {
 }
 
 /// A one-shot upload's file, streamed between the form's head and tail.
-struct FileBody {
+pub(crate) struct FileBody {
     path: Arc<std::path::PathBuf>,
     options: BodyOptions,
 }
@@ -250,7 +250,7 @@ impl BoxClient {
 
     /// [`BoxClient::run`], with a successful answer's body streamed to
     /// `sink`, or the request's body streamed from `file`.
-    async fn run_with<O: Operation>(
+    pub(crate) async fn run_with<O: Operation>(
         &self,
         op: O,
         sink: Option<StreamTo>,

@@ -4,6 +4,7 @@
 
 mod commands;
 mod crash;
+mod downloads;
 mod emulator;
 mod jobs;
 mod manual;

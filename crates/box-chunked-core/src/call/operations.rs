@@ -239,6 +239,44 @@ impl Operation for Download {
     }
 }
 
+/// Bytes `start..=end` of a file's content (`GET` with `Range`), from its
+/// content URL or from where that URL sent the client (`redirected`: sent
+/// without credentials). Repeated safely.
+#[derive(Debug, Clone)]
+pub struct DownloadRange {
+    /// The content URL, or the download host's URL.
+    pub url: String,
+    /// `url` came from a redirect (it is its own credential).
+    pub redirected: bool,
+    /// The first byte.
+    pub start: u64,
+    /// The last byte.
+    pub end: u64,
+    /// The file's size (a `200` is taken only for a range of all of it).
+    pub size: u64,
+}
+
+impl Operation for DownloadRange {
+    type Answer = fetch::Fetched;
+    fn kind(&self) -> RequestKind {
+        RequestKind::GetFile
+    }
+    fn request(&self) -> Built {
+        let mut r = ops::get(self.url.clone())?;
+        let range = http::HeaderValue::from_str(&fetch::range_header(self.start, self.end))
+            .map_err(|e| e.to_string())?;
+        r.headers_mut().insert(http::header::RANGE, range);
+        if self.redirected {
+            r.extensions_mut().insert(fetch::Anonymous);
+        }
+        Ok(r)
+    }
+    fn interpret(&self, reply: &Reply) -> Verdict<fetch::Fetched> {
+        let whole = self.start == 0 && self.end + 1 >= self.size;
+        fetch::range_reply(reply, &self.url, whole)
+    }
+}
+
 /// The check before upload (`OPTIONS`): where the file would go, or the
 /// conflict.
 #[derive(Debug, Clone)]
