@@ -274,6 +274,23 @@ pub(crate) struct RmArgs {
     pub(crate) conn: Conn,
 }
 
+/// Which files of a job go up (gitignore's syntax).
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Filters (jobs)")]
+pub(crate) struct FilterArgs {
+    /// Upload only files this pattern matches (repeatable; `*.jpg`, `photos/2026/`).
+    #[arg(long, value_name = "PATTERN")]
+    pub(crate) include: Vec<String>,
+    /// Leave out files this pattern matches (repeatable; `*.tmp`, `cache/`,
+    /// `/top/raw`, `!keep.tmp`); it wins over --include.
+    #[arg(long, value_name = "PATTERN")]
+    pub(crate) exclude: Vec<String>,
+    /// Leave out what the patterns in FILE match, one per line (a
+    /// .gitignore file works; `#` starts a comment).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) exclude_from: Vec<PathBuf>,
+}
+
 /// What `download` does with a local file that is there already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum LocalConflict {
@@ -376,6 +393,13 @@ pub(crate) struct UploadArgs {
     /// Make the missing folders of the --folder path.
     #[arg(short = 'p', long, requires = "folder")]
     pub(crate) mkdir: bool,
+    /// Print what the upload would do (new file, new version, skip and why,
+    /// folder made), one line each, or JSON lines with --json; nothing is
+    /// changed on the server.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) filter: FilterArgs,
     /// Upload a new version of this file instead: its path or its id.
     #[arg(long, value_name = "PATH|ID")]
     pub(crate) file: Option<String>,

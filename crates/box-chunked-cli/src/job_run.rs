@@ -69,6 +69,8 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
         args.job.follow_symlinks,
     )
     .map_err(|e| explain(&e, "the paths"))?;
+    let filters = crate::filters::Filters::of(&args)?;
+    job.entries.retain(|e| filters.keeps(&e.rel));
     let path = args.job.job_file.clone().unwrap_or_else(|| {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -76,6 +78,11 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
         data_dir().join("jobs").join(format!("job-{stamp}.json"))
     });
     let t = connect(&args.conn.clone().or(&g.conn), g.quiet).await?;
+    if args.dry_run {
+        let out = crate::dry::dry_run(&t, &args, job).await;
+        t.close().await;
+        return out;
+    }
     let args = match crate::browse::with_ids(&t, args).await {
         Ok(a) => a,
         Err(f) => {

@@ -259,9 +259,19 @@ fn uploader_of(
     uploader
 }
 
+/// Whether `args` make a job: several paths, a directory, a dry run or
+/// filters (which apply to a job's files).
+fn is_job(args: &UploadArgs) -> bool {
+    args.paths.len() > 1
+        || args.paths.iter().any(|p| p.is_dir())
+        || args.dry_run
+        || !args.filter.include.is_empty()
+        || !args.filter.exclude.is_empty()
+        || !args.filter.exclude_from.is_empty()
+}
+
 pub(crate) async fn upload(g: &Global, args: UploadArgs) -> Result<(), Failure> {
-    let many = args.paths.len() > 1 || args.paths.iter().any(|p| p.is_dir());
-    if many {
+    if is_job(&args) {
         return crate::job_run::upload_job(g, args).await;
     }
     crate::browse::check_refs(&args)?;

@@ -131,7 +131,18 @@ pub fn resolve(policy: OnConflict, conflict: &Conflict, name: &str, attempt: u32
 /// Whether an existing file is the one being uploaded (skip, or a one-shot
 /// upload whose answer was lost and whose name is now taken).
 pub fn is_same_file(existing: &File, sha1: &Sha1Digest, size: u64) -> bool {
-    existing.sha1.as_ref() == Some(sha1) && existing.size == Some(size)
+    is_same_content(existing.sha1.as_ref(), existing.size, sha1, size)
+}
+
+/// Whether a file Box describes by SHA-1 and size (a listing's entry, say)
+/// holds the bytes of a local file: the same SHA-1 and the same size.
+pub fn is_same_content(
+    there_sha1: Option<&Sha1Digest>,
+    there_size: Option<u64>,
+    sha1: &Sha1Digest,
+    size: u64,
+) -> bool {
+    there_sha1 == Some(sha1) && there_size == Some(size)
 }
 
 /// The check before upload: `OPTIONS /files/content` (new files) or

@@ -311,7 +311,7 @@ fn write_record(path: &Path, rec: &Record) {
 }
 
 /// The SHA-1 of a file, read on a blocking thread.
-async fn sha1_of(path: &Path) -> Result<Sha1Digest, Error> {
+pub(crate) async fn sha1_of(path: &Path) -> Result<Sha1Digest, Error> {
     let p = path.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut f = std::fs::File::open(&p).map_err(io("cannot read", &p))?;

@@ -5,6 +5,7 @@
 mod commands;
 mod crash;
 mod downloads;
+mod dryrun;
 mod emulator;
 mod jobs;
 mod manual;

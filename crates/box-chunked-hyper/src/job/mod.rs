@@ -11,9 +11,11 @@
 //! was in progress resumes from its checkpoint; one whose target already
 //! holds the same SHA-1 and size (committed just before the kill) is done.
 
+mod dry;
 mod file;
 mod run;
 mod walk;
 
+pub use dry::DryAction;
 pub use file::{EntryState, JobEntry, JobFile, Skip, SkipReason, JOB_FORMAT};
 pub use run::{FileOutcome, FileReport, Job, JobSummary};
