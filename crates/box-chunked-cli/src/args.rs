@@ -329,6 +329,9 @@ pub(crate) struct DownloadArgs {
     /// One JSON object per file (action, path, local, id, size, sha1, resumed).
     #[arg(long)]
     pub(crate) json: bool,
+    /// No progress bar (there is one on a terminal).
+    #[arg(long)]
+    pub(crate) no_progress: bool,
     #[command(flatten)]
     pub(crate) conn: Conn,
 }

@@ -167,8 +167,31 @@ async fn local_sha1(path: &Path) -> std::io::Result<String> {
     Ok(box_chunked_hyper::proto::Sha1Digest(sha1::Sha1::digest(&bytes).into()).to_hex())
 }
 
+/// A bar of the bytes written, on a terminal (not with --json or
+/// --no-progress), fed from the download's counter until `done`.
+fn bar(args: &DownloadArgs, total: u64, opts: &DownloadOptions) -> Option<tokio::task::JoinHandle<()>> {
+    use std::io::IsTerminal as _;
+    if args.json || args.no_progress || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] [{bar:30}] {binary_bytes}/{binary_total_bytes} written and checked as they finish, ETA {eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let pb = indicatif::ProgressBar::new(total).with_style(style);
+    let counter = opts.progress.clone();
+    Some(tokio::spawn(async move {
+        loop {
+            pb.set_position(counter.load(std::sync::atomic::Ordering::Relaxed).min(total));
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }))
+}
+
 async fn fetch_all(t: &Endpoint, args: &DownloadArgs, plan: Vec<Planned>) -> Result<(), Failure> {
     let opts = DownloadOptions::new(args.parallel);
+    let total = plan.iter().filter_map(|p| p.item.size).sum();
+    let ticker = bar(args, total, &opts);
     let files = Arc::new(tokio::sync::Semaphore::new(args.files.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for p in plan {
@@ -215,6 +238,9 @@ async fn fetch_all(t: &Endpoint, args: &DownloadArgs, plan: Vec<Planned>) -> Res
                 first.get_or_insert(f);
             }
         }
+    }
+    if let Some(t) = ticker {
+        t.abort();
     }
     if let Some(f) = first {
         return Err(Failure::new(f.code, format!("{failed} of {} files failed ({fetched} downloaded, {skipped} skipped); the first: {}", fetched + skipped + failed, f.message)));
