@@ -169,7 +169,11 @@ async fn local_sha1(path: &Path) -> std::io::Result<String> {
 
 /// A bar of the bytes written, on a terminal (not with --json or
 /// --no-progress), fed from the download's counter until `done`.
-fn bar(args: &DownloadArgs, total: u64, opts: &DownloadOptions) -> Option<tokio::task::JoinHandle<()>> {
+fn bar(
+    args: &DownloadArgs,
+    total: u64,
+    opts: &DownloadOptions,
+) -> Option<tokio::task::JoinHandle<()>> {
     use std::io::IsTerminal as _;
     if args.json || args.no_progress || !std::io::stderr().is_terminal() {
         return None;
@@ -182,7 +186,11 @@ fn bar(args: &DownloadArgs, total: u64, opts: &DownloadOptions) -> Option<tokio:
     let counter = opts.progress.clone();
     Some(tokio::spawn(async move {
         loop {
-            pb.set_position(counter.load(std::sync::atomic::Ordering::Relaxed).min(total));
+            pb.set_position(
+                counter
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .min(total),
+            );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }))

@@ -32,6 +32,18 @@ struct Show {
 /// The checks of a job's arguments before anything is sent: no standard
 /// input, no --file, no --name, every path there.
 fn job_args_hold(args: &UploadArgs) -> Result<(), Failure> {
+    let one = args.paths.len() == 1 && !args.paths[0].is_dir();
+    if one && (args.file.is_some() || args.name.is_some() || args.paths[0].as_os_str() == "-") {
+        let what = if args.dry_run {
+            "--dry-run"
+        } else {
+            "--include, --exclude and --exclude-from"
+        };
+        return Err(Failure::new(
+            exit::USAGE,
+            format!("{what} works on uploads of files and directories into a folder, not with --file, --name or standard input; drop {what}, or upload into a folder with --folder"),
+        ));
+    }
     if args.paths.iter().any(|p| p.as_os_str() == "-") {
         return Err(Failure::new(
             exit::USAGE,

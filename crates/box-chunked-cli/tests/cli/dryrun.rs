@@ -158,4 +158,23 @@ fn a_dry_run_lists_what_the_run_then_does() {
     );
     assert!(text.contains("would upload src/cache/e.bin"), "{text}");
     assert!(!tree(&s, home.path()).contains("\"/new\""));
+    // A dry run of a new version, or of standard input, is a usage error that says why.
+    let a = src.join("a.txt");
+    let o = run(
+        &s,
+        home.path(),
+        &[
+            "upload",
+            a.to_str().unwrap(),
+            "--file",
+            "/dest/src/a.txt",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--dry-run works on uploads"),
+        "{}",
+        stderr(&o)
+    );
 }
