@@ -1,7 +1,8 @@
 //! The project's automation, in Rust so that it runs wherever cargo does.
 //!
-//! - `cargo xtask ci`: everything CI checks, in order (format, clippy, tests, docs,
-//!   and the interop tests with Box's Python and Node SDKs).
+//! - `cargo xtask ci`: everything CI checks, in order (format, clippy, tests, the
+//!   sans-IO crates built for wasm32, docs, and the interop tests with Box's
+//!   Python and Node SDKs, rclone, headless Chromium and the container image).
 //! - `cargo xtask tidy`: the layering check alone (it also runs as a `#[test]`).
 //! - `cargo xtask bench [--quick]`: the benchmarks (`docs/performance.md`).
 //! - `cargo xtask image`: the local server's container image (`FROM scratch`,
@@ -112,6 +113,8 @@ fn ci() -> Result<(), String> {
     test.args(["test", "--workspace", "--locked"]);
     step("cargo test", test)?;
 
+    wasm()?;
+
     let mut doc = cargo();
     doc.args(["doc", "--workspace", "--no-deps", "--locked"])
         .env("RUSTDOCFLAGS", "-D warnings");
@@ -120,6 +123,46 @@ fn ci() -> Result<(), String> {
     interop()?;
     eprintln!("==> ci: all steps passed");
     Ok(())
+}
+
+/// The sans-IO crates (proto, core, and the SHA-1 crate on its portable
+/// path) build for `wasm32-unknown-unknown`, with no change to their API.
+/// Without the target: a failure under CI, a printed skip elsewhere.
+fn wasm() -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l == "wasm32-unknown-unknown")
+        })
+        .unwrap_or(false);
+    if !installed {
+        let why = "the wasm32-unknown-unknown target is not installed (rustup target add wasm32-unknown-unknown)";
+        if std::env::var_os("CI").is_some() {
+            return Err(why.to_owned());
+        }
+        eprintln!("==> skipping the WebAssembly build: {why}");
+        return Ok(());
+    }
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--locked",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "box-chunked-proto",
+        "-p",
+        "box-chunked-core",
+        "-p",
+        "box-chunked-sha1",
+    ]);
+    step(
+        "cargo build --target wasm32-unknown-unknown (proto, core, sha1)",
+        build,
+    )
 }
 
 /// The container image for tests/interop/test_image.py, where Docker runs:
