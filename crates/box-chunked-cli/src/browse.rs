@@ -173,15 +173,7 @@ async fn ls_start(t: &Endpoint, target: &str) -> Result<(Item, Option<BoxPath>),
                 .get_file(&id)
                 .await
                 .map_err(|e| failed(&e, &format!("file {id}"), t))?;
-            let item = Item {
-                kind: "file".into(),
-                id: f.id,
-                name: f.name,
-                size: f.size,
-                sha1: f.sha1,
-                modified_at: f.modified_at,
-                content_modified_at: f.content_modified_at,
-            };
+            let item = Item::from(f);
             Ok((item, None))
         }
         ItemRef::Id { id, .. } => {

@@ -62,15 +62,7 @@ async fn run(t: &Endpoint, args: &DownloadArgs, r: ItemRef) -> Result<(), Failur
                 .get_file(&id)
                 .await
                 .map_err(|e| explain(&e, &format!("file {id}")))?;
-            let item = Item {
-                kind: "file".into(),
-                id: f.id,
-                name: f.name,
-                size: f.size,
-                sha1: f.sha1,
-                modified_at: f.modified_at,
-                content_modified_at: f.content_modified_at,
-            };
+            let item = Item::from(f);
             (item, format!("file:{id}"))
         }
     };

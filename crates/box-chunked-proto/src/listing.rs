@@ -74,6 +74,21 @@ impl Item {
     }
 }
 
+impl From<crate::File> for Item {
+    /// A file object as a listing's entry.
+    fn from(f: crate::File) -> Self {
+        Self {
+            kind: "file".into(),
+            id: f.id,
+            name: f.name,
+            size: f.size,
+            sha1: f.sha1,
+            modified_at: f.modified_at,
+            content_modified_at: f.content_modified_at,
+        }
+    }
+}
+
 /// One page of a folder's items.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemsPage {
