@@ -30,6 +30,33 @@ fn failed(e: &Error, what: &str, t: &Endpoint) -> Failure {
     explain_in(e, what, &at)
 }
 
+/// `box-chunked ARGS` with the flags that connect the same way (the server's
+/// URLs when they are not Box's, `--local`, and the recorded CA file,
+/// credential file and `--as-user`), quoted to run as printed.
+pub(crate) fn command(t: &Endpoint, args: &[&str]) -> String {
+    use crate::connect::shell_quote;
+    let mut cmd = String::from("box-chunked");
+    for a in args {
+        cmd.push(' ');
+        cmd.push_str(&shell_quote(a));
+    }
+    if t.embedded.is_some() {
+        cmd.push_str(" --local");
+    } else if t.client.api_url() != box_chunked_hyper::DEFAULT_API_URL {
+        for (flag, url) in [
+            ("--api-url", t.client.api_url()),
+            ("--upload-url", t.client.upload_url()),
+        ] {
+            cmd.push_str(&format!(" {flag} {}", shell_quote(url)));
+        }
+    }
+    for f in t.resume_flags() {
+        cmd.push(' ');
+        cmd.push_str(&shell_quote(&f));
+    }
+    cmd
+}
+
 /// Where `path` leads, or a sentence naming the first missing folder.
 pub(crate) async fn found_item(t: &Endpoint, path: &BoxPath) -> Result<Item, Failure> {
     found(t, path).await
@@ -40,11 +67,17 @@ async fn found(t: &Endpoint, path: &BoxPath) -> Result<Item, Failure> {
         Ok(Resolution::Found(item)) => Ok(item),
         Ok(Resolution::Missing { missing, .. }) if missing == *path => Err(Failure::new(
             exit::REFUSED,
-            format!("{path} does not exist; `box-chunked ls {}` shows what is there", shown_parent(path)),
+            format!(
+                "{path} does not exist; `{}` shows what is there",
+                command(t, &["ls", &shown_parent(path)])
+            ),
         )),
         Ok(Resolution::Missing { missing, .. }) => Err(Failure::new(
             exit::REFUSED,
-            format!("{path} does not exist: there is no {missing} (`box-chunked mkdir -p {path}` makes the folders)"),
+            format!(
+                "{path} does not exist: there is no {missing} (`{}` makes the folders)",
+                command(t, &["mkdir", "-p", &path.to_string()])
+            ),
         )),
         Err(e) => Err(failed(&e, &path.to_string(), t)),
     }
@@ -290,7 +323,8 @@ async fn mkdir_one(c: &BoxClient, t: &Endpoint, p: &BoxPath, parents: bool) -> R
         Resolution::Missing { missing, .. } => Err(Failure::new(
             exit::REFUSED,
             format!(
-                "cannot make {p}: there is no {missing}; mkdir -p {p} makes the folders on the way"
+                "cannot make {p}: there is no {missing}; `{}` makes the folders on the way",
+                command(t, &["mkdir", "-p", &p.to_string()])
             ),
         )),
     }
@@ -328,7 +362,8 @@ async fn rm_one(t: &Endpoint, arg: &str, r: ItemRef, recursive: bool) -> Result<
     };
     if kind == "folder" && !recursive {
         return Err(usage(format!(
-            "{arg} is a folder; `rm -r {arg}` removes it with everything in it"
+            "{arg} is a folder; `{}` removes it with everything in it",
+            command(t, &["rm", "-r", arg])
         )));
     }
     let done = if kind == "folder" {

@@ -69,8 +69,9 @@ async fn run(t: &Endpoint, args: &DownloadArgs, r: ItemRef) -> Result<(), Failur
     let plan = if item.is_folder() {
         if !args.recursive {
             return Err(usage(format!(
-                "{} is a folder; `download -r {}` fetches its tree",
-                args.source, args.source
+                "{} is a folder; `{}` fetches its tree",
+                args.source,
+                crate::browse::command(t, &["download", "-r", &args.source])
             )));
         }
         let root = args
@@ -153,10 +154,24 @@ async fn place(p: &Planned, policy: LocalConflict) -> Result<Option<PathBuf>, Fa
     }
 }
 
+/// A local file's SHA-1, read in 1 MiB pieces on a blocking thread.
 async fn local_sha1(path: &Path) -> std::io::Result<String> {
     use sha1::Digest as _;
-    let bytes = tokio::fs::read(path).await?;
-    Ok(box_chunked_hyper::proto::Sha1Digest(sha1::Sha1::digest(&bytes).into()).to_hex())
+    use std::io::Read as _;
+    let p = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut f = std::fs::File::open(&p)?;
+        let mut h = sha1::Sha1::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match f.read(&mut buf)? {
+                0 => return Ok(box_chunked_hyper::proto::Sha1Digest(h.finalize().into()).to_hex()),
+                n => h.update(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// A bar of the bytes written, on a terminal (not with --json or

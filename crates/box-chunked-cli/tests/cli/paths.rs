@@ -101,16 +101,25 @@ async fn upload_to_a_path_with_mkdir_then_ls_mkdir_and_rm() {
     let o = run(&s, home.path(), &["rm", "/x"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("rm -r /x"), "{}", stderr(&o));
+    // The missing-folder hint runs as printed: it makes the folders.
+    let o = run(&s, home.path(), &["ls", "/m/n"]);
+    let hint = printed_commands(&stderr(&o));
+    assert!(hint[0].starts_with("box-chunked mkdir -p /m/n"), "{hint:?}");
+    ok(&paste(
+        &hint[0],
+        home.path(),
+        Some(box_chunked_tests::ALICE),
+    ));
     ok(&run(
         &s,
         home.path(),
-        &["rm", "-r", "/x", "/a/b/c/report.bin"],
+        &["rm", "-r", "/x", "/a/b/c/report.bin", "/m"],
     ));
     let left: Vec<Value> = lines(ok(&run(&s, home.path(), &["ls", "-R", "--json"])).as_bytes());
     let left: Vec<&str> = left.iter().map(|v| v["path"].as_str().unwrap()).collect();
     assert_eq!(left, ["/a", "/a/b", "/a/b/c"]);
     let user = box_chunked_tests::api::User::new(&s.url, box_chunked_tests::ALICE);
-    assert_eq!(user.empty_trash().await, 2);
+    assert_eq!(user.empty_trash().await, 3);
     // Neither an id nor a path: a usage error before anything is sent.
     let o = run(&s, home.path(), &["ls", "a/b"]);
     assert_eq!(o.status.code(), Some(2));
@@ -149,4 +158,10 @@ fn a_folder_of_2500_items_is_listed_and_resolved() {
         "{}",
         stderr(&o)
     );
+    // The command it prints runs as printed (with the same server).
+    let hint = printed_commands(&stderr(&o));
+    assert_eq!(hint.len(), 1, "{}", stderr(&o));
+    let pasted = paste(&hint[0], home.path(), Some(box_chunked_tests::ALICE));
+    let listed = String::from_utf8_lossy(&pasted.stdout).lines().count();
+    assert_eq!(listed, 2500, "{}: {}", hint[0], stderr(&pasted));
 }
