@@ -197,7 +197,7 @@ impl BoxClient {
         let permit = opts.ranges.clone().acquire_owned().await;
         let (url, redirected) = match self.range(&content, false, &rec, first, file, opts).await? {
             Some(next) => {
-                self.range(&next, true, &rec, first, file, opts).await?;
+                self.range_here(&next, &rec, first, file, opts).await?;
                 (next, true)
             }
             None => (content, false),
@@ -216,9 +216,14 @@ impl BoxClient {
             );
             tasks.spawn(async move {
                 let _permit = opts.ranges.clone().acquire_owned().await;
-                c.range(&url, redirected, &rec2, i, &file, &opts)
-                    .await
-                    .map(|_| i)
+                if redirected {
+                    c.range_here(&url, &rec2, i, &file, &opts).await.map(|()| i)
+                } else {
+                    match c.range(&url, false, &rec2, i, &file, &opts).await? {
+                        None => Ok(i),
+                        Some(_) => Err(redirected_again(&rec2.file_id)),
+                    }
+                }
             });
         }
         while let Some(done) = tasks.join_next().await {
@@ -228,6 +233,22 @@ impl BoxClient {
             write_record(rec_path, &rec);
         }
         Ok(())
+    }
+
+    /// Range `i` from the URL a redirect gave: its bytes, or an error (a
+    /// second redirect is not followed, and the range is not done).
+    async fn range_here(
+        &self,
+        url: &str,
+        rec: &Record,
+        i: u64,
+        file: &Arc<std::fs::File>,
+        opts: &DownloadOptions,
+    ) -> Result<(), Error> {
+        match self.range(url, true, rec, i, file, opts).await? {
+            None => Ok(()),
+            Some(_) => Err(redirected_again(&rec.file_id)),
+        }
     }
 
     /// Range `i` of `rec` from `url` into `file`; `Some(url)` when the
@@ -288,6 +309,15 @@ impl BoxClient {
             }
         }
     }
+}
+
+/// A range answered with a redirect where its bytes were due: never taken
+/// as done (the record would claim bytes that were not written).
+fn redirected_again(file_id: &str) -> Error {
+    Error::new(
+        ErrorKind::Protocol,
+        format!("the download of file {file_id} was redirected where its bytes were due"),
+    )
 }
 
 fn range_len(rec: &Record, i: u64) -> u64 {
