@@ -1,8 +1,12 @@
 """Starts the real `box-chunked serve` binary for the interop tests."""
+import contextlib
+import functools
 import hashlib
+import http.server
 import os
 import subprocess
 import tempfile
+import threading
 
 import pytest
 import requests
@@ -51,6 +55,27 @@ def start_server(data, extra=()):
     line = proc.stdout.readline()
     url = next(w for w in line.split() if w.startswith(("http://", "https://")))
     return Server(url, proc, data)
+
+
+@contextlib.contextmanager
+def static_origin(directory):
+    """A static file server for `directory` on its own loopback port (a page's
+    origin, other than the Box server's): yields its origin URL."""
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                          ".wasm": "application/wasm", ".js": "text/javascript"}
+
+        def log_message(self, *a):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
 
 
 @pytest.fixture()

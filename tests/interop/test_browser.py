@@ -8,18 +8,15 @@ page's origin (`--cors-origin`); a server that lists none refuses the page.
 And a page that uploads through Box's own Node SDK in its browser build
 (bundled by npm `esbuild` from the SDK's ES modules when the test runs).
 """
-import functools
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-import threading
 
 import pytest
 
-from conftest import TOKEN, start_server
+from conftest import TOKEN, start_server, static_origin
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, "node")
@@ -38,15 +35,8 @@ def why_not():
 @pytest.fixture()
 def page_origin():
     """The page's own origin: a static server for tests/interop/browser."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=os.path.join(HERE, "browser"))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
+    with static_origin(os.path.join(HERE, "browser")) as origin:
+        yield origin
 
 
 @pytest.fixture()
@@ -62,14 +52,8 @@ def sdk_page_origin(tmp_path):
          "--log-level=error"],
         capture_output=True, text=True, timeout=120, cwd=NODE_DIR)
     assert out.returncode == 0, out.stderr
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
+    with static_origin(tmp_path) as origin:
+        yield origin
 
 
 def run_page(origin, server_url, page="upload.html"):

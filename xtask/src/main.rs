@@ -4,15 +4,19 @@
 //!   sans-IO crates built for wasm32, docs, and the interop tests with Box's
 //!   Python and Node SDKs, rclone, headless Chromium and the container image).
 //! - `cargo xtask tidy`: the layering check alone (it also runs as a `#[test]`).
-//! - `cargo xtask bench [--quick]`: the benchmarks (`docs/performance.md`).
+//! - `cargo xtask bench [--quick|--report|--browser]`: the benchmarks
+//!   (`docs/performance.md`).
 //! - `cargo xtask image`: the local server's container image (`FROM scratch`,
 //!   a static musl binary), for Docker.
+//! - `cargo xtask wasm`: target/wasm-pkg, the browser uploader's package
+//!   (crates/box-chunked-wasm through wasm-bindgen).
 //! - `cargo xtask man`: docs/man, the man pages, from the command's own
 //!   definitions (a CLI test fails when they are out of date).
 
 mod bench;
 mod image;
 mod tidy;
+mod wasm;
 
 use std::process::{Command, ExitCode};
 
@@ -22,17 +26,24 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("tidy") => tidy::run(&workspace_root()).map_err(|e| e.to_string()),
         Some("bench") if args.iter().any(|a| a == "--report") => bench::report(&workspace_root()),
+        Some("bench") if args.iter().any(|a| a == "--browser") => {
+            bench::browser_only(&workspace_root())
+        }
         Some("bench") => bench::run(&workspace_root(), args.iter().any(|a| a == "--quick")),
         Some("image") => image::run(&workspace_root()),
         Some("man") => man(),
+        Some("wasm") => wasm::run(&workspace_root()),
         _ => {
-            eprintln!("usage: cargo xtask <ci|tidy|bench [--quick|--report]|image|man>");
+            eprintln!(
+                "usage: cargo xtask <ci|tidy|bench [--quick|--report|--browser]|image|man|wasm>"
+            );
             eprintln!("  ci    format check, clippy -D warnings, tests, docs -D warnings, Python and Node SDK interop");
             eprintln!(
                 "  tidy  layering rules: what box-chunked-proto and box-chunked-core may use"
             );
             eprintln!("  image the local server's container image (needs Docker, the musl target and musl-tools)");
             eprintln!("  man   docs/man: the man pages, generated from the command's definitions");
+            eprintln!("  wasm  target/wasm-pkg: the browser uploader (needs scripts/wasm-env.sh)");
             return ExitCode::from(2);
         }
     };
@@ -113,7 +124,7 @@ fn ci() -> Result<(), String> {
     test.args(["test", "--workspace", "--locked"]);
     step("cargo test", test)?;
 
-    wasm()?;
+    wasm::check_sans_io()?;
 
     let mut doc = cargo();
     doc.args(["doc", "--workspace", "--no-deps", "--locked"])
@@ -123,46 +134,6 @@ fn ci() -> Result<(), String> {
     interop()?;
     eprintln!("==> ci: all steps passed");
     Ok(())
-}
-
-/// The sans-IO crates (proto, core, and the SHA-1 crate on its portable
-/// path) build for `wasm32-unknown-unknown`, with no change to their API.
-/// Without the target: a failure under CI, a printed skip elsewhere.
-fn wasm() -> Result<(), String> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l == "wasm32-unknown-unknown")
-        })
-        .unwrap_or(false);
-    if !installed {
-        let why = "the wasm32-unknown-unknown target is not installed (rustup target add wasm32-unknown-unknown)";
-        if std::env::var_os("CI").is_some() {
-            return Err(why.to_owned());
-        }
-        eprintln!("==> skipping the WebAssembly build: {why}");
-        return Ok(());
-    }
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--locked",
-        "--target",
-        "wasm32-unknown-unknown",
-        "-p",
-        "box-chunked-proto",
-        "-p",
-        "box-chunked-core",
-        "-p",
-        "box-chunked-sha1",
-    ]);
-    step(
-        "cargo build --target wasm32-unknown-unknown (proto, core, sha1)",
-        build,
-    )
 }
 
 /// The container image for tests/interop/test_image.py, where Docker runs:
@@ -231,6 +202,10 @@ fn interop() -> Result<(), String> {
     build.args(["build", "--locked", "-p", "box-chunked-cli"]);
     step("cargo build box-chunked", build)?;
     let image = container_image(in_ci);
+    let wasm_pkg = wasm::package(&root);
+    if let (Err(why), true) = (&wasm_pkg, in_ci) {
+        return Err(format!("the browser uploader could not be built: {why}"));
+    }
     let venv = std::env::var("BOX_CHUNKED_VENV").unwrap_or_else(|_| ".venv".to_owned());
     let mut pytest = Command::new(root.join(venv).join("bin/python"));
     pytest
@@ -254,6 +229,15 @@ fn interop() -> Result<(), String> {
         }
         Err(why) => {
             pytest.env("BOX_CHUNKED_IMAGE_SKIP", why);
+        }
+    }
+    match wasm_pkg {
+        Ok(dir) => {
+            pytest.env("BOX_CHUNKED_WASM_PKG", dir);
+        }
+        Err(why) => {
+            eprintln!("    the browser uploader's test will be skipped: {why}");
+            pytest.env("BOX_CHUNKED_WASM_SKIP", why);
         }
     }
     step(

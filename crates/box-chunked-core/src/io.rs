@@ -1,13 +1,13 @@
 //! The machine's inputs and outputs: everything that crosses between the
 //! machine and its driver. It knows no transport, file or clock.
 
+use crate::Instant;
 use crate::{Event, Outcome};
 use box_chunked_proto::Sha1Digest;
 use box_chunked_sha1::DualSha1;
 use bytes::Bytes;
 use std::fmt;
 use std::ops::Range;
-use std::time::Instant;
 
 /// Identifies one attempt of one request. Every retry gets a new id, so a
 /// late answer to a superseded attempt is recognised and ignored.

@@ -7,8 +7,9 @@
 //! through `202` commits, resuming from a checkpoint, and aborting.
 //!
 //! It **is not** a client: it opens no socket, reads no file, starts no thread
-//! and never reads a clock or OS randomness. Every input carries the `Instant`
-//! at which it happened; every output is something for the driver to do. So
+//! and never reads a clock or OS randomness. Every input carries the [`Instant`]
+//! at which it happened (std's, or on `wasm32-unknown-unknown` a
+//! [`instant::DriverInstant`] the driver measures); every output is something for the driver to do. So
 //! any runtime can drive it, and tests run a 7-day session expiry in
 //! microseconds. `box-chunked-hyper` is the tokio driver; `docs/sans-io.md` in
 //! the repository shows the loop a custom driver writes.
@@ -105,6 +106,7 @@ mod error;
 mod event;
 pub mod fetch;
 pub mod folders;
+pub mod instant;
 mod io;
 pub mod one_shot;
 pub mod ops;
@@ -121,6 +123,7 @@ pub use checkpoint::{Checkpoint, SessionInfo, CHECKPOINT_FORMAT};
 pub use config::{OnExpiry, OnFailure, Source, Target, Timeouts, UploadConfig};
 pub use error::{ApiFailure, InputError, ResumeError, SourceChange, StartError, UploadError};
 pub use event::{Confirmation, Event};
+pub use instant::Instant;
 pub use io::{
     Input, OutgoingRequest, Output, PartHashes, ReadId, ReadPurpose, ReadRequest, RequestId,
     RequestKind, TransportError, TransportErrorKind,

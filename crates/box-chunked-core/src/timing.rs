@@ -4,8 +4,9 @@
 //! time, and instants that saturate instead of overflowing.
 
 use crate::retry::{FailureClass, Jitter, Owner, RetryPolicy};
+use crate::Instant;
 use box_chunked_proto::Timestamp;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// `t + d`, or a century later at most, never an overflow (a configured
 /// `Duration::MAX` timeout waits "forever", it does not panic).

@@ -10,6 +10,8 @@
 //!   seconds per GiB, how busy the machine was, client peak RSS;
 //! - peers: Box's Python SDKs (`box_sdk_gen` `upload_big_file`, older `boxsdk`
 //!   `ChunkedUploader`), same server, same file, same run;
+//! - browser: the WebAssembly uploader beside plain `fetch` in headless
+//!   Chromium, and its package's size (`--browser` runs this row alone);
 //! - scale: 1, 4, 8 and 16 GiB (1 and 4 with --quick) from a generated source
 //!   to the verify-only server: seconds per GiB and peak RSS.
 //!
@@ -17,6 +19,7 @@
 //! the settings. Medians of several runs (1 with --quick). Writes `target/bench.json` and the results section of
 //! `docs/performance.md`, ending with the targets, met or not.
 
+mod browser;
 mod page;
 mod procs;
 mod rows;
@@ -61,9 +64,21 @@ pub(crate) fn report(root: &Path) -> Result<(), String> {
             peers: &of("peer:"),
             scale: &of("scale"),
             transport: &of("transport"),
-            extra: &rows::markdown(of("many-files").first(), of("bwlimit").first()),
+            extra: &(rows::markdown(of("many-files").first(), of("bwlimit").first())
+                + &browser::markdown(of("browser").first())),
         },
     )
+}
+
+/// `cargo xtask bench --browser`: the browser row alone, written to its
+/// own block of docs/performance.md (the full run's section keeps its own
+/// row).
+pub(crate) fn browser_only(root: &Path) -> Result<(), String> {
+    build_release(root)?;
+    let rec = browser::row(root, false);
+    let heading = "## The browser uploader beside plain fetch (`cargo xtask bench --browser`)";
+    let md = browser::markdown(Some(&rec));
+    page::splice_block(root, "browser", heading, md.trim_start())
 }
 
 /// One of our settings: part size (`None` for the server's default),
@@ -117,6 +132,8 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
     records.push(many.clone());
     let bw = rows::bwlimit(root, &plan.work, &plan.cli_bin)?;
     records.push(bw.clone());
+    let in_browser = browser::row(root, quick);
+    records.push(in_browser.clone());
     records.extend(ours.iter().cloned());
     records.extend(peers.iter().cloned());
     let scale = plan.scale()?;
@@ -132,7 +149,7 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     eprintln!("==> wrote {}", out.display());
-    let extra = rows::markdown(Some(&many), Some(&bw));
+    let extra = rows::markdown(Some(&many), Some(&bw)) + &browser::markdown(Some(&in_browser));
     write_markdown(
         root,
         &Records {

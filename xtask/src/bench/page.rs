@@ -339,13 +339,19 @@ fn scale_spread(scale: &[Value]) -> (f64, f64, String) {
 
 /// Puts `md` between the bench markers of `docs/performance.md`.
 fn splice(root: &Path, md: &str) -> Result<(), String> {
+    splice_block(root, "bench", "## `cargo xtask bench`", md)
+}
+
+/// Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->`
+/// in docs/performance.md with `md`, or appends it under `heading`.
+pub(super) fn splice_block(root: &Path, name: &str, heading: &str, md: &str) -> Result<(), String> {
     let path = root.join("docs/performance.md");
     let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let start = "<!-- bench:start -->";
-    let end = "<!-- bench:end -->";
-    let new = match (old.find(start), old.find(end)) {
+    let start = format!("<!-- {name}:start -->");
+    let end = format!("<!-- {name}:end -->");
+    let new = match (old.find(&start), old.find(&end)) {
         (Some(a), Some(b)) if a < b => format!("{}{start}\n{md}{}", &old[..a], &old[b..]),
-        _ => format!("{old}\n## `cargo xtask bench`\n\n{start}\n{md}{end}\n"),
+        _ => format!("{old}\n{heading}\n\n{start}\n{md}{end}\n"),
     };
     std::fs::write(&path, new).map_err(|e| e.to_string())?;
     eprintln!("==> updated {}", path.display());

@@ -18,10 +18,11 @@ use crate::io::{RequestKind, TransportError};
 use crate::ops::{Reply, Retry, SessionUrls, Verdict};
 use crate::retry::{FailureClass, Jitter, RetryPolicy};
 use crate::timing::{add, pending_wait, retry_delay};
+use crate::Instant;
 use box_chunked_proto::SessionEndpoints;
 use bytes::Bytes;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a [`Call`] does: its request and what its answer means.
 pub trait Operation: fmt::Debug {

@@ -19,12 +19,12 @@ use crate::io::{
 };
 use crate::ops::Reply;
 use crate::retry::Jitter;
+use crate::Instant;
 use box_chunked_proto::{File, PartPlan, SessionEndpoints, Timestamp, UploadPart};
 use box_chunked_sha1::FileHasher;
 use state::{Attempt, Part, Stage, Transition};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::num::NonZeroUsize;
-use std::time::Instant;
 
 /// How an upload ended.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,9 +13,10 @@ use crate::io::{Output, RequestId, RequestKind, TransportError};
 use crate::ops::{self, Reply, Retry, Verdict};
 use crate::retry::FailureClass;
 use crate::timing::{add, pending_wait, retry_delay, session_deadline};
+use crate::Instant;
 use box_chunked_proto::UploadPart;
 use box_chunked_sha1::FileHasher;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Whose attempt a verdict is about.
 #[derive(Debug, Clone, Copy)]

@@ -10,10 +10,10 @@ use crate::config::{Source, UploadConfig};
 use crate::error::{ResumeError, SourceChange, UploadError};
 use crate::event::Event;
 use crate::io::{Output, RequestKind};
+use crate::Instant;
 use box_chunked_proto::{PartPlan, UploadPart};
 use box_chunked_sha1::FileHasher;
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 impl Upload {
     /// Resumes from a checkpoint made by an earlier upload (possibly in

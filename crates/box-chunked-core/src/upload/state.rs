@@ -34,10 +34,10 @@ use crate::error::UploadError;
 use crate::event::Event;
 use crate::io::{Output, PartHashes, ReadPurpose, RequestId};
 use crate::upload::{Outcome, Phase};
+use crate::Instant;
 use box_chunked_proto::{File, PartRange, Sha1Digest, UploadPart};
 use box_chunked_sha1::FileHasher;
 use bytes::Bytes;
-use std::time::Instant;
 
 /// Attempts of one request (a part's, or a control operation's).
 #[derive(Debug, Clone, Copy)]
