@@ -14,6 +14,7 @@ mod integrity;
 mod items;
 mod lifecycle;
 mod limits;
+mod link;
 mod openapi;
 mod origins;
 mod outcomes;

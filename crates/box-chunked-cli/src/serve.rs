@@ -88,6 +88,7 @@ async fn seed_before_tls(
     plain.tls = None;
     plain.public_url = None;
     plain.faults = FaultSpec::default();
+    plain.link = box_chunked_server::link::LinkModel::default();
     plain.addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let failed = |e: String| Failure::new(exit::FAILED, format!("seeding before TLS: {e}"));
     let running = Server::bind(plain)
@@ -125,6 +126,10 @@ fn config_of(
     if let Some(spec) = &args.faults {
         config.faults = FaultSpec::parse(spec)
             .map_err(|e| Failure::new(exit::USAGE, format!("--faults: {e}")))?;
+    }
+    if let Some(spec) = &args.link {
+        config.link = box_chunked_server::link::LinkModel::parse(spec)
+            .map_err(|e| Failure::new(exit::USAGE, format!("--link: {e}")))?;
     }
     if !args.addr.ip().is_loopback() {
         eprintln!(

@@ -104,6 +104,11 @@ pub(crate) struct ServeArgs {
     /// Faults to inject (grammar in docs/server.md), e.g. `part:500@0.05,commit:202=2@first1`.
     #[arg(long, value_name = "SPEC", env = "BOX_CHUNKED_FAULTS")]
     pub(crate) faults: Option<String>,
+    /// Box-like network and service conditions (docs/server.md): a profile
+    /// (`datacenter`, `office`, `transatlantic`) and/or settings, e.g.
+    /// `transatlantic,parts=upload` or `conn=3MB,total=50MB,rtt=90ms,part=150ms,api=1000,uploads=240`.
+    #[arg(long, value_name = "LINK", env = "BOX_CHUNKED_LINK")]
+    pub(crate) link: Option<String>,
     /// How long sessions live.
     #[arg(long, value_name = "SECS", default_value_t = box_chunked_proto::rules::SESSION_LIFETIME_SECS, env = "BOX_CHUNKED_SESSION_LIFETIME")]
     pub(crate) session_lifetime: u64,

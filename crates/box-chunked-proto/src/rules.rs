@@ -22,6 +22,14 @@ pub const MAX_NAME_CHARS: usize = 255;
 /// How long a session lives: 7 days.
 pub const SESSION_LIFETIME_SECS: u64 = 7 * 24 * 60 * 60;
 
+/// Box's general limit: API requests per minute per user (beyond it,
+/// `429 rate_limit_exceeded` with `Retry-After`).
+pub const API_REQUESTS_PER_MINUTE: u32 = 1_000;
+
+/// Box's limit on file upload requests per minute per user. Whether each
+/// part upload counts as one is not documented.
+pub const UPLOAD_REQUESTS_PER_MINUTE: u32 = 240;
+
 /// Why a file name is refused (`400 item_name_invalid`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {

@@ -103,6 +103,9 @@ pub struct ServerConfig {
     pub max_connections: Option<usize>,
     /// Faults to inject (default none).
     pub faults: FaultSpec,
+    /// Box-like network and service conditions (bandwidth, round trips,
+    /// part processing, per-user request limits); default none.
+    pub link: crate::link::LinkModel,
     /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this certificate and
     /// key instead of plain HTTP; `session_endpoints` then carry `https://`
     /// URLs. Default: plain HTTP.
@@ -151,6 +154,7 @@ impl ServerConfig {
             json_body_timeout: Duration::from_secs(30),
             max_connections: None,
             faults: FaultSpec::default(),
+            link: crate::link::LinkModel::default(),
             tls: None,
             verify_only: false,
             clock_offset_secs: 0,
@@ -226,6 +230,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("min_file_size", &self.min_file_size)
             .field("tls", &self.tls.is_some())
             .field("faults", &self.faults)
+            .field("link", &self.link.to_string())
             .finish_non_exhaustive()
     }
 }

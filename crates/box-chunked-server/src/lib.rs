@@ -38,6 +38,7 @@ mod fdlimit;
 pub mod fixture;
 mod handlers;
 mod journal;
+pub mod link;
 mod net;
 mod routes;
 mod state;
@@ -146,11 +147,15 @@ impl Server {
         };
         let tls = config.tls.as_ref().map(ServerTls::acceptor).transpose()?;
         let faults = Faults::new(config.faults.clone());
+        if config.link.is_active() {
+            tracing::info!(link = %config.link, "link model in force");
+        }
         let state = Arc::new(State {
             max_connections,
             url,
             store: Arc::new(store),
             faults,
+            link: link::Link::new(&config.link),
             counters: Counters::default(),
             book: auth::Book::new(clock.clone()),
             clock,

@@ -122,6 +122,9 @@ pub(crate) async fn handle(
             .unwrap_or_else(|_| Err(internal()))
         }
     };
+    if let (Some(link), false) = (&st.link, seen.admin) {
+        link.answer_delay().await;
+    }
     let (mut resp, refusal) = answer_of(&st, result, &seen)?;
     if let Ok(v) = HeaderValue::from_str(&seen.rid) {
         resp.headers_mut().insert("box-request-id", v);
@@ -286,9 +289,25 @@ async fn route(
     };
     if !user.is_empty() {
         let _ = who.set(user.clone());
+        admit(st, &user, &ep)?;
     }
+    run_endpoint(st, &user, ep, req).await
+}
+
+/// An endpoint with its fault, if one fires, and the link model's part
+/// processing time.
+async fn run_endpoint(
+    st: &Arc<State>,
+    user: &str,
+    ep: Endpoint,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Fail> {
+    let is_part = matches!(ep, Endpoint::UploadPart { .. });
     let fault = pick_fault(st, &ep).await?;
-    let result = dispatch(st, &user, ep, req, fault.as_ref()).await;
+    let result = dispatch(st, user, ep, req, fault.as_ref()).await;
+    if let (Some(link), true) = (&st.link, is_part) {
+        link.part_delay().await;
+    }
     if matches!(fault, Some(FaultAction::Lose)) {
         // The request was applied; the answer never arrives.
         return Err(Fail::Drop("injected lost response"));
@@ -430,6 +449,29 @@ async fn pick_fault(st: &Arc<State>, ep: &Endpoint) -> Result<Option<FaultAction
         _ => {}
     }
     Ok(Some(f))
+}
+
+/// The link model's per-user request limits: Box's `429
+/// rate_limit_exceeded` with the seconds until a request fits.
+fn admit(st: &State, user: &str, ep: &Endpoint) -> Result<(), Fail> {
+    use crate::link::Class;
+    let Some(link) = &st.link else {
+        return Ok(());
+    };
+    let class = match ep {
+        Endpoint::UploadPart { .. } => Class::Part,
+        _ if ep.root() == box_chunked_proto::endpoints::Root::Upload => Class::Upload,
+        _ => Class::Api,
+    };
+    link.admit(user, class, Instant::now()).map_err(|wait| {
+        Counters::add(&st.counters.requests_rate_limited, 1);
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        fail(
+            ErrorCode::RateLimitExceeded,
+            "Request rate limit exceeded, please try again later",
+        )
+        .with_retry_after(secs.max(1))
+    })
 }
 
 /// Box's API versions this server speaks: `2024.0` (and no header, which

@@ -31,6 +31,8 @@ pub(crate) struct Counters {
     pub commits_pending: AtomicU64,
     pub files_committed: AtomicU64,
     pub sessions_aborted: AtomicU64,
+    /// Requests refused with `429` by the link model's per-user limits.
+    pub requests_rate_limited: AtomicU64,
     pub sessions_expired: AtomicU64,
     /// Items removed from the trash for good after the retention.
     pub trash_purged: AtomicU64,
@@ -79,6 +81,7 @@ impl Counters {
             "sessions_expired": g(&self.sessions_expired),
             "trash_purged": g(&self.trash_purged),
             "faults_injected": g(&self.faults_injected),
+            "requests_rate_limited": g(&self.requests_rate_limited),
             "unauthorized": g(&self.unauthorized),
             "accept_errors": g(&self.accept_errors),
             "connections_evicted": g(&self.connections_evicted),
@@ -106,6 +109,8 @@ pub(crate) struct State {
     pub url: String,
     pub store: Arc<Store>,
     pub faults: Faults,
+    /// The link model in force, if any (`--link`).
+    pub link: Option<crate::link::Link>,
     pub counters: Counters,
     /// Tokens, codes and assertion ids issued or seen by the OAuth endpoint.
     pub book: auth::Book,

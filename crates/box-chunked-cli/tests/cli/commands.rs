@@ -750,6 +750,23 @@ async fn padded_tokens_from_a_file_work_as_given() {
     );
 }
 
+/// A link model that is not one: a usage error naming the setting, and no server.
+#[test]
+fn a_link_that_is_not_one_is_a_usage_error() {
+    let home = TempDir::new("link");
+    let o = Command::new(BIN)
+        .args(["serve", "--link", "transatlantic,rtt=90", "--data"])
+        .arg(home.path().join("link"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--link: rtt=90: a time needs a unit: ms or s"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// What a person sees: the session when it is made (and its id in
 /// `--json`), a commit that Box is still processing, plain lines without
 /// colour codes when stderr is not a terminal, nothing but errors with

@@ -11,6 +11,7 @@ mod conns;
 pub(crate) use conns::cap_for;
 
 use crate::handlers::collect_expired;
+use crate::link::Shaped;
 use crate::routes::handle;
 use crate::{Counters, State};
 use conns::{Conns, Slot, Watched};
@@ -118,6 +119,12 @@ async fn serve_connection(
     watcher: Watcher,
 ) {
     let handshake_timeout = state.cfg.header_timeout;
+    if let Some(link) = &state.link {
+        // The handshake's round trips (the client's first bytes wait in the
+        // kernel meanwhile).
+        link.connection_delay(tls.is_some()).await;
+    }
+    let stream = Shaped::new(stream, state.link.as_ref());
     let mut io = Watched::new(stream, &slot, state.cfg.idle_timeout);
     let svc = service_fn(move |req| handle(state.clone(), req));
     let served = async {
