@@ -22,6 +22,7 @@ mod plan;
 mod proxy;
 mod put;
 mod quota;
+mod reader;
 mod refusals;
 mod resume;
 mod routes;

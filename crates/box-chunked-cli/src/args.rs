@@ -151,8 +151,9 @@ pub(crate) struct Global {
         help_heading = "Global options"
     )]
     pub(crate) quiet: bool,
-    /// When the command ends, print its wall time, CPU seconds and peak
-    /// memory to stderr as one line: `stats: {"wall_secs":..,"cpu_secs":..,"peak_rss_bytes":..}`.
+    /// When the command ends, print its wall time, CPU seconds, peak memory
+    /// and the parts hashed while read to stderr as one line:
+    /// `stats: {"wall_secs":..,"cpu_secs":..,"peak_rss_bytes":..,"parts_hashed_while_read":..,"parts":..}`.
     #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) stats: bool,
     /// Write the log (-v, -vv...) to FILE, appended, instead of stderr, so

@@ -133,7 +133,8 @@ fn without_runtime(command: &Command) -> Option<ExitCode> {
 }
 
 /// The `--stats` line: this process's wall time, CPU (user + system) and
-/// peak resident memory, from `/proc/self` (zeros where there is none).
+/// peak resident memory, from `/proc/self` (zeros where there is none), and
+/// how many parts of committed uploads the reader hashed as it read them.
 fn print_stats(started: Instant) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (in parentheses); utime and stime are
@@ -154,6 +155,8 @@ fn print_stats(started: Instant) {
             "wall_secs": started.elapsed().as_secs_f64(),
             "cpu_secs": cpu_secs,
             "peak_rss_bytes": peak_kib * 1024,
+            "parts_hashed_while_read": progress::HASHED_WHILE_READ.load(std::sync::atomic::Ordering::Relaxed),
+            "parts": progress::PARTS_HASHED.load(std::sync::atomic::Ordering::Relaxed),
         })
     );
 }

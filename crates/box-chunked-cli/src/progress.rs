@@ -11,6 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// For `--stats`: parts of committed uploads that the reader thread hashed
+/// as it read them, and all their parts.
+pub(crate) static HASHED_WHILE_READ: AtomicU64 = AtomicU64::new(0);
+/// See [`HASHED_WHILE_READ`].
+pub(crate) static PARTS_HASHED: AtomicU64 = AtomicU64::new(0);
+
 /// Bytes in binary units (`256.00 MiB`), by indicatif.
 pub(crate) fn human(bytes: u64) -> String {
     indicatif::HumanBytes(bytes).to_string()
@@ -144,6 +150,14 @@ impl Progress {
     // Long on purpose: one arm per kind of event, each short; split apart
     // they would only scatter the one place the display's state changes.
     pub(crate) fn on_event(&self, e: &UploadEvent) {
+        if let UploadEvent::Hashing {
+            parts_hashed_while_read,
+            parts,
+        } = e
+        {
+            HASHED_WHILE_READ.fetch_add(*parts_hashed_while_read, Ordering::Relaxed);
+            PARTS_HASHED.fetch_add(*parts, Ordering::Relaxed);
+        }
         let p = &self.inner;
         if p.frozen.load(Ordering::Relaxed) {
             return;

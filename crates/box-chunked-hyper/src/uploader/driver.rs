@@ -171,9 +171,12 @@ impl Driver {
                 }
             }
         }
-        if let Some(t) = self.file_reader.clone() {
-            self.reads
-                .spawn(async move { (id, t.read(range.start, range.end).await) });
+        if let Some(t) = &self.file_reader {
+            // Queued here, in the machine's order: one task per read would
+            // reach the thread in whatever order tokio polls the tasks, and a
+            // read out of order breaks the thread's hash chain.
+            let answer = t.submit(range.start, range.end);
+            self.reads.spawn(async move { (id, answer.await) });
         } else {
             let (reader, pool) = (self.reader.clone(), self.pool.clone());
             self.reads
@@ -192,6 +195,11 @@ impl Driver {
         }
         match outcome {
             Outcome::Committed(file) => {
+                let p = self.upload.progress();
+                self.emit(UploadEvent::Hashing {
+                    parts_hashed_while_read: p.parts_hashed_by_driver,
+                    parts: p.parts_total,
+                });
                 if let Some(path) = &self.checkpoint {
                     let _ = tokio::fs::remove_file(path).await;
                 }

@@ -46,6 +46,16 @@ pub enum UploadEvent {
         /// The source's size.
         bytes_total: u64,
     },
+    /// The upload committed, and this is how its parts were hashed:
+    /// `parts_hashed_while_read` of the `parts` read were hashed by the
+    /// reader thread while their bytes were in cache; the rest by the
+    /// state machine afterwards (more CPU). A benchmark's number.
+    Hashing {
+        /// Parts whose SHA-1s the reader thread computed as it read them.
+        parts_hashed_while_read: u64,
+        /// Parts in the session.
+        parts: u64,
+    },
     /// The checkpoint file was written.
     CheckpointWritten(PathBuf),
     /// The checkpoint file could not be written (the upload goes on; an

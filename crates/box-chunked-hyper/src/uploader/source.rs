@@ -341,13 +341,23 @@ impl FileReader {
         Ok(Self { jobs })
     }
 
-    pub(super) async fn read(&self, start: u64, end: u64) -> ReadOutcome {
+    /// Queues the read of `start..end` now, so that the thread reads (and
+    /// hashes) in the order the machine asked, whatever order the tasks
+    /// awaiting the answers run in; the answer is the returned future's.
+    pub(super) fn submit(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> impl std::future::Future<Output = ReadOutcome> + Send + 'static {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(ReadJob { start, end, reply })
-            .map_err(|_| "the reader thread stopped".to_owned())?;
-        rx.await
-            .map_err(|_| "the reader thread stopped".to_owned())?
+        let queued = self.jobs.send(ReadJob { start, end, reply }).is_ok();
+        async move {
+            if !queued {
+                return Err("the reader thread stopped".into());
+            }
+            rx.await
+                .map_err(|_| "the reader thread stopped".to_owned())?
+        }
     }
 }
 
@@ -498,7 +508,7 @@ mod tests {
         let reader = FileReader::spawn(file, BufferPool::new(3)).unwrap();
         let mut file_sha = Sha1::new();
         for (start, end) in [(0u64, 2048u64), (2048, 4096), (4096, 5000)] {
-            let (bytes, hashes) = reader.read(start, end).await.unwrap();
+            let (bytes, hashes) = reader.submit(start, end).await.unwrap();
             assert_eq!(&bytes[..], &data[start as usize..end as usize]);
             let h = hashes.expect("an in-order read is hashed by the reader");
             assert_eq!(h.part_sha1.0, <[u8; 20]>::from(Sha1::digest(&bytes)));
@@ -513,14 +523,14 @@ mod tests {
             }
         }
         // A re-read of an earlier range: bytes only.
-        let (bytes, hashes) = reader.read(2048, 4096).await.unwrap();
+        let (bytes, hashes) = reader.submit(2048, 4096).await.unwrap();
         assert_eq!(&bytes[..], &data[2048..4096]);
         assert!(hashes.is_none());
         // Offset 0 starts a new chain.
-        let (_, hashes) = reader.read(0, 2048).await.unwrap();
+        let (_, hashes) = reader.submit(0, 2048).await.unwrap();
         assert_eq!(hashes.unwrap().before.file_len(), 0);
         // A read past the end is an error, not a panic.
-        assert!(reader.read(4096, 6000).await.is_err());
+        assert!(reader.submit(4096, 6000).await.is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
