@@ -12,6 +12,9 @@
 //!   `ChunkedUploader`), same server, same file, same run;
 //! - browser: the WebAssembly uploader beside plain `fetch` in headless
 //!   Chromium, and its package's size (`--browser` runs this row alone);
+//! - link: through each of the server's link profiles, our default and
+//!   fixed `--parallel` 1 to 32 beside Box's Python SDKs (`--link` runs
+//!   this row alone);
 //! - scale: 1, 4, 8 and 16 GiB (1 and 4 with --quick) from a generated source
 //!   to the verify-only server: seconds per GiB and peak RSS.
 //!
@@ -20,6 +23,7 @@
 //! `docs/performance.md`, ending with the targets, met or not.
 
 mod browser;
+mod link;
 mod page;
 mod procs;
 mod rows;
@@ -65,7 +69,8 @@ pub(crate) fn report(root: &Path) -> Result<(), String> {
             scale: &of("scale"),
             transport: &of("transport"),
             extra: &(rows::markdown(of("many-files").first(), of("bwlimit").first())
-                + &browser::markdown(of("browser").first())),
+                + &browser::markdown(of("browser").first())
+                + &link::markdown(of("link").first())),
         },
     )
 }
@@ -79,6 +84,17 @@ pub(crate) fn browser_only(root: &Path) -> Result<(), String> {
     let heading = "## The browser uploader beside plain fetch (`cargo xtask bench --browser`)";
     let md = browser::markdown(Some(&rec));
     page::splice_block(root, "browser", heading, md.trim_start())
+}
+
+/// `cargo xtask bench --link`: the link-model row alone, written to its
+/// own block of docs/performance.md.
+pub(crate) fn link_only(root: &Path) -> Result<(), String> {
+    build_release(root)?;
+    python_env(root);
+    let rec = link::row(root, false);
+    let heading = "## Parallelism through the link model (`cargo xtask bench --link`)";
+    let md = link::markdown(Some(&rec));
+    page::splice_block(root, "link", heading, md.trim_start())
 }
 
 /// One of our settings: part size (`None` for the server's default),
@@ -134,6 +150,8 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
     records.push(bw.clone());
     let in_browser = browser::row(root, quick);
     records.push(in_browser.clone());
+    let through_link = link::row(root, quick);
+    records.push(through_link.clone());
     records.extend(ours.iter().cloned());
     records.extend(peers.iter().cloned());
     let scale = plan.scale()?;
@@ -149,7 +167,9 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     eprintln!("==> wrote {}", out.display());
-    let extra = rows::markdown(Some(&many), Some(&bw)) + &browser::markdown(Some(&in_browser));
+    let extra = rows::markdown(Some(&many), Some(&bw))
+        + &browser::markdown(Some(&in_browser))
+        + &link::markdown(Some(&through_link));
     write_markdown(
         root,
         &Records {

@@ -1,0 +1,74 @@
+"""Uploads through the server's link model, for `cargo xtask bench --link`.
+
+usage: bench_link.py BINARY SIZE PROFILE[,PROFILE...]
+For each link profile (docs/server.md), on a fresh verify-only server with
+`--link PROFILE` for every run: `box-chunked upload` at its default
+parallelism and at each fixed `--parallel` from 1 to 32, then Box's Python
+SDKs at their own defaults (`box_sdk_gen` `upload_big_file`, `boxsdk`
+chunked uploader, through bench_peers.py). Prints one JSON line: each run's
+wall seconds and MB/s, per profile.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PARALLEL = [1, 2, 4, 8, 16, 32]
+
+
+def serve(binary, data, profile):
+    proc = subprocess.Popen(
+        [binary, "serve", "--addr", "127.0.0.1:0", "--data", data, "--token", "BENCH=bench",
+         "--verify-only", "--link", profile],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    return proc, next(w for w in line.split() if w.startswith("http://"))
+
+
+def one(binary, work, profile, setting, source):
+    data = tempfile.mkdtemp(dir=work)
+    proc, url = serve(binary, data, profile)
+    try:
+        if setting.startswith("peer:"):
+            cmd = [sys.executable, os.path.join(HERE, "bench_peers.py"), setting[5:], url, "BENCH",
+                   source]
+        else:
+            cmd = [binary, "--token", "BENCH", "--base-url", url, "upload", "--no-progress",
+                   "--json", source]
+            if setting != "default":
+                cmd[-1:-1] = ["--parallel", setting]
+        env = dict(os.environ, XDG_DATA_HOME=os.path.join(data, "home"))
+        env.pop("BOX_ACCESS_TOKEN", None)
+        started = time.monotonic()
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+        secs = time.monotonic() - started
+        if out.returncode != 0:
+            sys.exit(f"{setting} on {profile} failed: {out.stderr.strip()[-1000:]}")
+        return secs
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def main():
+    binary, size, profiles = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="box-chunked-bench-link-") as work:
+        source = os.path.join(work, "source.bin")
+        with open(source, "wb") as f:
+            f.write(os.urandom(size))
+        for profile in profiles:
+            rows = []
+            for setting in ["default"] + [str(p) for p in PARALLEL] + ["peer:gen", "peer:legacy"]:
+                secs = one(binary, work, profile, setting, source)
+                rows.append({"setting": setting, "secs": secs, "mb_per_s": size / secs / 1e6})
+                print(f"{profile} {setting}: {secs:.2f} s", file=sys.stderr)
+            results[profile] = rows
+    print(json.dumps({"kind": "link", "bytes": size, "profiles": results}))
+
+
+if __name__ == "__main__":
+    main()
