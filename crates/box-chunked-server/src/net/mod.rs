@@ -136,6 +136,10 @@ async fn serve_connection(
                 let _ = watcher.watch(conn.into_owned()).await;
             }
             Some(tls) => {
+                // rustls asks for one record (at most 16 KiB) per read; a
+                // buffer below it turns a part's body into a few large
+                // reads instead of tens of thousands of small ones.
+                let io = tokio::io::BufReader::with_capacity(TLS_READ_BUFFER, io);
                 // A client that does not finish the handshake in time is
                 // dropped, like one slow to send headers.
                 let Ok(Ok(mut io)) = tokio::time::timeout(handshake_timeout, tls.accept(io)).await
@@ -143,7 +147,10 @@ async fn serve_connection(
                     return;
                 };
                 // And again once the handshake is done.
-                io.get_mut().0.expect_bytes_within(handshake_timeout);
+                io.get_mut()
+                    .0
+                    .get_mut()
+                    .expect_bytes_within(handshake_timeout);
                 let conn = builder.serve_connection(TokioIo::new(io), svc);
                 let _ = watcher.watch(conn.into_owned()).await;
             }
@@ -169,6 +176,10 @@ async fn released(state: &Arc<State>) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// The read buffer below rustls: 256 KiB (a scratch study measured 0.04 to
+/// 0.11 CPU-s/GiB less than reading record by record).
+const TLS_READ_BUFFER: usize = 256 << 10;
 
 /// The first and the longest wait after a failed accept.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
