@@ -1,12 +1,14 @@
 """Uploads through the server's link model, for `cargo xtask bench --link`.
 
-usage: bench_link.py BINARY SIZE PROFILE[,PROFILE...]
+usage: bench_link.py BINARY SIZE PROFILE[,PROFILE...] [SETTING,...]
 For each link profile (docs/server.md), on a fresh verify-only server with
 `--link PROFILE` for every run: `box-chunked upload` at its default
 parallelism and at each fixed `--parallel` from 1 to 32, then Box's Python
 SDKs at their own defaults (`box_sdk_gen` `upload_big_file`, `boxsdk`
-chunked uploader, through bench_peers.py). Prints one JSON line: each run's
-wall seconds and MB/s, per profile.
+chunked uploader, through bench_peers.py). SETTINGS, when given, replaces
+that list: `default`, `default@SIZE` (the default with `--max-memory SIZE`),
+a number for `--parallel`, `peer:gen`, `peer:legacy`. Prints one JSON line:
+each run's wall seconds and MB/s, per profile.
 """
 import json
 import os
@@ -38,7 +40,9 @@ def one(binary, work, profile, setting, source):
         else:
             cmd = [binary, "--token", "BENCH", "--base-url", url, "upload", "--no-progress",
                    "--json", source]
-            if setting != "default":
+            if setting.startswith("default@"):
+                cmd[-1:-1] = ["--max-memory", setting[8:]]
+            elif setting != "default":
                 cmd[-1:-1] = ["--parallel", setting]
         env = dict(os.environ, XDG_DATA_HOME=os.path.join(data, "home"))
         env.pop("BOX_ACCESS_TOKEN", None)
@@ -55,6 +59,8 @@ def one(binary, work, profile, setting, source):
 
 def main():
     binary, size, profiles = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
+    settings = (sys.argv[4].split(",") if len(sys.argv) > 4 else
+                ["default"] + [str(p) for p in PARALLEL] + ["peer:gen", "peer:legacy"])
     results = {}
     with tempfile.TemporaryDirectory(prefix="box-chunked-bench-link-") as work:
         source = os.path.join(work, "source.bin")
@@ -62,7 +68,7 @@ def main():
             f.write(os.urandom(size))
         for profile in profiles:
             rows = []
-            for setting in ["default"] + [str(p) for p in PARALLEL] + ["peer:gen", "peer:legacy"]:
+            for setting in settings:
                 secs = one(binary, work, profile, setting, source)
                 rows.append({"setting": setting, "secs": secs, "mb_per_s": size / secs / 1e6})
                 print(f"{profile} {setting}: {secs:.2f} s", file=sys.stderr)

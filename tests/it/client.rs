@@ -475,8 +475,11 @@ async fn abort_and_cancellation_delete_the_session() {
     let ts = TestServer::start(move |c| c.faults = spec).await;
     let c = client(&ts);
     let data = Bytes::from(pseudo_random(30 * 1024, 7));
+    // A fixed window keeps the upload going past the abort (self-tuning
+    // would send every part of this small file in one wave).
     let task = c
         .uploader()
+        .parallelism(4)
         .spawn(new_file("abort.bin"), UploadSource::Bytes(data.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     task.control().abort();
@@ -487,7 +490,7 @@ async fn abort_and_cancellation_delete_the_session() {
     assert_eq!(counters["files_committed"], 0);
 
     // Dropping the upload future deletes the session in the background.
-    let up = c.uploader();
+    let up = c.uploader().parallelism(4);
     let fut = up.upload(new_file("dropped.bin"), UploadSource::Bytes(data.clone()));
     let _ = tokio::time::timeout(Duration::from_millis(500), fut).await;
     let mut aborted = 0;
@@ -506,7 +509,11 @@ async fn abort_and_cancellation_delete_the_session() {
     let path = cp.path().join("keep.bin");
     std::fs::write(&path, &data).unwrap();
     let ckpt = cp.path().join("keep.checkpoint");
-    let up = c.uploader().keep_session(true).checkpoint(&ckpt);
+    let up = c
+        .uploader()
+        .parallelism(4)
+        .keep_session(true)
+        .checkpoint(&ckpt);
     let fut = up.upload_file("0", "keep.bin", &path);
     let _ = tokio::time::timeout(Duration::from_millis(700), fut).await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -32,5 +32,6 @@ mod storage;
 mod streamed;
 mod tls;
 mod trash;
+mod tuning;
 mod updates;
 mod versions;

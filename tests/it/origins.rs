@@ -120,7 +120,12 @@ async fn an_edited_checkpoint_gets_no_token() {
     let path = dir.path().join("src.bin");
     std::fs::write(&path, pseudo_random(10 * 1024, 81)).unwrap();
     let ckpt = dir.path().join("src.checkpoint");
-    let up = c.uploader().checkpoint(&ckpt).keep_session(true);
+    // A fixed window: the upload is still running when it is interrupted.
+    let up = c
+        .uploader()
+        .parallelism(4)
+        .checkpoint(&ckpt)
+        .keep_session(true);
     let _ = tokio::time::timeout(
         Duration::from_millis(500),
         up.upload_file("0", "src.bin", &path),

@@ -104,7 +104,12 @@ async fn resume_in_a_second_process() {
     let path2 = dir2.path().join("source.bin");
     std::fs::write(&path2, &data).unwrap();
     let ckpt2 = dir2.path().join("upload.checkpoint");
-    let up = c.uploader().keep_session(true).checkpoint(&ckpt2);
+    // A fixed window: the upload is still running when it is interrupted.
+    let up = c
+        .uploader()
+        .parallelism(4)
+        .keep_session(true)
+        .checkpoint(&ckpt2);
     let fut = up.upload_file("0", "changed.bin", &path2);
     let _ = tokio::time::timeout(Duration::from_millis(600), fut).await;
     let mut changed = data.clone();

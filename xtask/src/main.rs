@@ -25,11 +25,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("tidy") => tidy::run(&workspace_root()).map_err(|e| e.to_string()),
+        Some("bench") if args.iter().any(|a| a == "--link") => {
+            bench::link_only(&workspace_root(), args.iter().any(|a| a == "--report"))
+        }
         Some("bench") if args.iter().any(|a| a == "--report") => bench::report(&workspace_root()),
         Some("bench") if args.iter().any(|a| a == "--browser") => {
             bench::browser_only(&workspace_root())
         }
-        Some("bench") if args.iter().any(|a| a == "--link") => bench::link_only(&workspace_root()),
         Some("bench") => bench::run(&workspace_root(), args.iter().any(|a| a == "--quick")),
         Some("image") => image::run(&workspace_root()),
         Some("man") => man(),

@@ -2,7 +2,9 @@
 //! Parsing only; what the commands do is in their own modules.
 
 pub(crate) use crate::serve_args::ServeArgs;
-use crate::values::{parse_parallel, parse_size};
+use crate::values::{
+    parse_max_memory, parse_parallel, parse_size, parse_upload_parallel, Parallel,
+};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -410,9 +412,14 @@ pub(crate) struct UploadArgs {
     /// The name on Box (default: the file's name).
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// Parts in flight at once (1 to 64).
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
-    pub(crate) parallel: usize,
+    /// Parts in flight at once: `auto` (tuned while the upload runs, from
+    /// how long parts take, within --max-memory) or 1 to 64.
+    #[arg(long, value_name = "N|auto", default_value_t = Parallel::Auto, value_parser = parse_upload_parallel)]
+    pub(crate) parallel: Parallel,
+    /// The most memory part buffers may take with --parallel auto
+    /// (`1G`, `512M`, or bytes).
+    #[arg(long, value_name = "SIZE", default_value_t = 1024 * 1024 * 1024, value_parser = parse_max_memory)]
+    pub(crate) max_memory: u64,
     /// Where to keep the checkpoint: a file, or a directory to make it in
     /// (default: under the user's data directory). It must be writable
     /// before the upload starts.
@@ -473,7 +480,7 @@ pub(crate) struct JobArgs {
     #[arg(long)]
     pub(crate) fail_fast: bool,
     /// Files uploaded at once in a job (parts in flight across them stay
-    /// within --parallel).
+    /// within --parallel, one tuned or fixed limit for all).
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
     pub(crate) files: usize,
     /// Follow symbolic links in directories (default: skip them).
@@ -498,9 +505,14 @@ pub(crate) struct UploadModes {
 pub(crate) struct ResumeArgs {
     /// The checkpoint file printed by `box-chunked upload`.
     pub(crate) checkpoint: PathBuf,
-    /// Parts in flight at once (1 to 64).
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
-    pub(crate) parallel: usize,
+    /// Parts in flight at once: `auto` (tuned while the upload runs, from
+    /// how long parts take, within --max-memory) or 1 to 64.
+    #[arg(long, value_name = "N|auto", default_value_t = Parallel::Auto, value_parser = parse_upload_parallel)]
+    pub(crate) parallel: Parallel,
+    /// The most memory part buffers may take with --parallel auto
+    /// (`1G`, `512M`, or bytes).
+    #[arg(long, value_name = "SIZE", default_value_t = 1024 * 1024 * 1024, value_parser = parse_max_memory)]
+    pub(crate) max_memory: u64,
     /// Print the file as JSON on the last line of stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -545,7 +557,12 @@ pub(crate) struct DemoArgs {
     /// Size of the generated file (`256M`, `1G`, or bytes).
     #[arg(long, value_name = "SIZE", default_value_t = 256 * 1024 * 1024, value_parser = parse_size)]
     pub(crate) size: u64,
-    /// Parts in flight at once (1 to 64).
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_parallel)]
-    pub(crate) parallel: usize,
+    /// Parts in flight at once: `auto` (tuned while the upload runs, from
+    /// how long parts take, within --max-memory) or 1 to 64.
+    #[arg(long, value_name = "N|auto", default_value_t = Parallel::Auto, value_parser = parse_upload_parallel)]
+    pub(crate) parallel: Parallel,
+    /// The most memory part buffers may take with --parallel auto
+    /// (`1G`, `512M`, or bytes).
+    #[arg(long, value_name = "SIZE", default_value_t = 1024 * 1024 * 1024, value_parser = parse_max_memory)]
+    pub(crate) max_memory: u64,
 }

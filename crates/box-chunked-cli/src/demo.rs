@@ -5,6 +5,7 @@ use crate::args::DemoArgs;
 use crate::connect::random_token;
 use crate::failure::{exit, explain, Failure};
 use crate::upload::with_progress;
+use crate::values::Parallel;
 use box_chunked_hyper::BoxClient;
 use box_chunked_server::{Server, ServerConfig};
 use sha1::Digest as _;
@@ -56,9 +57,12 @@ pub(crate) async fn demo_in(work: &Path, args: &DemoArgs) -> Result<(), Failure>
         .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
     let running = server.spawn();
     // 3. Upload.
-    eprintln!("3/4 uploading with {} parts in flight", args.parallel);
+    match args.parallel {
+        Parallel::Auto => eprintln!("3/4 uploading, parts in flight tuned as it goes"),
+        Parallel::Fixed(n) => eprintln!("3/4 uploading with {n} parts in flight"),
+    }
     let (uploader, progress) = with_progress(
-        client.uploader().parallelism(args.parallel),
+        args.parallel.apply(client.uploader(), args.max_memory),
         args.size,
         true,
         true,

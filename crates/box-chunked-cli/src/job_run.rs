@@ -118,10 +118,9 @@ pub(crate) async fn upload_job(g: &Global, args: UploadArgs) -> Result<(), Failu
             progress::human(bytes),
         );
     }
-    let mut uploader = t
-        .client
-        .uploader()
-        .parallelism(args.parallel)
+    let mut uploader = args
+        .parallel
+        .apply(t.client.uploader(), args.max_memory)
         .keep_session(true)
         .local_server(t.embedded.is_some())
         .resume_flags(t.resume_flags())
@@ -149,10 +148,9 @@ pub(crate) async fn resume_job(g: &Global, args: ResumeArgs) -> Result<(), Failu
         json_progress: args.progress.as_deref() == Some("json"),
         quiet: g.quiet,
     };
-    let mut uploader = t
-        .client
-        .uploader()
-        .parallelism(args.parallel)
+    let mut uploader = args
+        .parallel
+        .apply(t.client.uploader(), args.max_memory)
         .keep_session(true)
         .local_server(t.embedded.is_some())
         .resume_flags(t.resume_flags());

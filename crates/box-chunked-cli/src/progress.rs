@@ -7,7 +7,7 @@ use box_chunked_core::{Confirmation, Event};
 use box_chunked_hyper::UploadEvent;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,9 @@ struct Inner {
     confirmed: AtomicU64,
     parts_done: AtomicU64,
     parts_total: AtomicU64,
+    /// Part uploads in flight, and the limit (fixed or tuned).
+    in_flight: AtomicUsize,
+    limit: AtomicUsize,
     verified: AtomicU64,
     verified_told: AtomicBool,
     /// The checkpoint could not be written (said once).
@@ -108,6 +111,8 @@ impl Progress {
                 confirmed: AtomicU64::new(0),
                 parts_done: AtomicU64::new(0),
                 parts_total: AtomicU64::new(0),
+                in_flight: AtomicUsize::new(0),
+                limit: AtomicUsize::new(0),
                 verified: AtomicU64::new(0),
                 checkpoint_failed: AtomicBool::new(false),
                 verified_told: AtomicBool::new(false),
@@ -166,9 +171,13 @@ impl Progress {
             UploadEvent::Progress {
                 bytes_sent,
                 bytes_confirmed,
+                parts_in_flight,
+                parallelism,
                 ..
             } => {
                 p.sent.store(*bytes_sent, Ordering::Relaxed);
+                p.in_flight.store(*parts_in_flight, Ordering::Relaxed);
+                p.limit.store(*parallelism, Ordering::Relaxed);
                 p.confirmed.store(*bytes_confirmed, Ordering::Relaxed);
                 // Bytes moving means uploading (a one-shot upload has no session).
                 let starting = p.json.as_ref().is_some_and(|j| {
@@ -321,6 +330,8 @@ impl Progress {
         let mut line = serde_json::json!({
             "phase": *j.phase.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
             "bytes_sent": p.sent.load(Ordering::Relaxed),
+            "parts_in_flight": p.in_flight.load(Ordering::Relaxed),
+            "parallelism": p.limit.load(Ordering::Relaxed),
             "bytes_confirmed": p.confirmed.load(Ordering::Relaxed),
             "bytes_total": p.total,
             "parts_done": p.parts_done.load(Ordering::Relaxed),
@@ -390,10 +401,12 @@ impl Progress {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .join(", ");
         let msg = format!(
-            "| sent {} | parts {}/{}{}",
+            "| sent {} | parts {}/{}, {} in flight (limit {}){}",
             human(sent),
             p.parts_done.load(Ordering::Relaxed),
             p.parts_total.load(Ordering::Relaxed),
+            p.in_flight.load(Ordering::Relaxed),
+            p.limit.load(Ordering::Relaxed),
             if retries > 0 {
                 format!(" | retries {retries} ({causes})")
             } else {

@@ -42,10 +42,9 @@ pub(crate) async fn resume(g: &Global, args: ResumeArgs) -> Result<(), Failure> 
     let size = cp.upload.source.size;
     let t = connect_for(&args.conn.clone().or(&g.conn), &mut cp, g.quiet).await?;
     let hint = t.resume_hint(&args.checkpoint);
-    let mut uploader = t
-        .client
-        .uploader()
-        .parallelism(args.parallel)
+    let mut uploader = args
+        .parallel
+        .apply(t.client.uploader(), args.max_memory)
         .keep_session_on_drop(true)
         .local_server(t.embedded.is_some())
         .resume_flags(t.resume_flags());

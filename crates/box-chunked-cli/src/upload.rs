@@ -239,10 +239,9 @@ fn uploader_of(
     args: &UploadArgs,
     checkpoint: Option<&PathBuf>,
 ) -> Uploader {
-    let mut uploader = t
-        .client
-        .uploader()
-        .parallelism(args.parallel)
+    let mut uploader = args
+        .parallel
+        .apply(t.client.uploader(), args.max_memory)
         .keep_session(args.keep_session)
         .keep_session_on_drop(true)
         .local_server(t.embedded.is_some())

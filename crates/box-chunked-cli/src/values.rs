@@ -34,6 +34,59 @@ pub(crate) fn parse_size(v: &str) -> Result<u64, String> {
     Ok(bytes.round() as u64)
 }
 
+/// `--parallel` of an upload: `auto` (tuned while it runs) or 1 to 64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parallel {
+    /// Self-tuning, within `--max-memory`.
+    Auto,
+    /// A fixed number of parts in flight.
+    Fixed(usize),
+}
+
+impl std::fmt::Display for Parallel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Fixed(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Parallel {
+    /// The uploader with this parallelism (and memory budget, when tuned).
+    pub(crate) fn apply(
+        self,
+        u: box_chunked_hyper::Uploader,
+        max_memory: u64,
+    ) -> box_chunked_hyper::Uploader {
+        match self {
+            Self::Auto => u
+                .tuning(box_chunked_hyper::Tuning::default())
+                .max_memory(max_memory),
+            Self::Fixed(n) => u.parallelism(n),
+        }
+    }
+}
+
+/// `--parallel` of an upload: `auto` or a number of parts from 1 to 64.
+pub(crate) fn parse_upload_parallel(v: &str) -> Result<Parallel, String> {
+    if v.trim().eq_ignore_ascii_case("auto") {
+        return Ok(Parallel::Auto);
+    }
+    parse_parallel(v)
+        .map(Parallel::Fixed)
+        .map_err(|_| format!("{v:?} is not \"auto\" or a number of parts from 1 to 64"))
+}
+
+/// `--max-memory`: a size of at least 1 MiB.
+pub(crate) fn parse_max_memory(v: &str) -> Result<u64, String> {
+    match parse_size(v) {
+        Ok(n) if n >= 1 << 20 => Ok(n),
+        Ok(_) => Err(format!("{v:?} is less than 1M: no part fits in it")),
+        Err(e) => Err(e),
+    }
+}
+
 /// `--parallel`: parts in flight at once, 1 to 64.
 pub(crate) fn parse_parallel(v: &str) -> Result<usize, String> {
     match v.trim().parse::<usize>() {

@@ -2,6 +2,7 @@
 //! Plain data; the rules that use it live in `ops`, `retry` and `upload`.
 
 use crate::retry::RetryPolicy;
+use crate::tune::Tuning;
 use box_chunked_proto::CommitAttributes;
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroUsize;
@@ -90,10 +91,14 @@ pub struct UploadConfig {
     /// (default `https://upload.box.com/api/2.0`). Session-scoped calls use
     /// the session's own `session_endpoints`.
     pub upload_root: String,
-    /// Parts in flight at once (default 4). Bytes held never exceed
-    /// `(parallelism + 1) x part_size`. Changeable while running with
-    /// [`crate::Upload::set_parallelism`].
+    /// Parts in flight at once (default 4) when [`UploadConfig::tuning`] is
+    /// `None`. Bytes held never exceed `(parallelism + 1) x part_size`.
+    /// Changeable while running with [`crate::Upload::set_parallelism`].
     pub parallelism: NonZeroUsize,
+    /// Parallelism that tunes itself within these bounds ([`crate::tune`]);
+    /// `None` (the default here; the hyper uploader's default is
+    /// [`Tuning::default`]) for a fixed [`UploadConfig::parallelism`].
+    pub tuning: Option<Tuning>,
     /// Retry classification and backoff.
     pub retry: RetryPolicy,
     /// Per-attempt time limits.
@@ -124,6 +129,7 @@ impl Default for UploadConfig {
         Self {
             upload_root: box_chunked_proto::urls::BOX_UPLOAD_URL.to_owned(),
             parallelism: NonZeroUsize::new(4).unwrap_or(NonZeroUsize::MIN),
+            tuning: None,
             retry: RetryPolicy::default(),
             timeouts: Timeouts::default(),
             commit_wait: Duration::from_secs(600),

@@ -3,6 +3,7 @@
 
 use crate::io::RequestKind;
 use crate::retry::FailureClass;
+use crate::tune::Signal;
 use std::time::Duration;
 
 /// Something that happened, for progress displays and logs.
@@ -48,6 +49,15 @@ pub enum Event {
         cause: FailureClass,
         /// The HTTP status, when there was a response.
         status: Option<u16>,
+    },
+    /// What a part's answer (or its lack) says about the link: the input of
+    /// self-tuning parallelism, for a driver that tunes many uploads with
+    /// one shared [`crate::tune::Tuner`].
+    PartSignal(Signal),
+    /// Self-tuning changed how many parts may be in flight.
+    ParallelismChanged {
+        /// The new limit.
+        parts: usize,
     },
     /// A `429` paused every new request.
     Throttled {

@@ -113,6 +113,7 @@ pub mod ops;
 pub mod plan;
 pub mod retry;
 pub mod timing;
+pub mod tune;
 mod upload;
 
 pub use box_chunked_proto as proto;

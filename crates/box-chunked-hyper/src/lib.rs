@@ -8,7 +8,8 @@
 //!   `client.upload_session(id).get()`, `.upload_part(..)`, `.get_parts()`,
 //!   `.commit(parts, sha1)`, `.abort()`.
 //! - **The uploader**, which does everything: parts read with positional
-//!   reads and sent in parallel (default 4), part and whole-file SHA-1 in one
+//!   reads and sent in parallel (as many as the link needs: tuned while the
+//!   upload runs, within a memory budget), part and whole-file SHA-1 in one
 //!   pass, bounded memory whatever the file size, retries with backoff and
 //!   `Retry-After`, `202` commits, reconciliation of repeated parts, an
 //!   atomic checkpoint file for resuming in another process, progress
@@ -46,7 +47,7 @@
 //! let target = Target::NewFile { folder_id: "0".into(), name: "hello.bin".into() };
 //! let file = client
 //!     .uploader()
-//!     .parallelism(4)
+//!     .max_memory(256 << 20) // parts in flight tune themselves within 256 MiB
 //!     .on_event(|e| println!("{e:?}"))
 //!     .upload(target, UploadSource::Bytes(data.clone()))
 //!     .await?;
@@ -107,6 +108,6 @@ pub use error::{Error, ErrorKind, Remedy};
 pub use refs::{CommitOptions, FileRef, FolderRef, SessionRef};
 pub use tokens::{BoxFuture, OriginPolicy, Secret, StaticToken, TokenProvider};
 pub use uploader::{
-    fingerprint, CheckpointFile, CheckpointUrls, Put, PutOutcome, UploadControl, UploadEvent,
-    UploadSource, UploadTask, Uploader,
+    fingerprint, CheckpointFile, CheckpointUrls, PartBudget, Put, PutOutcome, Tuning,
+    UploadControl, UploadEvent, UploadSource, UploadTask, Uploader,
 };

@@ -11,7 +11,7 @@ use js_sys::Uint8Array;
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast as _;
+use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Headers, Request, RequestInit, Response};
 
@@ -48,12 +48,11 @@ pub(crate) async fn exchange(
     let timed_out = Rc::new(Cell::new(false));
     let flag = timed_out.clone();
     let signal = abort.clone();
-    let on_deadline = Closure::once_into_js(move || {
+    let millis = r.deadline.saturating_duration_since(now).as_secs_f64() * 1000.0;
+    let deadline = Deadline::arm(millis, move || {
         flag.set(true);
         signal.abort();
     });
-    let millis = r.deadline.saturating_duration_since(now).as_secs_f64() * 1000.0;
-    let timer = js::set_timeout(on_deadline.unchecked_ref(), millis.max(1.0));
     let result = fetch(r, &credentials, &abort).await.map_err(|detail| {
         let kind = if timed_out.get() {
             TransportErrorKind::TimedOut
@@ -64,8 +63,33 @@ pub(crate) async fn exchange(
         };
         TransportError::new(kind, detail)
     });
-    js::clear_timeout(&timer);
+    drop(deadline);
     Answer { id, result }
+}
+
+/// A request's deadline: a browser timer and its callback, both gone when
+/// this is dropped (the answer came, or the request was cancelled), so that
+/// no callback outlives its request and none is leaked.
+struct Deadline {
+    timer: JsValue,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl Deadline {
+    fn arm(millis: f64, on_deadline: impl FnOnce() + 'static) -> Self {
+        let callback = Closure::once(on_deadline);
+        let timer = js::set_timeout(callback.as_ref().unchecked_ref(), millis.max(1.0));
+        Self {
+            timer,
+            _callback: callback,
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        js::clear_timeout(&self.timer);
+    }
 }
 
 async fn fetch(

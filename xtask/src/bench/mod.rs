@@ -86,12 +86,21 @@ pub(crate) fn browser_only(root: &Path) -> Result<(), String> {
     page::splice_block(root, "browser", heading, md.trim_start())
 }
 
-/// `cargo xtask bench --link`: the link-model row alone, written to its
-/// own block of docs/performance.md.
-pub(crate) fn link_only(root: &Path) -> Result<(), String> {
-    build_release(root)?;
-    python_env(root);
-    let rec = link::row(root, false);
+/// `cargo xtask bench --link`: the link-model row alone, kept in
+/// target/bench-link.json and written to its own block of
+/// docs/performance.md (`--link --report`: the block again from that file).
+pub(crate) fn link_only(root: &Path, report: bool) -> Result<(), String> {
+    let saved = root.join("target/bench-link.json");
+    let rec = if report {
+        let text = std::fs::read(&saved).map_err(|e| format!("{}: {e}", saved.display()))?;
+        serde_json::from_slice(&text).map_err(|e| e.to_string())?
+    } else {
+        build_release(root)?;
+        python_env(root);
+        let rec = link::row(root, false);
+        std::fs::write(&saved, rec.to_string()).map_err(|e| format!("{}: {e}", saved.display()))?;
+        rec
+    };
     let heading = "## Parallelism through the link model (`cargo xtask bench --link`)";
     let md = link::markdown(Some(&rec));
     page::splice_block(root, "link", heading, md.trim_start())

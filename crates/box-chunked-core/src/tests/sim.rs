@@ -783,6 +783,9 @@ impl Sim {
                     self.pending
                         .retain(|(_, _, p)| !matches!(p, Pending::Reply { id: i, .. } if *i == id));
                 }
+                // Signals for a shared tuner: kept, not in the transcript
+                // (the tuner's own tests read them).
+                Output::Event(e @ Event::PartSignal(_)) => self.events.push(e),
                 Output::Event(e) => {
                     let line = match &e {
                         Event::PartConfirmed { index, how, .. } => {

@@ -9,6 +9,7 @@ mod replies;
 mod requests;
 mod resume;
 mod state;
+mod tuning;
 mod window;
 
 use crate::checkpoint::{Checkpoint, SessionInfo, CHECKPOINT_FORMAT};
@@ -19,6 +20,7 @@ use crate::io::{
 };
 use crate::ops::Reply;
 use crate::retry::Jitter;
+use crate::tune::Tuner;
 use crate::Instant;
 use box_chunked_proto::{File, PartPlan, SessionEndpoints, Timestamp, UploadPart};
 use box_chunked_sha1::FileHasher;
@@ -73,6 +75,8 @@ pub struct Progress {
     pub parts_in_flight: usize,
     /// Source bytes the machine holds now.
     pub bytes_held: u64,
+    /// Parts that may be in flight now: fixed, or as tuned.
+    pub parallelism: usize,
     /// Parts whose digests the driver computed while reading
     /// ([`Input::HashedData`]) and the machine adopted; the others it hashed
     /// itself. Counts parts since [`Upload::new`] or [`Upload::resume`].
@@ -137,6 +141,8 @@ pub struct Upload {
     parts_done: u64,
     /// A `429` paused all new requests until then.
     throttle_until: Option<Instant>,
+    /// Self-tuning parallelism, unless the parallelism is fixed.
+    tuner: Option<Tuner>,
     out: VecDeque<Output>,
 }
 
@@ -176,6 +182,7 @@ impl Upload {
         stage: Stage,
     ) -> Self {
         Self {
+            tuner: cfg.tuning.map(Tuner::new),
             jitter: Jitter::new(cfg.jitter_seed),
             cfg,
             target,
@@ -219,6 +226,7 @@ impl Upload {
                 .map(|d| d.len() as u64)
                 .sum(),
             parts_hashed_by_driver: self.parts_hashed_by_driver,
+            parallelism: self.limit(),
         }
     }
 
@@ -282,10 +290,11 @@ impl Upload {
         self.transition(Transition::AbortRequested);
     }
 
-    /// Changes how many parts may be in flight. Parts already in flight
-    /// finish; new ones start only below the new limit.
+    /// Fixes how many parts may be in flight (self-tuning, if on, stops).
+    /// Parts already in flight finish; new ones start only below the new limit.
     pub fn set_parallelism(&mut self, parts: NonZeroUsize) {
         self.cfg.parallelism = parts;
+        self.tuner = None;
     }
 
     // ----------------------------------------------------------------- inputs

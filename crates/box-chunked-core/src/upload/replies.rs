@@ -13,6 +13,7 @@ use crate::io::{Output, RequestId, RequestKind, TransportError};
 use crate::ops::{self, Reply, Retry, Verdict};
 use crate::retry::FailureClass;
 use crate::timing::{add, pending_wait, retry_delay, session_deadline};
+use crate::tune::Signal;
 use crate::Instant;
 use box_chunked_proto::UploadPart;
 use box_chunked_sha1::FileHasher;
@@ -82,6 +83,11 @@ impl Upload {
         error: TransportError,
     ) {
         let v = Verdict::Retry(Retry::transport(&error));
+        if matches!(kind, RequestKind::UploadPart { .. })
+            && error.kind == crate::io::TransportErrorKind::TimedOut
+        {
+            self.signal(Signal::TimedOut);
+        }
         match kind {
             RequestKind::Abort => self.on_abort(v),
             RequestKind::UploadPart { index } => {
@@ -200,6 +206,13 @@ impl Upload {
             cause: r.class,
             status: r.status,
         }));
+        match (r.class, kind) {
+            (FailureClass::Throttled, _) => self.signal(Signal::Throttled { pause: delay }),
+            (FailureClass::ServerError, RequestKind::UploadPart { .. }) => {
+                self.signal(Signal::ServerBusy);
+            }
+            _ => {}
+        }
         Ok(at)
     }
 
@@ -275,6 +288,7 @@ impl Upload {
         let expires = session.session_expires_at.as_ref();
         let deadline = session_deadline(expires, reply.date, self.now);
         self.file_hasher = FileHasher::for_part_size(plan.part_size());
+        self.tune_part_size(plan.part_size());
         self.session = Some(Session {
             id: session.id.clone(),
             endpoints: session.session_endpoints,
@@ -298,7 +312,10 @@ impl Upload {
         let Some(payload) = p.payload() else { return };
         let (offset, size) = (p.range.offset, p.range.len);
         match ops::upload_part_reply(reply, index, offset, size, &payload.sha1) {
-            Verdict::Success((stored, how)) => self.confirm_part(index, stored, how),
+            Verdict::Success((stored, how)) => {
+                self.part_delivered(index);
+                self.confirm_part(index, stored, how);
+            }
             Verdict::Reconcile => self.start_reconcile(index),
             other => self.settle(Subject::Part(index), other),
         }

@@ -79,6 +79,7 @@ impl Upload {
         let mut up = Self::with_stage(checkpoint.target, source, config, now, stage);
         up.file_hasher = FileHasher::for_part_size(plan.part_size());
         up.session = Some(session);
+        up.tune_part_size(s.part_size);
         Ok(up)
     }
 

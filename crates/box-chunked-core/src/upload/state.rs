@@ -396,6 +396,19 @@ pub(super) struct Payload {
     pub(super) data: Bytes,
     pub(super) sha1: Sha1Digest,
     pub(super) tries: Tries,
+    /// The attempt out: what self-tuning learns from its answer.
+    pub(super) flight: Option<FlightStats>,
+}
+
+/// One attempt of a part, as self-tuning sees it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FlightStats {
+    /// When it went.
+    pub(super) at: Instant,
+    /// The most parts out at once since, itself included.
+    pub(super) peak: usize,
+    /// Whether the parts out reached the limit meanwhile.
+    pub(super) full: bool,
 }
 
 /// Where one part stands.
@@ -459,6 +472,7 @@ impl Part {
                     data,
                     sha1,
                     tries: Tries::new(),
+                    flight: None,
                 }),
                 true,
             ),
@@ -467,6 +481,11 @@ impl Part {
                 PartEvent::Sent(id, now),
             ) => {
                 p.tries.start(now);
+                p.flight = Some(FlightStats {
+                    at: now,
+                    peak: 0,
+                    full: false,
+                });
                 (PartState::Sending(p, id), true)
             }
             (PartState::Sending(p, _) | PartState::Reconciling(p), PartEvent::BackOff(until)) => {
@@ -499,6 +518,16 @@ impl Part {
             | PartState::BackingOff(p, _)
             | PartState::Reconciling(p) => Some(p),
             PartState::Reading | PartState::Read { .. } => None,
+        }
+    }
+
+    /// An attempt out sees `out` parts in flight, `full` if that is the limit.
+    pub(super) fn saw(&mut self, out: usize, full: bool) {
+        if let PartState::Sending(p, _) = &mut self.state {
+            if let Some(f) = &mut p.flight {
+                f.peak = f.peak.max(out);
+                f.full |= full;
+            }
         }
     }
 

@@ -23,7 +23,7 @@ impl Upload {
     /// has room.
     pub(super) fn issue_reads(&mut self) {
         let Some(plan) = self.plan() else { return };
-        let window = self.cfg.parallelism.get().saturating_add(1);
+        let window = self.limit().saturating_add(1);
         while self.parts.len() < window {
             let Some(range) = plan.part(self.read_next) else {
                 break;
@@ -46,12 +46,12 @@ impl Upload {
         }
     }
 
-    /// Sends ready parts while fewer than `parallelism` are in flight.
+    /// Sends ready parts while fewer than the limit (fixed, or tuned) are in flight.
     pub(super) fn send_parts(&mut self) {
         if !self.gate_open() {
             return;
         }
-        let limit = self.cfg.parallelism.get();
+        let limit = self.limit();
         let now = self.now;
         let room = limit.saturating_sub(self.parts.values().filter(|p| p.in_flight()).count());
         let ready: Vec<u64> = self
@@ -78,6 +78,7 @@ impl Upload {
             if let Some(p) = self.parts.get_mut(&index) {
                 p.apply(PartEvent::Sent(id, now));
             }
+            self.note_flights();
         }
     }
 

@@ -5,7 +5,9 @@
 
 use super::file::{EntryState, JobEntry, JobFile, SkipReason};
 use crate::error::{Error, ErrorKind};
-use crate::uploader::{CheckpointFile, PutOutcome, UploadEvent, UploadSource, Uploader};
+use crate::uploader::{
+    CheckpointFile, PartBudget, PutOutcome, UploadEvent, UploadSource, Uploader,
+};
 use box_chunked_core::conflicts::OnConflict;
 use box_chunked_core::Target;
 use box_chunked_proto::urls::BaseUrls;
@@ -134,8 +136,8 @@ impl Shared {
 }
 
 impl Job {
-    /// A job run by `uploader` (its parallelism is the job's budget of parts
-    /// in flight across all files), keeping its state in `path`.
+    /// A job run by `uploader` (its parallelism, fixed or tuned, is the
+    /// job's budget of parts in flight across all files), keeping its state in `path`.
     pub fn new(uploader: Uploader, path: impl Into<PathBuf>) -> Self {
         Self {
             uploader,
@@ -177,15 +179,14 @@ impl Job {
 
     /// The uploader for one file: the job's, sharing its budget, reporting
     /// events with the file.
-    fn uploader_for(&self, entry: &JobEntry, budget: Arc<tokio::sync::Semaphore>) -> Uploader {
+    fn uploader_for(&self, entry: &JobEntry, budget: Arc<PartBudget>) -> Uploader {
         // The budget bounds parts in flight across files; each file's own
-        // window (and so its part buffers, `parallelism + 2` of them) is its
+        // window (and so its part buffers, `window + 2` of them) is its
         // share of the budget, plus one so that a file alone keeps it busy.
-        let share = self.uploader.parallelism_now() / self.files_at_once + 1;
         let mut u = self
             .uploader
             .clone()
-            .parallelism(share.min(self.uploader.parallelism_now()))
+            .parallelism(budget.share())
             .part_budget(budget);
         if let Some(f) = &self.on_event {
             let (f, e) = (f.clone(), entry.clone());
@@ -204,9 +205,12 @@ impl Job {
             path: self.path.clone(),
         });
         self.make_folders(&shared).await?;
-        let budget = Arc::new(tokio::sync::Semaphore::new(
-            self.uploader.parallelism_now().max(1),
-        ));
+        // One budget of parts in flight for all files: fixed, or tuned by
+        // the answers of all of them.
+        let budget = match self.uploader.tuning_now() {
+            Some(t) => PartBudget::tuned(t, self.files_at_once),
+            None => PartBudget::fixed(self.uploader.parallelism_now(), self.files_at_once),
+        };
         let (todo, mut summary) = self.earlier(&shared);
         let mut set = tokio::task::JoinSet::new();
         let mut queue = todo.into_iter();
@@ -317,12 +321,7 @@ impl Job {
 
     /// One file to its end: resumed from its checkpoint, found already
     /// there, or uploaded; its state recorded at each step.
-    async fn one(
-        &self,
-        shared: &Shared,
-        i: usize,
-        budget: Arc<tokio::sync::Semaphore>,
-    ) -> FileReport {
+    async fn one(&self, shared: &Shared, i: usize, budget: Arc<PartBudget>) -> FileReport {
         let (entry, folder, policy) = shared.place(i);
         let name = entry
             .rel
@@ -400,7 +399,7 @@ impl Job {
         target: &Target,
         policy: OnConflict,
         checkpoint: &Path,
-        budget: Arc<tokio::sync::Semaphore>,
+        budget: Arc<PartBudget>,
     ) -> Result<(box_chunked_proto::File, PutOutcome), Error> {
         // Interrupted or failed earlier: resume the session, or find the file committed.
         let earlier = match &entry.state {

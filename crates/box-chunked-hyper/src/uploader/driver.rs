@@ -46,7 +46,7 @@ pub(super) struct Driver {
     /// Paces part bodies (`--bwlimit`).
     throttle: Option<Arc<crate::body::Throttle>>,
     /// Parts in flight across uploads that share it (a job).
-    budget: Option<Arc<tokio::sync::Semaphore>>,
+    budget: Option<Arc<super::PartBudget>>,
     /// The last "no token" failure: the core sees it as a final not-sent
     /// failure; the caller should see an auth error.
     auth_error: Option<Error>,
@@ -72,6 +72,7 @@ impl Driver {
         reader: Reader,
         source_path: Option<PathBuf>,
     ) -> Self {
+        let window = upload.progress().parallelism;
         Self {
             upload,
             client: u.client.clone(),
@@ -83,7 +84,7 @@ impl Driver {
             handles: HashMap::new(),
             reads: JoinSet::new(),
             file_reader: None,
-            pool: BufferPool::new(u.parallelism.get() + 2),
+            pool: BufferPool::new(window + 2),
             pool_reserved: false,
             checkpoint_writer: None,
             sent: Arc::new(AtomicU64::new(0)),
@@ -305,10 +306,13 @@ impl Driver {
         let sent = self.sent.load(Ordering::Relaxed);
         if sent != *last_sent {
             *last_sent = sent;
+            let p = self.upload.progress();
             self.emit(UploadEvent::Progress {
                 bytes_sent: sent,
                 bytes_confirmed: self.confirmed,
-                bytes_total: self.upload.progress().bytes_total,
+                bytes_total: p.bytes_total,
+                parts_in_flight: p.parts_in_flight,
+                parallelism: p.parallelism,
             });
         }
     }
@@ -377,7 +381,7 @@ impl Driver {
         let h = self.requests.spawn(async move {
             // A part waits for a place in the job's shared budget.
             let _place = match budget {
-                Some(b) => b.acquire_owned().await.ok(),
+                Some(b) => b.place().await,
                 None => None,
             };
             (id, transport.send(req, deadline).await)
@@ -423,18 +427,48 @@ impl Driver {
                     }
                 }
             }
+            // This upload's own tuner changed its window: the buffers follow.
+            Event::ParallelismChanged { parts } => self.pool.set_cap(parts + 2),
+            Event::SessionReady { part_size, .. } => {
+                if let Some(b) = &self.budget {
+                    b.part_size(*part_size);
+                    self.follow_budget();
+                }
+            }
+            Event::PartSignal(s) => {
+                if let Some(b) = &self.budget {
+                    b.observe(now(), *s);
+                    self.follow_budget();
+                }
+            }
             Event::PartConfirmed { bytes_done, .. } => {
                 self.confirmed = *bytes_done;
-                let total = self.upload.progress().bytes_total;
+                let p = self.upload.progress();
                 self.emit(UploadEvent::Progress {
                     bytes_sent: self.sent.load(Ordering::Relaxed),
                     bytes_confirmed: *bytes_done,
-                    bytes_total: total,
+                    bytes_total: p.bytes_total,
+                    parts_in_flight: p.parts_in_flight,
+                    parallelism: p.parallelism,
                 });
             }
             _ => {}
         }
         self.emit(UploadEvent::Core(e));
+    }
+}
+
+impl Driver {
+    /// In a shared budget, this upload's window is its share of the limit.
+    fn follow_budget(&mut self) {
+        let Some(b) = &self.budget else { return };
+        let share = b.share().max(1);
+        if share != self.upload.progress().parallelism {
+            if let Some(n) = std::num::NonZeroUsize::new(share) {
+                self.upload.set_parallelism(n);
+                self.pool.set_cap(share + 2);
+            }
+        }
     }
 }
 

@@ -4,12 +4,15 @@
 //! `source`, part buffers in `pool`, checkpoint files in `checkpoint`. None
 //! of it knows Box's step order: that is the core's.
 
+mod budget;
 mod checkpoint;
 mod driver;
 mod pool;
 mod put;
 mod source;
 
+pub use box_chunked_core::tune::Tuning;
+pub use budget::PartBudget;
 pub use checkpoint::{CheckpointFile, CheckpointUrls};
 pub(crate) use put::file_sha1;
 pub use put::{Put, PutOutcome};
@@ -45,6 +48,10 @@ pub enum UploadEvent {
         bytes_confirmed: u64,
         /// The source's size.
         bytes_total: u64,
+        /// Part uploads in flight now.
+        parts_in_flight: usize,
+        /// Parts that may be in flight now (fixed, or as tuned).
+        parallelism: usize,
     },
     /// The upload committed, and this is how its parts were hashed:
     /// `parts_hashed_while_read` of the `parts` read were hashed by the
@@ -87,7 +94,7 @@ pub struct Uploader {
     one_shot_below: u64,
     delta: bool,
     throttle: Option<Arc<Throttle>>,
-    budget: Option<Arc<tokio::sync::Semaphore>>,
+    budget: Option<Arc<PartBudget>>,
 }
 
 impl std::fmt::Debug for Uploader {
@@ -101,8 +108,8 @@ impl std::fmt::Debug for Uploader {
 }
 
 impl BoxClient {
-    /// The high-level uploader (parallelism 4, no checkpoint file, the
-    /// session deleted on failure or cancellation).
+    /// The high-level uploader (self-tuning parallelism, no checkpoint
+    /// file, the session deleted on failure or cancellation).
     pub fn uploader(&self) -> Uploader {
         let mut config = UploadConfig::default();
         config.upload_root = self.inner.urls.upload.clone();
@@ -112,6 +119,7 @@ impl BoxClient {
         config.commit_wait = self.inner.commit_wait;
         // Each upload's retry delays from the operating system's randomness.
         config.jitter_seed = crate::transport::os_seed();
+        config.tuning = Some(Tuning::default());
         Uploader {
             client: self.clone(),
             parallelism: config.parallelism,
@@ -133,13 +141,39 @@ impl BoxClient {
 }
 
 impl Uploader {
-    /// Parts in flight at once (default 4). Part buffers take
-    /// `(parallelism + 2) x part_size` (fewer for a file of fewer parts),
-    /// mapped at the first read and never more, whatever the file's size.
+    /// A fixed number of parts in flight, in place of self-tuning. Part
+    /// buffers take `(parallelism + 2) x part_size` (fewer for a file of
+    /// fewer parts), mapped at the first read and never more, whatever the
+    /// file's size.
     #[must_use]
     pub fn parallelism(mut self, n: usize) -> Self {
         self.parallelism = NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
+        self.config.tuning = None;
         self
+    }
+
+    /// Parts in flight tuned while the upload runs, within `tuning` (the
+    /// default: [`Tuning::default`], from 12 parts, between 4 and 32, within
+    /// 1 GiB of part buffers; see [`box_chunked_core::tune`]).
+    #[must_use]
+    pub fn tuning(mut self, tuning: Tuning) -> Self {
+        self.config.tuning = Some(tuning);
+        self
+    }
+
+    /// The most bytes of part buffers self-tuning may hold (default
+    /// 1 GiB); no effect on a fixed [`Uploader::parallelism`].
+    #[must_use]
+    pub fn max_memory(mut self, bytes: u64) -> Self {
+        if let Some(t) = &mut self.config.tuning {
+            t.memory = Some(bytes);
+        }
+        self
+    }
+
+    /// The self-tuning bounds, or `None` for a fixed parallelism.
+    pub fn tuning_now(&self) -> Option<Tuning> {
+        self.config.tuning
     }
 
     /// Writes a checkpoint here whenever a part is confirmed, so that
@@ -265,15 +299,18 @@ impl Uploader {
         &self.client
     }
 
-    /// Parts in flight at once, as set.
+    /// Parts in flight at once, as set (with self-tuning, where it starts).
     pub fn parallelism_now(&self) -> usize {
-        self.parallelism.get()
+        self.config
+            .tuning
+            .map_or(self.parallelism.get(), |t| t.start.get())
     }
 
     /// Shares a budget of parts in flight with other uploads (a job's
-    /// `--parallel` across all its files): each part waits for a permit.
+    /// files): each part waits for a place, and a tuned budget takes this
+    /// upload's answers and sets its window ([`PartBudget::share`]).
     #[must_use]
-    pub fn part_budget(mut self, budget: Arc<tokio::sync::Semaphore>) -> Self {
+    pub fn part_budget(mut self, budget: Arc<PartBudget>) -> Self {
         self.budget = Some(budget);
         self
     }

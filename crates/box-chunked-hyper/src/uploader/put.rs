@@ -271,6 +271,8 @@ impl Uploader {
                     bytes_sent: size,
                     bytes_confirmed: size,
                     bytes_total: size,
+                    parts_in_flight: 0,
+                    parallelism: 1,
                 });
             }
         }
