@@ -4,7 +4,7 @@
 
 use crate::client::{check_download, client};
 use box_chunked_core::Target;
-use box_chunked_hyper::{UploadEvent, UploadSource};
+use box_chunked_hyper::{fingerprint, UploadEvent, UploadSource};
 use box_chunked_tests::*;
 use std::sync::{Arc, Mutex};
 
@@ -37,12 +37,142 @@ async fn the_reader_hashes_every_part_of_a_file_as_it_reads() {
         .await
         .unwrap();
     check_download(&c, &f.id, &data).await;
-    let hashing = events.lock().unwrap().iter().find_map(|e| match e {
+    assert_eq!(hashing(&events), Some((300, 300, data.len() as u64)));
+}
+
+/// A first version of `data` (written to `f.bin` in `dir`), uploaded as
+/// `name` through the chunked machine: the file's path and id.
+async fn first_version(
+    ts: &TestServer,
+    dir: &TempDir,
+    name: &str,
+    data: &[u8],
+) -> (std::path::PathBuf, String) {
+    let path = dir.path().join("f.bin");
+    std::fs::write(&path, data).unwrap();
+    let first = client(ts)
+        .uploader()
+        .one_shot_below(0)
+        .upload(new_file(name), UploadSource::Path(path.clone()))
+        .await
+        .unwrap();
+    (path, first.id)
+}
+
+fn new_version(file_id: &str) -> Target {
+    Target::NewVersion {
+        file_id: file_id.into(),
+        name: None,
+        if_match: None,
+    }
+}
+
+/// What an upload's `Hashing` event says: parts hashed while read, parts,
+/// bytes of the source read.
+fn hashing(events: &Mutex<Vec<UploadEvent>>) -> Option<(u64, u64, u64)> {
+    events.lock().unwrap().iter().find_map(|e| match e {
         UploadEvent::Hashing {
             parts_hashed_while_read,
             parts,
-        } => Some((*parts_hashed_while_read, *parts)),
+            bytes_read,
+        } => Some((*parts_hashed_while_read, *parts, *bytes_read)),
         _ => None,
-    });
-    assert_eq!(hashing, Some((300, 300)));
+    })
+}
+
+/// A new version with one part changed reads the file once: the pass that
+/// computes the plan's SHA-512s also hashes every part for the upload, the
+/// parts the server has are verified from those digests, and only the
+/// changed part is read again (to be sent). It used to read the whole file
+/// twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_with_one_part_changed_reads_the_file_once() {
+    const PART: usize = 64 << 10;
+    let ts = TestServer::start(|c| c.part_size = Some(PART as u64)).await;
+    let c = client(&ts);
+    let dir = TempDir::new("one-pass");
+    let mut data = pseudo_random(PART * 40 + 1000, 13);
+    let (path, id) = first_version(&ts, &dir, "one-pass.bin", &data).await;
+    for b in &mut data[PART * 17 + 5..PART * 17 + 9] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&path, &data).unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev = events.clone();
+    let put = c
+        .uploader()
+        .one_shot_below(0)
+        .parallelism(8)
+        .on_event(move |e| ev.lock().unwrap().push(e.clone()))
+        .put(new_version(&id), UploadSource::Path(path))
+        .await
+        .unwrap();
+    assert_eq!(put.parts_planned, 40, "40 of 41 parts unchanged");
+    check_download(&c, &id, &data).await;
+    // The file once, and the changed part again to send it.
+    let size = data.len() as u64;
+    // Every part hashed as read but the changed one, which the machine hashes
+    // (the reader thread's chain starts at offset 0).
+    assert_eq!(hashing(&events), Some((40, 41, size + PART as u64)));
+}
+
+/// A new version whose source changes between its read pass and the
+/// upload, keeping its size and times, fails as a changed source: the
+/// stored parts after the changed bytes are not verified from the pass's
+/// digests, which no longer continue the file's chain (taken, they would
+/// commit a whole-file SHA-1 of bytes no longer there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_changed_after_its_read_pass_is_not_committed() {
+    const PART: usize = 64 << 10;
+    let ts = TestServer::start(|c| c.part_size = Some(PART as u64)).await;
+    let c = client(&ts);
+    let dir = TempDir::new("one-pass-changed");
+    let mut data = pseudo_random(PART * 40, 14);
+    let (path, id) = first_version(&ts, &dir, "changed.bin", &data).await;
+    data[PART * 3] ^= 1;
+    std::fs::write(&path, &data).unwrap();
+    let meta = std::fs::metadata(&path).unwrap();
+    let recorded = fingerprint(&meta);
+    // Once the session's parts are known (after the pass, before any read),
+    // part 3 (the one to send) changes again, in place, times kept.
+    let p = path.clone();
+    let flipped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f2 = flipped.clone();
+    let result = c
+        .uploader()
+        .one_shot_below(0)
+        .parallelism(1)
+        .on_event(move |e| {
+            if matches!(
+                e,
+                UploadEvent::Core(box_chunked_core::Event::SessionReady { .. })
+            ) && !f2.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                let mut d = std::fs::read(&p).unwrap();
+                d[PART * 3 + 7] ^= 1;
+                std::fs::write(&p, &d).unwrap();
+                let f = std::fs::File::options().write(true).open(&p).unwrap();
+                f.set_times(
+                    std::fs::FileTimes::new()
+                        .set_modified(meta.modified().unwrap())
+                        .set_accessed(meta.accessed().unwrap()),
+                )
+                .unwrap();
+            }
+        })
+        .put(new_version(&id), UploadSource::Path(path.clone()))
+        .await;
+    assert!(flipped.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(
+        source_fingerprint(&path),
+        recorded,
+        "the change is invisible to the fingerprint"
+    );
+    let e = result.expect_err("a changed source must not be committed");
+    assert_eq!(e.kind(), box_chunked_hyper::ErrorKind::SourceChanged, "{e}");
+    assert!(e.to_string().contains("digests"), "{e}");
+}
+
+fn source_fingerprint(path: &std::path::Path) -> String {
+    fingerprint(&std::fs::metadata(path).unwrap())
 }

@@ -123,3 +123,106 @@ async fn a_client_without_the_ca_is_refused_before_sending() {
         .build()
         .is_err());
 }
+
+/// A request that arrives with the last message of the TLS handshake (a
+/// TLS 1.3 client may send both at once) is answered in full, however long
+/// the client takes to read the answer: the header timeout is about the
+/// request, and the server had it. (The server read both in one read of its
+/// buffer below rustls, so no later read of the socket told its header
+/// clock that a request had come, and a write blocked past the header
+/// timeout closed the connection mid-answer.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_sent_with_the_handshake_gets_a_slow_answer_in_full() {
+    use rustls_pki_types::pem::PemObject as _;
+    use std::io::{Read as _, Write as _};
+    let (ca, cert, key) = test_certificates();
+    let ts = TestServer::start(move |c| {
+        c.part_size = Some(1 << 20);
+        c.header_timeout = std::time::Duration::from_millis(500);
+        c.tls = Some(ServerTls {
+            cert_chain_pem: cert.into_bytes(),
+            key_pem: key.into_bytes(),
+        });
+    })
+    .await;
+    let data = pseudo_random(24 << 20, 3);
+    let client = BoxClient::builder()
+        .one_shot_below(1)
+        .token(ALICE)
+        .base_url(&ts.url)
+        .root_certificates_pem(ca.as_bytes().to_vec())
+        .build()
+        .unwrap();
+    let file = client
+        .uploader()
+        .upload(
+            box_chunked_core::Target::NewFile {
+                folder_id: "0".into(),
+                name: "slow-read.bin".into(),
+            },
+            box_chunked_hyper::UploadSource::Bytes(data.clone().into()),
+        )
+        .await
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let addr = ts.url.trim_start_matches("https://").to_owned();
+    let request = format!(
+        "GET /2.0/files/{}/content HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {ALICE}\r\nconnection: close\r\n\r\n",
+        file.id
+    );
+    let received = tokio::task::spawn_blocking(move || {
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+        let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+        // The handshake, until the client's last message is ready to go.
+        while tls.is_handshaking() {
+            while tls.wants_write() && tls.is_handshaking() {
+                tls.write_tls(&mut sock).unwrap();
+            }
+            if tls.is_handshaking() {
+                tls.read_tls(&mut sock).unwrap();
+                tls.process_new_packets().unwrap();
+            }
+        }
+        // That message and the request in one write.
+        tls.writer().write_all(request.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        while tls.wants_write() {
+            tls.write_tls(&mut out).unwrap();
+        }
+        sock.write_all(&out).unwrap();
+        // A client slow to read: the server's writes block for a while.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let mut answer = Vec::new();
+        let mut stream = rustls::Stream::new(&mut tls, &mut sock);
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+        answer
+    })
+    .await
+    .unwrap();
+    let head_end = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an answer");
+    let head = String::from_utf8_lossy(&received[..head_end]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let body = &received[head_end + 4..];
+    assert_eq!(body.len(), data.len(), "the whole file, not a part of it");
+    assert_eq!(sha1(body), sha1(&data));
+}

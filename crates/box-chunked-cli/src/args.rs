@@ -153,9 +153,10 @@ pub(crate) struct Global {
         help_heading = "Global options"
     )]
     pub(crate) quiet: bool,
-    /// When the command ends, print its wall time, CPU seconds, peak memory
-    /// and the parts hashed while read to stderr as one line:
-    /// `stats: {"wall_secs":..,"cpu_secs":..,"peak_rss_bytes":..,"parts_hashed_while_read":..,"parts":..}`.
+    /// When the command ends, print its wall time, CPU seconds, peak memory,
+    /// the parts hashed while read, the source bytes read and all bytes read
+    /// (files and sockets) to stderr as one line:
+    /// `stats: {"wall_secs":..,"cpu_secs":..,"peak_rss_bytes":..,"parts_hashed_while_read":..,"parts":..,"bytes_read":..,"rchar":..}`.
     #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) stats: bool,
     /// Write the log (-v, -vv...) to FILE, appended, instead of stderr, so

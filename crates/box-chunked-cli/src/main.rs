@@ -133,8 +133,10 @@ fn without_runtime(command: &Command) -> Option<ExitCode> {
 }
 
 /// The `--stats` line: this process's wall time, CPU (user + system) and
-/// peak resident memory, from `/proc/self` (zeros where there is none), and
-/// how many parts of committed uploads the reader hashed as it read them.
+/// peak resident memory and bytes read through read calls (`rchar`: files
+/// and sockets), from `/proc/self` (zeros where there is none), how many
+/// parts of committed uploads the reader hashed as it read them and how
+/// many bytes of their sources were read.
 fn print_stats(started: Instant) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (in parentheses); utime and stime are
@@ -149,6 +151,11 @@ fn print_stats(started: Instant) {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         .unwrap_or(0);
+    let rchar = std::fs::read_to_string("/proc/self/io")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("rchar:")?.trim().parse::<u64>().ok())
+        .unwrap_or(0);
     eprintln!(
         "stats: {}",
         serde_json::json!({
@@ -157,6 +164,8 @@ fn print_stats(started: Instant) {
             "peak_rss_bytes": peak_kib * 1024,
             "parts_hashed_while_read": progress::HASHED_WHILE_READ.load(std::sync::atomic::Ordering::Relaxed),
             "parts": progress::PARTS_HASHED.load(std::sync::atomic::Ordering::Relaxed),
+            "bytes_read": progress::BYTES_READ.load(std::sync::atomic::Ordering::Relaxed),
+            "rchar": rchar,
         })
     );
 }

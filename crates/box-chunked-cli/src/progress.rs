@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 pub(crate) static HASHED_WHILE_READ: AtomicU64 = AtomicU64::new(0);
 /// See [`HASHED_WHILE_READ`].
 pub(crate) static PARTS_HASHED: AtomicU64 = AtomicU64::new(0);
+/// For `--stats`: source bytes read by committed uploads.
+pub(crate) static BYTES_READ: AtomicU64 = AtomicU64::new(0);
 
 /// Bytes in binary units (`256.00 MiB`), by indicatif.
 pub(crate) fn human(bytes: u64) -> String {
@@ -158,10 +160,12 @@ impl Progress {
         if let UploadEvent::Hashing {
             parts_hashed_while_read,
             parts,
+            bytes_read,
         } = e
         {
             HASHED_WHILE_READ.fetch_add(*parts_hashed_while_read, Ordering::Relaxed);
             PARTS_HASHED.fetch_add(*parts, Ordering::Relaxed);
+            BYTES_READ.fetch_add(*bytes_read, Ordering::Relaxed);
         }
         let p = &self.inner;
         if p.frozen.load(Ordering::Relaxed) {

@@ -275,6 +275,10 @@ pub enum InputError {
     /// A read id this machine never issued.
     #[error("{0} was never issued by this upload")]
     UnknownRead(ReadId),
+    /// Digests offered for a read that must have its bytes: a part to send,
+    /// or a plan whose part size is not a whole number of SHA-1 blocks.
+    #[error("{0} needs the bytes, not only their digests: answer it with the data")]
+    NeedsBytes(ReadId),
     /// A read answered with the wrong number of bytes.
     #[error("{id} asked for {expected} bytes, got {actual}")]
     WrongLength {

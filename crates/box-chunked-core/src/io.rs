@@ -144,9 +144,11 @@ pub struct PartHashes {
 }
 
 /// A range of the source for the driver to read, answered with
-/// [`Input::Data`] (exactly `range.end - range.start` bytes) or
-/// [`Input::ReadFailed`]. Reads are requested in offset order and may be
-/// answered in any order.
+/// [`Input::Data`] (exactly `range.end - range.start` bytes; or
+/// [`Input::HashedData`] with the digests computed while reading) or
+/// [`Input::ReadFailed`]; a [`ReadPurpose::Verify`] read may instead be
+/// answered with [`Input::Digested`]. Reads are requested in offset order
+/// and may be answered in any order.
 #[must_use]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadRequest {
@@ -239,6 +241,20 @@ pub enum Input {
         id: ReadId,
         /// Exactly the range's length.
         bytes: Bytes,
+        /// The part's digest and the whole-file chain around it.
+        hashes: Box<PartHashes>,
+    },
+    /// A read to verify a stored part ([`ReadPurpose::Verify`]), answered
+    /// with digests the driver computed over the same bytes earlier instead
+    /// of the bytes: a new version's one read pass computes the plan's
+    /// SHA-512s, every part's SHA-1 and the whole-file chain together, and
+    /// the parts the plan found stored are not read again. The machine takes
+    /// them only for a verify read; if `hashes.before` is not its own chain
+    /// at the part's offset (the source changed since they were computed),
+    /// the upload fails with [`crate::SourceChange::Modified`].
+    Digested {
+        /// The read answered.
+        id: ReadId,
         /// The part's digest and the whole-file chain around it.
         hashes: Box<PartHashes>,
     },

@@ -1,5 +1,6 @@
 //! Tests of the machine against a simulated Box (in memory, virtual time).
 
+mod digests;
 mod props;
 mod scenarios;
 mod sim;

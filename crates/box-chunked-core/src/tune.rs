@@ -15,22 +15,25 @@
 //! - `base` is the shortest time of a full-size part lately (the last 256),
 //!   taken as the time of a part that waited for nothing but the link;
 //! - a part that took `elapsed` with `n` parts in flight says that
-//!   `n x base / elapsed` parts would just fill the link, and the tuner aims a
-//!   quarter above that ([`HEADROOM`]), so that the link is always busy and a
-//!   few parts queue: the limit moves toward that aim by `1 / limit` of the
-//!   way per answer, most of the way in one round of answers;
-//! - at the start it grows by one part per answer that waited for nothing (it
-//!   doubles each round) until one waited ([`QUEUED`]);
-//! - `base` is only trusted once it was measured with at most half the
-//!   limit in flight: otherwise (a start above what the link needs) the
-//!   limit is halved for one round of answers to measure it again;
+//!   `n x base / elapsed` parts would just keep the link busy if parts never
+//!   paused; they do (a part uses no bandwidth while Box processes it), so
+//!   the tuner aims at twice that ([`HEADROOM`]), where a part waits about as
+//!   long as it travels: the limit moves toward that aim by `1 / limit` of
+//!   the way per answer, most of the way in one round of answers;
+//! - at the start it grows by two parts per answer that waited for nothing
+//!   (it triples each round) until one waited ([`QUEUED`]);
+//! - `base` is only trusted once it was measured with at most a quarter of
+//!   the limit in flight: otherwise (a start above what the link needs) the
+//!   limit drops to a quarter for one round of answers to measure it again,
+//!   two rounds after the start and then every half window of answers;
 //! - a `429` halves the limit (to one at least) and holds it for the pause
 //!   and as long again; a part that timed out takes a quarter off and holds
 //!   it for [`TIMEOUT_HOLD`]; a `5xx` takes a quarter off;
 //! - answers of parts sent while fewer than the limit were out (the reads
 //!   were the bound) never raise it;
 //! - the limit stays between [`Tuning::min`] and the cap: [`Tuning::max`],
-//!   and the memory budget over the part size less the driver's two buffers.
+//!   and the memory budget over the part size less the buffers the driver
+//!   holds beyond the parts in flight ([`Tuning::reserved_buffers`]).
 //!
 //! Defaults and the reasoning behind them are on [`Tuning::default`].
 
@@ -39,10 +42,10 @@ use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-/// The share above "just fills the link" that the tuner aims for.
+/// The share above "just keeps the link busy" that the tuner aims for.
 pub const HEADROOM: f64 = 1.0;
 /// At the start, an answer whose part waited longer than this share of its
-/// time ends the doubling.
+/// time ends the fast growth.
 pub const QUEUED: f64 = 0.2;
 /// How many recent full-size parts `base` is the shortest of.
 pub const BASE_WINDOW: usize = 256;
@@ -131,7 +134,7 @@ pub enum Signal {
 /// Where the tuner stands.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
-    /// Doubling each round until a part waits.
+    /// Tripling each round until a part waits.
     Startup,
     /// Moving toward the aim, answer by answer.
     Steady,
@@ -218,13 +221,13 @@ impl Tuner {
                 self.limit /= 2.0;
                 self.mode = Mode::Steady;
                 let hold = now.checked_add(pause.saturating_mul(2).max(Duration::from_secs(1)));
-                self.hold_until = hold.or(self.hold_until);
+                self.hold(hold);
                 self.clamp(1.0);
             }
             Signal::TimedOut => {
                 self.limit *= 0.75;
                 self.mode = Mode::Steady;
-                self.hold_until = now.checked_add(TIMEOUT_HOLD).or(self.hold_until);
+                self.hold(now.checked_add(TIMEOUT_HOLD));
                 self.clamp(1.0);
             }
             Signal::ServerBusy => {
@@ -317,6 +320,14 @@ impl Tuner {
         } else {
             BASE_WINDOW / 2
         }
+    }
+
+    /// No growth before `until` (the later of it and any hold already on).
+    fn hold(&mut self, until: Option<Instant>) {
+        self.hold_until = match (self.hold_until, until) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     /// The least limit at `now`: one while a `429` or a timeout holds it,

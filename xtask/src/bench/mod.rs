@@ -15,6 +15,9 @@
 //! - link: through each of the server's link profiles, our default and
 //!   fixed `--parallel` 1 to 32 beside Box's Python SDKs (`--link` runs
 //!   this row alone);
+//! - delta: a new version of a 4 GiB file (256 MiB with --quick) with
+//!   1 MiB changed, beside `box_sdk_gen`'s `upload_big_file_version` and one
+//!   hashing pass of the file (`--delta` runs this row alone);
 //! - scale: 1, 4, 8 and 16 GiB (1 and 4 with --quick) from a generated source
 //!   to the verify-only server: seconds per GiB and peak RSS.
 //!
@@ -23,6 +26,7 @@
 //! `docs/performance.md`, ending with the targets, met or not.
 
 mod browser;
+mod delta;
 mod link;
 mod page;
 mod procs;
@@ -70,7 +74,8 @@ pub(crate) fn report(root: &Path) -> Result<(), String> {
             transport: &of("transport"),
             extra: &(rows::markdown(of("many-files").first(), of("bwlimit").first())
                 + &browser::markdown(of("browser").first())
-                + &link::markdown(of("link").first())),
+                + &link::markdown(of("link").first())
+                + &delta::markdown(of("delta").first())),
         },
     )
 }
@@ -90,20 +95,54 @@ pub(crate) fn browser_only(root: &Path) -> Result<(), String> {
 /// target/bench-link.json and written to its own block of
 /// docs/performance.md (`--link --report`: the block again from that file).
 pub(crate) fn link_only(root: &Path, report: bool) -> Result<(), String> {
-    let saved = root.join("target/bench-link.json");
+    row_only(
+        root,
+        report,
+        "link",
+        "## Parallelism through the link model (`cargo xtask bench --link`)",
+        link::row,
+        link::markdown,
+    )
+}
+
+/// `cargo xtask bench --delta`: the delta row alone, kept in
+/// target/bench-delta.json and written to its own block of
+/// docs/performance.md (`--delta --report`: the block again from that file).
+pub(crate) fn delta_only(root: &Path, report: bool) -> Result<(), String> {
+    row_only(
+        root,
+        report,
+        "delta",
+        "## A new version with a small change (`cargo xtask bench --delta`)",
+        delta::row,
+        delta::markdown,
+    )
+}
+
+/// One row run alone (or, with `report`, read back from
+/// target/bench-NAME.json) and written to the block NAME of
+/// docs/performance.md under `heading`.
+fn row_only(
+    root: &Path,
+    report: bool,
+    name: &str,
+    heading: &str,
+    row: fn(&Path, bool) -> Value,
+    markdown: fn(Option<&Value>) -> String,
+) -> Result<(), String> {
+    let saved = root.join(format!("target/bench-{name}.json"));
     let rec = if report {
         let text = std::fs::read(&saved).map_err(|e| format!("{}: {e}", saved.display()))?;
         serde_json::from_slice(&text).map_err(|e| e.to_string())?
     } else {
         build_release(root)?;
         python_env(root);
-        let rec = link::row(root, false);
+        let rec = row(root, false);
         std::fs::write(&saved, rec.to_string()).map_err(|e| format!("{}: {e}", saved.display()))?;
         rec
     };
-    let heading = "## Parallelism through the link model (`cargo xtask bench --link`)";
-    let md = link::markdown(Some(&rec));
-    page::splice_block(root, "link", heading, md.trim_start())
+    let md = markdown(Some(&rec));
+    page::splice_block(root, name, heading, md.trim_start())
 }
 
 /// One of our settings: part size (`None` for the server's default),
@@ -161,6 +200,8 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
     records.push(in_browser.clone());
     let through_link = link::row(root, quick);
     records.push(through_link.clone());
+    let version = delta::row(root, quick);
+    records.push(version.clone());
     records.extend(ours.iter().cloned());
     records.extend(peers.iter().cloned());
     let scale = plan.scale()?;
@@ -178,7 +219,8 @@ pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
     eprintln!("==> wrote {}", out.display());
     let extra = rows::markdown(Some(&many), Some(&bw))
         + &browser::markdown(Some(&in_browser))
-        + &link::markdown(Some(&through_link));
+        + &link::markdown(Some(&through_link))
+        + &delta::markdown(Some(&version));
     write_markdown(
         root,
         &Records {

@@ -54,6 +54,9 @@ fn run_case(c: &Case) -> Sim {
             offered: 0,
             lie: lie.then(|| crate::retry::Jitter::new(c.seed ^ 0x11e)),
             lies: 0,
+            digests_only: false,
+            lie_digests: false,
+            digested: 0,
         });
     }
     sim

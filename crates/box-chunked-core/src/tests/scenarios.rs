@@ -510,7 +510,7 @@ fn keep_session_on_failure() {
 }
 
 /// Resume in a "new process": a checkpoint from a run that stopped half way.
-fn half_done(size: u64, part_size: u64) -> (Checkpoint, SimBox, Instant) {
+pub(super) fn half_done(size: u64, part_size: u64) -> (Checkpoint, SimBox, Instant) {
     let mut sim = Setup::new(size, part_size, 2).sim();
     let total = size.div_ceil(part_size);
     loop {
@@ -526,7 +526,7 @@ fn half_done(size: u64, part_size: u64) -> (Checkpoint, SimBox, Instant) {
     (cp, server, now)
 }
 
-fn resume_sim(
+pub(super) fn resume_sim(
     cp: Checkpoint,
     server: SimBox,
     source: bytes::Bytes,

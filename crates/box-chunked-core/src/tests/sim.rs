@@ -656,6 +656,7 @@ enum Pending {
     Read {
         id: ReadId,
         range: std::ops::Range<u64>,
+        purpose: ReadPurpose,
     },
 }
 
@@ -691,6 +692,12 @@ pub(crate) struct PreHash {
     pub offered: u64,
     pub lie: Option<Jitter>,
     pub lies: u64,
+    /// Answer verify reads with [`Input::Digested`] (no bytes), like the
+    /// hyper driver after a new version's one-pass plan; `lie_digests`
+    /// makes those digests continue another chain.
+    pub digests_only: bool,
+    pub lie_digests: bool,
+    pub digested: u64,
 }
 
 impl Sim {
@@ -775,6 +782,7 @@ impl Sim {
                         Pending::Read {
                             id: r.id,
                             range: r.range,
+                            purpose: r.purpose,
                         },
                     );
                 }
@@ -934,7 +942,7 @@ impl Sim {
                         .unwrap();
                 }
             },
-            Pending::Read { id, range } => {
+            Pending::Read { id, range, purpose } => {
                 self.log(format!("<- {id} data"));
                 let bytes = self.source.slice(range.start as usize..range.end as usize);
                 let input = match self.prehash.as_mut() {
@@ -962,10 +970,26 @@ impl Sim {
                             hashes.part_sha1 = other.finish_part();
                             hashes.after = other;
                         }
-                        Input::HashedData {
-                            id,
-                            bytes,
-                            hashes: Box::new(hashes),
+                        if p.digests_only && purpose == ReadPurpose::Verify {
+                            p.digested += 1;
+                            if p.lie_digests {
+                                let mut other = box_chunked_sha1::DualSha1::new(
+                                    box_chunked_sha1::Backend::Portable,
+                                );
+                                other.update(&vec![0x5a; range.start.max(64) as usize]);
+                                let _ = other.finish_part();
+                                hashes.before = other;
+                            }
+                            Input::Digested {
+                                id,
+                                hashes: Box::new(hashes),
+                            }
+                        } else {
+                            Input::HashedData {
+                                id,
+                                bytes,
+                                hashes: Box::new(hashes),
+                            }
                         }
                     }
                     _ => Input::Data { id, bytes },

@@ -326,6 +326,7 @@ impl Upload {
             }
             Input::Data { id, bytes } => self.on_data(id, bytes, None),
             Input::HashedData { id, bytes, hashes } => self.on_data(id, bytes, Some(hashes)),
+            Input::Digested { id, hashes } => self.on_digests(id, hashes),
             Input::SourceChecked { changed: None } => {
                 self.transition(Transition::SourceUnchanged);
                 Ok(())

@@ -101,20 +101,32 @@ impl Upload {
         ops::upload_part(url, range, &payload.sha1, payload.data.clone())
     }
 
+    /// The part read `id` is for, if it is still wanted (a read whose part
+    /// is gone is forgotten); an error for an id never issued.
+    fn read_part(&mut self, id: ReadId) -> Result<Option<u64>, InputError> {
+        if id.0 >= self.next_read {
+            return Err(InputError::UnknownRead(id));
+        }
+        let Some(&index) = self.reads.get(&id) else {
+            return Ok(None);
+        };
+        if !self.parts.contains_key(&index) {
+            self.reads.remove(&id);
+            return Ok(None);
+        }
+        Ok(Some(index))
+    }
+
     pub(super) fn on_data(
         &mut self,
         id: ReadId,
         bytes: Bytes,
         hashes: Option<Box<PartHashes>>,
     ) -> Result<(), InputError> {
-        if id.0 >= self.next_read {
-            return Err(InputError::UnknownRead(id));
-        }
-        let Some(&index) = self.reads.get(&id) else {
+        let Some(index) = self.read_part(id)? else {
             return Ok(());
         };
         let Some(p) = self.parts.get_mut(&index) else {
-            self.reads.remove(&id);
             return Ok(());
         };
         if bytes.len() as u64 != p.range.len {
@@ -133,27 +145,66 @@ impl Upload {
         Ok(())
     }
 
+    /// A verify read answered with digests only ([`crate::Input::Digested`]).
+    pub(super) fn on_digests(
+        &mut self,
+        id: ReadId,
+        hashes: Box<PartHashes>,
+    ) -> Result<(), InputError> {
+        let Some(index) = self.read_part(id)? else {
+            return Ok(());
+        };
+        let Some(p) = self.parts.get_mut(&index) else {
+            return Ok(());
+        };
+        // Digests are adopted only into the two-chain hasher (part sizes
+        // that are whole SHA-1 blocks, as Box's always are).
+        if p.purpose != ReadPurpose::Verify || !matches!(self.file_hasher, FileHasher::Dual(_)) {
+            return Err(InputError::NeedsBytes(id));
+        }
+        self.reads.remove(&id);
+        p.apply(PartEvent::Arrived {
+            data: Bytes::new(),
+            hashes: Some(hashes),
+        });
+        self.advance_hashing();
+        Ok(())
+    }
+
     /// Hashes parts in offset order as their bytes arrive: each byte feeds the
     /// part's SHA-1 and the whole-file SHA-1 in the same pass. A driver's
-    /// digests are adopted only if its chain before the part is ours.
+    /// digests are adopted only if its chain before the part is ours; digests
+    /// without bytes that are not are a changed source.
     fn advance_hashing(&mut self) {
         while let Some(p) = self.parts.get_mut(&self.hash_next) {
             let PartState::Read { data, hashes } = &mut p.state else {
                 break;
             };
             let offered = hashes.take();
-            let sha = match (offered, &mut self.file_hasher) {
-                (Some(h), FileHasher::Dual(d))
-                    if h.before.same_file_chain(d)
-                        && h.before.file_len() == p.range.offset
-                        && h.after.file_len() == p.range.offset + p.range.len =>
-                {
-                    *d = h.after;
-                    self.parts_hashed_by_driver += 1;
-                    h.part_sha1
-                }
-                _ => self.file_hasher.part(data),
-            };
+            let sha =
+                match (offered, &mut self.file_hasher) {
+                    (Some(h), FileHasher::Dual(d))
+                        if h.before.same_file_chain(d)
+                            && h.before.file_len() == p.range.offset
+                            && h.after.file_len() == p.range.offset + p.range.len =>
+                    {
+                        *d = h.after;
+                        self.parts_hashed_by_driver += 1;
+                        h.part_sha1
+                    }
+                    (offered, _) if data.len() as u64 != p.range.len => {
+                        let detail =
+                            format!(
+                        "part {} no longer has the digests computed when the upload began{}",
+                        self.hash_next,
+                        if offered.is_some() { "" } else { " (none were given)" }
+                    );
+                        return self.transition(Transition::Failed(UploadError::SourceChanged(
+                            SourceChange::Modified { detail },
+                        )));
+                    }
+                    _ => self.file_hasher.part(data),
+                };
             p.apply(PartEvent::Hashed(sha));
             let (index, range, purpose) = (self.hash_next, p.range, p.purpose);
             self.hash_next += 1;

@@ -4,6 +4,7 @@
 
 use super::checkpoint::{CheckpointFile, CheckpointUrls, CheckpointWriter};
 use super::in_multi_thread_runtime;
+use super::pass::Pass;
 use super::pool::BufferPool;
 use super::put::file_sha1;
 use super::source::{
@@ -14,7 +15,7 @@ use super::{now, Callback, Command, UploadEvent, Uploader};
 use crate::client::BoxClient;
 use crate::error::{Error, ErrorKind};
 use crate::transport::{Failure, ReqBody};
-use box_chunked_core::{Event, Input, Outcome, Output, ReadId, RequestId, Upload};
+use box_chunked_core::{Event, Input, Outcome, Output, ReadId, ReadPurpose, RequestId, Upload};
 use box_chunked_proto::File;
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -55,6 +56,14 @@ pub(super) struct Driver {
     keep_session: bool,
     /// What checkpoints record of the client's URLs.
     urls: CheckpointUrls,
+    /// A new version's read pass: stored parts are verified from its
+    /// digests instead of being read again.
+    pass: Option<Pass>,
+    /// Source bytes read for this upload (the pass's included).
+    bytes_read: u64,
+    /// Parts that will be read at most (all, but after a plan, its misses):
+    /// no more part buffers than that are mapped.
+    to_read: u64,
 }
 
 /// What one wait of the loop brought.
@@ -95,7 +104,18 @@ impl Driver {
             finished: false,
             keep_session: u.keep_on_drop,
             urls: u.checkpoint_urls(),
+            pass: None,
+            bytes_read: 0,
+            to_read: u64::MAX,
         }
+    }
+
+    /// Verifies the parts the machine finds stored from `pass`'s digests;
+    /// the plan found `hits` of them.
+    pub(super) fn use_pass(&mut self, pass: Pass, hits: u64) {
+        self.bytes_read += pass.bytes_read;
+        self.to_read = (pass.planned.len() as u64).saturating_sub(hits).max(1);
+        self.pass = Some(pass);
     }
 
     fn emit(&self, e: UploadEvent) {
@@ -156,11 +176,25 @@ impl Driver {
 
     fn start_read(&mut self, r: box_chunked_core::ReadRequest) {
         let (id, range) = (r.id, r.range);
+        if let Some(hashes) = self.pass.as_ref().and_then(|p| {
+            (r.purpose == ReadPurpose::Verify)
+                .then(|| p.hashes(range.start, range.end))
+                .flatten()
+        }) {
+            match self
+                .upload
+                .handle_input(now(), Input::Digested { id, hashes })
+            {
+                Ok(()) => return,
+                // Not taken (the machine hashes this part itself): read it.
+                Err(e) => tracing::debug!(error = %e, "reading a part the pass hashed"),
+            }
+        }
         if !self.pool_reserved && !matches!(self.reader, Reader::Bytes(_)) {
             // Every buffer the upload may hold, mapped now: memory use is
             // known from the start and the same for any size.
             self.pool_reserved = true;
-            let parts = self.upload.progress().parts_total;
+            let parts = self.upload.progress().parts_total.min(self.to_read);
             let len = usize::try_from(range.end - range.start).unwrap_or(0);
             self.pool.reserve(parts, len);
         }
@@ -200,6 +234,7 @@ impl Driver {
                 self.emit(UploadEvent::Hashing {
                     parts_hashed_while_read: p.parts_hashed_by_driver,
                     parts: p.parts_total,
+                    bytes_read: self.bytes_read,
                 });
                 if let Some(path) = &self.checkpoint {
                     let _ = tokio::fs::remove_file(path).await;
@@ -245,7 +280,12 @@ impl Driver {
                 Err(_) => Woke::Nothing,
             },
             Some(done) = self.reads.join_next(), if !self.reads.is_empty() => match done {
-                Ok((id, result)) => Woke::Input(self.read(id, result)),
+                Ok((id, result)) => {
+                    if let Ok((bytes, _)) = &result {
+                        self.bytes_read += bytes.len() as u64;
+                    }
+                    Woke::Input(self.read(id, result))
+                }
                 Err(e) => {
                     return Err(Error::new(ErrorKind::Io, format!("a read task failed: {e}")))
                 }

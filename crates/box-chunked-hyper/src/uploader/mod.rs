@@ -7,6 +7,7 @@
 mod budget;
 mod checkpoint;
 mod driver;
+mod pass;
 mod pool;
 mod put;
 mod source;
@@ -55,13 +56,18 @@ pub enum UploadEvent {
     },
     /// The upload committed, and this is how its parts were hashed:
     /// `parts_hashed_while_read` of the `parts` read were hashed by the
-    /// reader thread while their bytes were in cache; the rest by the
+    /// reader thread (or a new version's read pass) while their bytes were
+    /// in cache; the rest by the
     /// state machine afterwards (more CPU). A benchmark's number.
     Hashing {
         /// Parts whose SHA-1s the reader thread computed as it read them.
         parts_hashed_while_read: u64,
         /// Parts in the session.
         parts: u64,
+        /// Bytes of the source read for this upload: its size once, plus
+        /// what was read again (after a new version's one read pass, the
+        /// parts Box did not have; without that pass, every part).
+        bytes_read: u64,
     },
     /// The checkpoint file was written.
     CheckpointWritten(PathBuf),
@@ -431,7 +437,24 @@ impl Uploader {
         source_path: Option<PathBuf>,
         commands: Option<mpsc::UnboundedReceiver<Command>>,
     ) -> Result<File, Error> {
+        self.drive_after_pass(upload, reader, source_path, commands, None)
+            .await
+    }
+
+    /// [`Self::drive`], with a new version's read pass and how many parts
+    /// its plan found stored.
+    async fn drive_after_pass(
+        &self,
+        upload: Upload,
+        reader: Reader,
+        source_path: Option<PathBuf>,
+        commands: Option<mpsc::UnboundedReceiver<Command>>,
+        pass: Option<(pass::Pass, u64)>,
+    ) -> Result<File, Error> {
         let mut d = Driver::new(self, upload, reader, source_path);
+        if let Some((pass, hits)) = pass {
+            d.use_pass(pass, hits);
+        }
         d.run(commands).await
     }
 }

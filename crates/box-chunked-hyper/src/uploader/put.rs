@@ -6,6 +6,7 @@
 //! plan sends only the parts that changed (the rest are planned hits, which
 //! the machine then finds stored and verifies like a resume).
 
+use super::pass::{read_pass, Pass};
 use super::source::{fingerprint, open_source, UploadSource};
 use super::{now, Command, Uploader};
 use crate::client::BodyOptions;
@@ -14,9 +15,8 @@ use box_chunked_core::conflicts::{self, Conflict, Resolution};
 use box_chunked_core::one_shot;
 use box_chunked_core::plan::PLAN_BATCH;
 use box_chunked_core::{Checkpoint, SessionInfo, Target, Upload, CHECKPOINT_FORMAT};
-use box_chunked_proto::{File, PartPlan, PlannedPart, Sha1Digest, Sha512Digest};
+use box_chunked_proto::{File, PartPlan, Sha1Digest};
 use sha1::{Digest as _, Sha1};
-use sha2::{Digest as _, Sha512};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
@@ -311,17 +311,18 @@ impl Uploader {
             .file(&file_id)
             .create_upload_session(src.size, name.as_deref())
             .await?;
-        let mut hits = 0;
+        let mut pass = None;
         if let Some(url) = session.session_endpoints.plan.clone() {
             match self
                 .plan_parts(&url, &path, src.size, session.part_size)
                 .await
             {
-                Ok(n) => hits = n,
+                Ok(p) => pass = Some(p),
                 // Without a plan every part is sent, as without the endpoint.
                 Err(e) => tracing::info!(error = %e, "the plan failed; sending every part"),
             }
         }
+        let hits = pass.as_ref().map_or(0, |(_, hits)| *hits);
         let cp = Checkpoint {
             format: CHECKPOINT_FORMAT,
             target,
@@ -337,23 +338,26 @@ impl Uploader {
             attributes: self.attributes.clone(),
         };
         let upload = Upload::resume(cp, src, self.core(), now())?;
-        let file = self.drive(upload, reader, spath, commands).await?;
+        let file = self
+            .drive_after_pass(upload, reader, spath, commands, pass)
+            .await?;
         Ok((file, hits))
     }
 
-    /// Plans every part of the file on the session's grid, in batches;
-    /// returns how many the server had.
+    /// Plans every part of the file on the session's grid, in batches,
+    /// from one read pass that also hashes every part for the upload;
+    /// returns the pass and how many parts the server had.
     async fn plan_parts(
         &self,
         url: &str,
         path: &Path,
         size: u64,
         part_size: u64,
-    ) -> Result<u64, Error> {
+    ) -> Result<(Pass, u64), Error> {
         let grid = PartPlan::new(size, part_size)
             .map_err(|e| Error::new(ErrorKind::Protocol, e.to_string()))?;
         let p = path.to_path_buf();
-        let parts = tokio::task::spawn_blocking(move || part_digests(&p, &grid))
+        let pass = tokio::task::spawn_blocking(move || read_pass(&p, &grid))
             .await
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?
             .map_err(|e| {
@@ -363,36 +367,12 @@ impl Uploader {
                 )
             })?;
         let mut hits = 0;
-        for batch in parts.chunks(PLAN_BATCH) {
+        for batch in pass.planned.chunks(PLAN_BATCH) {
             let answer = self.client.plan(url, batch.to_vec()).await?;
             hits += answer.hits.len() as u64;
         }
-        Ok(hits)
+        Ok((pass, hits))
     }
-}
-
-/// Each part's offset, size and SHA-512 (one read pass).
-fn part_digests(path: &Path, grid: &PartPlan) -> std::io::Result<Vec<PlannedPart>> {
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut out = Vec::with_capacity(usize::try_from(grid.total_parts()).unwrap_or(0));
-    for i in 0..grid.total_parts() {
-        let Some(part) = grid.part(i) else { break };
-        let mut h = Sha512::new();
-        let mut left = part.len;
-        while left > 0 {
-            let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-            f.read_exact(&mut buf[..want])?;
-            h.update(&buf[..want]);
-            left -= want as u64;
-        }
-        out.push(PlannedPart {
-            offset: part.offset,
-            size: part.len,
-            sha512: Sha512Digest(h.finalize().into()),
-        });
-    }
-    Ok(out)
 }
 
 fn changed(path: &Path, what: String) -> Error {

@@ -187,6 +187,9 @@ impl<S> Watched<S> {
     }
 
     /// A write's result: activity when bytes went, the idle check while blocked.
+    /// Bytes written also end the header clock: an answer means a request
+    /// came, even one that arrived in the same read as the TLS handshake's
+    /// end (read by the buffer below rustls, not by a later read here).
     fn wrote(
         &mut self,
         cx: &mut Context<'_>,
@@ -196,6 +199,7 @@ impl<S> Watched<S> {
             Poll::Ready(Ok(n)) => {
                 if n > 0 {
                     self.touched();
+                    self.first_by = None;
                 }
                 Poll::Ready(Ok(n))
             }
