@@ -5,13 +5,16 @@ For each link profile (docs/server.md), on a fresh verify-only server with
 `--link PROFILE` for every run: `box-chunked upload` at its default
 parallelism and at each fixed `--parallel` from 1 to 32, then Box's Python
 SDKs at their own defaults (`box_sdk_gen` `upload_big_file`, `boxsdk`
-chunked uploader, through bench_peers.py). SETTINGS, when given, replaces
-that list: `default`, `default@SIZE` (the default with `--max-memory SIZE`),
-a number for `--parallel`, `peer:gen`, `peer:legacy`. Prints one JSON line:
+chunked uploader, through bench_peers.py) and Box's Node SDK
+(`uploadBigFile`, node/bench.js, where scripts/node-env.sh installed it).
+SETTINGS, when given, replaces that list: `default`, `default@SIZE` (the
+default with `--max-memory SIZE`), a number for `--parallel`, `peer:gen`,
+`peer:legacy`, `peer:node`. Prints one JSON line:
 each run's wall seconds and MB/s, per profile.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,7 +37,9 @@ def one(binary, work, profile, setting, source):
     data = tempfile.mkdtemp(dir=work)
     proc, url = serve(binary, data, profile)
     try:
-        if setting.startswith("peer:"):
+        if setting == "peer:node":
+            cmd = ["node", os.path.join(HERE, "node", "bench.js"), url, "BENCH", source]
+        elif setting.startswith("peer:"):
             cmd = [sys.executable, os.path.join(HERE, "bench_peers.py"), setting[5:], url, "BENCH",
                    source]
         else:
@@ -57,10 +62,16 @@ def one(binary, work, profile, setting, source):
         proc.wait(timeout=20)
 
 
+def node_ready():
+    return shutil.which("node") and os.path.isdir(
+        os.path.join(HERE, "node", "node_modules", "box-node-sdk"))
+
+
 def main():
     binary, size, profiles = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
     settings = (sys.argv[4].split(",") if len(sys.argv) > 4 else
-                ["default"] + [str(p) for p in PARALLEL] + ["peer:gen", "peer:legacy"])
+                ["default"] + [str(p) for p in PARALLEL] + ["peer:gen", "peer:legacy"]
+                + (["peer:node"] if node_ready() else []))
     results = {}
     with tempfile.TemporaryDirectory(prefix="box-chunked-bench-link-") as work:
         source = os.path.join(work, "source.bin")

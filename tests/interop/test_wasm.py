@@ -81,10 +81,13 @@ def test_the_wasm_uploader_uploads_30_mb_through_503_429_reset_and_a_lost_commit
         [r] = run_page(wasm_origin, s.url, [["runUpload", {"parallel": 4}]])
         assert "error" not in r, r
         assert r["size"] == SIZE and r["sha1"] == r["expected_sha1"], r
-        # The core saw both refusals and the broken connection (a failed fetch, no
-        # status) and retried each itself.
+        # The core saw both refusals and retried each itself. The reset reaches it as a
+        # failed fetch (no status) when the part went on a new connection; on a reused
+        # one Chromium re-sends the part itself, as it does the commit below, and the core
+        # sees no failure (the server counts the reset among its faults either way).
         parts = [x for x in r["retries"] if x["kind"].startswith("upload part ")]
-        assert sorted(str(x["status"]) for x in parts) == ["429", "503", "None"], r["retries"]
+        statuses = sorted(str(x["status"]) for x in parts)
+        assert statuses in (["429", "503", "None"], ["429", "503"]), r["retries"]
         # The commit whose answer was lost was sent again: Chromium itself re-sends a
         # request whose reused connection dropped before any answer, so the core gets the
         # second answer (the file, committed once) rather than a failed fetch.

@@ -1,7 +1,8 @@
 //! The link-model row (issue 25): uploads through each of the server's link
 //! profiles (`--link`, docs/server.md), `box-chunked` at its default and at
-//! each fixed `--parallel` from 1 to 32, beside Box's Python SDKs at their
-//! defaults (`tests/interop/bench_link.py`). It shows what parallelism buys
+//! each fixed `--parallel` from 1 to 32, beside Box's Python SDKs and its
+//! Node SDK (where scripts/node-env.sh installed it) at their defaults
+//! (`tests/interop/bench_link.py`). It shows what parallelism buys
 //! on a Box-like link and how far the default is from the best setting.
 //! `cargo xtask bench --link` takes this row alone.
 
@@ -35,7 +36,16 @@ pub(super) fn row(root: &Path, quick: bool) -> Value {
     } else {
         (250_000_000, "datacenter,office,transatlantic")
     };
-    eprintln!("==> link profiles {profiles}: {size} bytes, default and --parallel 1 to 32, and Box's Python SDKs");
+    // Box's Node SDK joins the peers where node and npm are there.
+    let node = Command::new("bash")
+        .arg(root.join("scripts/node-env.sh"))
+        .current_dir(root)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !node {
+        eprintln!("    Box's Node SDK is left out: scripts/node-env.sh failed");
+    }
+    eprintln!("==> link profiles {profiles}: {size} bytes, default and --parallel 1 to 32, and Box's SDKs");
     let mut rec = run(root, &python, size, profiles, None);
     if !quick && rec["skipped"].is_null() {
         eprintln!("==> a longer upload, {LONG} bytes: {LONG_SETTINGS}");
@@ -140,7 +150,7 @@ fn table(md: &mut String, r: &Value) {
             .fold(f64::NAN, f64::max);
         summary.push_str(&format!(
             "- {profile}: the default (`--parallel auto`) reaches {:.2} of the best fixed setting run \
-             (`--parallel {}`) and {:.2} of the link's capacity, {:.1} times the fastest Python SDK \
+             (`--parallel {}`) and {:.2} of the link's capacity, {:.1} times the fastest of Box's SDKs \
              at its defaults (the best fixed setting {:.1} times).\n",
             default / best,
             best_at.and_then(|b| b["setting"].as_str()).unwrap_or("?"),

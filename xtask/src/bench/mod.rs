@@ -13,7 +13,7 @@
 //! - browser: the WebAssembly uploader beside plain `fetch` in headless
 //!   Chromium, and its package's size (`--browser` runs this row alone);
 //! - link: through each of the server's link profiles, our default and
-//!   fixed `--parallel` 1 to 32 beside Box's Python SDKs (`--link` runs
+//!   fixed `--parallel` 1 to 32 beside Box's Python and Node SDKs (`--link` runs
 //!   this row alone);
 //! - delta: a new version of a 4 GiB file (256 MiB with --quick) with
 //!   1 MiB changed, beside `box_sdk_gen`'s `upload_big_file_version` and one
