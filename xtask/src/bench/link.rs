@@ -37,14 +37,7 @@ pub(super) fn row(root: &Path, quick: bool) -> Value {
         (250_000_000, "datacenter,office,transatlantic")
     };
     // Box's Node SDK joins the peers where node and npm are there.
-    let node = Command::new("bash")
-        .arg(root.join("scripts/node-env.sh"))
-        .current_dir(root)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !node {
-        eprintln!("    Box's Node SDK is left out: scripts/node-env.sh failed");
-    }
+    super::script_env(root, "node-env.sh", "Box's Node SDK");
     eprintln!("==> link profiles {profiles}: {size} bytes, default and --parallel 1 to 32, and Box's SDKs");
     let mut rec = run(root, &python, size, profiles, None);
     if !quick && rec["skipped"].is_null() {

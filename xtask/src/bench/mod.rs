@@ -267,14 +267,19 @@ fn build_release(root: &Path) -> Result<(), String> {
 /// Box's Python SDKs' environment (`scripts/python-env.sh`); whether it is
 /// there.
 fn python_env(root: &Path) -> bool {
-    eprintln!("==> Box's Python SDKs' environment");
+    script_env(root, "python-env.sh", "Box's Python SDKs")
+}
+
+/// Runs `scripts/SCRIPT`, which makes `what`'s environment; whether it did.
+fn script_env(root: &Path, script: &str, what: &str) -> bool {
+    eprintln!("==> the environment of {what}");
     let ok = Command::new("bash")
-        .arg(root.join("scripts/python-env.sh"))
+        .arg(root.join("scripts").join(script))
         .current_dir(root)
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("    skipped: no Python environment");
+        eprintln!("    skipped: no environment for {what} (scripts/{script} failed)");
     }
     ok
 }

@@ -311,18 +311,17 @@ impl Uploader {
             .file(&file_id)
             .create_upload_session(src.size, name.as_deref())
             .await?;
-        let mut pass = None;
+        let (mut pass, mut hits) = (None, 0);
         if let Some(url) = session.session_endpoints.plan.clone() {
-            match self
-                .plan_parts(&url, &path, src.size, session.part_size)
-                .await
-            {
-                Ok(p) => pass = Some(p),
+            match self.read_pass(&path, src.size, session.part_size).await {
+                Ok(p) => {
+                    hits = self.plan_parts(&url, &p).await;
+                    pass = Some((p, hits));
+                }
                 // Without a plan every part is sent, as without the endpoint.
-                Err(e) => tracing::info!(error = %e, "the plan failed; sending every part"),
+                Err(e) => tracing::info!(error = %e, "the read pass failed; sending every part"),
             }
         }
-        let hits = pass.as_ref().map_or(0, |(_, hits)| *hits);
         let cp = Checkpoint {
             format: CHECKPOINT_FORMAT,
             target,
@@ -344,20 +343,13 @@ impl Uploader {
         Ok((file, hits))
     }
 
-    /// Plans every part of the file on the session's grid, in batches,
-    /// from one read pass that also hashes every part for the upload;
-    /// returns the pass and how many parts the server had.
-    async fn plan_parts(
-        &self,
-        url: &str,
-        path: &Path,
-        size: u64,
-        part_size: u64,
-    ) -> Result<(Pass, u64), Error> {
+    /// One read pass over the file on the session's grid: the plan's
+    /// SHA-512s, and every part's digests for the upload.
+    async fn read_pass(&self, path: &Path, size: u64, part_size: u64) -> Result<Pass, Error> {
         let grid = PartPlan::new(size, part_size)
             .map_err(|e| Error::new(ErrorKind::Protocol, e.to_string()))?;
         let p = path.to_path_buf();
-        let pass = tokio::task::spawn_blocking(move || read_pass(&p, &grid))
+        tokio::task::spawn_blocking(move || read_pass(&p, &grid))
             .await
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?
             .map_err(|e| {
@@ -365,13 +357,24 @@ impl Uploader {
                     ErrorKind::Io,
                     format!("cannot read {}: {e}", path.display()),
                 )
-            })?;
+            })
+    }
+
+    /// Plans every part of the pass, in batches; returns how many parts the
+    /// server had (and recorded in the session). A batch that fails ends
+    /// the plan: the parts not planned are sent.
+    async fn plan_parts(&self, url: &str, pass: &Pass) -> u64 {
         let mut hits = 0;
         for batch in pass.planned.chunks(PLAN_BATCH) {
-            let answer = self.client.plan(url, batch.to_vec()).await?;
-            hits += answer.hits.len() as u64;
+            match self.client.plan(url, batch.to_vec()).await {
+                Ok(answer) => hits += answer.hits.len() as u64,
+                Err(e) => {
+                    tracing::info!(error = %e, "the plan failed; sending the parts not planned");
+                    break;
+                }
+            }
         }
-        Ok((pass, hits))
+        hits
     }
 }
 
