@@ -193,7 +193,6 @@ async fn a_silent_connection_is_closed_after_the_header_timeout() {
 /// nothing is closed after the header timeout.
 #[tokio::test]
 async fn a_silent_tls_connection_is_closed_after_the_header_timeout() {
-    use rustls_pki_types::pem::PemObject as _;
     let (ca, cert, key) = test_certificates();
     let ts = TestServer::start(move |c| {
         c.header_timeout = Duration::from_millis(500);
@@ -203,17 +202,7 @@ async fn a_silent_tls_connection_is_closed_after_the_header_timeout() {
         });
     })
     .await;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = crate::tls::client_config(&ca);
     let addr = ts.url.trim_start_matches("https://").to_owned();
     let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();

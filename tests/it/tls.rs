@@ -133,7 +133,6 @@ async fn a_client_without_the_ca_is_refused_before_sending() {
 /// timeout closed the connection mid-answer.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_sent_with_the_handshake_gets_a_slow_answer_in_full() {
-    use rustls_pki_types::pem::PemObject as _;
     use std::io::{Read as _, Write as _};
     let (ca, cert, key) = test_certificates();
     let ts = TestServer::start(move |c| {
@@ -164,17 +163,7 @@ async fn a_request_sent_with_the_handshake_gets_a_slow_answer_in_full() {
         )
         .await
         .unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = client_config(&ca);
     let addr = ts.url.trim_start_matches("https://").to_owned();
     let request = format!(
         "GET /2.0/files/{}/content HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {ALICE}\r\nconnection: close\r\n\r\n",
@@ -225,4 +214,21 @@ async fn a_request_sent_with_the_handshake_gets_a_slow_answer_in_full() {
     let body = &received[head_end + 4..];
     assert_eq!(body.len(), data.len(), "the whole file, not a part of it");
     assert_eq!(sha1(body), sha1(&data));
+}
+
+/// A rustls client that trusts only the test CA `ca` (PEM), for tests that
+/// drive TLS by hand.
+pub(crate) fn client_config(ca: &str) -> rustls::ClientConfig {
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth()
 }
