@@ -176,3 +176,64 @@ async fn a_new_version_changed_after_its_read_pass_is_not_committed() {
 fn source_fingerprint(path: &std::path::Path) -> String {
     fingerprint(&std::fs::metadata(path).unwrap())
 }
+
+/// A file truncated while its parts are mapped (the reader maps a file's
+/// parts instead of copying them) fails the upload as a changed source and
+/// commits nothing, over plain HTTP (the kernel's copy of a vanished page
+/// fails the write) and over HTTPS (rustls reads the page itself, which
+/// raises `SIGBUS`: without the uploader's handler the test process dies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_truncated_under_its_mapped_parts_is_a_changed_source() {
+    for tls in [false, true] {
+        let (ca, cert, key) = test_certificates();
+        let ts = TestServer::start(move |c| {
+            c.part_size = Some(1 << 20);
+            c.link = box_chunked_server::link::LinkModel::parse("conn=8MB").unwrap();
+            if tls {
+                c.tls = Some(box_chunked_server::ServerTls {
+                    cert_chain_pem: cert.into_bytes(),
+                    key_pem: key.into_bytes(),
+                });
+            }
+        })
+        .await;
+        let http = Http::trusting(&ca, false);
+        let c = box_chunked_hyper::BoxClient::builder()
+            .token(ALICE)
+            .base_url(&ts.url)
+            .root_certificates_pem(ca.into_bytes())
+            .build()
+            .unwrap();
+        let dir = TempDir::new("mapped-truncated");
+        let path = dir.path().join("f.bin");
+        std::fs::write(&path, pseudo_random(16 << 20, 15)).unwrap();
+        let p = path.clone();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cut2 = cut.clone();
+        let result = c
+            .uploader()
+            .one_shot_below(0)
+            .parallelism(6)
+            .on_event(move |e| {
+                if matches!(
+                    e,
+                    UploadEvent::Core(box_chunked_core::Event::PartConfirmed { .. })
+                ) && !cut2.swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
+                    let f = std::fs::File::options().write(true).open(&p).unwrap();
+                    f.set_len(5 << 19).unwrap();
+                }
+            })
+            .upload(new_file("truncated.bin"), UploadSource::Path(path))
+            .await;
+        assert!(cut.load(std::sync::atomic::Ordering::SeqCst), "tls={tls}");
+        let e = result.expect_err("a truncated source must not be committed");
+        assert_eq!(
+            e.kind(),
+            box_chunked_hyper::ErrorKind::SourceChanged,
+            "tls={tls}: {e}"
+        );
+        let counters = ts.counters(&http).await;
+        assert_eq!(counters["files_committed"], 0, "tls={tls}: {counters}");
+    }
+}

@@ -4,7 +4,7 @@
 //!   sans-IO crates built for wasm32, docs, and the interop tests with Box's
 //!   Python and Node SDKs, rclone, headless Chromium and the container image).
 //! - `cargo xtask tidy`: the layering check alone (it also runs as a `#[test]`).
-//! - `cargo xtask bench [--quick|--report|--browser|--link|--delta]`: the benchmarks
+//! - `cargo xtask bench [--quick|--report|--browser|--link|--delta|--cpu]`: the benchmarks
 //!   (`docs/performance.md`).
 //! - `cargo xtask image`: the local server's container image (`FROM scratch`,
 //!   a static musl binary), for Docker.
@@ -28,6 +28,9 @@ fn main() -> ExitCode {
         Some("bench") if args.iter().any(|a| a == "--link") => {
             bench::link_only(&workspace_root(), args.iter().any(|a| a == "--report"))
         }
+        Some("bench") if args.iter().any(|a| a == "--cpu") => {
+            bench::cpu_only(&workspace_root(), args.iter().any(|a| a == "--report"))
+        }
         Some("bench") if args.iter().any(|a| a == "--delta") => {
             bench::delta_only(&workspace_root(), args.iter().any(|a| a == "--report"))
         }
@@ -41,7 +44,7 @@ fn main() -> ExitCode {
         Some("wasm") => wasm::run(&workspace_root()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|tidy|bench [--quick|--report|--browser|--link|--delta]|image|man|wasm>"
+                "usage: cargo xtask <ci|tidy|bench [--quick|--report|--browser|--link|--delta|--cpu]|image|man|wasm>"
             );
             eprintln!("  ci    format check, clippy -D warnings, tests, docs -D warnings, Python and Node SDK interop");
             eprintln!(

@@ -300,7 +300,9 @@ pub enum Output {
     /// size, modification time, inode and device; for a stream: no bytes
     /// beyond its size) and answer with [`Input::SourceChecked`]. The commit
     /// waits for the answer, so a file rewritten, appended to, truncated or
-    /// replaced during the upload is never committed.
+    /// replaced during the upload is never committed. Also asked when the
+    /// server refused a part's bytes as not matching their digest: then the
+    /// upload fails either way, with the source's change if there is one.
     CheckSource,
     /// Nothing to do until an input arrives or until this deadline (`None`: no deadline).
     Wait(Option<Instant>),

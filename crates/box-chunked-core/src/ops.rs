@@ -408,6 +408,15 @@ pub fn create_session_reply(reply: &Reply, file_size: u64) -> Verdict<(UploadSes
     }
 }
 
+/// Whether a part's answer refuses its bytes as not matching the SHA-1 of
+/// its `Digest` header: Box's `412` "precondition failed" for a part, or a
+/// `digest_mismatch`. Bytes that changed after they were hashed (a file
+/// changed under a mapped part) end like this, so the upload asks whether
+/// the source changed before it fails.
+pub fn part_bytes_refused(reply: &Reply) -> bool {
+    reply.status == 412 || reply.code() == ErrorCode::DigestMismatch
+}
+
 /// The answer to a part's `PUT` of `size` bytes at `offset` with `sha1`:
 /// the stored part and how it was confirmed. A `416` whose stored part is
 /// ours is success ([`Confirmation::Reconciled`]); one with other bytes means

@@ -12,7 +12,9 @@
 //! core's SHA-1 rate, the two-digest rate of the hashing path the core uses,
 //! loopback HTTP PUT throughput to a server that discards the bytes, and
 //! (with `--dir`) the disk's rate for 32 MiB files written and fsynced four at
-//! a time, as the durable server stores parts. `certs` writes a test CA and
+//! a time, as the durable server stores parts, and the floors of the CPU
+//! table: one copy of every byte, and the TLS provider's AES-256-GCM
+//! sealing and opening 16 KiB records. `certs` writes a test CA and
 //! a certificate it signed for 127.0.0.1 (`ca.pem`, `cert.pem`, `key.pem`)
 //! for the HTTPS rows.
 
@@ -162,6 +164,8 @@ async fn limits(args: &[String]) {
     }
     let _ = whole.finalize();
     let two_hashers_rate = n as f64 / t.elapsed().as_secs_f64();
+    let copy_rate = copy_rate(&data);
+    let (seal_rate, open_rate) = aes_gcm_rates(&data);
     // What the disk takes: 32 MiB files written and fsynced, 4 at a time,
     // as the durable server stores parts.
     let disk_rate = match arg(args, "--dir") {
@@ -171,8 +175,73 @@ async fn limits(args: &[String]) {
     // Loopback HTTP PUT throughput to a server that discards the bytes.
     let put_rate = put_to_discard(Bytes::from(data), 4).await;
     println!(
-        "{{\"kind\":\"limits\",\"bytes\":{n},\"sha1_bytes_per_sec\":{sha1_rate:.0},\"two_digest_bytes_per_sec\":{two_digest_rate:.0},\"two_hashers_bytes_per_sec\":{two_hashers_rate:.0},\"put_bytes_per_sec\":{put_rate:.0},\"disk_bytes_per_sec\":{disk_rate:.0}}}"
+        "{{\"kind\":\"limits\",\"bytes\":{n},\"sha1_bytes_per_sec\":{sha1_rate:.0},\"two_digest_bytes_per_sec\":{two_digest_rate:.0},\"two_hashers_bytes_per_sec\":{two_hashers_rate:.0},\"put_bytes_per_sec\":{put_rate:.0},\"disk_bytes_per_sec\":{disk_rate:.0},\"copy_bytes_per_sec\":{copy_rate:.0},\"seal_bytes_per_sec\":{seal_rate:.0},\"open_bytes_per_sec\":{open_rate:.0}}}"
     );
+}
+
+/// One copy of every byte: `data` copied in 256 KiB pieces into one reused
+/// buffer, as bytes move into a socket's buffer.
+fn copy_rate(data: &[u8]) -> f64 {
+    let mut to = vec![0u8; 256 << 10];
+    let t = Instant::now();
+    for piece in data.chunks(to.len()) {
+        to[..piece.len()].copy_from_slice(piece);
+        std::hint::black_box(&mut to);
+    }
+    data.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+/// The TLS provider's AES-256-GCM (rustls with ring, TLS 1.3's first
+/// suite): bytes per second sealed into 16 KiB records, as a client sends,
+/// and opened in place, as a server receives.
+fn aes_gcm_rates(data: &[u8]) -> (f64, f64) {
+    use rustls::crypto::cipher::{
+        AeadKey, InboundOpaqueMessage, Iv, OutboundChunks, OutboundPlainMessage,
+    };
+    use rustls::{ContentType, ProtocolVersion, SupportedCipherSuite};
+    let SupportedCipherSuite::Tls13(suite) =
+        rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384
+    else {
+        return (f64::NAN, f64::NAN);
+    };
+    let iv = [9u8; 12];
+    let mut seal = suite
+        .aead_alg
+        .encrypter(AeadKey::from([7u8; 32]), Iv::new(iv));
+    let mut sealed = |seq: usize, rec: &[u8]| {
+        let msg = OutboundPlainMessage {
+            typ: ContentType::ApplicationData,
+            version: ProtocolVersion::TLSv1_2,
+            payload: OutboundChunks::Single(rec),
+        };
+        seal.encrypt(msg, seq as u64).expect("seal").encode()
+    };
+    // Each record dropped once sealed, as rustls drops it once written:
+    // the allocator hands the same memory back (no fresh pages timed).
+    let t = Instant::now();
+    for (seq, rec) in data.chunks(16 << 10).enumerate() {
+        drop(std::hint::black_box(sealed(seq, rec)));
+    }
+    let seal_rate = data.len() as f64 / t.elapsed().as_secs_f64();
+    let mut records: Vec<Vec<u8>> = data
+        .chunks(16 << 10)
+        .enumerate()
+        .map(|(seq, rec)| sealed(seq, rec))
+        .collect();
+    let mut open = suite
+        .aead_alg
+        .decrypter(AeadKey::from([7u8; 32]), Iv::new(iv));
+    let t = Instant::now();
+    for (seq, rec) in records.iter_mut().enumerate() {
+        let msg = InboundOpaqueMessage::new(
+            ContentType::ApplicationData,
+            ProtocolVersion::TLSv1_2,
+            &mut rec[5..],
+        );
+        std::hint::black_box(open.decrypt(msg, seq as u64).expect("open"));
+    }
+    let open_rate = data.len() as f64 / t.elapsed().as_secs_f64();
+    (seal_rate, open_rate)
 }
 
 /// Bytes per second written to `dir` as 32 MiB files, each fsynced, by

@@ -18,6 +18,8 @@
 //! - delta: a new version of a 4 GiB file (256 MiB with --quick) with
 //!   1 MiB changed, beside `box_sdk_gen`'s `upload_big_file_version` and one
 //!   hashing pass of the file (`--delta` runs this row alone);
+//! - cpu: client and server CPU per GiB for each transport against floors
+//!   measured in the same run (`--cpu` runs the limits and transports alone);
 //! - scale: 1, 4, 8 and 16 GiB (1 and 4 with --quick) from a generated source
 //!   to the verify-only server: seconds per GiB and peak RSS.
 //!
@@ -26,6 +28,7 @@
 //! `docs/performance.md`, ending with the targets, met or not.
 
 mod browser;
+mod cpu;
 mod delta;
 mod link;
 mod page;
@@ -105,6 +108,21 @@ pub(crate) fn link_only(root: &Path, report: bool) -> Result<(), String> {
     )
 }
 
+/// `cargo xtask bench --cpu`: the limits and the transports alone, CPU
+/// against its floors, kept in target/bench-cpu.json and written to its own
+/// block of docs/performance.md (`--cpu --report`: the block again from
+/// that file).
+pub(crate) fn cpu_only(root: &Path, report: bool) -> Result<(), String> {
+    row_only(
+        root,
+        report,
+        "cpu",
+        "## CPU against its floor (`cargo xtask bench --cpu`)",
+        cpu::row,
+        cpu::markdown,
+    )
+}
+
 /// `cargo xtask bench --delta`: the delta row alone, kept in
 /// target/bench-delta.json and written to its own block of
 /// docs/performance.md (`--delta --report`: the block again from that file).
@@ -170,20 +188,7 @@ struct Plan<'a> {
 /// limit, scale.
 pub(crate) fn run(root: &Path, quick: bool) -> Result<(), String> {
     build_release(root)?;
-    let work = root.join("target/bench-work");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
-    let mut plan = Plan {
-        root,
-        quick,
-        runs: if quick { 1 } else { 3 },
-        size: if quick { 256 << 20 } else { GIB },
-        bench_bin: root.join("target/release/examples/bench"),
-        cli_bin: root.join("target/release/box-chunked"),
-        source: work.join("source.bin"),
-        work,
-        sha1_rate: f64::NAN,
-    };
+    let mut plan = Plan::new(root, quick, root.join("target/bench-work"))?;
     let mut records = Vec::new();
     let limits = plan.limits()?;
     records.push(limits.clone());
@@ -284,7 +289,25 @@ fn script_env(root: &Path, script: &str, what: &str) -> bool {
     ok
 }
 
-impl Plan<'_> {
+impl<'a> Plan<'a> {
+    /// A plan that works in `work` (emptied first): 1 GiB, 3 runs of each
+    /// setting (256 MiB and one run with `quick`).
+    fn new(root: &'a Path, quick: bool, work: PathBuf) -> Result<Self, String> {
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+        Ok(Plan {
+            root,
+            quick,
+            runs: if quick { 1 } else { 3 },
+            size: if quick { 256 << 20 } else { GIB },
+            bench_bin: root.join("target/release/examples/bench"),
+            cli_bin: root.join("target/release/box-chunked"),
+            source: work.join("source.bin"),
+            work,
+            sha1_rate: f64::NAN,
+        })
+    }
+
     /// The machine's limits: SHA-1, loopback HTTP, the disk.
     fn limits(&self) -> Result<Value, String> {
         eprintln!("==> limits");

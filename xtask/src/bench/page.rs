@@ -51,6 +51,7 @@ pub(super) fn write_markdown(root: &Path, r: &Records<'_>) -> Result<(), String>
     ours_table(&mut md, r.ours);
     peers_table(&mut md, r.ours, r.peers);
     transport_table(&mut md, r.transport);
+    floors_table(&mut md, r.limits, r.transport);
     md.push_str(r.extra);
     scale_table(&mut md, r.scale);
     targets(&mut md, r);
@@ -93,6 +94,18 @@ fn limits_table(md: &mut String, limits: &Value) {
         (
             "disk: 32 MiB files written and fsynced, 4 at a time",
             "disk_bytes_per_sec",
+        ),
+        (
+            "one copy of every byte (256 KiB pieces)",
+            "copy_bytes_per_sec",
+        ),
+        (
+            "AES-256-GCM sealing 16 KiB records (rustls with ring)",
+            "seal_bytes_per_sec",
+        ),
+        (
+            "AES-256-GCM opening 16 KiB records (rustls with ring)",
+            "open_bytes_per_sec",
         ),
     ] {
         let v = limits[key].as_f64().unwrap_or(f64::NAN);
@@ -153,7 +166,7 @@ fn peers_table(md: &mut String, ours: &[Value], peers: &[Value]) {
     }
 }
 
-fn transport_table(md: &mut String, transport: &[Value]) {
+pub(super) fn transport_table(md: &mut String, transport: &[Value]) {
     if !transport.is_empty() {
         md.push_str("\n### Transports (bench client, verify-only server, parallelism 4, default part size)\n\n| transport | seconds | GB/s | client CPU s/GiB | server CPU s/GiB | client peak RSS | time against plain HTTP/1.1 |\n| --- | --- | --- | --- | --- | --- | --- |\n");
         let plain = transport
@@ -172,6 +185,52 @@ fn transport_table(md: &mut String, transport: &[Value]) {
                 r["secs"].as_f64().unwrap_or(f64::NAN) / plain,
             ));
         }
+    }
+}
+
+/// Client and server CPU per GiB against their floors, from the limits of
+/// the same run: the client hashes two SHA-1 chains and copies each byte
+/// once (and seals it over HTTPS); the verify-only server hashes one SHA-1
+/// and copies each byte once (and opens it over HTTPS).
+pub(super) fn floors_table(md: &mut String, limits: &Value, transport: &[Value]) {
+    let per_gib = |key: &str| (1u64 << 30) as f64 / limits[key].as_f64().unwrap_or(f64::NAN);
+    if transport.is_empty() || limits["copy_bytes_per_sec"].is_null() {
+        return;
+    }
+    md.push_str("
+### CPU against its floor (same transports; floors from the limits above)
+
+The client's floor is its two SHA-1 chains plus one copy of every byte, and AES-GCM sealing over HTTPS; the verify-only server's is one SHA-1 plus one copy, and AES-GCM opening over HTTPS. Targets: the client at most 1.4 times its floor over plain HTTP/1.1 and 1.5 times over HTTPS, the TLS server at most 1.5 times.
+
+| transport | client CPU s/GiB | client floor | ratio | target | server CPU s/GiB | server floor | ratio | target |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+");
+    for r in transport {
+        let name = r["transport"].as_str().unwrap_or("");
+        let https = name.starts_with("HTTPS");
+        let copy = per_gib("copy_bytes_per_sec");
+        let client_floor = per_gib("two_digest_bytes_per_sec")
+            + copy
+            + if https {
+                per_gib("seal_bytes_per_sec")
+            } else {
+                0.0
+            };
+        let server_floor = per_gib("sha1_bytes_per_sec")
+            + copy
+            + if https {
+                per_gib("open_bytes_per_sec")
+            } else {
+                0.0
+            };
+        let client = r["cpu_secs_per_gib"].as_f64().unwrap_or(f64::NAN);
+        let server = r["server_cpu_secs_per_gib"].as_f64().unwrap_or(f64::NAN);
+        let (client_target, server_target) = if https { (1.5, "1.5") } else { (1.4, "-") };
+        md.push_str(&format!(
+            "| {name} | {client:.2} | {client_floor:.2} | {:.2} | {client_target} | {server:.2} | {server_floor:.2} | {:.2} | {server_target} |\n",
+            client / client_floor,
+            server / server_floor,
+        ));
     }
 }
 

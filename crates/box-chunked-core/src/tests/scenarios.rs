@@ -784,6 +784,42 @@ fn precondition_failed_is_its_own_error() {
     );
 }
 
+/// A part refused because its bytes do not match its digest (a file
+/// changed under a mapped part sends bytes other than those hashed) makes
+/// the upload ask whether the source changed. Changed: the error says what
+/// changed. Unchanged: it is the server's refusal. Nothing is committed and
+/// the session is deleted either way.
+#[test]
+fn a_part_refused_for_its_digest_asks_whether_the_source_changed() {
+    for changed in [true, false] {
+        let mut sim = Setup::new(300, 100, 1)
+            .fault(
+                On::Part(1),
+                1,
+                Fault::Refuse(412, ErrorCode::PreconditionFailed),
+            )
+            .sim();
+        if changed {
+            sim.source_change = Some("big.bin was modified at 12:00:01".into());
+        }
+        let e = failed(&mut sim);
+        if changed {
+            assert_eq!(
+                e.to_string(),
+                "the source changed during the upload: big.bin was modified at 12:00:01"
+            );
+            assert!(sim.transcript.iter().any(|l| l.contains("check source")));
+        } else {
+            assert!(
+                matches!(e, UploadError::Api(ApiFailure { status: 412, .. })),
+                "{e}"
+            );
+        }
+        assert_eq!(sim.server.counters.commits, 0);
+        assert_eq!(sim.server.session_count(), 0, "the session was deleted");
+    }
+}
+
 #[test]
 fn driver_misuse_is_an_error_not_a_panic() {
     let mut sim = Setup::new(300, 100, 1).sim();

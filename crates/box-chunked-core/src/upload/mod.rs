@@ -141,6 +141,10 @@ pub struct Upload {
     parts_done: u64,
     /// A `429` paused all new requests until then.
     throttle_until: Option<Instant>,
+    /// A part whose bytes the server refused as not matching their digest,
+    /// while the driver checks the source ([`Output::CheckSource`]): the
+    /// upload fails with the source's change if it changed, else with this.
+    refused_part: Option<UploadError>,
     /// Self-tuning parallelism, unless the parallelism is fixed.
     tuner: Option<Tuner>,
     out: VecDeque<Output>,
@@ -204,6 +208,7 @@ impl Upload {
             bytes_done: 0,
             parts_done: 0,
             throttle_until: None,
+            refused_part: None,
             out: VecDeque::new(),
         }
     }
@@ -327,15 +332,14 @@ impl Upload {
             Input::Data { id, bytes } => self.on_data(id, bytes, None),
             Input::HashedData { id, bytes, hashes } => self.on_data(id, bytes, Some(hashes)),
             Input::Digested { id, hashes } => self.on_digests(id, hashes),
-            Input::SourceChecked { changed: None } => {
-                self.transition(Transition::SourceUnchanged);
-                Ok(())
-            }
-            Input::SourceChecked {
-                changed: Some(detail),
-            } => {
-                let e = UploadError::SourceChanged(SourceChange::Modified { detail });
-                self.transition(Transition::Failed(e));
+            Input::SourceChecked { changed } => {
+                let failed = match (changed, self.refused_part.take()) {
+                    (Some(detail), _) => Some(UploadError::SourceChanged(SourceChange::Modified {
+                        detail,
+                    })),
+                    (None, refused) => refused,
+                };
+                self.transition(failed.map_or(Transition::SourceUnchanged, Transition::Failed));
                 Ok(())
             }
             Input::ReadFailed { id, detail } => {

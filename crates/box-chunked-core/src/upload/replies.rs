@@ -317,7 +317,24 @@ impl Upload {
                 self.confirm_part(index, stored, how);
             }
             Verdict::Reconcile => self.start_reconcile(index),
+            Verdict::Fail(e)
+                if ops::part_bytes_refused(reply) && self.source.fingerprint.is_some() =>
+            {
+                self.check_source_for(e);
+            }
             other => self.settle(Subject::Part(index), other),
+        }
+    }
+
+    /// A part's bytes did not match their digest: a file changed under a
+    /// read that shares its pages (a mapped part) sends bytes other than
+    /// those hashed. The driver checks the file; the upload fails with what
+    /// changed, or with the refusal if nothing did (once, for the first
+    /// refused part).
+    fn check_source_for(&mut self, refused: UploadError) {
+        if self.refused_part.is_none() {
+            self.refused_part = Some(refused);
+            self.out.push_back(Output::CheckSource);
         }
     }
 

@@ -9,7 +9,7 @@ use super::pool::BufferPool;
 use super::put::file_sha1;
 use super::source::{
     identity_change, only_touched, read_range, stream_overflow, FileReader, ReadError, ReadOutcome,
-    Reader,
+    Reader, MAPS_FILES,
 };
 use super::{now, Callback, Command, UploadEvent, Uploader};
 use crate::client::BoxClient;
@@ -190,9 +190,15 @@ impl Driver {
                 Err(e) => tracing::debug!(error = %e, "reading a part the pass hashed"),
             }
         }
-        if !self.pool_reserved && !matches!(self.reader, Reader::Bytes(_)) {
+        let buffered = match self.reader {
+            Reader::Bytes(_) => false,
+            Reader::File(_) => !MAPS_FILES,
+            Reader::Stream(_) => true,
+        };
+        if !self.pool_reserved && buffered {
             // Every buffer the upload may hold, mapped now: memory use is
-            // known from the start and the same for any size.
+            // known from the start and the same for any size. (A file's
+            // parts are mapped, not read into buffers, where that works.)
             self.pool_reserved = true;
             let parts = self.upload.progress().parts_total.min(self.to_read);
             let len = usize::try_from(range.end - range.start).unwrap_or(0);

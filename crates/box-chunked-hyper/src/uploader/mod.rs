@@ -7,6 +7,8 @@
 mod budget;
 mod checkpoint;
 mod driver;
+#[cfg(target_os = "linux")]
+mod mapped;
 mod pass;
 mod pool;
 mod put;

@@ -268,6 +268,10 @@ async fn read_full(
     Ok(())
 }
 
+/// Whether a file's parts are mapped rather than read into part buffers
+/// (`uploader/mapped.rs`); a part that cannot be mapped is still read.
+pub(super) const MAPS_FILES: bool = cfg!(target_os = "linux");
+
 /// Pieces a part is read in: each is hashed right after it is read, while it
 /// is in the CPU's cache (a whole 32 MiB part is not).
 pub(super) const READ_PIECE: usize = 256 << 10;
@@ -393,6 +397,10 @@ pub(super) fn read_file_range(
     reply: &tokio::sync::oneshot::Sender<ReadOutcome>,
 ) -> ReadOutcome {
     let len = usize::try_from(end - start).map_err(|_| "part too large for memory".to_owned())?;
+    #[cfg(target_os = "linux")]
+    if let Some(part) = super::mapped::MappedPart::map(file, start, len) {
+        return hash_mapped(file, part, chain, start, end, reply);
+    }
     let mut buf = pool.take(len);
     let before = chain.begin(start);
     let mut work = before.clone();
@@ -409,6 +417,38 @@ pub(super) fn read_file_range(
     }
     let hashes = before.zip(work).map(|(b, w)| chain.end(b, w));
     Ok((buf.freeze(), hashes))
+}
+
+/// [`read_file_range`] for a mapped part: hashed from the page cache in
+/// pieces, then checked: a part that lost pages (the file was truncated
+/// under the mapping) or a file now shorter than the part is a short source.
+#[cfg(target_os = "linux")]
+fn hash_mapped(
+    file: &std::fs::File,
+    part: super::mapped::MappedPart,
+    chain: &mut ChainHasher,
+    start: u64,
+    end: u64,
+    reply: &tokio::sync::oneshot::Sender<ReadOutcome>,
+) -> ReadOutcome {
+    let before = chain.begin(start);
+    let mut work = before.clone();
+    if let Some(w) = work.as_mut() {
+        for piece in part.as_ref().chunks(READ_PIECE) {
+            if reply.is_closed() {
+                return Err("cancelled".into());
+            }
+            w.update(piece);
+        }
+    }
+    let now = file.metadata().map_err(|e| read_error(&e, start))?.len();
+    if part.faulted() || now < end {
+        return Err(ReadError::Short(format!(
+            "it is now {now} bytes long and ends before byte {end}, shorter than when the upload started"
+        )));
+    }
+    let hashes = before.zip(work).map(|(b, w)| chain.end(b, w));
+    Ok((Bytes::from_owner(part), hashes))
 }
 
 pub(super) async fn read_range(
