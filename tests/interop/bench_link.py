@@ -6,14 +6,19 @@ For each link profile (docs/server.md), on a fresh verify-only server with
 parallelism and at each fixed `--parallel` from 1 to 32, then Box's Python
 SDKs at their own defaults (`box_sdk_gen` `upload_big_file`, `boxsdk`
 chunked uploader, through bench_peers.py) and Box's Node SDK
-(`uploadBigFile`, node/bench.js, where scripts/node-env.sh installed it).
-SETTINGS, when given, replaces that list: `default`, `default@SIZE` (the
-default with `--max-memory SIZE`), a number for `--parallel`, `peer:gen`,
-`peer:legacy`, `peer:node`. Prints one JSON line:
+(`uploadBigFile`, node/bench.js, where scripts/node-env.sh installed it)
+and rclone (`rclone copyto` through its Box backend at its defaults, where
+scripts/rclone-env.sh installed it). rclone's Box hosts are fixed, so its
+server runs with TLS and a CONNECT proxy tunnels them to it, as in
+test_rclone.py: the same link model, over HTTPS. SETTINGS, when given,
+replaces that list: `default`, `default@SIZE` (the default with
+`--max-memory SIZE`), a number for `--parallel`, `peer:gen`, `peer:legacy`,
+`peer:node`, `peer:rclone`. Prints one JSON line:
 each run's wall seconds and MB/s, per profile.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +38,47 @@ def serve(binary, data, profile):
     return proc, next(w for w in line.split() if w.startswith("http://"))
 
 
+def one_rclone(binary, work, profile, source):
+    """rclone's `copyto` of `source` through a CONNECT proxy to a TLS server
+    with the link model: its wall seconds."""
+    sys.path.insert(0, HERE)
+    from conftest import make_certificates
+    from test_rclone import ConnectProxy
+
+    data = tempfile.mkdtemp(dir=work)
+    ca, cert, key = make_certificates(data, dns=("api.box.com", "upload.box.com", "localhost"))
+    proc = subprocess.Popen(
+        [binary, "serve", "--addr", "127.0.0.1:0", "--data", os.path.join(data, "store"),
+         "--token", "BENCH=bench", "--verify-only", "--link", profile, "--tls-cert", cert,
+         "--tls-key", key, "--public-url", "https://api.box.com"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+    proxy = ConnectProxy(("127.0.0.1", port))
+    conf = os.path.join(data, "rclone.conf")
+    open(conf, "w").close()
+    token = {"access_token": "BENCH", "token_type": "Bearer", "refresh_token": "unused",
+             "expiry": "2099-01-01T00:00:00Z"}
+    env = dict(os.environ, HTTPS_PROXY=proxy.url, https_proxy=proxy.url, NO_PROXY="",
+               no_proxy="", RCLONE_CONFIG=conf, RCLONE_CONFIG_BOX_TYPE="box",
+               RCLONE_CONFIG_BOX_TOKEN=json.dumps(token))
+    try:
+        started = time.monotonic()
+        out = subprocess.run(["rclone", "--ca-cert", ca, "copyto", source, "box:bench/source.bin"],
+                             capture_output=True, text=True, env=env, timeout=1800)
+        secs = time.monotonic() - started
+        if out.returncode != 0:
+            sys.exit(f"peer:rclone on {profile} failed: {out.stderr.strip()[-1000:]}")
+        return secs
+    finally:
+        proxy.close()
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
 def one(binary, work, profile, setting, source):
+    if setting == "peer:rclone":
+        return one_rclone(binary, work, profile, source)
     data = tempfile.mkdtemp(dir=work)
     proc, url = serve(binary, data, profile)
     try:
@@ -71,7 +116,8 @@ def main():
     binary, size, profiles = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
     settings = (sys.argv[4].split(",") if len(sys.argv) > 4 else
                 ["default"] + [str(p) for p in PARALLEL] + ["peer:gen", "peer:legacy"]
-                + (["peer:node"] if node_ready() else []))
+                + (["peer:node"] if node_ready() else [])
+                + (["peer:rclone"] if shutil.which("rclone") else []))
     results = {}
     with tempfile.TemporaryDirectory(prefix="box-chunked-bench-link-") as work:
         source = os.path.join(work, "source.bin")

@@ -417,7 +417,7 @@ pub(crate) struct UploadArgs {
     /// how long parts take, within --max-memory) or 1 to 64.
     #[arg(long, value_name = "N|auto", default_value_t = Parallel::Auto, value_parser = parse_upload_parallel)]
     pub(crate) parallel: Parallel,
-    /// The most memory part buffers may take with --parallel auto
+    /// The most memory the parts in flight may take with --parallel auto
     /// (`1G`, `512M`, or bytes).
     #[arg(long, value_name = "SIZE", default_value_t = 1024 * 1024 * 1024, value_parser = parse_max_memory)]
     pub(crate) max_memory: u64,
@@ -510,7 +510,7 @@ pub(crate) struct ResumeArgs {
     /// how long parts take, within --max-memory) or 1 to 64.
     #[arg(long, value_name = "N|auto", default_value_t = Parallel::Auto, value_parser = parse_upload_parallel)]
     pub(crate) parallel: Parallel,
-    /// The most memory part buffers may take with --parallel auto
+    /// The most memory the parts in flight may take with --parallel auto
     /// (`1G`, `512M`, or bytes).
     #[arg(long, value_name = "SIZE", default_value_t = 1024 * 1024 * 1024, value_parser = parse_max_memory)]
     pub(crate) max_memory: u64,
@@ -562,7 +562,7 @@ pub(crate) struct DemoArgs {
     /// how long parts take, within --max-memory) or 1 to 64.
     #[arg(long, value_name = "N|auto", default_value_t = Parallel::Auto, value_parser = parse_upload_parallel)]
     pub(crate) parallel: Parallel,
-    /// The most memory part buffers may take with --parallel auto
+    /// The most memory the parts in flight may take with --parallel auto
     /// (`1G`, `512M`, or bytes).
     #[arg(long, value_name = "SIZE", default_value_t = 1024 * 1024 * 1024, value_parser = parse_max_memory)]
     pub(crate) max_memory: u64,

@@ -1,8 +1,9 @@
 //! The link-model row (issue 25): uploads through each of the server's link
 //! profiles (`--link`, docs/server.md), `box-chunked` at its default and at
-//! each fixed `--parallel` from 1 to 32, beside Box's Python SDKs and its
-//! Node SDK (where scripts/node-env.sh installed it) at their defaults
-//! (`tests/interop/bench_link.py`). It shows what parallelism buys
+//! each fixed `--parallel` from 1 to 32, beside Box's Python SDKs, its
+//! Node SDK (where scripts/node-env.sh installed it) and rclone (where
+//! scripts/rclone-env.sh did; over HTTPS through a CONNECT proxy, its Box
+//! hosts being fixed) at their defaults (`tests/interop/bench_link.py`). It shows what parallelism buys
 //! on a Box-like link and how far the default is from the best setting.
 //! `cargo xtask bench --link` takes this row alone.
 
@@ -143,8 +144,8 @@ fn table(md: &mut String, r: &Value) {
             .fold(f64::NAN, f64::max);
         summary.push_str(&format!(
             "- {profile}: the default (`--parallel auto`) reaches {:.2} of the best fixed setting run \
-             (`--parallel {}`) and {:.2} of the link's capacity, {:.1} times the fastest of Box's SDKs \
-             at its defaults (the best fixed setting {:.1} times).\n",
+             (`--parallel {}`) and {:.2} of the link's capacity, {:.1} times the fastest peer \
+             (Box's SDKs, rclone) at its defaults (the best fixed setting {:.1} times).\n",
             default / best,
             best_at.and_then(|b| b["setting"].as_str()).unwrap_or("?"),
             default * 1e6 / capacity,
