@@ -38,6 +38,16 @@ def serve(binary, data, profile):
     return proc, next(w for w in line.split() if w.startswith("http://"))
 
 
+def timed(cmd, env, what):
+    """Runs `cmd` to its end: its wall seconds; a failure ends the script."""
+    started = time.monotonic()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    secs = time.monotonic() - started
+    if out.returncode != 0:
+        sys.exit(f"{what} failed: {out.stderr.strip()[-1000:]}")
+    return secs
+
+
 def one_rclone(binary, work, profile, source):
     """rclone's `copyto` of `source` through a CONNECT proxy to a TLS server
     with the link model: its wall seconds."""
@@ -63,13 +73,8 @@ def one_rclone(binary, work, profile, source):
                no_proxy="", RCLONE_CONFIG=conf, RCLONE_CONFIG_BOX_TYPE="box",
                RCLONE_CONFIG_BOX_TOKEN=json.dumps(token))
     try:
-        started = time.monotonic()
-        out = subprocess.run(["rclone", "--ca-cert", ca, "copyto", source, "box:bench/source.bin"],
-                             capture_output=True, text=True, env=env, timeout=1800)
-        secs = time.monotonic() - started
-        if out.returncode != 0:
-            sys.exit(f"peer:rclone on {profile} failed: {out.stderr.strip()[-1000:]}")
-        return secs
+        return timed(["rclone", "--ca-cert", ca, "copyto", source, "box:bench/source.bin"], env,
+                     f"peer:rclone on {profile}")
     finally:
         proxy.close()
         proc.terminate()
@@ -96,12 +101,7 @@ def one(binary, work, profile, setting, source):
                 cmd[-1:-1] = ["--parallel", setting]
         env = dict(os.environ, XDG_DATA_HOME=os.path.join(data, "home"))
         env.pop("BOX_ACCESS_TOKEN", None)
-        started = time.monotonic()
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
-        secs = time.monotonic() - started
-        if out.returncode != 0:
-            sys.exit(f"{setting} on {profile} failed: {out.stderr.strip()[-1000:]}")
-        return secs
+        return timed(cmd, env, f"{setting} on {profile}")
     finally:
         proc.terminate()
         proc.wait(timeout=20)

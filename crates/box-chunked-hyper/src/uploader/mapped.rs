@@ -64,11 +64,12 @@ impl MappedPart {
                 .compare_exchange(0, FILLING, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         })?;
-        // SAFETY: the mapping is read-only and private to this process's
-        // view of the file; another process may change the file under it,
-        // which is what the registration below makes safe: a page that
-        // vanished (SIGBUS) reads as zeros and is counted, and every read
-        // checks the count and the file's size before its bytes are used.
+        // SAFETY: the mapping is read-only and shared with the file, which
+        // another process may change under it. Changed bytes are caught by
+        // the part's digest (the server refuses a part whose bytes do not
+        // match it) and by the source check before the commit; a page that
+        // vanished (SIGBUS) reads as zeros and is counted by the handler,
+        // and the read checks the count and the file's size.
         let map = unsafe {
             memmap2::MmapOptions::new()
                 .offset(start)
