@@ -442,9 +442,16 @@ fn hash_mapped(
         }
     }
     let now = file.metadata().map_err(|e| read_error(&e, start))?.len();
-    if part.faulted() || now < end {
+    if now < end {
         return Err(ReadError::Short(format!(
             "it is now {now} bytes long and ends before byte {end}, shorter than when the upload started"
+        )));
+    }
+    if part.faulted() {
+        // Truncated while being read, then grown again: the bytes read are
+        // partly zeros, whatever its size says now.
+        return Err(ReadError::Short(format!(
+            "it was truncated while bytes {start} to {end} were being read"
         )));
     }
     let hashes = before.zip(work).map(|(b, w)| chain.end(b, w));
