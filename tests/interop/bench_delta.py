@@ -23,6 +23,8 @@ import sys
 import time
 
 MIB = 1 << 20
+# The admin token of the benchmark's server (its counters).
+ADMIN = "BENCH-ADMIN"
 
 
 def rchar():
@@ -59,7 +61,8 @@ def hash_pass(path, algorithm):
 
 def serve(binary, data):
     proc = subprocess.Popen(
-        [binary, "serve", "--addr", "127.0.0.1:0", "--data", data, "--token", "BENCH=bench"],
+        [binary, "serve", "--addr", "127.0.0.1:0", "--data", data, "--token", "BENCH=bench",
+         "--admin-token", ADMIN],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     return proc, next(w for w in line.split() if w.startswith("http://"))
@@ -91,6 +94,15 @@ def server_secs(log):
                     ms = int(line.rsplit(" ms=", 1)[1].split()[0])
                     total[kind] = total.get(kind, 0) + ms / 1000
     return total
+
+
+def server_counters(url):
+    """The server's counters (`/__box-chunked/counters`)."""
+    import urllib.request
+    req = urllib.request.Request(f"{url}/__box-chunked/counters",
+                                 headers={"Authorization": f"Bearer {ADMIN}"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
 
 
 def warm_plan(url, file_id, size):
@@ -175,11 +187,18 @@ def main():
         floors = {a: hash_pass(source, a) for a in ("sha512", "sha1")}
         print(f"hash passes: {floors}", file=sys.stderr)
         log = os.path.join(work, "delta-ours.log")
+        before = server_counters(url)
         secs, stats, _ = cli(binary, url, home, ["-vv", "--log-file", log, "upload",
                                                  "--no-progress", "--file", ids[0], source])
         ours = {"secs": secs, "bytes_read": stats.get("bytes_read"), "rchar": stats.get("rchar"),
                 "cpu_secs": stats.get("cpu_secs"), "peak_rss": stats.get("peak_rss_bytes"),
                 "server_secs": server_secs(log)}
+        after = server_counters(url)
+        # What the server read back of the stored parts to hash the new
+        # version for its commit, and the parts whose hash it resumed.
+        ours["server_prefix_bytes_read"] = after["prefix_bytes_read"] - before["prefix_bytes_read"]
+        ours["server_parts_resumed"] = (after["prefix_parts_resumed"]
+                                        - before["prefix_parts_resumed"])
         print(f"ours: {ours}", file=sys.stderr)
         peer = peer_version(url, ids[1], source)
         print(f"peer: {peer}", file=sys.stderr)

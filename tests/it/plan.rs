@@ -129,18 +129,7 @@ async fn a_changed_part_is_a_miss_and_the_new_version_is_exact() {
         .map(|m| m["offset"].as_u64().unwrap())
         .collect();
     assert_eq!(misses, [2048]);
-    let chunk = &new[2048..3072];
-    let r = http
-        .put(s["session_endpoints"]["upload_part"].as_str().unwrap())
-        .bearer(ALICE)
-        .headers(&[
-            ("content-range", format!("bytes 2048-3071/{}", new.len())),
-            ("digest", digest(chunk)),
-        ])
-        .body(Bytes::copy_from_slice(chunk))
-        .send()
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.json());
+    put_part(&http, &s, &new, 2048).await;
     // Commit with sha512 on every part (hits and the uploaded one).
     let listed = http
         .get(s["session_endpoints"]["list_parts"].as_str().unwrap())
@@ -236,4 +225,109 @@ async fn new_files_other_grids_and_wrong_digests_are_misses() {
         .send()
         .await;
     assert_box_error(&r, 403, "forbidden");
+}
+
+/// Uploads the 1 KiB part of `data` at `off` to `session`.
+async fn put_part(http: &Http, session: &Value, data: &[u8], off: usize) {
+    let chunk = &data[off..(off + 1024).min(data.len())];
+    let r = http
+        .put(
+            session["session_endpoints"]["upload_part"]
+                .as_str()
+                .unwrap(),
+        )
+        .bearer(ALICE)
+        .headers(&[
+            (
+                "content-range",
+                format!("bytes {off}-{}/{}", off + chunk.len() - 1, data.len()),
+            ),
+            ("digest", digest(chunk)),
+        ])
+        .body(Bytes::copy_from_slice(chunk))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+}
+
+/// Plans `new` as a version of file `id`, uploads the misses, commits with
+/// a wrong digest (refused, naming the real one) and then the right one.
+async fn planned_version(http: &Http, ts: &TestServer, id: &str, new: &[u8]) {
+    let s = version_session(http, ts, id, new.len()).await;
+    let j = plan(http, &s, &planned(new)).await.json();
+    for m in j["misses"].as_array().unwrap() {
+        put_part(http, &s, new, m["offset"].as_u64().unwrap() as usize).await;
+    }
+    let listed = http
+        .get(s["session_endpoints"]["list_parts"].as_str().unwrap())
+        .bearer(ALICE)
+        .send()
+        .await
+        .json();
+    let parts = listed["entries"].clone();
+    let commit = s["session_endpoints"]["commit"].as_str().unwrap();
+    let mut wrong = new.to_vec();
+    wrong[0] ^= 1;
+    let r = http
+        .post(commit)
+        .bearer(ALICE)
+        .headers(&[("digest", digest(&wrong))])
+        .body(json!({ "parts": parts }).to_string())
+        .send()
+        .await;
+    assert_box_error(&r, 400, "digest_mismatch");
+    let real = digest(new);
+    let real = real.strip_prefix("sha=").unwrap();
+    assert!(
+        r.json()["message"].as_str().unwrap().contains(real),
+        "{:?}",
+        r.json()
+    );
+    let r = http
+        .post(commit)
+        .bearer(ALICE)
+        .headers(&[("digest", digest(new))])
+        .body(json!({ "parts": parts }).to_string())
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(content(http, ts, id).await, new);
+}
+
+/// A new version whose first parts are the current version's starts its
+/// whole-file SHA-1 from the chain the current version kept after them:
+/// for its commit the server reads back only the parts after the uploaded
+/// one (which is hashed as it arrives), and the version keeps its own
+/// chain, so the next version resumes from it too. A wrong digest is still
+/// refused with the real one.
+#[tokio::test]
+async fn a_new_version_is_hashed_from_its_first_change_only() {
+    let ts = TestServer::start(|_| {}).await;
+    let http = Http::new();
+    // 11 parts of 1 KiB, the last one 100 bytes.
+    let v1 = pseudo_random(10 * 1024 + 100, 14);
+    let id = first_file(&http, &ts, "resumed.bin", &v1).await;
+    let before = ts.counters(&http).await;
+    let mut v2 = v1.clone();
+    v2[6 * 1024 + 5] ^= 0xff; // part 6
+    planned_version(&http, &ts, &id, &v2).await;
+    let after = ts.counters(&http).await;
+    let delta = |k: &str, a: &Value, b: &Value| a[k].as_u64().unwrap() - b[k].as_u64().unwrap();
+    assert_eq!(delta("prefix_parts_resumed", &after, &before), 6);
+    assert_eq!(
+        delta("prefix_bytes_read", &after, &before),
+        3 * 1024 + 100,
+        "parts 7 to 10 read back, nothing before the change"
+    );
+    let mut v3 = v2.clone();
+    v3[8 * 1024] ^= 0xff; // part 8
+    planned_version(&http, &ts, &id, &v3).await;
+    let last = ts.counters(&http).await;
+    assert_eq!(delta("prefix_parts_resumed", &last, &after), 8);
+    assert_eq!(delta("prefix_bytes_read", &last, &after), 1024 + 100);
+    // An unchanged version resumes all but the short last part.
+    planned_version(&http, &ts, &id, &v3).await;
+    let same = ts.counters(&http).await;
+    assert_eq!(delta("prefix_parts_resumed", &same, &last), 10);
+    assert_eq!(delta("prefix_bytes_read", &same, &last), 100);
 }

@@ -25,6 +25,11 @@ pub(crate) struct Counters {
     /// Parts hashed into the whole-file SHA-1 while they arrived (the rest
     /// are read back and hashed in the background).
     pub parts_hashed_in_one_pass: AtomicU64,
+    /// Bytes of stored parts read back to hash the whole-file SHA-1.
+    pub prefix_bytes_read: AtomicU64,
+    /// Parts the whole-file SHA-1 did not hash: a plan started it from the
+    /// chain a previous version kept after them.
+    pub prefix_parts_resumed: AtomicU64,
     pub parts_rejected_overlap: AtomicU64,
     pub sessions_created: AtomicU64,
     pub commits: AtomicU64,
@@ -72,6 +77,8 @@ impl Counters {
             "bytes_received": g(&self.bytes_received),
             "parts_stored": g(&self.parts_stored),
             "parts_hashed_in_one_pass": g(&self.parts_hashed_in_one_pass),
+            "prefix_bytes_read": g(&self.prefix_bytes_read),
+            "prefix_parts_resumed": g(&self.prefix_parts_resumed),
             "parts_rejected_overlap": g(&self.parts_rejected_overlap),
             "sessions_created": g(&self.sessions_created),
             "commits": g(&self.commits),

@@ -13,6 +13,7 @@
 //! because it is only reached after `is_x86_feature_detected!` said the CPU
 //! has them, and it reads blocks with unaligned loads from `&[u8; 64]`.
 
+use crate::ChainState;
 use box_chunked_proto::Sha1Digest;
 
 const INIT: [u32; 5] = [
@@ -97,6 +98,24 @@ impl DualSha1 {
         self.pending_len == 0
     }
 
+    /// A hasher whose file chain goes on from `state` (a fresh part chain).
+    pub fn resume_file(backend: Backend, state: ChainState) -> Self {
+        Self {
+            file: state.words,
+            file_len: state.len,
+            ..Self::new(backend)
+        }
+    }
+
+    /// The file chain's state, if it is at a block boundary (`None` when
+    /// bytes of an incomplete block are pending).
+    pub fn file_state(&self) -> Option<ChainState> {
+        (self.pending_len == 0).then_some(ChainState {
+            words: self.file,
+            len: self.file_len,
+        })
+    }
+
     /// Bytes fed to the file chain so far.
     pub fn file_len(&self) -> u64 {
         self.file_len
@@ -123,8 +142,22 @@ impl DualSha1 {
     }
 
     /// Feeds bytes to both chains.
-    pub fn update(&mut self, mut data: &[u8]) {
+    pub fn update(&mut self, data: &[u8]) {
         self.part_len += data.len() as u64;
+        self.absorb(data, true);
+    }
+
+    /// Feeds bytes to the file chain only, for bytes whose part digest is
+    /// not wanted (stored parts read back to hash a file): one chain costs
+    /// less than two. The part chain is left behind; end it with
+    /// [`DualSha1::discard_part`] before feeding a part with
+    /// [`DualSha1::update`].
+    pub fn update_file(&mut self, data: &[u8]) {
+        self.absorb(data, false);
+    }
+
+    /// Feeds bytes to the file chain, and to the part chain when `both`.
+    fn absorb(&mut self, mut data: &[u8], both: bool) {
         self.file_len += data.len() as u64;
         if self.pending_len > 0 {
             let take = (64 - self.pending_len).min(data.len());
@@ -135,15 +168,23 @@ impl DualSha1 {
                 return;
             }
             let block = [self.pending];
-            self.compress(&block);
+            self.compress_blocks(&block, both);
             self.pending_len = 0;
         }
         let (blocks, rest) = data.as_chunks::<64>();
         if !blocks.is_empty() {
-            self.compress(blocks);
+            self.compress_blocks(blocks, both);
         }
         self.pending[..rest.len()].copy_from_slice(rest);
         self.pending_len = rest.len();
+    }
+
+    fn compress_blocks(&mut self, blocks: &[[u8; 64]], both: bool) {
+        if both {
+            self.compress(blocks);
+        } else {
+            sha1_compress::block_api::compress(&mut self.file, blocks);
+        }
     }
 
     /// Ends the current part: its digest. The file chain goes on; the next
@@ -483,6 +524,43 @@ mod tests {
             for b in backends() {
                 check(&data, blocks_per_part * 64, piece, b)?;
             }
+        }
+
+        /// A file chain saved at any block boundary, written out and read
+        /// back, resumes to the digest of the whole data, on both
+        /// compressors; a length that is not whole blocks is refused.
+        #[test]
+        fn a_saved_chain_resumes_to_the_same_digest(
+            data in proptest::collection::vec(any::<u8>(), 0..3000),
+            at in 0usize..3000, odd in 1u64..64) {
+            let at = (at.min(data.len()) / 64) * 64;
+            for b in backends() {
+                let mut h = DualSha1::new(b);
+                h.update(&data[..at]);
+                let saved = h.file_state().expect("a whole number of blocks");
+                prop_assert_eq!(saved.len(), at as u64);
+                let restored = ChainState::from_bytes(&saved.to_bytes()).expect("28 bytes");
+                prop_assert_eq!(restored, saved);
+                let mut r = DualSha1::resume_file(b, restored);
+                r.update(&data[at..]);
+                prop_assert_eq!(r.finish_file(), reference(&data));
+                let mut bad = saved.to_bytes();
+                bad[27] = bad[27].wrapping_add(odd as u8);
+                prop_assert!(ChainState::from_bytes(&bad).is_none());
+            }
+            // The file chain alone, from a state and in random pieces.
+            for b in backends() {
+                let mut h = DualSha1::new(b);
+                h.update(&data[..at]);
+                h.discard_part();
+                for piece in data[at..].chunks(odd as usize * 7) {
+                    h.update_file(piece);
+                }
+                prop_assert_eq!(h.finish_file(), reference(&data));
+            }
+            let mut h = DualSha1::new(Backend::Portable);
+            h.update(&data[..data.len().min(1)]);
+            prop_assert_eq!(h.file_state().is_some(), data.is_empty());
         }
     }
 }

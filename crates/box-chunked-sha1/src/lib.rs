@@ -31,7 +31,9 @@
 
 mod dual;
 mod file;
+mod state;
 
 pub use box_chunked_proto::Sha1Digest;
 pub use dual::{Backend, DualSha1};
 pub use file::FileHasher;
+pub use state::ChainState;

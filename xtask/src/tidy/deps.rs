@@ -32,7 +32,8 @@ pub(crate) fn check_workspace(root: &Path, metadata: &Value) -> Vec<Violation> {
         .into_iter()
         .flatten()
         .flat_map(|p| p["dependencies"].as_array().into_iter().flatten())
-        .filter_map(|d| d["name"].as_str())
+        // A renamed dependency is declared under its new name.
+        .filter_map(|d| d["rename"].as_str().or_else(|| d["name"].as_str()))
         .collect();
     workspace_dependencies(&manifest)
         .into_iter()

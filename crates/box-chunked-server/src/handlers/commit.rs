@@ -262,6 +262,18 @@ async fn write_commit(
     if_match: Option<i64>,
 ) -> Result<Response<Body>, Fail> {
     let attrs = attributes.unwrap_or_default();
+    // The chain after each part, kept so that a later version's plan can
+    // resume the hash there (the prefix has them all once verified).
+    let prefix = st
+        .prefixes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&s.id)
+        .cloned();
+    let chain = match prefix {
+        Some((lock, _)) => lock.lock().await.chain_of_whole(s.total_parts),
+        None => Vec::new(),
+    };
     let nv = NewVersion {
         sha1,
         description: attrs.description,
@@ -269,6 +281,7 @@ async fn write_commit(
         content_modified_at: attrs.content_modified_at.map(|t| t.as_str().to_owned()),
         now: st.now_unix(),
         if_match,
+        chain,
     };
     let row = s.clone();
     let file = match blocking(st, move |store| store.commit(&row, &nv)).await? {

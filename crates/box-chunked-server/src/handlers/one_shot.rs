@@ -321,6 +321,7 @@ async fn store_one_shot(
         content_modified_at: attrs.content_modified_at.map(|t| t.as_str().to_owned()),
         now: st.now_unix(),
         if_match,
+        chain: Vec::new(),
     };
     let outcome = blocking(st, move |store| {
         let stored = (|| {

@@ -188,8 +188,7 @@ async fn receive_to_file(
     }
     let mut tentative = None;
     if let (Some(mut p), Some(chain)) = (prefix.take(), file_chain) {
-        p.hasher = chain;
-        p.next += 1;
+        p.took(chain);
         next.send_replace(p.next);
         tentative = Some(p.generation);
     }

@@ -5,15 +5,19 @@
 //! hard-linked, no byte copied), so listing, the hashed prefix and the
 //! commit treat it like an uploaded part. Everything else is a miss. Parts'
 //! SHA-512 are computed when a plan first asks for them, never on ingest.
+//! When the new version's first parts are hits, its whole-file SHA-1 starts
+//! from the chain the current version kept after them, so only the rest
+//! of the file is hashed for the commit.
 
 use super::checks::refused;
 use super::common::{blocking, decode_body, fail, internal, json_response, small_body, Body, Fail};
-use super::prefix::advance_prefix;
+use super::prefix::{advance_prefix, seed_prefix};
 use super::sessions::{check_open, load_session};
 use crate::store::{InsertPart, PartRow, Refusal, SessionRow};
 use crate::{Counters, State};
 use box_chunked_proto::rules::MAX_PARTS;
 use box_chunked_proto::{ErrorCode, PartPlan, PlanHit, PlanRequest, PlanResponse, PlannedPart};
+use box_chunked_sha1::ChainState;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use std::collections::HashMap;
@@ -41,40 +45,11 @@ pub(crate) async fn plan(
     })?;
     let (owner, session) = (user.to_owned(), s.clone());
     let outcome = blocking(st, move |store| {
-        // The current version's parts, by offset (none for a new file).
-        let previous = match session.file_id {
-            Some(fid) => match store.file(&owner, &fid.to_string())? {
-                Some(f) => {
-                    let parts = store.parts(&f.session_id, 0, MAX_PARTS)?;
-                    let by_offset: HashMap<(u64, u64), PartRow> =
-                        parts.into_iter().map(|p| ((p.offset, p.size), p)).collect();
-                    Some((f.session_id, by_offset))
-                }
-                None => None,
-            },
-            None => None,
-        };
-        let mut answer = PlanResponse {
-            upload_session_id: session.id.clone(),
-            hits: Vec::new(),
-            misses: Vec::new(),
-        };
-        for p in v.parts {
-            match plan_part(store, &session, &grid, previous.as_ref(), &p)? {
-                Planned::Hit(part_id) => answer.hits.push(PlanHit {
-                    offset: p.offset,
-                    size: p.size,
-                    sha512: p.sha512,
-                    part_id,
-                }),
-                Planned::Miss => answer.misses.push(p),
-                Planned::Refused(r) => return Ok(Err(r)),
-            }
-        }
-        Ok(Ok(answer))
+        plan_in_store(store, &owner, &session, &grid, v)
     })
     .await?;
-    let answer = outcome.map_err(|r| refused(r, ""))?;
+    let (answer, chain) = outcome.map_err(|r| refused(r, ""))?;
+    seed_prefix(st, &s.id, chain);
     Counters::add(&st.counters.plan_hits, answer.hits.len() as u64);
     Counters::add(&st.counters.plan_misses, answer.misses.len() as u64);
     if !answer.hits.is_empty() {
@@ -86,10 +61,89 @@ pub(crate) async fn plan(
     Ok(json_response(200, &answer))
 }
 
+/// A plan's answer and the chain to seed the session's prefix with.
+type Answer = (PlanResponse, Vec<ChainState>);
+
+/// A plan's answer, worked out in the store: every part a hit (recorded in
+/// the session) or a miss, and the kept chain after the new version's
+/// leading hits; or why the session refused it.
+fn plan_in_store(
+    store: &crate::store::Store,
+    owner: &str,
+    session: &SessionRow,
+    grid: &PartPlan,
+    v: PlanRequest,
+) -> Result<Result<Answer, Refusal>, crate::StoreError> {
+    // The current version's parts, by offset (none for a new file).
+    let previous = match session.file_id {
+        Some(fid) => match store.file(owner, &fid.to_string())? {
+            Some(f) => {
+                let parts = store.parts(&f.session_id, 0, MAX_PARTS)?;
+                let by_offset: HashMap<(u64, u64), PartRow> =
+                    parts.into_iter().map(|p| ((p.offset, p.size), p)).collect();
+                let asked: Vec<&PartRow> = v
+                    .parts
+                    .iter()
+                    .filter_map(|p| by_offset.get(&(p.offset, p.size)))
+                    .collect();
+                store.keep_sha512s(&f.session_id, &asked)?;
+                Some((f.session_id, by_offset))
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let mut answer = PlanResponse {
+        upload_session_id: session.id.clone(),
+        hits: Vec::new(),
+        misses: Vec::new(),
+    };
+    // The current version's part index of each hit that has its bytes,
+    // by the new session's part index.
+    let mut same = HashMap::new();
+    for p in v.parts {
+        match plan_part(store, session, grid, previous.as_ref(), &p)? {
+            Planned::Hit(part_id, from) => {
+                if let Some(j) = from {
+                    same.insert(p.offset / session.part_size.max(1), j);
+                }
+                answer.hits.push(PlanHit {
+                    offset: p.offset,
+                    size: p.size,
+                    sha512: p.sha512,
+                    part_id,
+                });
+            }
+            Planned::Miss => answer.misses.push(p),
+            Planned::Refused(r) => return Ok(Err(r)),
+        }
+    }
+    let chain = match &previous {
+        Some((old_sid, _)) if same.contains_key(&0) => {
+            leading_chain(&store.chain_states(old_sid)?, &same)
+        }
+        _ => Vec::new(),
+    };
+    Ok(Ok((answer, chain)))
+}
+
+/// The chain after each of the new version's first parts, as long as each
+/// has the bytes of the current version's part `same[i]` and that version
+/// kept the chain after it (`kept`): those parts need no hashing.
+fn leading_chain(kept: &[ChainState], same: &HashMap<u64, u64>) -> Vec<ChainState> {
+    (0u64..)
+        .map_while(|i| {
+            let j = usize::try_from(*same.get(&i)?).ok()?;
+            kept.get(j).copied()
+        })
+        .collect()
+}
+
 /// What the plan says of one part.
 enum Planned {
-    /// The session has it now, under this part id.
-    Hit(String),
+    /// The session has it now, under this part id; with the index of the
+    /// current version's part of the same offset, size and bytes, if any.
+    Hit(String, Option<u64>),
     Miss,
     /// The session closed or expired meanwhile.
     Refused(Refusal),
@@ -114,12 +168,14 @@ fn plan_part(
     }
     // Already in this session (uploaded, or a hit of an earlier plan).
     if let Some(existing) = store.part(&s.id, index)? {
-        let same = store.part_sha512(&s.id, &existing)? == p.sha512;
-        return Ok(if same {
-            Planned::Hit(existing.part_id)
-        } else {
-            Planned::Miss
-        });
+        if store.part_sha512(&s.id, &existing)? != p.sha512 {
+            return Ok(Planned::Miss);
+        }
+        let from = match previous.and_then(|(sid, m)| Some((sid, m.get(&(p.offset, p.size))?))) {
+            Some((old_sid, old)) if store.part_sha512(old_sid, old)? == p.sha512 => Some(old.index),
+            _ => None,
+        };
+        return Ok(Planned::Hit(existing.part_id, from));
     }
     let Some((old_sid, by_offset)) = previous else {
         return Ok(Planned::Miss);
@@ -138,12 +194,12 @@ fn plan_part(
         sha1: old.sha1,
     };
     match store.record_hit(old_sid, old, &s.id, row, p.sha512)? {
-        (InsertPart::Inserted, part_id) => Ok(Planned::Hit(part_id)),
+        (InsertPart::Inserted, part_id) => Ok(Planned::Hit(part_id, Some(old.index))),
         // Uploaded meanwhile: a hit if it is the same content.
         (InsertPart::Conflict(existing), _) => {
             let same = store.part_sha512(&s.id, &existing)? == p.sha512;
             Ok(if same {
-                Planned::Hit(existing.part_id)
+                Planned::Hit(existing.part_id, Some(old.index))
             } else {
                 Planned::Miss
             })

@@ -1,12 +1,14 @@
 //! The hashed prefix of each session: the whole-file SHA-1 over the parts
 //! stored in order so far, advanced as parts arrive or in the background,
-//! so that a commit waits only for the tail.
+//! so that a commit waits only for the tail. It keeps the chain's state
+//! after each part, which the commit stores, and a plan can start it from
+//! the states a previous version kept ([`seed_prefix`]).
 
 use super::common::FLUSH_AT;
 use crate::store::{io_err, PartRow, SessionRow, Store, StoreError};
-use crate::{State, Verification};
+use crate::{Counters, State, Verification};
 use box_chunked_proto::Sha1Digest;
-use box_chunked_sha1::{Backend, DualSha1};
+use box_chunked_sha1::{Backend, ChainState, DualSha1};
 use std::io::{self, Read as _};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +22,9 @@ pub(crate) struct Prefix {
     pub(crate) hasher: DualSha1,
     /// Bumped when the prefix is dropped and rebuilt.
     pub(crate) generation: u64,
+    /// The file chain after each part taken in (`boundaries[i]` after part
+    /// `i`), as long as every one was at a block boundary.
+    pub(crate) boundaries: Vec<ChainState>,
 }
 
 impl Prefix {
@@ -28,6 +33,29 @@ impl Prefix {
             next: 0,
             hasher: DualSha1::new(Backend::detect()),
             generation,
+            boundaries: Vec::new(),
+        }
+    }
+
+    /// Takes in part `next`: `hasher` is the chain after it.
+    pub(crate) fn took(&mut self, hasher: DualSha1) {
+        if self.boundaries.len() as u64 == self.next {
+            if let Some(state) = hasher.file_state() {
+                self.boundaries.push(state);
+            }
+        }
+        self.hasher = hasher;
+        self.next += 1;
+    }
+
+    /// The chain after every part of a session of `total` parts (all but
+    /// the last when that one ends inside a block), if the prefix has taken
+    /// them all in; else empty.
+    pub(crate) fn chain_of_whole(&self, total: u64) -> Vec<ChainState> {
+        if self.next == total && self.boundaries.len() as u64 + 1 >= total {
+            self.boundaries.clone()
+        } else {
+            Vec::new()
         }
     }
 }
@@ -91,6 +119,31 @@ pub(crate) fn prefix_of(st: &State, sid: &str) -> PrefixHandle {
         .clone()
 }
 
+/// Starts session `sid`'s prefix after its first `states.len()` parts,
+/// whose bytes are those of a previous version's first parts (`states` is
+/// the chain that version kept after each), unless the prefix is that far
+/// already or busy taking in a part. The parts it did not have to hash.
+pub(crate) fn seed_prefix(st: &State, sid: &str, states: Vec<ChainState>) -> u64 {
+    let Some(last) = states.last().copied() else {
+        return 0;
+    };
+    let (lock, next) = prefix_of(st, sid);
+    let Ok(mut p) = lock.try_lock() else {
+        return 0;
+    };
+    let m = states.len() as u64;
+    if p.next >= m {
+        return 0;
+    }
+    let skipped = m - p.next;
+    p.hasher = DualSha1::resume_file(Backend::detect(), last);
+    p.boundaries = states;
+    p.next = m;
+    next.send_replace(m);
+    Counters::add(&st.counters.prefix_parts_resumed, skipped);
+    skipped
+}
+
 /// A blocking task that could not be joined, as a store error.
 fn joined(e: tokio::task::JoinError) -> StoreError {
     StoreError::Io {
@@ -123,14 +176,16 @@ pub(crate) async fn advance_prefix(
         if run.is_empty() {
             return Ok((p.next, p.hasher.clone()));
         }
-        let n = run.len() as u64;
         let (store, id) = (st.store.clone(), sid.to_owned());
         let hasher = p.hasher.clone();
-        let hasher = tokio::task::spawn_blocking(move || hash_into(&store, &id, &run, hasher))
-            .await
-            .map_err(joined)??;
-        p.hasher = hasher;
-        p.next += n;
+        let (after, read) =
+            tokio::task::spawn_blocking(move || hash_into(&store, &id, &run, hasher))
+                .await
+                .map_err(joined)??;
+        Counters::add(&st.counters.prefix_bytes_read, read);
+        for h in after {
+            p.took(h);
+        }
         next.send_replace(p.next);
     }
 }
@@ -163,13 +218,18 @@ pub(crate) fn start_verification(
     rx
 }
 
+/// Hashes `parts` after `h`, read from their blobs, into the file chain
+/// only (their own digests were checked as they arrived): the chain after
+/// each part, and the bytes read.
 pub(crate) fn hash_into(
     store: &Store,
     sid: &str,
     parts: &[PartRow],
     mut h: DualSha1,
-) -> Result<DualSha1, StoreError> {
+) -> Result<(Vec<DualSha1>, u64), StoreError> {
+    h.discard_part();
     let mut buf = vec![0u8; FLUSH_AT];
+    let (mut after, mut read) = (Vec::with_capacity(parts.len()), 0u64);
     for p in parts {
         let path = store.blob_path(sid, &p.part_id);
         let mut f = std::fs::File::open(&path).map_err(io_err("opening", &path))?;
@@ -178,8 +238,10 @@ pub(crate) fn hash_into(
             if n == 0 {
                 break;
             }
-            h.update(&buf[..n]);
+            h.update_file(&buf[..n]);
+            read += n as u64;
         }
+        after.push(h.clone());
     }
-    Ok(h)
+    Ok((after, read))
 }

@@ -332,6 +332,7 @@ pub(super) fn drop_contents(tx: &Transaction<'_>, ids: &[i64]) -> Result<Vec<Str
             tx.execute("DELETE FROM sessions WHERE id = ?1", [&sid])?;
             tx.execute("DELETE FROM parts WHERE session_id = ?1", [&sid])?;
             tx.execute("DELETE FROM part_digests WHERE session_id = ?1", [&sid])?;
+            tx.execute("DELETE FROM part_chains WHERE session_id = ?1", [&sid])?;
             sessions.push(sid);
         }
     }

@@ -10,6 +10,7 @@ use super::sessions::{insert_part_row, insert_session, still_open, target_holds}
 use super::space::fits;
 use super::{i, FileRow, PartRow, Refusal, SessionRow, Store, StoreError};
 use box_chunked_proto::Sha1Digest;
+use box_chunked_sha1::ChainState;
 use rusqlite::{params, Transaction};
 
 /// What a commit writes.
@@ -22,6 +23,9 @@ pub(crate) struct NewVersion {
     pub now: i64,
     /// `If-Match`: the etag the file must still have (new versions).
     pub if_match: Option<i64>,
+    /// The whole-file chain after each part, in order (see
+    /// `Store::chain_states`); empty when not known.
+    pub chain: Vec<ChainState>,
 }
 
 impl Store {
@@ -91,6 +95,13 @@ fn claim_and_write(
         "UPDATE sessions SET committed_file_id = ?2, committed_sha1 = ?3 WHERE id = ?1",
         params![s.id, file_id, v.sha1.to_hex()],
     )?;
+    if !v.chain.is_empty() {
+        let states: Vec<u8> = v.chain.iter().flat_map(|c| c.to_bytes()).collect();
+        tx.execute(
+            "INSERT OR REPLACE INTO part_chains(session_id, states) VALUES (?1, ?2)",
+            params![s.id, states],
+        )?;
+    }
     let file = file_live(tx, &s.owner, file_id)?
         .ok_or(StoreError::Sql(rusqlite::Error::QueryReturnedNoRows))?;
     Ok(Ok(file))

@@ -1,15 +1,40 @@
-//! Parts' SHA-512 for the upload session plan, computed from the stored
-//! blob the first time a plan asks and kept (the ingest path never pays
-//! for it); and recording a planned hit by linking a stored blob into
-//! another session, so no byte is copied.
+//! What the upload session plan reuses of a stored version: parts'
+//! SHA-512, computed from the stored blob the first time a plan asks and
+//! kept (the ingest path never pays for it); the whole-file SHA-1 chain
+//! after each part, kept at the commit; and recording a planned hit by
+//! linking a stored blob into another session, so no byte is copied.
 
 use super::{fsync_dir, io_err, InsertPart, PartRow, Store, StoreError};
 use box_chunked_proto::Sha512Digest;
+use box_chunked_sha1::ChainState;
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest as _, Sha512};
+use std::collections::HashSet;
 use std::io::Read as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 impl Store {
+    /// The whole-file SHA-1 chain after each part of committed session
+    /// `session_id`, in part order, as its commit kept them: state `i` is
+    /// the chain over the bytes before part `i + 1`. Empty when none were
+    /// kept (a one-shot upload, a store written before version 3).
+    pub(crate) fn chain_states(&self, session_id: &str) -> Result<Vec<ChainState>, StoreError> {
+        let blob: Option<Vec<u8>> = self
+            .conn()
+            .query_row(
+                "SELECT states FROM part_chains WHERE session_id = ?1",
+                params![session_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let blob = blob.unwrap_or_default();
+        let states: Option<Vec<ChainState>> = blob
+            .chunks(ChainState::LEN)
+            .map(ChainState::from_bytes)
+            .collect();
+        Ok(states.unwrap_or_default())
+    }
+
     /// A stored part's SHA-512: from the cache, or read from its blob once.
     pub(crate) fn part_sha512(
         &self,
@@ -27,6 +52,79 @@ impl Store {
         if let Some(d) = cached.and_then(|h| Sha512Digest::from_hex(&h).ok()) {
             return Ok(d);
         }
+        let d = self.blob_sha512(session_id, part)?;
+        self.conn().execute(
+            "INSERT OR REPLACE INTO part_digests(session_id, part_id, sha512) VALUES (?1, ?2, ?3)",
+            params![session_id, part.part_id, d.to_hex()],
+        )?;
+        Ok(d)
+    }
+
+    /// Computes on every core the SHA-512 of those of `parts` (of session
+    /// `session_id`) not kept yet, and keeps them: a plan's first look at a
+    /// large version costs one pass over its parts shared by the cores,
+    /// not one core's pass.
+    pub(crate) fn keep_sha512s(
+        &self,
+        session_id: &str,
+        parts: &[&PartRow],
+    ) -> Result<(), StoreError> {
+        let kept: HashSet<String> = {
+            let conn = self.conn();
+            let mut q = conn.prepare("SELECT part_id FROM part_digests WHERE session_id = ?1")?;
+            let ids = q.query_map(params![session_id], |r| r.get(0))?;
+            ids.collect::<Result<_, _>>()?
+        };
+        let todo: Vec<&PartRow> = parts
+            .iter()
+            .copied()
+            .filter(|p| !kept.contains(&p.part_id))
+            .collect();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(todo.len());
+        if workers < 2 {
+            return Ok(()); // part_sha512 computes the one or none left
+        }
+        let next = AtomicUsize::new(0);
+        let work = || -> Result<Vec<(String, Sha512Digest)>, StoreError> {
+            let mut out = Vec::new();
+            while let Some(p) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                out.push((p.part_id.clone(), self.blob_sha512(session_id, p)?));
+            }
+            Ok(out)
+        };
+        let done: Vec<Result<Vec<_>, StoreError>> = std::thread::scope(|sc| {
+            let threads: Vec<_> = (0..workers).map(|_| sc.spawn(work)).collect();
+            threads
+                .into_iter()
+                .map(|t| {
+                    t.join().unwrap_or_else(|_| {
+                        Err(StoreError::Io {
+                            what: "hashing the parts of",
+                            path: self.session_dir(session_id),
+                            source: std::io::Error::other("a hashing thread stopped"),
+                        })
+                    })
+                })
+                .collect()
+        });
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for batch in done {
+            for (part_id, d) in batch? {
+                tx.execute(
+                    "INSERT OR REPLACE INTO part_digests(session_id, part_id, sha512) VALUES (?1, ?2, ?3)",
+                    params![session_id, part_id, d.to_hex()],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A stored part's SHA-512, read from its blob.
+    fn blob_sha512(&self, session_id: &str, part: &PartRow) -> Result<Sha512Digest, StoreError> {
         let path = self.blob_path(session_id, &part.part_id);
         let mut f = std::fs::File::open(&path).map_err(io_err("opening", &path))?;
         let mut h = Sha512::new();
@@ -38,12 +136,7 @@ impl Store {
             }
             h.update(&buf[..n]);
         }
-        let d = Sha512Digest(h.finalize().into());
-        self.conn().execute(
-            "INSERT OR REPLACE INTO part_digests(session_id, part_id, sha512) VALUES (?1, ?2, ?3)",
-            params![session_id, part.part_id, d.to_hex()],
-        )?;
-        Ok(d)
+        Ok(Sha512Digest(h.finalize().into()))
     }
 
     /// Records `from`'s stored part (of session `from_sid`) as part `to` of

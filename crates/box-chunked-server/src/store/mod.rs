@@ -6,7 +6,8 @@
 //! ```text
 //! lock                   held (flock) by the one server using the directory; its pid inside
 //! meta.sqlite            users' folders, files, versions, sessions, parts,
-//!                        id counters, and parts' SHA-512 once a plan has asked for them
+//!                        id counters, parts' SHA-512 once a plan has asked for them,
+//!                        and each committed session's SHA-1 chain after every part
 //! blobs/<session>/<part> the bytes of each stored part (fsynced before the row is written)
 //! tmp/                   parts being received; emptied at start
 //! ```

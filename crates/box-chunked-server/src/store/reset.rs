@@ -22,6 +22,7 @@ impl Store {
         for sid in &sessions {
             tx.execute("DELETE FROM parts WHERE session_id = ?1", [sid])?;
             tx.execute("DELETE FROM part_digests WHERE session_id = ?1", [sid])?;
+            tx.execute("DELETE FROM part_chains WHERE session_id = ?1", [sid])?;
         }
         tx.execute(
             "DELETE FROM versions WHERE file_id IN

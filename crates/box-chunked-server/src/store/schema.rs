@@ -14,12 +14,17 @@
 //! which deleted item took them there (`trashed_by`, `folder:ID` or
 //! `file:ID`): a folder's restore brings back exactly what its deletion
 //! took, not a file trashed on its own before.
+//!
+//! Version 3 adds `part_chains`: for a committed session, the whole-file
+//! SHA-1 chain's state after each of its parts (28 bytes each, in part
+//! order), so that a new version planned on the same leading parts resumes
+//! its hash there instead of from the first byte.
 
 use super::StoreError;
 use rusqlite::{Connection, OptionalExtension};
 
 /// The schema this build writes.
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 const TABLES: &str = "
 CREATE TABLE folders(
@@ -54,6 +59,8 @@ CREATE TABLE IF NOT EXISTS parts(
 CREATE TABLE IF NOT EXISTS part_digests(
     session_id TEXT NOT NULL, part_id TEXT NOT NULL, sha512 TEXT NOT NULL,
     PRIMARY KEY(session_id, part_id));
+CREATE TABLE IF NOT EXISTS part_chains(
+    session_id TEXT PRIMARY KEY, states BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, next INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS versions_by_file ON versions(file_id);
 CREATE INDEX IF NOT EXISTS sessions_by_owner ON sessions(owner, state);
@@ -123,7 +130,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
-    /// A version 1 store gains the trash and keeps what it holds (the
+    /// A version 1 store gains the trash and the kept chains and keeps what it holds (the
     /// version 0 rebuild, which keeps fewer columns, is not run again).
     #[test]
     fn a_version_1_store_gains_the_trash_and_keeps_its_rows() {
@@ -152,5 +159,9 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM trashed_files", [], |r| r.get(0))
             .unwrap();
         assert_eq!(trashed, 0);
+        let chains: i64 = c
+            .query_row("SELECT COUNT(*) FROM part_chains", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(chains, 0);
     }
 }

@@ -229,6 +229,7 @@ impl Store {
         if n == 1 {
             tx.execute("DELETE FROM parts WHERE session_id = ?1", [id])?;
             tx.execute("DELETE FROM part_digests WHERE session_id = ?1", [id])?;
+            tx.execute("DELETE FROM part_chains WHERE session_id = ?1", [id])?;
         }
         tx.commit()?;
         Ok(n == 1)

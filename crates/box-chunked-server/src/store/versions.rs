@@ -93,6 +93,7 @@ impl Store {
             tx.execute("DELETE FROM sessions WHERE id = ?1", [&sid])?;
             tx.execute("DELETE FROM parts WHERE session_id = ?1", [&sid])?;
             tx.execute("DELETE FROM part_digests WHERE session_id = ?1", [&sid])?;
+            tx.execute("DELETE FROM part_chains WHERE session_id = ?1", [&sid])?;
             Some(sid)
         };
         tx.commit()?;
