@@ -250,12 +250,17 @@ async fn put_part(http: &Http, session: &Value, data: &[u8], off: usize) {
     assert_eq!(r.status, 200, "{:?}", r.json());
 }
 
-/// Plans `new` as a version of file `id`, uploads the misses, commits with
-/// a wrong digest (refused, naming the real one) and then the right one.
-async fn planned_version(http: &Http, ts: &TestServer, id: &str, new: &[u8]) {
+/// Plans `new` as a version of file `id` (`per_request` parts a request),
+/// uploads the misses, commits with a wrong digest (refused, naming the
+/// real one) and then the right one.
+async fn planned_version(http: &Http, ts: &TestServer, id: &str, new: &[u8], per_request: usize) {
     let s = version_session(http, ts, id, new.len()).await;
-    let j = plan(http, &s, &planned(new)).await.json();
-    for m in j["misses"].as_array().unwrap() {
+    let mut misses = Vec::new();
+    for batch in planned(new).chunks(per_request) {
+        let j = plan(http, &s, batch).await.json();
+        misses.extend(j["misses"].as_array().unwrap().clone());
+    }
+    for m in misses {
         put_part(http, &s, new, m["offset"].as_u64().unwrap() as usize).await;
     }
     let listed = http
@@ -310,7 +315,7 @@ async fn a_new_version_is_hashed_from_its_first_change_only() {
     let before = ts.counters(&http).await;
     let mut v2 = v1.clone();
     v2[6 * 1024 + 5] ^= 0xff; // part 6
-    planned_version(&http, &ts, &id, &v2).await;
+    planned_version(&http, &ts, &id, &v2, 100).await;
     let after = ts.counters(&http).await;
     let delta = |k: &str, a: &Value, b: &Value| a[k].as_u64().unwrap() - b[k].as_u64().unwrap();
     assert_eq!(delta("prefix_parts_resumed", &after, &before), 6);
@@ -321,13 +326,21 @@ async fn a_new_version_is_hashed_from_its_first_change_only() {
     );
     let mut v3 = v2.clone();
     v3[8 * 1024] ^= 0xff; // part 8
-    planned_version(&http, &ts, &id, &v3).await;
+    planned_version(&http, &ts, &id, &v3, 100).await;
     let last = ts.counters(&http).await;
     assert_eq!(delta("prefix_parts_resumed", &last, &after), 8);
     assert_eq!(delta("prefix_bytes_read", &last, &after), 1024 + 100);
     // An unchanged version resumes all but the short last part.
-    planned_version(&http, &ts, &id, &v3).await;
+    planned_version(&http, &ts, &id, &v3, 100).await;
     let same = ts.counters(&http).await;
     assert_eq!(delta("prefix_parts_resumed", &same, &last), 10);
     assert_eq!(delta("prefix_bytes_read", &same, &last), 100);
+    // A plan in pieces of two parts (as the uploader plans while it reads)
+    // resumes as far as one request would: parts 0 to 4 of 5 changed.
+    let mut v4 = v3.clone();
+    v4[5 * 1024 + 1] ^= 0xff;
+    planned_version(&http, &ts, &id, &v4, 2).await;
+    let pieces = ts.counters(&http).await;
+    assert_eq!(delta("prefix_parts_resumed", &pieces, &same), 5);
+    assert_eq!(delta("prefix_bytes_read", &pieces, &same), 4 * 1024 + 100);
 }

@@ -84,7 +84,9 @@ fn hashing(events: &Mutex<Vec<UploadEvent>>) -> Option<(u64, u64, u64)> {
 /// computes the plan's SHA-512s also hashes every part for the upload, the
 /// parts the server has are verified from those digests, and only the
 /// changed part is read again (to be sent). It used to read the whole file
-/// twice.
+/// twice. The changed part is sent as soon as the plan misses it, from the
+/// pass's digests, so the machine finds all 41 parts stored and verified
+/// by the pass (before, it read and hashed the changed one itself: 40).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_version_with_one_part_changed_reads_the_file_once() {
     const PART: usize = 64 << 10;
@@ -111,16 +113,53 @@ async fn a_new_version_with_one_part_changed_reads_the_file_once() {
     check_download(&c, &id, &data).await;
     // The file once, and the changed part again to send it.
     let size = data.len() as u64;
-    // Every part hashed as read but the changed one, which the machine hashes
-    // (the reader thread's chain starts at offset 0).
-    assert_eq!(hashing(&events), Some((40, 41, size + PART as u64)));
+    // Every part hashed by the pass, the changed one included.
+    assert_eq!(hashing(&events), Some((41, 41, size + PART as u64)));
+}
+
+/// A changed part sent during the read pass and refused (the server's
+/// disk is full for that request) is sent again by the upload itself: the
+/// new version is exact, the machine hashes that part (40 of 41 from the
+/// pass), and the bytes read count both reads of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_refused_during_the_read_pass_is_sent_by_the_upload() {
+    const PART: usize = 64 << 10;
+    let ts = TestServer::start(|c| c.part_size = Some(PART as u64)).await;
+    let c = client(&ts);
+    let dir = TempDir::new("early-refused");
+    let mut data = pseudo_random(PART * 40 + 1000, 15);
+    let (path, id) = first_version(&ts, &dir, "early.bin", &data).await;
+    data[PART * 17 + 5] ^= 0xff;
+    std::fs::write(&path, &data).unwrap();
+    let set = Http::new()
+        .put(&format!("{}/__box-chunked/faults", ts.url))
+        .bearer(ADMIN)
+        .body("part:enospc@first1")
+        .send()
+        .await;
+    assert_eq!(set.status, 204);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev = events.clone();
+    let put = c
+        .uploader()
+        .one_shot_below(0)
+        .on_event(move |e| ev.lock().unwrap().push(e.clone()))
+        .put(new_version(&id), UploadSource::Path(path))
+        .await
+        .unwrap();
+    assert_eq!(put.parts_planned, 40);
+    check_download(&c, &id, &data).await;
+    let size = data.len() as u64;
+    assert_eq!(hashing(&events), Some((40, 41, size + 2 * PART as u64)));
 }
 
 /// A new version whose source changes between its read pass and the
 /// upload, keeping its size and times, fails as a changed source: the
 /// stored parts after the changed bytes are not verified from the pass's
 /// digests, which no longer continue the file's chain (taken, they would
-/// commit a whole-file SHA-1 of bytes no longer there).
+/// commit a whole-file SHA-1 of bytes no longer there). Ten parts differ,
+/// more than are sent during the pass, so the machine reads some of them
+/// after the change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_version_changed_after_its_read_pass_is_not_committed() {
     const PART: usize = 64 << 10;
@@ -129,12 +168,15 @@ async fn a_new_version_changed_after_its_read_pass_is_not_committed() {
     let dir = TempDir::new("one-pass-changed");
     let mut data = pseudo_random(PART * 40, 14);
     let (path, id) = first_version(&ts, &dir, "changed.bin", &data).await;
-    data[PART * 3] ^= 1;
+    for i in 3..13 {
+        data[PART * i] ^= 1;
+    }
     std::fs::write(&path, &data).unwrap();
     let meta = std::fs::metadata(&path).unwrap();
     let recorded = fingerprint(&meta);
-    // Once the session's parts are known (after the pass, before any read),
-    // part 3 (the one to send) changes again, in place, times kept.
+    // Once the session's parts are known (after the pass and its early
+    // sends, before the machine's reads), parts 3 to 12 change again, in
+    // place, times kept.
     let p = path.clone();
     let flipped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let f2 = flipped.clone();
@@ -149,7 +191,9 @@ async fn a_new_version_changed_after_its_read_pass_is_not_committed() {
             ) && !f2.swap(true, std::sync::atomic::Ordering::SeqCst)
             {
                 let mut d = std::fs::read(&p).unwrap();
-                d[PART * 3 + 7] ^= 1;
+                for i in 3..13 {
+                    d[PART * i + 7] ^= 1;
+                }
                 std::fs::write(&p, &d).unwrap();
                 let f = std::fs::File::options().write(true).open(&p).unwrap();
                 f.set_times(

@@ -56,6 +56,10 @@ struct Inner {
     limit: AtomicUsize,
     verified: AtomicU64,
     verified_told: AtomicBool,
+    /// Parts of a new version sent while its file was read (before the
+    /// upload machine, which counts them among the verified), and bytes.
+    early_parts: AtomicU64,
+    early_bytes: AtomicU64,
     /// The checkpoint could not be written (said once).
     checkpoint_failed: AtomicBool,
     retries: AtomicU64,
@@ -116,6 +120,8 @@ impl Progress {
                 in_flight: AtomicUsize::new(0),
                 limit: AtomicUsize::new(0),
                 verified: AtomicU64::new(0),
+                early_parts: AtomicU64::new(0),
+                early_bytes: AtomicU64::new(0),
                 checkpoint_failed: AtomicBool::new(false),
                 verified_told: AtomicBool::new(false),
                 retries: AtomicU64::new(0),
@@ -179,7 +185,10 @@ impl Progress {
                 parallelism,
                 ..
             } => {
-                p.sent.store(*bytes_sent, Ordering::Relaxed);
+                p.sent.store(
+                    *bytes_sent + p.early_bytes.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
                 p.in_flight.store(*parts_in_flight, Ordering::Relaxed);
                 p.limit.store(*parallelism, Ordering::Relaxed);
                 p.confirmed.store(*bytes_confirmed, Ordering::Relaxed);
@@ -226,6 +235,11 @@ impl Progress {
                 } else {
                     self.tell_verified();
                 }
+            }
+            UploadEvent::SentDuringPass { parts, bytes } => {
+                p.early_parts.fetch_add(*parts, Ordering::Relaxed);
+                p.early_bytes.fetch_add(*bytes, Ordering::Relaxed);
+                p.sent.fetch_add(*bytes, Ordering::Relaxed);
             }
             UploadEvent::CheckpointFailed { path, error } => {
                 if !p.checkpoint_failed.swap(true, Ordering::Relaxed) {
@@ -277,10 +291,25 @@ impl Progress {
     fn tell_verified(&self) {
         let p = &self.inner;
         let n = p.verified.load(Ordering::Relaxed);
-        if n > 0 && !p.verified_told.swap(true, Ordering::Relaxed) {
+        if n == 0 || p.verified_told.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let total = p.parts_total.load(Ordering::Relaxed);
+        let early = p.early_parts.load(Ordering::Relaxed).min(n);
+        if early == 0 {
             self.say(&format!(
-                "resumed: {n} of {} parts were already on Box and their bytes verified against the file; sending the rest",
-                p.parts_total.load(Ordering::Relaxed)
+                "resumed: {n} of {total} parts were already on Box and their bytes verified against the file; sending the rest"
+            ));
+        } else {
+            let (parts, were) = if early == 1 {
+                ("part", "was")
+            } else {
+                ("parts", "were")
+            };
+            self.say(&format!(
+                "resumed: {} of {total} parts were already on Box and {early} changed {parts} ({}) {were} sent while the file was read; all {n} verified against the file; sending the rest",
+                n - early,
+                human(p.early_bytes.load(Ordering::Relaxed))
             ));
         }
     }

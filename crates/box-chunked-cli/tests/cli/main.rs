@@ -4,6 +4,7 @@
 
 mod commands;
 mod crash;
+mod delta;
 mod downloads;
 mod dryrun;
 mod emulator;

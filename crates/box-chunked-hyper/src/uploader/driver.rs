@@ -3,6 +3,7 @@
 //! with the time they happened. It decides nothing about Box.
 
 use super::checkpoint::{CheckpointFile, CheckpointUrls, CheckpointWriter};
+use super::early::Planned;
 use super::in_multi_thread_runtime;
 use super::pass::Pass;
 use super::pool::BufferPool;
@@ -111,10 +112,13 @@ impl Driver {
     }
 
     /// Verifies the parts the machine finds stored from `pass`'s digests;
-    /// the plan found `hits` of them.
-    pub(super) fn use_pass(&mut self, pass: Pass, hits: u64) {
-        self.bytes_read += pass.bytes_read;
-        self.to_read = (pass.planned.len() as u64).saturating_sub(hits).max(1);
+    /// the plan found `planned.hits` of them and `planned.sent` more were
+    /// sent during the pass.
+    pub(super) fn use_pass(&mut self, pass: Pass, planned: Planned) {
+        self.bytes_read += pass.bytes_read + planned.read_bytes;
+        self.to_read = (pass.planned.len() as u64)
+            .saturating_sub(planned.hits + planned.sent)
+            .max(1);
         self.pass = Some(pass);
     }
 

@@ -7,6 +7,7 @@
 mod budget;
 mod checkpoint;
 mod driver;
+mod early;
 #[cfg(target_os = "linux")]
 mod mapped;
 mod pass;
@@ -70,6 +71,16 @@ pub enum UploadEvent {
         /// what was read again (after a new version's one read pass, the
         /// parts Box did not have; without that pass, every part).
         bytes_read: u64,
+    },
+    /// A new version's plan missed these parts and they were sent while
+    /// the file was still being read, before the upload machine started
+    /// (which then finds them stored, with the plan's hits): their number
+    /// and bytes, sent in this run.
+    SentDuringPass {
+        /// Parts sent and stored.
+        parts: u64,
+        /// Their bytes.
+        bytes: u64,
     },
     /// The checkpoint file was written.
     CheckpointWritten(PathBuf),
@@ -451,11 +462,11 @@ impl Uploader {
         reader: Reader,
         source_path: Option<PathBuf>,
         commands: Option<mpsc::UnboundedReceiver<Command>>,
-        pass: Option<(pass::Pass, u64)>,
+        pass: Option<(pass::Pass, early::Planned)>,
     ) -> Result<File, Error> {
         let mut d = Driver::new(self, upload, reader, source_path);
-        if let Some((pass, hits)) = pass {
-            d.use_pass(pass, hits);
+        if let Some((pass, planned)) = pass {
+            d.use_pass(pass, planned);
         }
         d.run(commands).await
     }

@@ -23,6 +23,25 @@ const PIECE: usize = 1 << 20;
 /// itself.
 const AHEAD_MAX: u64 = 128 << 20;
 
+/// A part's digest as soon as the pass has it, for planning and sending
+/// while the pass reads on (`early.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Ready {
+    /// Part `i`'s SHA-1 (only when the chains run).
+    Sha1(usize, Sha1Digest),
+    /// Part `i`'s SHA-512.
+    Sha512(usize, Sha512Digest),
+}
+
+/// Where the pass tells of each digest it has (or nowhere).
+pub(super) type ReadyTx = Option<tokio::sync::mpsc::UnboundedSender<Ready>>;
+
+fn tell(to: &ReadyTx, r: Ready) {
+    if let Some(tx) = to {
+        let _ = tx.send(r);
+    }
+}
+
 /// What the pass computed.
 pub(super) struct Pass {
     /// Each part's offset, size and SHA-512, for the plan.
@@ -57,7 +76,8 @@ impl Pass {
     }
 }
 
-/// Reads `path` once on the grid `grid`; fails if the file is shorter.
+/// Reads `path` once on the grid `grid`, telling `ready` of each part's
+/// digests as it has them; fails if the file is shorter.
 ///
 /// The calling thread reads each piece and feeds the two SHA-1 chains; a
 /// part's SHA-512 goes to the second thread unless that thread still has
@@ -66,7 +86,7 @@ impl Pass {
 /// 2-core machine the reading thread ends up with one part in three; a
 /// split by measured costs (aiming at one in four) was slower there: its
 /// two virtual cores do not both hash at full speed (docs/performance.md).
-pub(super) fn read_pass(path: &Path, grid: &PartPlan) -> std::io::Result<Pass> {
+pub(super) fn read_pass(path: &Path, grid: &PartPlan, ready: ReadyTx) -> std::io::Result<Pass> {
     let file = std::fs::File::open(path)?;
     let parts = usize::try_from(grid.total_parts()).unwrap_or(0);
     let chained = grid.part_size().is_multiple_of(64);
@@ -80,10 +100,10 @@ pub(super) fn read_pass(path: &Path, grid: &PartPlan) -> std::io::Result<Pass> {
     }
     let behind = AtomicU64::new(0);
     std::thread::scope(|s| {
-        let (free, shared) = (free_tx.clone(), &behind);
+        let (free, shared, told) = (free_tx.clone(), &behind, ready.clone());
         let helper = std::thread::Builder::new()
             .name("box-chunked-sha512".into())
-            .spawn_scoped(s, move || sha512_thread(full_rx, free, shared))?;
+            .spawn_scoped(s, move || sha512_thread(full_rx, free, shared, &told))?;
         let mut r = Reading {
             file,
             chained,
@@ -96,6 +116,7 @@ pub(super) fn read_pass(path: &Path, grid: &PartPlan) -> std::io::Result<Pass> {
             full: full_tx,
             free_tx,
             free_rx,
+            ready,
         };
         if chained {
             r.chain.push(r.dual.clone());
@@ -167,6 +188,7 @@ struct Reading<'a> {
     full: mpsc::SyncSender<Piece>,
     free_tx: mpsc::Sender<Vec<u8>>,
     free_rx: mpsc::Receiver<Vec<u8>>,
+    ready: ReadyTx,
 }
 
 impl Reading<'_> {
@@ -197,12 +219,16 @@ impl Reading<'_> {
                 .send(Piece { buf, len: n, ends })
                 .map_err(|_| stopped())?;
         }
-        if let (Some(h), Some(slot)) = (own, self.sha512.get_mut(i)) {
-            *slot = Some(Sha512Digest(h.finalize().into()));
-        }
         if self.chained {
-            self.part_sha1.push(self.dual.finish_part());
+            let sha1 = self.dual.finish_part();
+            self.part_sha1.push(sha1);
             self.chain.push(self.dual.clone());
+            tell(&self.ready, Ready::Sha1(i, sha1));
+        }
+        if let (Some(h), Some(slot)) = (own, self.sha512.get_mut(i)) {
+            let d = Sha512Digest(h.finalize().into());
+            *slot = Some(d);
+            tell(&self.ready, Ready::Sha512(i, d));
         }
         Ok(())
     }
@@ -223,6 +249,7 @@ fn sha512_thread(
     pieces: mpsc::Receiver<Piece>,
     free: mpsc::Sender<Vec<u8>>,
     behind: &AtomicU64,
+    ready: &ReadyTx,
 ) -> Vec<(usize, Sha512Digest)> {
     let mut out = Vec::new();
     let mut h = Sha512::new();
@@ -230,7 +257,9 @@ fn sha512_thread(
         h.update(&p.buf[..p.len]);
         behind.fetch_sub(p.len as u64, Ordering::AcqRel);
         if let Some(i) = p.ends {
-            out.push((i, Sha512Digest(h.finalize_reset().into())));
+            let d = Sha512Digest(h.finalize_reset().into());
+            tell(ready, Ready::Sha512(i, d));
+            out.push((i, d));
         }
         let _ = free.send(p.buf);
     }
@@ -259,7 +288,7 @@ mod tests {
             .collect();
         std::fs::write(&path, &data).unwrap();
         let grid = PartPlan::new(data.len() as u64, part_size).unwrap();
-        let pass = read_pass(&path, &grid).unwrap();
+        let pass = read_pass(&path, &grid, None).unwrap();
         assert_eq!(pass.bytes_read, data.len() as u64);
         assert_eq!(pass.planned.len(), parts);
         let mut chain = DualSha1::new(Backend::Portable);
@@ -276,7 +305,7 @@ mod tests {
         assert!(pass.hashes(0, 10).is_none());
         // A file shorter than the grid is an error, not digests of zeros.
         let grid = PartPlan::new(data.len() as u64 + 1, part_size).unwrap();
-        assert!(read_pass(&path, &grid).is_err());
+        assert!(read_pass(&path, &grid, None).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

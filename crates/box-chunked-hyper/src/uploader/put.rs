@@ -6,16 +6,14 @@
 //! plan sends only the parts that changed (the rest are planned hits, which
 //! the machine then finds stored and verifies like a resume).
 
-use super::pass::{read_pass, Pass};
 use super::source::{fingerprint, open_source, UploadSource};
 use super::{now, Command, Uploader};
 use crate::client::BodyOptions;
 use crate::error::{Error, ErrorKind, Remedy};
 use box_chunked_core::conflicts::{self, Conflict, Resolution};
 use box_chunked_core::one_shot;
-use box_chunked_core::plan::PLAN_BATCH;
 use box_chunked_core::{Checkpoint, SessionInfo, Target, Upload, CHECKPOINT_FORMAT};
-use box_chunked_proto::{File, PartPlan, Sha1Digest};
+use box_chunked_proto::{File, Sha1Digest};
 use sha1::{Digest as _, Sha1};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -313,10 +311,10 @@ impl Uploader {
             .await?;
         let (mut pass, mut hits) = (None, 0);
         if let Some(url) = session.session_endpoints.plan.clone() {
-            match self.read_pass(&path, src.size, session.part_size).await {
-                Ok(p) => {
-                    hits = self.plan_parts(&url, &p).await;
-                    pass = Some((p, hits));
+            match self.pass_and_plan(&path, src.size, &session, &url).await {
+                Ok((p, planned)) => {
+                    hits = planned.hits;
+                    pass = Some((p, planned));
                 }
                 // Without a plan every part is sent, as without the endpoint.
                 Err(e) => tracing::info!(error = %e, "the read pass failed; sending every part"),
@@ -341,40 +339,6 @@ impl Uploader {
             .drive_after_pass(upload, reader, spath, commands, pass)
             .await?;
         Ok((file, hits))
-    }
-
-    /// One read pass over the file on the session's grid: the plan's
-    /// SHA-512s, and every part's digests for the upload.
-    async fn read_pass(&self, path: &Path, size: u64, part_size: u64) -> Result<Pass, Error> {
-        let grid = PartPlan::new(size, part_size)
-            .map_err(|e| Error::new(ErrorKind::Protocol, e.to_string()))?;
-        let p = path.to_path_buf();
-        tokio::task::spawn_blocking(move || read_pass(&p, &grid))
-            .await
-            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Io,
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })
-    }
-
-    /// Plans every part of the pass, in batches; returns how many parts the
-    /// server had (and recorded in the session). A batch that fails ends
-    /// the plan: the parts not planned are sent.
-    async fn plan_parts(&self, url: &str, pass: &Pass) -> u64 {
-        let mut hits = 0;
-        for batch in pass.planned.chunks(PLAN_BATCH) {
-            match self.client.plan(url, batch.to_vec()).await {
-                Ok(answer) => hits += answer.hits.len() as u64,
-                Err(e) => {
-                    tracing::info!(error = %e, "the plan failed; sending the parts not planned");
-                    break;
-                }
-            }
-        }
-        hits
     }
 }
 

@@ -15,6 +15,7 @@ mod download;
 mod fields;
 mod files;
 mod folders;
+mod kept;
 mod links;
 mod oauth;
 mod one_shot;

@@ -6,9 +6,7 @@
 use super::body::{receive_body, BodyFault, PartHasher};
 use super::checks::refused;
 use super::common::{blocking, fail, header, internal, json_response, random_hex, Body, Fail};
-use super::prefix::{
-    advance_prefix, prefix_of, prefix_patience, wait_for_prefix, Prefix, PrefixHandle,
-};
+use super::prefix::{advance_prefix, prefix_of, prefix_patience, wait_for_prefix, PrefixHandle};
 use super::sessions::{check_open, load_session};
 use crate::store::{io_err, persist_new, InsertPart, PartRow, SessionRow};
 use crate::{Counters, State};
@@ -259,7 +257,7 @@ async fn store_part(
             let (lock, next) = &r.prefix;
             let mut p = lock.lock().await;
             if p.generation == generation {
-                *p = Prefix::new(generation + 1);
+                *p = p.rebuilt();
                 next.send_replace(0);
             }
         }

@@ -5,19 +5,19 @@
 //! hard-linked, no byte copied), so listing, the hashed prefix and the
 //! commit treat it like an uploaded part. Everything else is a miss. Parts'
 //! SHA-512 are computed when a plan first asks for them, never on ingest.
-//! When the new version's first parts are hits, its whole-file SHA-1 starts
-//! from the chain the current version kept after them, so only the rest
-//! of the file is hashed for the commit.
+//! The new version's first parts that are hits are not hashed for its
+//! whole-file SHA-1: it starts from the chain the current version kept
+//! after them (`kept.rs`), however many plan requests they came in.
 
 use super::checks::refused;
 use super::common::{blocking, decode_body, fail, internal, json_response, small_body, Body, Fail};
-use super::prefix::{advance_prefix, seed_prefix};
+use super::kept::Base;
+use super::prefix::{advance_prefix_from, seed_prefix};
 use super::sessions::{check_open, load_session};
 use crate::store::{InsertPart, PartRow, Refusal, SessionRow};
 use crate::{Counters, State};
 use box_chunked_proto::rules::MAX_PARTS;
 use box_chunked_proto::{ErrorCode, PartPlan, PlanHit, PlanRequest, PlanResponse, PlannedPart};
-use box_chunked_sha1::ChainState;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use std::collections::HashMap;
@@ -48,25 +48,28 @@ pub(crate) async fn plan(
         plan_in_store(store, &owner, &session, &grid, v)
     })
     .await?;
-    let (answer, chain) = outcome.map_err(|r| refused(r, ""))?;
-    seed_prefix(st, &s.id, chain);
+    let (answer, base) = outcome.map_err(|r| refused(r, ""))?;
+    // Before the answer, so that a miss sent right after it finds the
+    // prefix at its door.
+    let base = base.map(Arc::new);
+    seed_prefix(st, &s.id, base.clone()).await;
     Counters::add(&st.counters.plan_hits, answer.hits.len() as u64);
     Counters::add(&st.counters.plan_misses, answer.misses.len() as u64);
     if !answer.hits.is_empty() {
         let (st2, sid) = (st.clone(), s.id.clone());
         tokio::spawn(async move {
-            let _ = advance_prefix(&st2, &sid).await;
+            let _ = advance_prefix_from(&st2, &sid, base).await;
         });
     }
     Ok(json_response(200, &answer))
 }
 
-/// A plan's answer and the chain to seed the session's prefix with.
-type Answer = (PlanResponse, Vec<ChainState>);
+/// A plan's answer and the current version its hits came from.
+type Answer = (PlanResponse, Option<Base>);
 
 /// A plan's answer, worked out in the store: every part a hit (recorded in
-/// the session) or a miss, and the kept chain after the new version's
-/// leading hits; or why the session refused it.
+/// the session) or a miss, and the current version (with its kept chain)
+/// when there were hits; or why the session refused it.
 fn plan_in_store(
     store: &crate::store::Store,
     owner: &str,
@@ -98,15 +101,9 @@ fn plan_in_store(
         hits: Vec::new(),
         misses: Vec::new(),
     };
-    // The current version's part index of each hit that has its bytes,
-    // by the new session's part index.
-    let mut same = HashMap::new();
     for p in v.parts {
         match plan_part(store, session, grid, previous.as_ref(), &p)? {
-            Planned::Hit(part_id, from) => {
-                if let Some(j) = from {
-                    same.insert(p.offset / session.part_size.max(1), j);
-                }
+            Planned::Hit(part_id) => {
                 answer.hits.push(PlanHit {
                     offset: p.offset,
                     size: p.size,
@@ -118,32 +115,19 @@ fn plan_in_store(
             Planned::Refused(r) => return Ok(Err(r)),
         }
     }
-    let chain = match &previous {
-        Some((old_sid, _)) if same.contains_key(&0) => {
-            leading_chain(&store.chain_states(old_sid)?, &same)
+    let base = match &previous {
+        Some((old_sid, by_offset)) if !answer.hits.is_empty() => {
+            Base::load(store, old_sid, by_offset)?
         }
-        _ => Vec::new(),
+        _ => None,
     };
-    Ok(Ok((answer, chain)))
-}
-
-/// The chain after each of the new version's first parts, as long as each
-/// has the bytes of the current version's part `same[i]` and that version
-/// kept the chain after it (`kept`): those parts need no hashing.
-fn leading_chain(kept: &[ChainState], same: &HashMap<u64, u64>) -> Vec<ChainState> {
-    (0u64..)
-        .map_while(|i| {
-            let j = usize::try_from(*same.get(&i)?).ok()?;
-            kept.get(j).copied()
-        })
-        .collect()
+    Ok(Ok((answer, base)))
 }
 
 /// What the plan says of one part.
 enum Planned {
-    /// The session has it now, under this part id; with the index of the
-    /// current version's part of the same offset, size and bytes, if any.
-    Hit(String, Option<u64>),
+    /// The session has it now, under this part id.
+    Hit(String),
     Miss,
     /// The session closed or expired meanwhile.
     Refused(Refusal),
@@ -168,14 +152,12 @@ fn plan_part(
     }
     // Already in this session (uploaded, or a hit of an earlier plan).
     if let Some(existing) = store.part(&s.id, index)? {
-        if store.part_sha512(&s.id, &existing)? != p.sha512 {
-            return Ok(Planned::Miss);
-        }
-        let from = match previous.and_then(|(sid, m)| Some((sid, m.get(&(p.offset, p.size))?))) {
-            Some((old_sid, old)) if store.part_sha512(old_sid, old)? == p.sha512 => Some(old.index),
-            _ => None,
-        };
-        return Ok(Planned::Hit(existing.part_id, from));
+        let same = store.part_sha512(&s.id, &existing)? == p.sha512;
+        return Ok(if same {
+            Planned::Hit(existing.part_id)
+        } else {
+            Planned::Miss
+        });
     }
     let Some((old_sid, by_offset)) = previous else {
         return Ok(Planned::Miss);
@@ -194,12 +176,12 @@ fn plan_part(
         sha1: old.sha1,
     };
     match store.record_hit(old_sid, old, &s.id, row, p.sha512)? {
-        (InsertPart::Inserted, part_id) => Ok(Planned::Hit(part_id, Some(old.index))),
+        (InsertPart::Inserted, part_id) => Ok(Planned::Hit(part_id)),
         // Uploaded meanwhile: a hit if it is the same content.
         (InsertPart::Conflict(existing), _) => {
             let same = store.part_sha512(&s.id, &existing)? == p.sha512;
             Ok(if same {
-                Planned::Hit(existing.part_id, Some(old.index))
+                Planned::Hit(existing.part_id)
             } else {
                 Planned::Miss
             })

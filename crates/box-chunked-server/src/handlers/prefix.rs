@@ -1,10 +1,12 @@
 //! The hashed prefix of each session: the whole-file SHA-1 over the parts
 //! stored in order so far, advanced as parts arrive or in the background,
 //! so that a commit waits only for the tail. It keeps the chain's state
-//! after each part, which the commit stores, and a plan can start it from
-//! the states a previous version kept ([`seed_prefix`]).
+//! after each part, which the commit stores; parts that hold the current
+//! version's bytes are taken from the states that version kept instead of
+//! hashed (`kept.rs`), while every part before them was too.
 
 use super::common::FLUSH_AT;
+use super::kept::Base;
 use crate::store::{io_err, PartRow, SessionRow, Store, StoreError};
 use crate::{Counters, State, Verification};
 use box_chunked_proto::Sha1Digest;
@@ -25,6 +27,12 @@ pub(crate) struct Prefix {
     /// The file chain after each part taken in (`boundaries[i]` after part
     /// `i`), as long as every one was at a block boundary.
     pub(crate) boundaries: Vec<ChainState>,
+    /// The current version a plan found this session's parts in, kept
+    /// across rebuilds.
+    pub(crate) base: Option<Arc<Base>>,
+    /// Whether every part taken in so far came from `base`'s kept chain
+    /// (so the next may too).
+    pub(crate) on_base: bool,
 }
 
 impl Prefix {
@@ -34,6 +42,17 @@ impl Prefix {
             hasher: DualSha1::new(Backend::detect()),
             generation,
             boundaries: Vec::new(),
+            base: None,
+            on_base: true,
+        }
+    }
+
+    /// The prefix rebuilt from nothing (bytes it took in were not stored),
+    /// keeping what it knows of the current version.
+    pub(crate) fn rebuilt(&self) -> Self {
+        Self {
+            base: self.base.clone(),
+            ..Self::new(self.generation + 1)
         }
     }
 
@@ -45,6 +64,17 @@ impl Prefix {
             }
         }
         self.hasher = hasher;
+        self.next += 1;
+        self.on_base = false;
+    }
+
+    /// Takes in part `next` without hashing it: `state` is the chain after
+    /// it, as the current version kept it.
+    fn seeded(&mut self, state: ChainState) {
+        if self.boundaries.len() as u64 == self.next {
+            self.boundaries.push(state);
+        }
+        self.hasher = DualSha1::resume_file(Backend::detect(), state);
         self.next += 1;
     }
 
@@ -119,29 +149,19 @@ pub(crate) fn prefix_of(st: &State, sid: &str) -> PrefixHandle {
         .clone()
 }
 
-/// Starts session `sid`'s prefix after its first `states.len()` parts,
-/// whose bytes are those of a previous version's first parts (`states` is
-/// the chain that version kept after each), unless the prefix is that far
-/// already or busy taking in a part. The parts it did not have to hash.
-pub(crate) fn seed_prefix(st: &State, sid: &str, states: Vec<ChainState>) -> u64 {
-    let Some(last) = states.last().copied() else {
-        return 0;
-    };
+/// Sets the current version session `sid`'s parts may share (unless one is
+/// set) and takes in, without hashing, the stored parts that hold its bytes
+/// right after the prefix, unless the prefix is busy (whoever holds it
+/// does the same before hashing). Answers nothing: it only saves work.
+pub(crate) async fn seed_prefix(st: &Arc<State>, sid: &str, base: Option<Arc<Base>>) {
     let (lock, next) = prefix_of(st, sid);
-    let Ok(mut p) = lock.try_lock() else {
-        return 0;
+    let Ok(mut p) = lock.clone().try_lock_owned() else {
+        return;
     };
-    let m = states.len() as u64;
-    if p.next >= m {
-        return 0;
+    if p.base.is_none() {
+        p.base = base;
     }
-    let skipped = m - p.next;
-    p.hasher = DualSha1::resume_file(Backend::detect(), last);
-    p.boundaries = states;
-    p.next = m;
-    next.send_replace(m);
-    Counters::add(&st.counters.prefix_parts_resumed, skipped);
-    skipped
+    let _ = advance(st, sid, &mut p, &next, false).await;
 }
 
 /// A blocking task that could not be joined, as a store error.
@@ -160,26 +180,71 @@ pub(crate) async fn advance_prefix(
     st: &Arc<State>,
     sid: &str,
 ) -> Result<(u64, DualSha1), StoreError> {
+    advance_prefix_from(st, sid, None).await
+}
+
+/// [`advance_prefix`], setting the current version the session's parts
+/// may share first (unless one is set).
+pub(crate) async fn advance_prefix_from(
+    st: &Arc<State>,
+    sid: &str,
+    base: Option<Arc<Base>>,
+) -> Result<(u64, DualSha1), StoreError> {
     let (prefix, next) = prefix_of(st, sid);
-    let mut p = prefix.lock().await;
+    let mut p = prefix.lock_owned().await;
+    if p.base.is_none() {
+        p.base = base;
+    }
+    advance(st, sid, &mut p, &next, true).await?;
+    Ok((p.next, p.hasher.clone()))
+}
+
+/// Moves the prefix over the consecutive stored parts after it: first the
+/// ones the current version's kept chain covers, then (when `hash`) the
+/// rest, read back and hashed.
+async fn advance(
+    st: &Arc<State>,
+    sid: &str,
+    p: &mut Prefix,
+    next: &tokio::sync::watch::Sender<u64>,
+    hash: bool,
+) -> Result<(), StoreError> {
     loop {
         let (store, id, from) = (st.store.clone(), sid.to_owned(), p.next);
-        let parts = tokio::task::spawn_blocking(move || store.parts(&id, from, 64))
-            .await
-            .map_err(joined)??;
-        let run: Vec<PartRow> = parts
-            .into_iter()
-            .enumerate()
-            .take_while(|(i, r)| r.index == from + *i as u64)
-            .map(|(_, r)| r)
-            .collect();
-        if run.is_empty() {
-            return Ok((p.next, p.hasher.clone()));
+        let base = p.base.clone().filter(|_| p.on_base);
+        let (run, seeds) = tokio::task::spawn_blocking(move || {
+            let parts = store.parts(&id, from, 64)?;
+            let run: Vec<PartRow> = parts
+                .into_iter()
+                .enumerate()
+                .take_while(|(i, r)| r.index == from + *i as u64)
+                .map(|(_, r)| r)
+                .collect();
+            let seeds = match base {
+                Some(b) => b.seeds(&store, &id, &run)?,
+                None => Vec::new(),
+            };
+            Ok::<_, StoreError>((run, seeds))
+        })
+        .await
+        .map_err(joined)??;
+        let (seeded, stored) = (seeds.len(), run.len());
+        Counters::add(&st.counters.prefix_parts_resumed, seeded as u64);
+        for state in seeds {
+            p.seeded(state);
+        }
+        next.send_replace(p.next);
+        if stored == 0 || (seeded < stored && !hash) {
+            return Ok(());
+        }
+        let rest: Vec<PartRow> = run.into_iter().skip(seeded).collect();
+        if rest.is_empty() {
+            continue;
         }
         let (store, id) = (st.store.clone(), sid.to_owned());
         let hasher = p.hasher.clone();
         let (after, read) =
-            tokio::task::spawn_blocking(move || hash_into(&store, &id, &run, hasher))
+            tokio::task::spawn_blocking(move || hash_into(&store, &id, &rest, hasher))
                 .await
                 .map_err(joined)??;
         Counters::add(&st.counters.prefix_bytes_read, read);

@@ -9,7 +9,7 @@ use box_chunked_proto::Sha512Digest;
 use box_chunked_sha1::ChainState;
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest as _, Sha512};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -41,15 +41,7 @@ impl Store {
         session_id: &str,
         part: &PartRow,
     ) -> Result<Sha512Digest, StoreError> {
-        let cached: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT sha512 FROM part_digests WHERE session_id = ?1 AND part_id = ?2",
-                params![session_id, part.part_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(d) = cached.and_then(|h| Sha512Digest::from_hex(&h).ok()) {
+        if let Some(d) = self.kept_sha512(session_id, &part.part_id)? {
             return Ok(d);
         }
         let d = self.blob_sha512(session_id, part)?;
@@ -58,6 +50,44 @@ impl Store {
             params![session_id, part.part_id, d.to_hex()],
         )?;
         Ok(d)
+    }
+
+    /// A stored part's SHA-512 if it is kept (never computed here).
+    pub(crate) fn kept_sha512(
+        &self,
+        session_id: &str,
+        part_id: &str,
+    ) -> Result<Option<Sha512Digest>, StoreError> {
+        let cached: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT sha512 FROM part_digests WHERE session_id = ?1 AND part_id = ?2",
+                params![session_id, part_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(cached.and_then(|h| Sha512Digest::from_hex(&h).ok()))
+    }
+
+    /// The SHA-512s kept for session `session_id`'s parts, by part id.
+    pub(crate) fn kept_sha512s(
+        &self,
+        session_id: &str,
+    ) -> Result<HashMap<String, Sha512Digest>, StoreError> {
+        let conn = self.conn();
+        let mut q =
+            conn.prepare("SELECT part_id, sha512 FROM part_digests WHERE session_id = ?1")?;
+        let rows = q.query_map(params![session_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (id, hex) = row?;
+            if let Ok(d) = Sha512Digest::from_hex(&hex) {
+                out.insert(id, d);
+            }
+        }
+        Ok(out)
     }
 
     /// Computes on every core the SHA-512 of those of `parts` (of session
