@@ -236,13 +236,10 @@ async fn made_up_session_ids_are_not_found_and_abort_removes_the_checkpoint() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let dir = home.path().join("box-chunked/checkpoints");
     let (cp, id) = loop {
-        let found = std::fs::read_dir(&dir).ok().and_then(|d| {
-            d.flatten().find_map(|e| {
-                let cp = box_chunked_hyper::CheckpointFile::read(&e.path()).ok()?;
-                Some((e.path(), cp.upload.session.id))
-            })
+        let found = checkpoints(home.path()).into_iter().find_map(|p| {
+            let cp = box_chunked_hyper::CheckpointFile::read(&p).ok()?;
+            Some((p, cp.upload.session.id))
         });
         if let Some(f) = found {
             break f;
@@ -355,6 +352,8 @@ fn interrupted_upload(
     let _ = up.kill();
     let _ = up.wait();
     let cp = found.expect("a checkpoint with 3 parts within a minute");
+    // Read again: the upload may have recorded more parts before the kill.
+    // The file itself is always there (each write renames a whole one in).
     let parts = box_chunked_hyper::CheckpointFile::read(&cp)
         .unwrap()
         .upload
@@ -363,9 +362,20 @@ fn interrupted_upload(
     (cp, parts as u64)
 }
 
+/// The checkpoint files under `home`: not the temporary files their atomic
+/// writes rename into place (`.NAME.tmp`), which vanish at any moment.
 fn checkpoints(home: &std::path::Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(home.join("box-chunked/checkpoints"))
-        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| !n.starts_with('.') && n.ends_with(".json"))
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
