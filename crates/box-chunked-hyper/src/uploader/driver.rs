@@ -10,7 +10,7 @@ use super::pool::BufferPool;
 use super::put::file_sha1;
 use super::source::{
     identity_change, only_touched, read_range, stream_overflow, FileReader, ReadError, ReadOutcome,
-    Reader, MAPS_FILES,
+    Reader,
 };
 use super::{now, Callback, Command, UploadEvent, Uploader};
 use crate::client::BoxClient;
@@ -39,9 +39,9 @@ pub(super) struct Driver {
     reads: JoinSet<(ReadId, ReadOutcome)>,
     /// The reader thread of a file source, started at the first read.
     file_reader: Option<Arc<FileReader>>,
-    /// This upload's part buffers.
+    /// This upload's part buffers (streams', and files' that cannot be
+    /// mapped), each mapped when a read first needs one more.
     pool: BufferPool,
-    pool_reserved: bool,
     /// Writes checkpoints off this loop, started at the first one.
     checkpoint_writer: Option<CheckpointWriter>,
     sent: Arc<AtomicU64>,
@@ -95,7 +95,6 @@ impl Driver {
             reads: JoinSet::new(),
             file_reader: None,
             pool: BufferPool::new(window + 2),
-            pool_reserved: false,
             checkpoint_writer: None,
             sent: Arc::new(AtomicU64::new(0)),
             throttle: u.throttle.clone(),
@@ -193,20 +192,6 @@ impl Driver {
                 // Not taken (the machine hashes this part itself): read it.
                 Err(e) => tracing::debug!(error = %e, "reading a part the pass hashed"),
             }
-        }
-        let buffered = match self.reader {
-            Reader::Bytes(_) => false,
-            Reader::File(_) => !MAPS_FILES,
-            Reader::Stream(_) => true,
-        };
-        if !self.pool_reserved && buffered {
-            // Every buffer the upload may hold, mapped now: memory use is
-            // known from the start and the same for any size. (A file's
-            // parts are mapped, not read into buffers, where that works.)
-            self.pool_reserved = true;
-            let parts = self.upload.progress().parts_total.min(self.to_read);
-            let len = usize::try_from(range.end - range.start).unwrap_or(0);
-            self.pool.reserve(parts, len);
         }
         if let Reader::File(f) = &self.reader {
             if self.file_reader.is_none() {

@@ -161,9 +161,9 @@ impl BoxClient {
 
 impl Uploader {
     /// A fixed number of parts in flight, in place of self-tuning. Part
-    /// buffers take `(parallelism + 2) x part_size` (fewer for a file of
-    /// fewer parts), mapped at the first read and never more, whatever the
-    /// file's size.
+    /// buffers (a stream's; a file's parts are mapped where that works)
+    /// take at most `(parallelism + 2) x part_size`, whatever the source's
+    /// size, each mapped when a read first needs one more.
     #[must_use]
     pub fn parallelism(mut self, n: usize) -> Self {
         self.parallelism = NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);

@@ -1,6 +1,7 @@
-//! Part buffers of one upload: at most `parallelism + 2`, reused, all
-//! mapped at the first read, so memory use is known from the start and the
-//! same for any file size.
+//! Part buffers of one upload: at most `parallelism + 2`, reused, each
+//! mapped when a read first finds none free, so memory use is the same for
+//! any file size and follows the parts actually in flight, not the
+//! parallelism allowed.
 
 use super::in_multi_thread_runtime;
 use bytes::Bytes;
@@ -11,7 +12,12 @@ use std::time::Duration;
 ///
 /// A fresh buffer of a part's size is mapped and zeroed by the kernel page
 /// by page; reusing buffers removes that cost (about a sixth of the client's
-/// CPU in profiles). At most `cap` buffers (parallelism + 2) exist at once: a
+/// CPU in profiles), and mapping them only when a read needs one more keeps
+/// it to the parts in flight: on a link that answers quickly, a parallelism
+/// of 16 touches no more buffers than one of 4 (mapping every buffer
+/// allowed up front cost 0.13 to 0.25 CPU-s more per GiB of standard input
+/// at 16, 32 MiB parts; docs/performance.md). At most `cap` buffers
+/// (parallelism + 2) exist at once: a
 /// read that finds none free waits for one to come back (a buffer returns
 /// when the last `Bytes` sharing it is dropped: the core let go of the part
 /// and the transport finished sending it). So peak memory is the same for a
@@ -24,16 +30,12 @@ pub(super) struct PoolState {
     pub(super) free: Vec<Vec<u8>>,
     /// Buffers handed out and not yet back.
     pub(super) out: usize,
-    /// Buffers being mapped by [`BufferPool::reserve`]: they count against
-    /// the cap before they exist, so that a read waits for one of them
-    /// rather than mapping one more.
-    pub(super) mapping: usize,
     pub(super) cap: usize,
 }
 
 impl PoolState {
     pub(super) fn total(&self) -> usize {
-        self.free.len() + self.out + self.mapping
+        self.free.len() + self.out
     }
 }
 
@@ -71,58 +73,17 @@ impl BufferPool {
             std::sync::Mutex::new(PoolState {
                 free: Vec::new(),
                 out: 0,
-                mapping: 0,
                 cap: cap.max(1),
             }),
             std::sync::Condvar::new(),
         )))
     }
 
-    /// Maps, in the background, the buffers of `len` bytes an upload of
-    /// `parts` parts may hold at once (up to the cap, less the one its first
-    /// read takes), so that they are ready when reads need them.
-    pub(super) fn reserve(&self, parts: u64, len: usize) {
-        if len == 0 {
-            return;
-        }
-        let pool = self.clone();
-        let want = {
-            let (lock, _) = &*self.0;
-            lock.lock().map_or(0, |mut st| {
-                let n = usize::try_from(parts).unwrap_or(usize::MAX).min(st.cap);
-                let want = n.saturating_sub(1 + st.total());
-                st.mapping += want;
-                want
-            })
-        };
-        if want == 0 {
-            return;
-        }
-        let job = move || {
-            for _ in 0..want {
-                // Written once so that every page is mapped now.
-                let v = vec![1u8; len];
-                let (lock, ready) = &*pool.0;
-                let Ok(mut st) = lock.lock() else { return };
-                st.mapping -= 1;
-                if st.total() < st.cap {
-                    st.free.push(v);
-                }
-                ready.notify_one();
-            }
-        };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            drop(tokio::task::spawn_blocking(job));
-        } else {
-            job();
-        }
-    }
-
     pub(super) fn set_cap(&self, cap: usize) {
         let (lock, ready) = &*self.0;
         if let Ok(mut st) = lock.lock() {
             st.cap = cap.max(1);
-            let keep = st.cap.saturating_sub(st.out + st.mapping);
+            let keep = st.cap.saturating_sub(st.out);
             st.free.truncate(keep);
             ready.notify_all();
         }
@@ -151,7 +112,7 @@ impl BufferPool {
         let mut v = match lock.lock() {
             Ok(mut st) => {
                 let deadline = std::time::Instant::now() + wait;
-                while st.free.is_empty() && st.out + st.mapping >= st.cap {
+                while st.free.is_empty() && st.out >= st.cap {
                     let left = deadline.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
                         if !wait.is_zero() {
@@ -235,21 +196,5 @@ mod tests {
         // A buffer dropped without being frozen (a failed read) comes back too.
         drop(pool.take(10));
         assert_eq!(lock.lock().unwrap().out, 0);
-        // Reserving maps up to the cap, less the buffer the first read takes
-        // (outside a runtime it is done at once), and never more.
-        let fresh = BufferPool::new(3);
-        fresh.reserve(10, 64);
-        let (lock, _) = &*fresh.0;
-        assert_eq!(lock.lock().unwrap().free.len(), 2);
-        assert!(lock.lock().unwrap().free.iter().all(|b| b.len() == 64));
-        fresh.reserve(10, 64);
-        assert_eq!(lock.lock().unwrap().free.len(), 2);
-        let small = BufferPool::new(6);
-        small.reserve(2, 64);
-        assert_eq!(
-            small.0 .0.lock().unwrap().free.len(),
-            1,
-            "a 2-part upload needs 2 buffers"
-        );
     }
 }

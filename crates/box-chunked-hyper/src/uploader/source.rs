@@ -268,10 +268,6 @@ async fn read_full(
     Ok(())
 }
 
-/// Whether a file's parts are mapped rather than read into part buffers
-/// (`uploader/mapped.rs`); a part that cannot be mapped is still read.
-pub(super) const MAPS_FILES: bool = cfg!(target_os = "linux");
-
 /// Pieces a part is read in: each is hashed right after it is read, while it
 /// is in the CPU's cache (a whole 32 MiB part is not).
 pub(super) const READ_PIECE: usize = 256 << 10;
