@@ -125,7 +125,7 @@ impl BoxClient {
                 redirected: hop > 0,
             };
             let fetched = self
-                .run_with(op, Some(StreamTo(sink.clone())), None)
+                .run_with(op, Some(StreamTo(sink.clone())), None, None)
                 .await?;
             match fetched {
                 box_chunked_core::fetch::Fetched::Content(_) => {
@@ -145,7 +145,7 @@ impl BoxClient {
     /// send, how long to wait and what to retry (docs/retries.md); this loop
     /// sends, sleeps and feeds the answers back.
     pub(crate) async fn run<O: Operation>(&self, op: O) -> Result<O::Answer, Error> {
-        self.run_with(op, None, None).await
+        self.run_with(op, None, None, None).await
     }
 
     /// The check before upload (`OPTIONS /files/content`, or `/files/{id}/content`
@@ -223,7 +223,7 @@ impl BoxClient {
             path: Arc::new(path.to_path_buf()),
             options: body,
         };
-        self.run_with(op, None, Some(file)).await
+        self.run_with(op, None, Some(file), None).await
     }
 
     /// Plans a session (`POST` to its `plan` URL): the hits are recorded in
@@ -249,12 +249,14 @@ impl BoxClient {
     }
 
     /// [`BoxClient::run`], with a successful answer's body streamed to
-    /// `sink`, or the request's body streamed from `file`.
+    /// `sink`, or the request's body streamed from `file`, or paced by
+    /// `pace` (`--bwlimit`).
     pub(crate) async fn run_with<O: Operation>(
         &self,
         op: O,
         sink: Option<StreamTo>,
         file: Option<FileBody>,
+        pace: Option<Arc<crate::body::Throttle>>,
     ) -> Result<O::Answer, Error> {
         let kind = op.kind();
         let cfg = CallConfig {
@@ -288,7 +290,7 @@ impl BoxClient {
                             )
                             .throttled(f.options.throttle.clone())
                         }),
-                        _ => request.map(|b| ReqBody::new(b, None)),
+                        _ => request.map(|b| ReqBody::new(b, None).throttled(pace.clone())),
                     };
                     if let Some(s) = &sink {
                         req.extensions_mut().insert(s.clone());

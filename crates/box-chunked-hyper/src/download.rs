@@ -279,7 +279,7 @@ impl BoxClient {
             size: rec.size,
         };
         let fetched = self
-            .run_with(op, Some(StreamTo(sink.clone())), None)
+            .run_with(op, Some(StreamTo(sink.clone())), None, None)
             .await?;
         if let Some(e) = sink
             .failed

@@ -197,6 +197,19 @@ impl SessionRef {
         total_size: u64,
         part_sha1: Option<Sha1Digest>,
     ) -> Result<UploadPart, Error> {
+        self.upload_part_paced(bytes, offset, total_size, part_sha1, None)
+            .await
+    }
+
+    /// [`SessionRef::upload_part`], its body paced by `pace` (`--bwlimit`).
+    pub(crate) async fn upload_part_paced(
+        &self,
+        bytes: Bytes,
+        offset: u64,
+        total_size: u64,
+        part_sha1: Option<Sha1Digest>,
+        pace: Option<std::sync::Arc<crate::body::Throttle>>,
+    ) -> Result<UploadPart, Error> {
         let sha1 = part_sha1.unwrap_or_else(|| Sha1Digest(Sha1::digest(&bytes).into()));
         let range = ContentRange::new(offset, bytes.len() as u64, total_size)
             .map_err(|e| Error::new(ErrorKind::Config, format!("part at {offset}: {e}")))?;
@@ -214,7 +227,7 @@ impl SessionRef {
             sha1,
             data: bytes,
         };
-        self.client.run(op).await
+        self.client.run_with(op, None, None, pace).await
     }
 
     /// Every uploaded part, all pages.

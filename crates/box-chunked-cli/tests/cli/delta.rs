@@ -1,7 +1,8 @@
 //! A new version sent as its changes: what the command says of it is
 //! true. The parts the plan found are "already on Box", the changed one
-//! sent while the file was read is named and counted in "sent", and the
-//! `--stats` bytes read are the file once plus that part.
+//! sent while the file was read is named and counted in "sent" (and paced
+//! by `--bwlimit`), and the `--stats` bytes read are the file once plus
+//! that part.
 
 use crate::support::*;
 use box_chunked_tests::*;
@@ -42,4 +43,24 @@ async fn a_new_version_says_what_it_sent() {
         .map(|l| serde_json::from_str(l).unwrap())
         .unwrap_or_else(|| panic!("no stats line in {err}"));
     assert_eq!(stats["bytes_read"], data.len() + MIB, "{stats}");
+    // `--bwlimit` paces the parts sent while the file is read too: 1 MiB
+    // at 1 MB/s takes about a second (unpaced, a few milliseconds).
+    data[5 * MIB + 1] ^= 0xff;
+    std::fs::write(&path, &data).unwrap();
+    let started = std::time::Instant::now();
+    let o = cli(&s, home.path())
+        .args(["upload", "--file", &id, "--bwlimit", "1M", "--no-progress"])
+        .env("BOX_CHUNKED_ONE_SHOT_BELOW", "1")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("1 changed part (1.00 MiB) was sent"), "{err}");
+    assert!(
+        took >= std::time::Duration::from_millis(900),
+        "1 MiB at --bwlimit 1M took {took:?}"
+    );
+    assert_eq!(s.download_sha1(&id).await, sha1(&data));
 }

@@ -137,6 +137,7 @@ impl Uploader {
             file,
             size,
             cap: self.parallelism_now().clamp(1, EARLY_PARTS),
+            pace: self.throttle.clone(),
         };
         while let Some(r) = rx.recv().await {
             plan.take(r);
@@ -204,6 +205,8 @@ struct Sends {
     /// The most in flight at once: the upload's parallelism (where it
     /// starts, when it tunes itself), at most [`EARLY_PARTS`].
     cap: usize,
+    /// The upload's pace (`--bwlimit`), which these sends share.
+    pace: Option<Arc<crate::body::Throttle>>,
 }
 
 impl Sends {
@@ -211,9 +214,13 @@ impl Sends {
     fn start(&mut self, plan: &mut Plan) {
         while let Some((m, sha1)) = plan.next_send(self.set.len(), self.cap) {
             let (s, file, size) = (self.session.clone(), self.file.clone(), self.size);
+            let pace = self.pace.clone();
             self.set.spawn(async move {
                 let bytes = part_bytes(file, m.offset, m.size).await?;
-                match s.upload_part(bytes, m.offset, size, Some(sha1)).await {
+                match s
+                    .upload_part_paced(bytes, m.offset, size, Some(sha1), pace)
+                    .await
+                {
                     Ok(_) => Some((m.size, true)),
                     Err(e) => {
                         tracing::debug!(offset = m.offset, error = %e, "a part sent during the read pass was not stored; the upload sends it");
