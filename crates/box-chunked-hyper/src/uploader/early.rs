@@ -183,7 +183,12 @@ impl Uploader {
         match self.client.plan(url, parts).await {
             Ok(answer) => {
                 plan.done.hits += answer.hits.len() as u64;
-                plan.misses.extend(answer.misses);
+                // Only a part of this grid is sent early, whatever the
+                // answer names (a wrong offset or size goes to the machine,
+                // which checks every part against the session).
+                let grid = plan.grid;
+                plan.misses
+                    .extend(answer.misses.into_iter().filter(|m| on_grid(grid, m)));
                 plan.misses.make_contiguous().sort_by_key(|m| m.offset);
             }
             Err(e) => {
@@ -192,6 +197,12 @@ impl Uploader {
             }
         }
     }
+}
+
+/// Whether `m` is exactly a part of `grid`.
+fn on_grid(grid: Option<PartPlan>, m: &PlannedPart) -> bool {
+    grid.and_then(|g| g.part(m.offset / g.part_size().max(1)))
+        .is_some_and(|p| p.offset == m.offset && p.len == m.size)
 }
 
 /// The early sends in flight.
@@ -247,4 +258,54 @@ async fn part_bytes(file: FileHandle, offset: u64, len: u64) -> Option<Bytes> {
     .await
     .ok()
     .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use box_chunked_proto::Sha512Digest;
+
+    fn part(offset: u64, size: u64) -> PlannedPart {
+        PlannedPart {
+            offset,
+            size,
+            sha512: Sha512Digest([0; 64]),
+        }
+    }
+
+    /// A miss is sent early only if it is exactly a part of the session's
+    /// grid (a lying answer cannot make the client map or allocate what it
+    /// names), once its SHA-1 is known, first in file order, at most
+    /// `cap` at once and [`EARLY_PARTS`] in all.
+    #[test]
+    fn only_parts_of_the_grid_go_early_in_file_order_once_their_sha1_is_known() {
+        const MIB: u64 = 1 << 20;
+        let grid = PartPlan::new(10 * MIB, 4 * MIB).unwrap();
+        assert!(on_grid(Some(grid), &part(4 * MIB, 4 * MIB)));
+        assert!(on_grid(Some(grid), &part(8 * MIB, 2 * MIB)));
+        assert!(!on_grid(Some(grid), &part(8 * MIB, 4 * MIB)));
+        assert!(!on_grid(Some(grid), &part(5, 4 * MIB)));
+        assert!(!on_grid(Some(grid), &part(0, u64::MAX)));
+        assert!(!on_grid(Some(grid), &part(40 * MIB, MIB)));
+        let mut plan = Plan {
+            grid: Some(grid),
+            ..Plan::default()
+        };
+        plan.misses.extend([
+            part(0, 4 * MIB),
+            part(4 * MIB, 4 * MIB),
+            part(8 * MIB, 2 * MIB),
+        ]);
+        assert!(plan.next_send(0, 2).is_none(), "no SHA-1 known yet");
+        plan.take(Ready::Sha1(2, Sha1Digest([2; 20])));
+        plan.take(Ready::Sha1(0, Sha1Digest([0; 20])));
+        let (first, sha1) = plan.next_send(0, 2).unwrap();
+        assert_eq!((first.offset, sha1), (0, Sha1Digest([0; 20])));
+        let (second, _) = plan.next_send(1, 2).unwrap();
+        assert_eq!(second.offset, 8 * MIB);
+        assert!(plan.next_send(2, 2).is_none(), "at the cap");
+        plan.take(Ready::Sha1(1, Sha1Digest([1; 20])));
+        plan.started = EARLY_PARTS;
+        assert!(plan.next_send(0, 2).is_none(), "past EARLY_PARTS");
+    }
 }
