@@ -62,9 +62,6 @@ pub(super) struct Driver {
     pass: Option<Pass>,
     /// Source bytes read for this upload (the pass's included).
     bytes_read: u64,
-    /// Parts that will be read at most (all, but after a plan, its misses):
-    /// no more part buffers than that are mapped.
-    to_read: u64,
 }
 
 /// What one wait of the loop brought.
@@ -106,18 +103,14 @@ impl Driver {
             urls: u.checkpoint_urls(),
             pass: None,
             bytes_read: 0,
-            to_read: u64::MAX,
         }
     }
 
-    /// Verifies the parts the machine finds stored from `pass`'s digests;
-    /// the plan found `planned.hits` of them and `planned.sent` more were
-    /// sent during the pass.
+    /// Verifies the parts the machine finds stored (the plan's hits and
+    /// the parts sent during the pass) from `pass`'s digests; counts the
+    /// bytes the pass and those sends read.
     pub(super) fn use_pass(&mut self, pass: Pass, planned: Planned) {
         self.bytes_read += pass.bytes_read + planned.read_bytes;
-        self.to_read = (pass.planned.len() as u64)
-            .saturating_sub(planned.hits + planned.sent)
-            .max(1);
         self.pass = Some(pass);
     }
 
