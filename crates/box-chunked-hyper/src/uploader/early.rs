@@ -23,6 +23,9 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
+/// About how many plan requests a file's pass makes.
+const PLAN_REQUESTS: u64 = 16;
+
 /// The most missed parts sent during the pass: enough for a small change;
 /// a file that changed throughout goes to the machine's parallel sends.
 pub(super) const EARLY_PARTS: usize = 8;
@@ -131,6 +134,10 @@ impl Uploader {
             grid: Some(grid),
             ..Plan::default()
         };
+        // During the pass, a request waits for a sixteenth of the parts:
+        // a few requests per file, however many parts (each costs the
+        // server a look at the whole current version).
+        let min_batch = (grid.total_parts() / PLAN_REQUESTS).max(1);
         let mut sends = Sends {
             set: JoinSet::new(),
             session: self.client.session(session),
@@ -147,7 +154,9 @@ impl Uploader {
             while let Some(done) = sends.set.try_join_next() {
                 plan.account(done.ok().flatten());
             }
-            self.plan_ready(url, &mut plan, PLAN_BATCH).await;
+            if plan.ready.len() as u64 >= min_batch {
+                self.plan_ready(url, &mut plan, PLAN_BATCH).await;
+            }
             sends.start(&mut plan);
         }
         let pass = pass

@@ -12,7 +12,7 @@
 use super::checks::refused;
 use super::common::{blocking, decode_body, fail, internal, json_response, small_body, Body, Fail};
 use super::kept::Base;
-use super::prefix::{advance_prefix_from, seed_prefix};
+use super::prefix::{advance_prefix_from, prefix_of, seed_prefix};
 use super::sessions::{check_open, load_session};
 use crate::store::{InsertPart, PartRow, Refusal, SessionRow};
 use crate::{Counters, State};
@@ -44,8 +44,13 @@ pub(crate) async fn plan(
         internal()
     })?;
     let (owner, session) = (user.to_owned(), s.clone());
+    // The current version is loaded once per session, not per request.
+    let need_base = prefix_of(st, &s.id)
+        .0
+        .try_lock()
+        .map_or(true, |p| p.base.is_none());
     let outcome = blocking(st, move |store| {
-        plan_in_store(store, &owner, &session, &grid, v)
+        plan_in_store(store, &owner, &session, &grid, v, need_base)
     })
     .await?;
     let (answer, base) = outcome.map_err(|r| refused(r, ""))?;
@@ -76,6 +81,7 @@ fn plan_in_store(
     session: &SessionRow,
     grid: &PartPlan,
     v: PlanRequest,
+    need_base: bool,
 ) -> Result<Result<Answer, Refusal>, crate::StoreError> {
     // The current version's parts, by offset (none for a new file).
     let previous = match session.file_id {
@@ -116,7 +122,7 @@ fn plan_in_store(
         }
     }
     let base = match &previous {
-        Some((old_sid, by_offset)) if !answer.hits.is_empty() => {
+        Some((old_sid, by_offset)) if need_base && !answer.hits.is_empty() => {
             Base::load(store, old_sid, by_offset)?
         }
         _ => None,
