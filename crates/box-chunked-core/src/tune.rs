@@ -73,22 +73,26 @@ pub struct Tuning {
 }
 
 impl Default for Tuning {
-    /// Start at 12, never below 4 or above 32, within 1 GiB of buffers.
+    /// Start at 16, never below 4 or above 32, within 1 GiB of buffers.
     ///
     /// Box's edge takes 3 to 12 MB/s per connection and 50 to 125 MB/s in
     /// all from a well-connected site, with 0.1 to 1 s of processing per part:
     /// 10 to 20 parts of 8 MiB fill such a link, and as many of 32 MiB.
-    /// Starting at 12 puts a 250 MB file's 30 parts in two or three waves
-    /// instead of the five a start at 4 needs to ramp up; the floor of 4 is
-    /// the fixed default of earlier versions, so no link gets fewer parts
-    /// than before unless Box throttles. 1 GiB holds 30 parts of 32 MiB
-    /// (files from 256 MiB to 4 GiB) and 14 of 64 MiB: on a 1 GB upload
-    /// across the Atlantic, 512 MiB (14 parts) reached 0.69 of the best
-    /// fixed setting and 2 GiB 0.92 (docs/performance.md). It fits a CI
-    /// runner of 4 GB.
+    /// Sixteen parts of 3 MB/s nearly fill a 50 MB/s line across an ocean
+    /// before the first answer comes back (11 s for a part of 32 MiB), where
+    /// 12 used 0.72 of it: through the server's link model a 1 GB upload took
+    /// 23.5 s from 16 and 24.6 s from 12 (21.4 s at a fixed 32), and 250 MB
+    /// took 6.4 s and 6.8 s (docs/performance.md). A higher start wins more
+    /// on such links but lengthens every part of the first round on a slow
+    /// one, where a part's whole attempt must end within its time limit
+    /// (300 s). The floor of 4 is the fixed default of earlier versions, so
+    /// no link gets fewer parts than before unless Box throttles. 1 GiB holds
+    /// 30 parts of 32 MiB (files from 256 MiB to 4 GiB) and 14 of 64 MiB: on
+    /// a 1 GB upload across the Atlantic, 512 MiB (14 parts) reached 0.69 of
+    /// the best fixed setting and 2 GiB 0.92. It fits a CI runner of 4 GB.
     fn default() -> Self {
         Self {
-            start: nz(12),
+            start: nz(16),
             min: nz(4),
             max: nz(32),
             memory: Some(1 << 30),

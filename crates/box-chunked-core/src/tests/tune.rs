@@ -175,8 +175,10 @@ fn the_default_comes_within_0_9_of_the_best_fixed_setting_on_each_profile() {
 #[test]
 fn on_a_line_that_two_parts_fill_it_comes_down_from_its_start() {
     // Office: 6 MB/s per part, 12.5 MB/s in all: about 2 parts fill it.
+    // It starts at 16 and, the first round's parts all waiting alike, rises
+    // to 32 before the probe measures the line: it must end well below both.
     let got = run(OFFICE, 240, auto(Tuning::default()));
-    assert!(got.last_limit <= 8, "it ends at {}", got.last_limit);
+    assert!(got.last_limit <= 10, "it ends at {}", got.last_limit);
     let fixed4 = run(OFFICE, 240, Policy::Fixed(4)).secs;
     assert!(got.secs <= fixed4 * 1.05, "{} vs {fixed4}", got.secs);
 }
@@ -215,10 +217,10 @@ fn a_429_halves_it_and_holds_it_for_the_pause() {
     let epoch = Instant::now();
     let mut t = Tuner::new(Tuning::default());
     t.set_part_size(PART);
-    assert_eq!(t.limit().get(), 12);
+    assert_eq!(t.limit().get(), 16);
     let pause = Duration::from_secs(10);
     assert!(t.observe(epoch, Signal::Throttled { pause }));
-    assert_eq!(t.limit().get(), 6);
+    assert_eq!(t.limit().get(), 8);
     t.observe(epoch, Signal::Throttled { pause });
     t.observe(epoch, Signal::Throttled { pause });
     t.observe(epoch, Signal::Throttled { pause });
@@ -257,7 +259,7 @@ fn answers_of_parts_the_reads_held_back_never_raise_it() {
             },
         );
     }
-    assert!(t.limit().get() <= 12, "{}", t.limit());
+    assert!(t.limit().get() <= 16, "{}", t.limit());
 }
 
 fn link_strategy() -> impl Strategy<Value = Link> {

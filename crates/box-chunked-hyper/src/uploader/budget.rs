@@ -123,22 +123,22 @@ mod tests {
     async fn uploads_sharing_a_tuned_budget_follow_one_limit() {
         let b = PartBudget::tuned(Tuning::default(), 2);
         b.part_size(8 << 20);
-        assert_eq!((b.limit(), b.share()), (12, 7));
+        assert_eq!((b.limit(), b.share()), (16, 9));
         let now = Instant::now();
         for _ in 0..4 {
             b.observe(now, quick(12));
         }
         assert_eq!(
             b.limit(),
-            20,
+            24,
             "two more parts per quick answer at the start"
         );
-        assert_eq!(b.share(), 11);
-        assert_eq!(b.places.available_permits(), 20);
+        assert_eq!(b.share(), 13);
+        assert_eq!(b.places.available_permits(), 24);
         // All places taken, then a 429: the limit halves, and the places
         // shrink as the parts out give theirs back.
         let mut taken = Vec::new();
-        for _ in 0..20 {
+        for _ in 0..24 {
             taken.push(b.place().await);
         }
         b.observe(
@@ -147,10 +147,10 @@ mod tests {
                 pause: Duration::from_secs(1),
             },
         );
-        assert_eq!(b.limit(), 10);
+        assert_eq!(b.limit(), 12);
         drop(taken);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(b.places.available_permits(), 10);
+        assert_eq!(b.places.available_permits(), 12);
     }
 
     /// The memory budget pays for three buffers per upload beyond the

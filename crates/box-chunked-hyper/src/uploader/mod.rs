@@ -172,7 +172,7 @@ impl Uploader {
     }
 
     /// Parts in flight tuned while the upload runs, within `tuning` (the
-    /// default: [`Tuning::default`], from 12 parts, between 4 and 32, within
+    /// default: [`Tuning::default`], from 16 parts, between 4 and 32, within
     /// 1 GiB of part buffers; see [`box_chunked_core::tune`]).
     #[must_use]
     pub fn tuning(mut self, tuning: Tuning) -> Self {

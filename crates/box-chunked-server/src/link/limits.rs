@@ -4,7 +4,7 @@
 //! and the delays (round trip, part processing, new connections), each
 //! varied by the jitter from a seeded generator.
 
-use super::shape::{Direction, Pace};
+use super::shape::{Direction, Shared};
 use super::{LinkModel, PartsCount};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -62,8 +62,8 @@ struct Budgets {
 #[derive(Debug)]
 pub(crate) struct Link {
     model: LinkModel,
-    up: Option<Arc<Mutex<Pace>>>,
-    down: Option<Arc<Mutex<Pace>>>,
+    up: Option<Arc<Mutex<Shared>>>,
+    down: Option<Arc<Mutex<Shared>>>,
     users: Mutex<HashMap<String, Budgets>>,
     rng: Mutex<u64>,
 }
@@ -71,7 +71,7 @@ pub(crate) struct Link {
 impl Link {
     /// The run-time state of `model`, or `None` when it changes nothing.
     pub(crate) fn new(model: &LinkModel) -> Option<Self> {
-        let shared = || model.total_rate.map(|r| Arc::new(Mutex::new(Pace::new(r))));
+        let shared = || model.total_rate.map(Shared::new);
         model.is_active().then(|| Self {
             up: shared(),
             down: shared(),
